@@ -1,0 +1,97 @@
+use crate::NodeId;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// How a protocol serves a client read. Which guarantee each gives under which fault is
+/// one of the things the testbed exists to show.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum ReadMode {
+    /// The read goes through the log like a write (linearizable).
+    Log,
+    /// Raft ReadIndex: record commitIndex, confirm leadership with a quorum round, wait
+    /// until applied (linearizable).
+    ReadIndex,
+    /// The leader serves locally while its lease holds (linearizable only if clocks behave).
+    Lease,
+    /// Any node answers from its own state (stale; sequentially consistent at best).
+    Local,
+    /// ZooKeeper `sync` + read: the leader does not confirm it still leads (ZOOKEEPER-1675).
+    Sync,
+    /// `sync` where the leader first confirms its leadership with a quorum (linearizable).
+    SyncQuorum,
+}
+
+impl ReadMode {
+    pub const ALL: [ReadMode; 6] = [
+        ReadMode::Log,
+        ReadMode::ReadIndex,
+        ReadMode::Lease,
+        ReadMode::Local,
+        ReadMode::Sync,
+        ReadMode::SyncQuorum,
+    ];
+
+    /// The name used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Log => "log",
+            ReadMode::ReadIndex => "read_index",
+            ReadMode::Lease => "lease",
+            ReadMode::Local => "local",
+            ReadMode::Sync => "sync",
+            ReadMode::SyncQuorum => "sync_quorum",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ReadMode> {
+        ReadMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// Everything a node of any protocol is configured with. Fields a protocol does not use
+/// are ignored by it; fields it cannot honour are rejected by `Protocol::check_config`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Voting members, in ascending order.
+    pub voters: Vec<NodeId>,
+    /// Non-voting learners (ZAB observers).
+    pub observers: Vec<NodeId>,
+    pub read_mode: ReadMode,
+    /// Election timeout range, in local time; each timer draws from it.
+    pub election_timeout: (Duration, Duration),
+    pub heartbeat_interval: Duration,
+    /// Raft thesis §9.6: pre-vote before disrupting a cluster.
+    pub pre_vote: bool,
+    /// Raft thesis §6.2: a leader steps down when it has not heard from a quorum for an
+    /// election timeout.
+    pub check_quorum: bool,
+    /// The relative clock drift the lease assumes at most (0.05 = 5%).
+    pub clock_drift_bound: f64,
+    /// Mutants switched on (names from `Protocol::BUGS`).
+    pub bugs: BTreeSet<String>,
+}
+
+impl Config {
+    pub fn new(voters: Vec<NodeId>) -> Config {
+        Config {
+            voters,
+            observers: Vec::new(),
+            read_mode: ReadMode::Log,
+            election_timeout: (Duration::from_millis(150), Duration::from_millis(300)),
+            heartbeat_interval: Duration::from_millis(50),
+            pre_vote: false,
+            check_quorum: false,
+            clock_drift_bound: 0.05,
+            bugs: BTreeSet::new(),
+        }
+    }
+
+    pub fn bug(&self, name: &str) -> bool {
+        self.bugs.contains(name)
+    }
+
+    /// Every node, voters then observers.
+    pub fn all_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.voters.iter().chain(self.observers.iter()).copied()
+    }
+}

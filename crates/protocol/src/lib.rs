@@ -1,0 +1,200 @@
+//! The contract between a consensus protocol and the world that drives it.
+//!
+//! A protocol is a pure step function: [`Protocol::step`] takes the node's local time and
+//! one [`Input`], and pushes what it wants done into [`Outputs`]. It performs no I/O, reads
+//! no clock, draws no random numbers and spawns no threads; what it needs from the world
+//! (a randomised timeout, persistence, a message to a peer) it asks for as an output, and
+//! the driver (the simulator, or a real runtime) answers with a later input.
+//!
+//! Rules every driver honours and every protocol may rely on:
+//! - Outputs of one step take effect after the step returns, in the order they were pushed.
+//! - A durable write ([`Output::Write`]) completes later and is reported back as
+//!   [`Input::WriteDone`]; writes of one node complete in the order they were issued.
+//! - A send marked [`Delivery::AfterWrites`] leaves only once every write issued before it
+//!   has completed; [`Delivery::Immediate`] may leave at once (and so may overtake a write).
+//! - A crash discards every write not yet complete, every held send, every timer, every
+//!   message in flight to the node and all volatile state. The node is rebuilt with
+//!   [`Protocol::start`] from exactly the durable state its completed writes produced
+//!   (applied with [`Protocol::persist`]), and nothing else.
+//! - Setting a timer that is already set replaces it. The driver picks the duration from
+//!   the requested range with its own seeded randomness and counts it in *local* time, so a
+//!   clock that runs slow or steps back makes the timer fire late in true time.
+//!
+//! What this crate is not: a simulator, a network, or a checker. It names the shared
+//! vocabulary (node ids, time, client operations, reports) and the replicated key-value
+//! state machine that every protocol applies committed commands to.
+
+mod config;
+mod io;
+mod kv;
+mod time;
+
+pub use config::{Config, ReadMode};
+pub use io::{Delivery, Input, Output, Outputs, Reply, Report, Role, TimerId};
+pub use kv::{Command, Key, Kv, Op, OpId, OpResult, Value};
+pub use time::LocalTime;
+
+use std::fmt;
+use std::hash::Hash;
+use std::time::Duration;
+
+/// A node of the cluster. Scenario files number nodes from 1.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct NodeId(pub u32);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "n{}", self.0)
+    }
+}
+
+/// A message type names its kind for traces and summaries ("AppendEntries", "PROPOSAL").
+pub trait MessageKind {
+    fn kind(&self) -> &'static str;
+}
+
+/// A historical bug a protocol can re-introduce behind a runtime switch.
+#[derive(Clone, Copy, Debug)]
+pub struct Bug {
+    /// The switch, as written in a scenario's `bugs = [...]` or `--bug NAME`.
+    pub name: &'static str,
+    /// What the switch changes, in one sentence.
+    pub summary: &'static str,
+}
+
+/// A configuration the protocol cannot run with; the text reads as a sentence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The configuration field at fault (as named in a scenario file).
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A consensus protocol as a pure step function.
+pub trait Protocol: Sized {
+    /// What one node sends another.
+    type Message: Clone + fmt::Debug + Hash + MessageKind;
+    /// Everything the node keeps across a crash (Raft: term, vote, log).
+    type Durable: Clone + Default + fmt::Debug;
+    /// One write to a named durable cell (Raft: "hard state" or "log append").
+    type Write: Clone + fmt::Debug + Hash;
+
+    /// The protocol's name as written in scenario files: "raft", "zab", "paxos".
+    const NAME: &'static str;
+    /// The mutants this protocol can switch on (all off by default).
+    const BUGS: &'static [Bug];
+    /// Read modes this protocol serves.
+    const READ_MODES: &'static [ReadMode];
+
+    /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
+    fn check_config(config: &Config) -> Result<(), ConfigError> {
+        check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)
+    }
+
+    /// (Re)starts node `id` from the durable state its completed writes left behind.
+    /// A node's first start sees `Durable::default()`.
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Self::Durable,
+        now: LocalTime,
+        out: &mut Outputs<Self::Message, Self::Write>,
+    ) -> Self;
+
+    /// Handles one input at local time `now`.
+    fn step(
+        &mut self,
+        now: LocalTime,
+        input: Input<Self::Message>,
+        out: &mut Outputs<Self::Message, Self::Write>,
+    );
+
+    /// Applies one completed write to the durable image. The driver calls this when the
+    /// write completes, so the image never holds what a crash would have lost.
+    fn persist(durable: &mut Self::Durable, write: &Self::Write);
+
+    /// The node's role and term/epoch/ballot as it believes them (for summaries).
+    fn role(&self) -> (Role, u64);
+}
+
+/// The checks every protocol shares: known bugs, a supported read mode, sane timing.
+pub fn check_common(
+    name: &str,
+    bugs: &[Bug],
+    read_modes: &[ReadMode],
+    config: &Config,
+) -> Result<(), ConfigError> {
+    for bug in &config.bugs {
+        if !bugs.iter().any(|b| b.name == bug) {
+            let known: Vec<&str> = bugs.iter().map(|b| b.name).collect();
+            return Err(ConfigError {
+                field: "bugs",
+                message: format!(
+                    "{name} has no mutant named {bug:?}; expected one of: {}",
+                    if known.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+    }
+    if !read_modes.contains(&config.read_mode) {
+        let modes: Vec<&str> = read_modes.iter().map(|m| m.name()).collect();
+        return Err(ConfigError {
+            field: "workload.read_mode",
+            message: format!(
+                "{name} does not serve read mode {:?}; expected one of: {}",
+                config.read_mode.name(),
+                modes.join(", ")
+            ),
+        });
+    }
+    if config.voters.is_empty() {
+        return Err(ConfigError {
+            field: "nodes",
+            message: "at least one voting node is needed".into(),
+        });
+    }
+    let (lo, hi) = config.election_timeout;
+    if lo.is_zero() || hi < lo {
+        return Err(ConfigError {
+            field: "protocol.election_timeout",
+            message: format!("expected a range min <= max with min > 0, got {lo:?}..{hi:?}"),
+        });
+    }
+    if config.heartbeat_interval.is_zero() || config.heartbeat_interval >= lo {
+        return Err(ConfigError {
+            field: "protocol.heartbeat_interval",
+            message: format!(
+                "expected a positive interval shorter than the election timeout minimum ({lo:?}), got {:?}",
+                config.heartbeat_interval
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Majority of `n` voters.
+pub fn quorum(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// The duration a lease may be trusted for after the quorum ack that started it: the
+/// election timeout minimum, shrunk by the clock drift bound (Raft thesis §6.4.1).
+pub fn lease_duration(config: &Config) -> Duration {
+    let base = config.election_timeout.0;
+    base.mul_f64((1.0 - config.clock_drift_bound).max(0.0))
+}
