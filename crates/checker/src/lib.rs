@@ -1,1 +1,3 @@
 //! Histories and the checkers that judge them.
+
+pub mod safety;
