@@ -171,13 +171,13 @@ pub fn check_common(
     let (lo, hi) = config.election_timeout;
     if lo.is_zero() || hi < lo {
         return Err(ConfigError {
-            field: "protocol.election_timeout",
+            field: "options.election_timeout",
             message: format!("expected a range min <= max with min > 0, got {lo:?}..{hi:?}"),
         });
     }
     if config.heartbeat_interval.is_zero() || config.heartbeat_interval >= lo {
         return Err(ConfigError {
-            field: "protocol.heartbeat_interval",
+            field: "options.heartbeat_interval",
             message: format!(
                 "expected a positive interval shorter than the election timeout minimum ({lo:?}), got {:?}",
                 config.heartbeat_interval

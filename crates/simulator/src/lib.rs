@@ -1,1 +1,23 @@
-//! placeholder, replaced below
+//! The simulated world consensus protocols run in: one seeded, single-threaded event loop
+//! with a network (latency, loss, duplication, reordering, partitions of any shape, clogs,
+//! FIFO links whose loss is a connection reset), per-node durable storage with write
+//! latency, per-node clocks with offset, drift and steps, crashes, restarts and pauses,
+//! simulated clients, and a random nemesis. A run records a trace with a stable hash.
+//!
+//! What this crate is not: a protocol (it is generic over `protocol::Protocol`) or a judge
+//! (verdicts come from the `checker` crate; this crate only evaluates a scenario's
+//! expectations with them).
+//!
+//! The one rule: the same scenario and seed give the same run, byte for byte.
+
+pub mod duration;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod trace;
+pub mod world;
+
+pub use scenario::{Scenario, ScenarioError};
+pub use sim::{RunOptions, RunOutput, Simulation};
+pub mod judge;
+pub mod report;

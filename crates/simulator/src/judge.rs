@@ -1,0 +1,174 @@
+//! Verdicts and expectations: runs every checker over a run's records, then evaluates the
+//! scenario's expectations (which checkers must pass or fail, windows with no new leader
+//! or no commit, progress after a heal) against them.
+
+use crate::duration::format_duration;
+use crate::scenario::Scenario;
+use crate::sim::{Outcome as OpOutcome, RunOutput};
+use checker::safety::{self, Outcome, Verdict};
+use std::time::Duration;
+
+/// One expectation and whether it held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectationResult {
+    pub what: String,
+    pub held: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Judgement {
+    /// Every checker's verdict, by name, in a fixed order.
+    pub verdicts: Vec<(&'static str, Verdict)>,
+    pub expectations: Vec<ExpectationResult>,
+}
+
+impl Judgement {
+    /// Every expectation held.
+    pub fn passed(&self) -> bool {
+        self.expectations.iter().all(|e| e.held)
+    }
+
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.verdicts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A checker's verdict was unknown where the scenario needed an answer.
+    pub fn inconclusive(&self) -> bool {
+        !self.passed()
+            && self
+                .expectations
+                .iter()
+                .filter(|e| !e.held)
+                .all(|e| e.detail.starts_with("unknown"))
+    }
+}
+
+fn window_text(from: Duration, to: Duration) -> String {
+    format!(
+        "between {} and {}",
+        format_duration(from),
+        format_duration(to)
+    )
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.3}s", ns as f64 / 1e9)
+}
+
+/// Operation counts: ok, failed (did not happen), indeterminate.
+pub fn op_counts(out: &RunOutput) -> (u64, u64, u64) {
+    let mut counts = (0, 0, 0);
+    for op in &out.history {
+        match op.outcome {
+            OpOutcome::Ok(_) => counts.0 += 1,
+            OpOutcome::Fail => counts.1 += 1,
+            OpOutcome::Info => counts.2 += 1,
+        }
+    }
+    counts
+}
+
+pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
+    let verdicts = vec![
+        ("election_safety", safety::election_safety(&out.node_events)),
+        ("log_safety", safety::log_safety(&out.node_events)),
+    ];
+    let mut expectations = Vec::new();
+    let find = |name: &str| {
+        verdicts
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    for name in &sc.expect.pass {
+        let v = find(name).expect("scenario validation admits only known checkers");
+        expectations.push(ExpectationResult {
+            what: format!("{name} passes"),
+            held: v.result == Outcome::Pass,
+            detail: v.to_string(),
+        });
+    }
+    for name in &sc.expect.fail {
+        let v = find(name).expect("scenario validation admits only known checkers");
+        expectations.push(ExpectationResult {
+            what: format!("{name} catches a violation"),
+            held: v.result == Outcome::Fail,
+            detail: v.to_string(),
+        });
+    }
+    for w in &sc.expect.no_new_leader {
+        let (from, to) = (w.from.as_nanos() as u64, w.to.as_nanos() as u64);
+        let elected: Vec<String> = out
+            .leaders
+            .iter()
+            .filter(|l| l.at_ns >= from && l.at_ns <= to)
+            .map(|l| format!("n{} term {} at {}", l.node, l.term, secs(l.at_ns)))
+            .collect();
+        expectations.push(ExpectationResult {
+            what: format!("no new leader {}", window_text(w.from, w.to)),
+            held: elected.is_empty(),
+            detail: if elected.is_empty() {
+                "no node became leader in the window".into()
+            } else {
+                format!("elected: {}", elected.join(", "))
+            },
+        });
+    }
+    for w in &sc.expect.no_commit {
+        let (from, to) = (w.from.as_nanos() as u64, w.to.as_nanos() as u64);
+        let committed: Vec<String> = out
+            .commits
+            .iter()
+            .filter(|c| c.at_ns >= from && c.at_ns <= to)
+            .take(5)
+            .map(|c| format!("index {} by n{} at {}", c.index, c.node, secs(c.at_ns)))
+            .collect();
+        expectations.push(ExpectationResult {
+            what: format!("nothing commits {}", window_text(w.from, w.to)),
+            held: committed.is_empty(),
+            detail: if committed.is_empty() {
+                "no index was first committed in the window".into()
+            } else {
+                format!("committed: {}", committed.join(", "))
+            },
+        });
+    }
+    for p in &sc.expect.progress {
+        let (after, within) = (p.after.as_nanos() as u64, p.within.as_nanos() as u64);
+        let first = out
+            .history
+            .iter()
+            .filter(|op| op.invoke_ns >= after && matches!(op.outcome, OpOutcome::Ok(_)))
+            .filter_map(|op| op.return_ns)
+            .min();
+        let held = first.is_some_and(|t| t <= after + within);
+        expectations.push(ExpectationResult {
+            what: format!(
+                "an operation invoked after {} completes within {}",
+                format_duration(p.after),
+                format_duration(p.within)
+            ),
+            held,
+            detail: match first {
+                Some(t) => format!("first completed at {} ({} after)", secs(t), secs(t - after)),
+                None => "no operation invoked in that period completed".into(),
+            },
+        });
+    }
+    if sc.expect.ops_ok_at_least > 0 {
+        let ok = op_counts(out).0;
+        expectations.push(ExpectationResult {
+            what: format!("at least {} operations succeed", sc.expect.ops_ok_at_least),
+            held: ok >= sc.expect.ops_ok_at_least,
+            detail: format!("{ok} succeeded"),
+        });
+    }
+    Judgement {
+        verdicts,
+        expectations,
+    }
+}

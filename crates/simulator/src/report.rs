@@ -1,0 +1,408 @@
+//! How a run is told: the human summary, the `--json` object, and the trace file (written
+//! atomically: a temporary file, then a rename or a link that never replaces a saved one).
+
+use crate::judge::{op_counts, Judgement};
+use crate::scenario::Scenario;
+use crate::sim::{Outcome, RunOutput};
+use crate::trace::{hash_hex, CHECKPOINT_EVERY};
+use protocol::{Op, OpResult};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The trace file format's name and version; bump on any change that alters hashes.
+pub const TRACE_FORMAT: &str = "sim-trace/1";
+/// The program version recorded in traces.
+pub const PROGRAM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn secs(ns: u64) -> String {
+    format!("{:.3}s", ns as f64 / 1e9)
+}
+
+fn fault_text(f: &crate::sim::AppliedFault) -> String {
+    use crate::scenario::Fault::*;
+    let node = f.node.map(|n| format!(" n{n}")).unwrap_or_default();
+    match &f.fault {
+        Partition { groups } => format!("partition {groups:?}"),
+        Bridge { groups, bridge } => {
+            format!("bridge {:?} | n{bridge} | {:?}", groups[0], groups[1])
+        }
+        OneWay { from, to } => format!("one-way {from:?} -> {to:?} cut"),
+        ClockStep { by_nanos, .. } => {
+            format!("clock_step{node} by {:+.3}ms", *by_nanos as f64 / 1e6)
+        }
+        Drift { rate, .. } => format!("drift{node} rate {rate}"),
+        Loss { probability } => format!("loss {probability:.3}"),
+        Clog { from, to } => format!("clog {from:?} -> {to:?}"),
+        other => format!("{}{node}", other.name()),
+    }
+}
+
+pub fn op_json(op: &crate::sim::HistoryOp) -> Value {
+    let mut v = json!({
+        "process": op.process,
+        "client": op.client,
+        "id": op.id.0,
+        "invoke_ns": op.invoke_ns,
+        "return_ns": op.return_ns,
+        "node": op.node,
+    });
+    let m = v.as_object_mut().expect("object");
+    match &op.op {
+        Op::Read { key } => {
+            m.insert("f".into(), json!("read"));
+            m.insert("key".into(), json!(key));
+        }
+        Op::Write { key, value } => {
+            m.insert("f".into(), json!("write"));
+            m.insert("key".into(), json!(key));
+            m.insert("value".into(), json!(value));
+        }
+        Op::Cas { key, from, to } => {
+            m.insert("f".into(), json!("cas"));
+            m.insert("key".into(), json!(key));
+            m.insert("from".into(), json!(from));
+            m.insert("to".into(), json!(to));
+        }
+    }
+    let (status, output) = match &op.outcome {
+        Outcome::Ok(OpResult::Read(v)) => ("ok", json!(v)),
+        Outcome::Ok(OpResult::Written) => ("ok", Value::Null),
+        Outcome::Ok(OpResult::Cas(b)) => ("ok", json!(b)),
+        Outcome::Fail => ("fail", Value::Null),
+        Outcome::Info => ("info", Value::Null),
+    };
+    m.insert("status".into(), json!(status));
+    m.insert("output".into(), output);
+    v
+}
+
+/// The `--json` object (also the trace file's `summary`).
+pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement, bugs: &[String]) -> Value {
+    let (ok, fail, info) = op_counts(out);
+    let mut verdicts = serde_json::Map::new();
+    for (name, v) in &j.verdicts {
+        verdicts.insert(
+            (*name).into(),
+            json!({"result": v.result.name(), "detail": v.detail}),
+        );
+    }
+    json!({
+        "scenario": sc.name,
+        "scenario_file": sc.file,
+        "protocol": out.protocol,
+        "seed": out.seed,
+        "bugs": bugs,
+        "nodes": sc.nodes,
+        "trace_hash": hash_hex(out.log.hash()),
+        "sim_time_ms": out.end_ns as f64 / 1e6,
+        "events": out.log.len(),
+        "messages": {"sent": out.messages_sent, "dropped": out.messages_dropped},
+        "ops": {"ok": ok, "fail": fail, "indeterminate": info},
+        "leaders": out.leaders.iter().map(|l| json!({"node": l.node, "term": l.term, "at_ms": l.at_ns as f64 / 1e6})).collect::<Vec<_>>(),
+        "faults": out.faults.iter().map(|f| json!({"at_ms": f.at_ns as f64 / 1e6, "fault": fault_text(f), "nemesis": f.from_nemesis})).collect::<Vec<_>>(),
+        "verdicts": verdicts,
+        "expectations": j.expectations.iter().map(|e| json!({"what": e.what, "held": e.held, "detail": e.detail})).collect::<Vec<_>>(),
+        "passed": j.passed(),
+    })
+}
+
+/// The human summary.
+pub fn summary_text(
+    sc: &Scenario,
+    out: &RunOutput,
+    j: &Judgement,
+    wall: Option<Duration>,
+    bugs: &[String],
+) -> String {
+    let mut s = String::new();
+    let (ok, fail, info) = op_counts(out);
+    let _ = writeln!(
+        s,
+        "{} · {} · seed {} · {} nodes",
+        sc.name, out.protocol, out.seed, sc.nodes
+    );
+    if !sc.description.is_empty() {
+        let _ = writeln!(s, "  {}", sc.description.trim());
+    }
+    if !bugs.is_empty() {
+        let _ = writeln!(s, "  mutants on: {}", bugs.join(", "));
+    }
+    let speed = wall
+        .filter(|w| !w.is_zero())
+        .map(|w| {
+            format!(
+                " in {:.2}s wall ({:.0}x)",
+                w.as_secs_f64(),
+                out.end_ns as f64 / 1e9 / w.as_secs_f64()
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(s, "simulated {}{speed}", secs(out.end_ns));
+    let _ = writeln!(
+        s,
+        "events    {} · messages {} sent, {} dropped",
+        out.log.len(),
+        out.messages_sent,
+        out.messages_dropped
+    );
+    let leaders: Vec<String> = out
+        .leaders
+        .iter()
+        .map(|l| format!("n{} term {} at {}", l.node, l.term, secs(l.at_ns)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "leaders   {}",
+        if leaders.is_empty() {
+            "none".into()
+        } else {
+            leaders.join(" · ")
+        }
+    );
+    if !out.faults.is_empty() {
+        let shown: Vec<String> = out
+            .faults
+            .iter()
+            .take(12)
+            .map(|f| format!("{} {}", secs(f.at_ns), fault_text(f)))
+            .collect();
+        let more = out.faults.len().saturating_sub(12);
+        let tail = if more > 0 {
+            format!(" · … {more} more")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(s, "faults    {}{tail}", shown.join(" · "));
+    }
+    let _ = writeln!(
+        s,
+        "ops       {ok} ok · {fail} failed · {info} indeterminate"
+    );
+    let _ = writeln!(s, "checks");
+    for (name, v) in &j.verdicts {
+        let _ = writeln!(s, "  {:<7} {:<18} {}", v.result.name(), name, v.detail);
+    }
+    if !j.expectations.is_empty() {
+        let _ = writeln!(s, "expectations");
+        for e in &j.expectations {
+            let _ = writeln!(
+                s,
+                "  {:<7} {} ({})",
+                if e.held { "held" } else { "FAILED" },
+                e.what,
+                e.detail
+            );
+        }
+    }
+    let _ = writeln!(s, "trace hash {}", hash_hex(out.log.hash()));
+    let _ = writeln!(s, "{}", if j.passed() { "PASS" } else { "FAIL" });
+    s
+}
+
+/// Writes the trace file for a run to `path` atomically (replacing it if it exists: the
+/// user named it).
+pub fn write_trace(
+    path: &Path,
+    sc: &Scenario,
+    out: &RunOutput,
+    j: &Judgement,
+    bugs: &[String],
+) -> io::Result<()> {
+    let tmp = temp_path(path);
+    write_trace_to(&tmp, sc, out, j, bugs)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Saves a failing run's trace under `dir` with a new name, never replacing a saved trace.
+pub fn save_new_trace(
+    dir: &Path,
+    sc: &Scenario,
+    out: &RunOutput,
+    j: &Judgement,
+    bugs: &[String],
+) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let hash = hash_hex(out.log.hash());
+    let base = format!(
+        "{}-{}-seed{}-{}",
+        sanitize(&sc.name),
+        out.protocol,
+        out.seed,
+        &hash[..8]
+    );
+    let tmp = dir.join(format!(".{base}.{}.tmp", std::process::id()));
+    write_trace_to(&tmp, sc, out, j, bugs)?;
+    let result = (0..10_000)
+        .map(|k| {
+            if k == 0 {
+                dir.join(format!("{base}.json"))
+            } else {
+                dir.join(format!("{base}-{k}.json"))
+            }
+        })
+        .find_map(|candidate| match std::fs::hard_link(&tmp, &candidate) {
+            Ok(()) => Some(Ok(candidate)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+            Err(e) => Some(Err(e)),
+        })
+        .unwrap_or_else(|| Err(io::Error::other("no free trace file name")));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trace".into());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn write_trace_to(
+    path: &Path,
+    sc: &Scenario,
+    out: &RunOutput,
+    j: &Judgement,
+    bugs: &[String],
+) -> io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut w = io::BufWriter::new(file);
+    let header = json!({
+        "format": TRACE_FORMAT,
+        "program_version": PROGRAM_VERSION,
+        "scenario_file": sc.file,
+        "scenario": sc.source,
+        "protocol": out.protocol,
+        "seed": out.seed,
+        "bugs": bugs,
+        "trace_hash": hash_hex(out.log.hash()),
+        "event_count": out.log.len(),
+        "checkpoint_every": CHECKPOINT_EVERY,
+        "checkpoints": out.log.checkpoints.iter().map(|h| hash_hex(*h)).collect::<Vec<_>>(),
+        "summary": summary_json(sc, out, j, bugs),
+        "ghost": {
+            "leaders": out.leaders.iter().map(|l| json!({"node": l.node, "term": l.term, "at_ns": l.at_ns})).collect::<Vec<_>>(),
+            "commits": out.commits.iter().map(|c| json!({"index": c.index, "term": c.term, "op": c.op.map(|o| o.0), "node": c.node, "at_ns": c.at_ns})).collect::<Vec<_>>(),
+            "leases": out.leases.iter().map(|l| json!({"node": l.node, "term": l.term, "from_ns": l.from_ns, "until_ns": l.until_ns})).collect::<Vec<_>>(),
+            "faults": out.faults.iter().map(|f| json!({"at_ns": f.at_ns, "fault": fault_text(f), "node": f.node, "nemesis": f.from_nemesis})).collect::<Vec<_>>(),
+            "marks": out.marks,
+        },
+        "history": out.history.iter().map(op_json).collect::<Vec<_>>(),
+    });
+    // Everything but the events as one object, then the events one per line.
+    let head = serde_json::to_string(&header).map_err(io::Error::other)?;
+    w.write_all(&head.as_bytes()[..head.len() - 1])?;
+    w.write_all(b",\"events\":[\n")?;
+    for (i, e) in out.log.events.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",\n")?;
+        }
+        write!(
+            w,
+            "[{},\"{}\",{},{},{},{},{}]",
+            e.at_ns,
+            e.kind.name(),
+            e.node,
+            e.peer,
+            serde_json::to_string(e.label).map_err(io::Error::other)?,
+            e.a,
+            e.b
+        )?;
+    }
+    w.write_all(b"\n]}\n")?;
+    w.flush()?;
+    w.get_ref().sync_all()
+}
+
+/// What replay needs from a trace file.
+#[derive(Clone, Debug)]
+pub struct TraceHeader {
+    pub program_version: String,
+    pub scenario_file: String,
+    pub scenario: String,
+    pub protocol: String,
+    pub seed: u64,
+    pub bugs: Vec<String>,
+    pub trace_hash: String,
+    pub event_count: u64,
+    pub checkpoints: Vec<String>,
+}
+
+/// Reads a trace file's header, or says what is wrong with it.
+pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read the trace: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}: not a complete trace file (truncated or edited?): {e}",
+            path.display(),
+            e.line()
+        )
+    })?;
+    let field = |name: &str| {
+        v.get(name)
+            .ok_or_else(|| format!("{}: field {name:?} is missing", path.display()))
+    };
+    let string = |name: &str| -> Result<String, String> {
+        field(name)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{}: field {name:?}: expected a string", path.display()))
+    };
+    let format = string("format")?;
+    if format != TRACE_FORMAT {
+        return Err(format!(
+            "{}: field \"format\": expected {TRACE_FORMAT:?}, got {format:?}",
+            path.display()
+        ));
+    }
+    let seed = field("seed")?.as_u64().ok_or_else(|| {
+        format!(
+            "{}: field \"seed\": expected an unsigned integer",
+            path.display()
+        )
+    })?;
+    let strings = |name: &str| -> Result<Vec<String>, String> {
+        field(name)?
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{}: field {name:?}: expected a list of strings",
+                    path.display()
+                )
+            })
+    };
+    Ok(TraceHeader {
+        program_version: string("program_version")?,
+        scenario_file: string("scenario_file")?,
+        scenario: string("scenario")?,
+        protocol: string("protocol")?,
+        seed,
+        bugs: strings("bugs")?,
+        trace_hash: string("trace_hash")?,
+        event_count: field("event_count")?.as_u64().unwrap_or(0),
+        checkpoints: strings("checkpoints")?,
+    })
+}

@@ -1,0 +1,1085 @@
+//! Scenario files: what cluster to build, what world it lives in, which faults to inject
+//! when, and what must hold at the end. `docs/scenarios.md` documents every field.
+//!
+//! Parsing is two steps: serde reads the TOML into raw structs that refuse unknown fields
+//! (the TOML parser then names the line), and [`Scenario::from_toml`] checks what serde
+//! cannot (node ids inside the cluster, a node in two partition groups, ranges the right
+//! way round) and turns the raw structs into the validated form the simulator runs.
+
+use crate::duration::{Dur, SignedDur};
+use protocol::ReadMode;
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Largest cluster a scenario may ask for.
+pub const MAX_NODES: u32 = 64;
+/// Largest number of simulated clients.
+pub const MAX_CLIENTS: u32 = 1000;
+
+/// A scenario file that cannot be run, with where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+// ---------------------------------------------------------------------------------------
+// Raw form, as serde reads it.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    protocol: String,
+    nodes: u32,
+    #[serde(default)]
+    seed: u64,
+    duration: Dur,
+    #[serde(default)]
+    bugs: Vec<String>,
+    #[serde(default)]
+    options: RawOptions,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    clocks: RawClocks,
+    #[serde(default)]
+    workload: RawWorkload,
+    #[serde(default)]
+    faults: Vec<toml::Spanned<RawFault>>,
+    nemesis: Option<RawNemesis>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOptions {
+    election_timeout: Option<[Dur; 2]>,
+    heartbeat_interval: Option<Dur>,
+    pre_vote: Option<bool>,
+    check_quorum: Option<bool>,
+    clock_drift_bound: Option<f64>,
+    observers: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    latency: Option<[Dur; 2]>,
+    loss: Option<f64>,
+    duplicate: Option<f64>,
+    reorder: Option<f64>,
+    reorder_delay: Option<[Dur; 2]>,
+    fifo: Option<bool>,
+    client_latency: Option<[Dur; 2]>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    write_latency: Option<[Dur; 2]>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClocks {
+    offset: Option<[SignedDur; 2]>,
+    drift: Option<[f64; 2]>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    clients: Option<u32>,
+    keys: Option<u32>,
+    read: Option<f64>,
+    write: Option<f64>,
+    cas: Option<f64>,
+    read_mode: Option<String>,
+    timeout: Option<Dur>,
+    think: Option<[Dur; 2]>,
+    target: Option<String>,
+    start: Option<Dur>,
+    stop: Option<Dur>,
+}
+
+/// A node named in a fault: a number, or `"leader"` (whoever leads when the fault fires).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeSel {
+    Id(u32),
+    Leader,
+}
+
+impl<'de> Deserialize<'de> for NodeSel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = NodeSel;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a node id (1, 2, ...) or \"leader\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NodeSel, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .map(NodeSel::Id)
+                    .ok_or_else(|| E::custom(format!("expected a node id from 1, got {v}")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<NodeSel, E> {
+                self.visit_i64(v.min(i64::MAX as u64) as i64)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeSel, E> {
+                match v {
+                    "leader" => Ok(NodeSel::Leader),
+                    _ => Err(E::custom(format!(
+                        "expected a node id or \"leader\", got {v:?}"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum RawFault {
+    Partition {
+        at: Dur,
+        groups: Vec<Vec<u32>>,
+    },
+    Bridge {
+        at: Dur,
+        groups: [Vec<u32>; 2],
+        bridge: u32,
+    },
+    OneWay {
+        at: Dur,
+        from: Vec<u32>,
+        to: Vec<u32>,
+    },
+    Isolate {
+        at: Dur,
+        node: NodeSel,
+    },
+    Heal {
+        at: Dur,
+    },
+    Crash {
+        at: Dur,
+        node: NodeSel,
+    },
+    Restart {
+        at: Dur,
+        node: NodeSel,
+    },
+    Pause {
+        at: Dur,
+        node: NodeSel,
+    },
+    Resume {
+        at: Dur,
+        node: NodeSel,
+    },
+    ClockStep {
+        at: Dur,
+        node: NodeSel,
+        by: SignedDur,
+    },
+    Drift {
+        at: Dur,
+        node: NodeSel,
+        rate: f64,
+    },
+    Loss {
+        at: Dur,
+        probability: f64,
+    },
+    Clog {
+        at: Dur,
+        from: Vec<u32>,
+        to: Vec<u32>,
+    },
+    Unclog {
+        at: Dur,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNemesis {
+    start: Option<Dur>,
+    stop: Option<Dur>,
+    fault_duration: Option<[Dur; 2]>,
+    crash: Option<f64>,
+    partition: Option<f64>,
+    pause: Option<f64>,
+    clock_step: Option<f64>,
+    clog: Option<f64>,
+    loss: Option<f64>,
+    clock_step_max: Option<Dur>,
+    loss_max: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    pass: Option<Vec<String>>,
+    #[serde(default)]
+    fail: Vec<String>,
+    #[serde(default)]
+    no_new_leader: Vec<RawWindow>,
+    #[serde(default)]
+    no_commit: Vec<RawWindow>,
+    #[serde(default)]
+    progress: Vec<RawProgress>,
+    ops_ok_at_least: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    from: Dur,
+    to: Dur,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProgress {
+    after: Dur,
+    within: Dur,
+}
+
+// ---------------------------------------------------------------------------------------
+// Validated form.
+
+/// A scenario ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it was read from (for messages and replay commands).
+    pub file: String,
+    /// The file's text, kept so a trace can re-run exactly this scenario.
+    pub source: String,
+    pub name: String,
+    pub description: String,
+    pub protocol: String,
+    pub nodes: u32,
+    pub seed: u64,
+    pub duration: Duration,
+    pub bugs: Vec<String>,
+    pub options: Options,
+    pub network: NetworkSpec,
+    pub storage: StorageSpec,
+    pub clocks: ClockSpec,
+    pub workload: WorkloadSpec,
+    pub faults: Vec<ScheduledFault>,
+    pub nemesis: Option<NemesisSpec>,
+    pub expect: Expect,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub election_timeout: (Duration, Duration),
+    pub heartbeat_interval: Duration,
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+    pub clock_drift_bound: f64,
+    pub observers: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub latency: (Duration, Duration),
+    pub loss: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub reorder_delay: (Duration, Duration),
+    /// `None`: the protocol's default (FIFO for ZAB, datagrams otherwise).
+    pub fifo: Option<bool>,
+    pub client_latency: (Duration, Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct StorageSpec {
+    pub write_latency: (Duration, Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClockSpec {
+    /// Initial offset range in nanoseconds, drawn per node.
+    pub offset_nanos: (i64, i64),
+    /// Initial rate range (1.0 = true time), drawn per node.
+    pub drift: (f64, f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Send to the node the client believes leads; follow redirects.
+    Leader,
+    /// Send each operation to a node chosen at random; still follow redirects.
+    Random,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    pub clients: u32,
+    pub keys: u32,
+    /// Weights of read, write, cas (normalised).
+    pub mix: [f64; 3],
+    pub read_mode: ReadMode,
+    pub timeout: Duration,
+    pub think: (Duration, Duration),
+    pub target: Target,
+    pub start: Duration,
+    pub stop: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Nodes in different groups cannot talk; nodes in no group form one more group.
+    Partition {
+        groups: Vec<Vec<u32>>,
+    },
+    /// Two sides that cannot talk to each other, both reaching the bridge node.
+    Bridge {
+        groups: [Vec<u32>; 2],
+        bridge: u32,
+    },
+    /// Messages from `from` to `to` are lost; the reverse direction still works.
+    OneWay {
+        from: Vec<u32>,
+        to: Vec<u32>,
+    },
+    Isolate {
+        node: NodeSel,
+    },
+    /// Removes every partition (not clogs, not loss).
+    Heal,
+    Crash {
+        node: NodeSel,
+    },
+    Restart {
+        node: NodeSel,
+    },
+    Pause {
+        node: NodeSel,
+    },
+    Resume {
+        node: NodeSel,
+    },
+    ClockStep {
+        node: NodeSel,
+        by_nanos: i64,
+    },
+    Drift {
+        node: NodeSel,
+        rate: f64,
+    },
+    Loss {
+        probability: f64,
+    },
+    /// Messages on these links are held (not lost) until `Unclog`.
+    Clog {
+        from: Vec<u32>,
+        to: Vec<u32>,
+    },
+    Unclog,
+}
+
+impl Fault {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::Partition { .. } => "partition",
+            Fault::Bridge { .. } => "bridge",
+            Fault::OneWay { .. } => "one_way",
+            Fault::Isolate { .. } => "isolate",
+            Fault::Heal => "heal",
+            Fault::Crash { .. } => "crash",
+            Fault::Restart { .. } => "restart",
+            Fault::Pause { .. } => "pause",
+            Fault::Resume { .. } => "resume",
+            Fault::ClockStep { .. } => "clock_step",
+            Fault::Drift { .. } => "drift",
+            Fault::Loss { .. } => "loss",
+            Fault::Clog { .. } => "clog",
+            Fault::Unclog => "unclog",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledFault {
+    pub at: Duration,
+    pub fault: Fault,
+}
+
+#[derive(Clone, Debug)]
+pub struct NemesisSpec {
+    pub start: Duration,
+    pub stop: Duration,
+    pub fault_duration: (Duration, Duration),
+    /// Mean faults per simulated second, per kind: crash, partition, pause, clock_step,
+    /// clog, loss.
+    pub rates: [f64; 6],
+    pub clock_step_max: Duration,
+    pub loss_max: f64,
+}
+
+pub const NEMESIS_KINDS: [&str; 6] = ["crash", "partition", "pause", "clock_step", "clog", "loss"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub from: Duration,
+    pub to: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub after: Duration,
+    pub within: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expect {
+    /// Checkers that must pass.
+    pub pass: Vec<String>,
+    /// Checkers that must find a violation (scenarios that show a checker working).
+    pub fail: Vec<String>,
+    pub no_new_leader: Vec<Window>,
+    pub no_commit: Vec<Window>,
+    pub progress: Vec<Progress>,
+    pub ops_ok_at_least: u64,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            line: None,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    fn err_at(
+        &self,
+        offset: usize,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        let line = self.source[..offset.min(self.source.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        ScenarioError {
+            line: Some(line),
+            ..self.err(field, message)
+        }
+    }
+    /// The line a top-level key or table header starts on, for errors serde cannot place.
+    fn line_of(&self, needle: &str) -> Option<usize> {
+        self.source
+            .lines()
+            .position(|l| l.trim_start().starts_with(needle))
+            .map(|i| i + 1)
+    }
+    fn err_near(
+        &self,
+        needle: &str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            line: self.line_of(needle),
+            ..self.err(field, message)
+        }
+    }
+}
+
+fn range(pair: Option<[Dur; 2]>, default: (Duration, Duration)) -> (Duration, Duration) {
+    pair.map(|[a, b]| (a.0, b.0)).unwrap_or(default)
+}
+
+/// The checkers whose names a scenario may use in `expect.pass` / `expect.fail`.
+pub const CHECKERS: &[&str] = &["election_safety", "log_safety"];
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the scenario file: {e}"),
+        })?;
+        Scenario::from_toml(&file, &source)
+    }
+
+    /// Parses and validates scenario text; `file` names it in errors.
+    pub fn from_toml(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx { file, source };
+        let raw: RawScenario = toml::from_str(source).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
+            ScenarioError {
+                file: file.to_string(),
+                line,
+                field: String::new(),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        validate(&cx, raw)
+    }
+
+    /// Voting members and observers as node ids, voters first.
+    pub fn voter_count(&self) -> u32 {
+        self.nodes - self.options.observers
+    }
+
+    /// The time the last scheduled or random fault is undone (zero if there are none).
+    pub fn last_heal(&self) -> Duration {
+        let scheduled = self.faults.iter().map(|f| f.at).max().unwrap_or_default();
+        let nemesis = self.nemesis.as_ref().map(|n| n.stop).unwrap_or_default();
+        scheduled.max(nemesis)
+    }
+}
+
+fn check_probability(cx: &Ctx, field: &str, p: f64) -> Result<f64, ScenarioError> {
+    if !(0.0..=1.0).contains(&p) || p.is_nan() {
+        return Err(cx.err_near(
+            field.rsplit('.').next().unwrap_or(field),
+            field,
+            format!("expected a probability between 0 and 1, got {p}"),
+        ));
+    }
+    Ok(p)
+}
+
+fn check_range(
+    cx: &Ctx,
+    field: &str,
+    r: (Duration, Duration),
+) -> Result<(Duration, Duration), ScenarioError> {
+    if r.0 > r.1 {
+        return Err(cx.err_near(
+            field.rsplit('.').next().unwrap_or(field),
+            field,
+            format!(
+                "expected [min, max] with min <= max, got [{:?}, {:?}]",
+                r.0, r.1
+            ),
+        ));
+    }
+    Ok(r)
+}
+
+fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    if raw.name.trim().is_empty() {
+        return Err(cx.err_near("name", "name", "expected a non-empty name"));
+    }
+    if raw.nodes == 0 || raw.nodes > MAX_NODES {
+        return Err(cx.err_near(
+            "nodes",
+            "nodes",
+            format!(
+                "expected a cluster of 1 to {MAX_NODES} nodes, got {}",
+                raw.nodes
+            ),
+        ));
+    }
+    if raw.duration.0.is_zero() {
+        return Err(cx.err_near(
+            "duration",
+            "duration",
+            "expected a positive duration, got 0",
+        ));
+    }
+    let n = raw.nodes;
+    let duration = raw.duration.0;
+
+    let o = raw.options;
+    let options = Options {
+        election_timeout: check_range(
+            cx,
+            "options.election_timeout",
+            range(
+                o.election_timeout,
+                (Duration::from_millis(150), Duration::from_millis(300)),
+            ),
+        )?,
+        heartbeat_interval: o
+            .heartbeat_interval
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_millis(50)),
+        pre_vote: o.pre_vote.unwrap_or(false),
+        check_quorum: o.check_quorum.unwrap_or(false),
+        clock_drift_bound: o.clock_drift_bound.unwrap_or(0.05),
+        observers: o.observers.unwrap_or(0),
+    };
+    if !(0.0..1.0).contains(&options.clock_drift_bound) {
+        return Err(cx.err_near(
+            "clock_drift_bound",
+            "options.clock_drift_bound",
+            format!(
+                "expected a fraction in [0, 1), got {}",
+                options.clock_drift_bound
+            ),
+        ));
+    }
+    if options.observers >= n {
+        return Err(cx.err_near(
+            "observers",
+            "options.observers",
+            format!(
+                "expected fewer observers than nodes ({n}) so that some node votes, got {}",
+                options.observers
+            ),
+        ));
+    }
+
+    let w = raw.network;
+    let network = NetworkSpec {
+        latency: check_range(
+            cx,
+            "network.latency",
+            range(
+                w.latency,
+                (Duration::from_millis(1), Duration::from_millis(10)),
+            ),
+        )?,
+        loss: check_probability(cx, "network.loss", w.loss.unwrap_or(0.0))?,
+        duplicate: check_probability(cx, "network.duplicate", w.duplicate.unwrap_or(0.0))?,
+        reorder: check_probability(cx, "network.reorder", w.reorder.unwrap_or(0.0))?,
+        reorder_delay: check_range(
+            cx,
+            "network.reorder_delay",
+            range(
+                w.reorder_delay,
+                (Duration::from_millis(10), Duration::from_millis(50)),
+            ),
+        )?,
+        fifo: w.fifo,
+        client_latency: check_range(
+            cx,
+            "network.client_latency",
+            range(
+                w.client_latency,
+                (Duration::from_micros(100), Duration::from_millis(1)),
+            ),
+        )?,
+    };
+    let storage = StorageSpec {
+        write_latency: check_range(
+            cx,
+            "storage.write_latency",
+            range(raw.storage.write_latency, (Duration::ZERO, Duration::ZERO)),
+        )?,
+    };
+    let clocks = ClockSpec {
+        offset_nanos: raw.clocks.offset.map(|[a, b]| (a.0, b.0)).unwrap_or((0, 0)),
+        drift: raw.clocks.drift.map(|[a, b]| (a, b)).unwrap_or((1.0, 1.0)),
+    };
+    if clocks.offset_nanos.0 > clocks.offset_nanos.1 {
+        return Err(cx.err_near(
+            "offset",
+            "clocks.offset",
+            "expected [min, max] with min <= max",
+        ));
+    }
+    if !(clocks.drift.0 > 0.0 && clocks.drift.0 <= clocks.drift.1 && clocks.drift.1 <= 10.0) {
+        return Err(cx.err_near(
+            "drift",
+            "clocks.drift",
+            format!(
+                "expected [min, max] rates with 0 < min <= max <= 10, got {:?}",
+                clocks.drift
+            ),
+        ));
+    }
+
+    let wl = raw.workload;
+    let read_mode_name = wl.read_mode.unwrap_or_else(|| "log".to_string());
+    let read_mode = ReadMode::from_name(&read_mode_name).ok_or_else(|| {
+        let names: Vec<&str> = ReadMode::ALL.iter().map(|m| m.name()).collect();
+        cx.err_near(
+            "read_mode",
+            "workload.read_mode",
+            format!(
+                "expected one of {}, got {read_mode_name:?}",
+                names.join(", ")
+            ),
+        )
+    })?;
+    let target = match wl.target.as_deref().unwrap_or("leader") {
+        "leader" => Target::Leader,
+        "random" => Target::Random,
+        other => {
+            return Err(cx.err_near(
+                "target",
+                "workload.target",
+                format!("expected \"leader\" or \"random\", got {other:?}"),
+            ))
+        }
+    };
+    let mix = [
+        wl.read.unwrap_or(0.4),
+        wl.write.unwrap_or(0.4),
+        wl.cas.unwrap_or(0.2),
+    ];
+    if mix.iter().any(|&x| !(x >= 0.0 && x.is_finite())) || mix.iter().sum::<f64>() <= 0.0 {
+        return Err(cx.err_near(
+            "read",
+            "workload.read/write/cas",
+            format!("expected non-negative weights with a positive sum, got {mix:?}"),
+        ));
+    }
+    let clients = wl.clients.unwrap_or(3);
+    if clients > MAX_CLIENTS {
+        return Err(cx.err_near(
+            "clients",
+            "workload.clients",
+            format!("expected at most {MAX_CLIENTS} clients, got {clients}"),
+        ));
+    }
+    let keys = wl.keys.unwrap_or(3);
+    if keys == 0 && clients > 0 {
+        return Err(cx.err_near("keys", "workload.keys", "expected at least one key"));
+    }
+    let workload = WorkloadSpec {
+        clients,
+        keys,
+        mix,
+        read_mode,
+        timeout: wl.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(1)),
+        think: check_range(
+            cx,
+            "workload.think",
+            range(wl.think, (Duration::ZERO, Duration::from_millis(10))),
+        )?,
+        target,
+        start: wl.start.map(|d| d.0).unwrap_or(Duration::ZERO),
+        stop: wl.stop.map(|d| d.0).unwrap_or(duration),
+    };
+    if workload.timeout.is_zero() {
+        return Err(cx.err_near("timeout", "workload.timeout", "expected a positive timeout"));
+    }
+
+    let mut faults = Vec::with_capacity(raw.faults.len());
+    for (i, spanned) in raw.faults.into_iter().enumerate() {
+        let offset = spanned.span().start;
+        let field = format!("faults[{i}]");
+        let fault = validate_fault(cx, n, offset, &field, spanned.into_inner())?;
+        if fault.at > duration {
+            return Err(cx.err_at(
+                offset,
+                format!("{field}.at"),
+                format!(
+                    "expected a time within the run's duration ({:?}), got {:?}",
+                    duration, fault.at
+                ),
+            ));
+        }
+        faults.push(fault);
+    }
+    // A stable sort keeps file order for faults at the same instant.
+    faults.sort_by_key(|f| f.at);
+
+    let nemesis = match raw.nemesis {
+        None => None,
+        Some(r) => {
+            let rates = [r.crash, r.partition, r.pause, r.clock_step, r.clog, r.loss]
+                .map(|x| x.unwrap_or(0.0));
+            for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
+                if !(*rate >= 0.0 && *rate <= 1000.0) {
+                    return Err(cx.err_near(
+                        kind,
+                        format!("nemesis.{kind}"),
+                        format!(
+                            "expected a rate in faults per second between 0 and 1000, got {rate}"
+                        ),
+                    ));
+                }
+            }
+            let spec = NemesisSpec {
+                start: r.start.map(|d| d.0).unwrap_or(Duration::ZERO),
+                stop: r.stop.map(|d| d.0).unwrap_or(duration),
+                fault_duration: check_range(
+                    cx,
+                    "nemesis.fault_duration",
+                    range(
+                        r.fault_duration,
+                        (Duration::from_millis(200), Duration::from_secs(3)),
+                    ),
+                )?,
+                rates,
+                clock_step_max: r
+                    .clock_step_max
+                    .map(|d| d.0)
+                    .unwrap_or(Duration::from_secs(1)),
+                loss_max: check_probability(cx, "nemesis.loss_max", r.loss_max.unwrap_or(0.3))?,
+            };
+            if spec.stop > duration || spec.start > spec.stop {
+                return Err(cx.err_near(
+                    "[nemesis]",
+                    "nemesis.stop",
+                    "expected start <= stop <= the run's duration",
+                ));
+            }
+            Some(spec)
+        }
+    };
+
+    let e = raw.expect;
+    let pass = e
+        .pass
+        .unwrap_or_else(|| vec!["election_safety".into(), "log_safety".into()]);
+    for name in pass.iter().chain(e.fail.iter()) {
+        if !CHECKERS.contains(&name.as_str()) {
+            return Err(cx.err_near(
+                "pass",
+                "expect.pass/fail",
+                format!(
+                    "unknown checker {name:?}; expected one of {}",
+                    CHECKERS.join(", ")
+                ),
+            ));
+        }
+        if pass.contains(name) && e.fail.contains(name) {
+            return Err(cx.err_near(
+                "fail",
+                "expect.fail",
+                format!("checker {name:?} cannot be expected both to pass and to fail"),
+            ));
+        }
+    }
+    let windows = |list: Vec<RawWindow>, field: &str| -> Result<Vec<Window>, ScenarioError> {
+        list.into_iter()
+            .map(|w| {
+                if w.from.0 > w.to.0 {
+                    Err(cx.err_near(
+                        field.rsplit('.').next().unwrap_or(field),
+                        field,
+                        "expected from <= to",
+                    ))
+                } else {
+                    Ok(Window {
+                        from: w.from.0,
+                        to: w.to.0,
+                    })
+                }
+            })
+            .collect()
+    };
+    let expect = Expect {
+        pass,
+        fail: e.fail,
+        no_new_leader: windows(e.no_new_leader, "expect.no_new_leader")?,
+        no_commit: windows(e.no_commit, "expect.no_commit")?,
+        progress: e
+            .progress
+            .into_iter()
+            .map(|p| Progress {
+                after: p.after.0,
+                within: p.within.0,
+            })
+            .collect(),
+        ops_ok_at_least: e.ops_ok_at_least.unwrap_or(0),
+    };
+
+    Ok(Scenario {
+        file: cx.file.to_string(),
+        source: cx.source.to_string(),
+        name: raw.name,
+        description: raw.description,
+        protocol: raw.protocol,
+        nodes: n,
+        seed: raw.seed,
+        duration,
+        bugs: raw.bugs,
+        options,
+        network,
+        storage,
+        clocks,
+        workload,
+        faults,
+        nemesis,
+        expect,
+    })
+}
+
+fn validate_fault(
+    cx: &Ctx,
+    n: u32,
+    offset: usize,
+    field: &str,
+    raw: RawFault,
+) -> Result<ScheduledFault, ScenarioError> {
+    let node_ok = |id: u32, sub: &str| -> Result<u32, ScenarioError> {
+        if id == 0 || id > n {
+            Err(cx.err_at(
+                offset,
+                format!("{field}.{sub}"),
+                format!("unknown node id {id}: the cluster's nodes are 1 to {n}"),
+            ))
+        } else {
+            Ok(id)
+        }
+    };
+    let sel_ok = |s: NodeSel| -> Result<NodeSel, ScenarioError> {
+        if let NodeSel::Id(id) = s {
+            node_ok(id, "node")?;
+        }
+        Ok(s)
+    };
+    let list_ok = |list: &[u32], sub: &str| -> Result<(), ScenarioError> {
+        if list.is_empty() {
+            return Err(cx.err_at(
+                offset,
+                format!("{field}.{sub}"),
+                "expected at least one node",
+            ));
+        }
+        list.iter().try_for_each(|&id| node_ok(id, sub).map(drop))
+    };
+    let disjoint = |groups: &[Vec<u32>], sub: &str| -> Result<(), ScenarioError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for g in groups {
+            list_ok(g, sub)?;
+            for &id in g {
+                if !seen.insert(id) {
+                    return Err(cx.err_at(
+                        offset,
+                        format!("{field}.{sub}"),
+                        format!("node {id} is in two partition groups; expected each node in at most one group"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
+    let (at, fault) = match raw {
+        RawFault::Partition { at, groups } => {
+            disjoint(&groups, "groups")?;
+            (at, Fault::Partition { groups })
+        }
+        RawFault::Bridge { at, groups, bridge } => {
+            disjoint(&groups, "groups")?;
+            node_ok(bridge, "bridge")?;
+            if groups.iter().any(|g| g.contains(&bridge)) {
+                return Err(cx.err_at(
+                    offset,
+                    format!("{field}.bridge"),
+                    format!("the bridge node {bridge} must not be in either group"),
+                ));
+            }
+            (at, Fault::Bridge { groups, bridge })
+        }
+        RawFault::OneWay { at, from, to } => {
+            list_ok(&from, "from")?;
+            list_ok(&to, "to")?;
+            (at, Fault::OneWay { from, to })
+        }
+        RawFault::Clog { at, from, to } => {
+            list_ok(&from, "from")?;
+            list_ok(&to, "to")?;
+            (at, Fault::Clog { from, to })
+        }
+        RawFault::Isolate { at, node } => (
+            at,
+            Fault::Isolate {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::Heal { at } => (at, Fault::Heal),
+        RawFault::Unclog { at } => (at, Fault::Unclog),
+        RawFault::Crash { at, node } => (
+            at,
+            Fault::Crash {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::Restart { at, node } => (
+            at,
+            Fault::Restart {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::Pause { at, node } => (
+            at,
+            Fault::Pause {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::Resume { at, node } => (
+            at,
+            Fault::Resume {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::ClockStep { at, node, by } => (
+            at,
+            Fault::ClockStep {
+                node: sel_ok(node)?,
+                by_nanos: by.0,
+            },
+        ),
+        RawFault::Drift { at, node, rate } => {
+            if !(rate > 0.0 && rate <= 10.0) {
+                return Err(cx.err_at(
+                    offset,
+                    format!("{field}.rate"),
+                    format!("expected a clock rate in (0, 10], got {rate}"),
+                ));
+            }
+            (
+                at,
+                Fault::Drift {
+                    node: sel_ok(node)?,
+                    rate,
+                },
+            )
+        }
+        RawFault::Loss { at, probability } => {
+            if !(0.0..=1.0).contains(&probability) {
+                return Err(cx.err_at(
+                    offset,
+                    format!("{field}.probability"),
+                    format!("expected a probability between 0 and 1, got {probability}"),
+                ));
+            }
+            (at, Fault::Loss { probability })
+        }
+    };
+    Ok(ScheduledFault { at: at.0, fault })
+}

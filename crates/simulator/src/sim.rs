@@ -1,0 +1,1481 @@
+//! The event loop: one queue ordered by (true time, sequence number), one protocol state
+//! machine per node, and the world around them.
+//!
+//! Everything that happens is an event in the queue; nothing happens between events. A
+//! node's step runs to completion, then its outputs take effect in order: sends enter the
+//! network (or wait for the node's writes), timers are armed in local time, writes enter
+//! the node's disk queue, replies travel back to clients, and reports reach the trace and
+//! the ghost record.
+
+use crate::rng::{Rng, Stream};
+use crate::scenario::{Fault, NodeSel, Scenario, Target, NEMESIS_KINDS};
+use crate::trace::{digest, Event, EventLog, Kind};
+use crate::world::{Clock, Links};
+use checker::safety::{NodeEvent, What};
+use protocol::{
+    Command, Config, Delivery, Input, LocalTime, MessageKind, NodeId, Op, OpId, OpResult, Output,
+    Outputs, Protocol, Reply, Report, Role, TimerId,
+};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::time::Duration;
+
+/// Operation ids carry their client in the low bits so a reply finds its way home.
+const CLIENT_BITS: u32 = 10;
+
+/// How long a client waits before retrying elsewhere when a node knows no leader.
+const REDIRECT_BACKOFF_NS: u64 = 10_000_000;
+
+/// Runs with more events than this stop with an error rather than running away.
+pub const MAX_EVENTS: u64 = 200_000_000;
+
+/// Where a message or a reply is in its life.
+enum Ev<M> {
+    Deliver {
+        from: u32,
+        to: u32,
+        msg: M,
+        to_incarnation: u32,
+        epoch: u32,
+    },
+    Timer {
+        node: u32,
+        timer: TimerId,
+        generation: u64,
+    },
+    WriteDone {
+        node: u32,
+        incarnation: u32,
+    },
+    Disconnected {
+        node: u32,
+        peer: u32,
+        incarnation: u32,
+    },
+    ClientArrive {
+        node: u32,
+        incarnation: u32,
+        cmd: Command,
+    },
+    ClientReply {
+        client: u32,
+        id: OpId,
+        reply: Reply,
+        node: u32,
+    },
+    ClientTimeout {
+        client: u32,
+        id: OpId,
+    },
+    ClientNext {
+        client: u32,
+    },
+    Fault(Fault),
+    NemesisTick,
+    NemesisHealAll,
+}
+
+struct Entry<M> {
+    at: u64,
+    seq: u64,
+    ev: Ev<M>,
+}
+
+impl<M> PartialEq for Entry<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<M> Eq for Entry<M> {}
+impl<M> PartialOrd for Entry<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Entry<M> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Something a paused node will handle when it resumes, in arrival order.
+enum Stashed<M> {
+    Message { from: u32, msg: M },
+    Timer { timer: TimerId, generation: u64 },
+    WriteDone { tag: u64 },
+    Disconnected { peer: u32 },
+    Client(Command),
+}
+
+/// What a node holds until its writes complete.
+enum Held<M> {
+    Send { to: u32, msg: M },
+    Reply { id: OpId, reply: Reply },
+}
+
+struct Node<P: Protocol> {
+    id: u32,
+    state: Option<P>,
+    durable: P::Durable,
+    incarnation: u32,
+    paused: bool,
+    stash: Vec<Stashed<P::Message>>,
+    clock: Clock,
+    /// Armed timers: id -> (generation, local deadline).
+    timers: BTreeMap<TimerId, (u64, u64)>,
+    timer_generation: u64,
+    /// Writes issued and not yet complete, oldest first.
+    writes: VecDeque<(u64, P::Write)>,
+    last_write_done_at: u64,
+    writes_issued: u64,
+    /// Completions the node has been told of (a paused node learns of them on resume).
+    writes_notified: u64,
+    held: VecDeque<(u64, Held<P::Message>)>,
+    role: Role,
+    term: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok(OpResult),
+    /// The operation did not happen.
+    Fail,
+    /// The operation may or may not have happened (timeout, or an error that says so).
+    Info,
+}
+
+/// One client operation from invocation to its end.
+#[derive(Clone, Debug)]
+pub struct HistoryOp {
+    pub process: u64,
+    pub client: u32,
+    pub id: OpId,
+    pub op: Op,
+    pub invoke_ns: u64,
+    pub return_ns: Option<u64>,
+    pub outcome: Outcome,
+    /// The node that answered (0 when none did).
+    pub node: u32,
+}
+
+struct Client {
+    process: u64,
+    current: Option<usize>,
+    target: u32,
+    leader_guess: Option<u32>,
+}
+
+/// A leader as the ghost record saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaderRecord {
+    pub node: u32,
+    pub term: u64,
+    pub at_ns: u64,
+}
+
+/// The first moment each index was known committed anywhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitRecord {
+    pub index: u64,
+    pub term: u64,
+    pub op: Option<OpId>,
+    pub node: u32,
+    pub at_ns: u64,
+}
+
+/// A lease interval in true time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub node: u32,
+    pub term: u64,
+    pub from_ns: u64,
+    pub until_ns: u64,
+}
+
+/// A fault as it was actually applied (scheduled or drawn by the nemesis).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedFault {
+    pub at_ns: u64,
+    pub fault: Fault,
+    /// The node a selector such as "leader" resolved to.
+    pub node: Option<u32>,
+    pub from_nemesis: bool,
+}
+
+/// Everything a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    pub protocol: &'static str,
+    pub seed: u64,
+    pub end_ns: u64,
+    pub log: EventLog,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub queue_events: u64,
+    pub history: Vec<HistoryOp>,
+    pub node_events: Vec<NodeEvent>,
+    pub leaders: Vec<LeaderRecord>,
+    pub commits: Vec<CommitRecord>,
+    pub leases: Vec<LeaseRecord>,
+    pub faults: Vec<AppliedFault>,
+    pub marks: BTreeMap<&'static str, u64>,
+    /// Each node's role and term at the end, and its clock offset from true time.
+    pub final_roles: Vec<(u32, Role, u64, i64)>,
+    /// The time of the last partition/clog/crash/pause being undone (liveness starts here).
+    pub last_heal_ns: u64,
+}
+
+/// Run-time switches that do not come from the scenario file.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Keep every event (for trace files); the hash is computed either way.
+    pub keep_events: bool,
+    /// Extra mutants switched on (`--bug`).
+    pub bugs: Vec<String>,
+}
+
+pub struct Simulation<'s, P: Protocol> {
+    sc: &'s Scenario,
+    seed: u64,
+    config: Config,
+    fifo: bool,
+    now: u64,
+    end: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Entry<P::Message>>>,
+    nodes: Vec<Node<P>>,
+    links: Links<P::Message>,
+    loss: f64,
+    clients: Vec<Client>,
+    next_process: u64,
+    next_op: u64,
+    next_value: u64,
+    known_values: Vec<Option<u64>>,
+    rng_net: Rng,
+    rng_storage: Rng,
+    rng_work: Rng,
+    rng_nemesis: Rng,
+    rng_timers: Vec<Rng>,
+    out: Outputs<P::Message, P::Write>,
+    log: EventLog,
+    messages_sent: u64,
+    messages_dropped: u64,
+    queue_events: u64,
+    history: Vec<HistoryOp>,
+    node_events: Vec<NodeEvent>,
+    leaders: Vec<LeaderRecord>,
+    commits: BTreeMap<u64, CommitRecord>,
+    leases: Vec<LeaseRecord>,
+    faults: Vec<AppliedFault>,
+    marks: BTreeMap<&'static str, u64>,
+    last_heal_ns: u64,
+    nemesis_active: Vec<(u64, Fault)>,
+}
+
+fn ns(d: Duration) -> u64 {
+    d.as_nanos() as u64
+}
+
+/// Builds the protocol configuration a scenario describes.
+pub fn config_for(sc: &Scenario, extra_bugs: &[String]) -> Config {
+    let voters = sc.voter_count();
+    let mut config = Config::new((1..=voters).map(NodeId).collect());
+    config.observers = (voters + 1..=sc.nodes).map(NodeId).collect();
+    config.read_mode = sc.workload.read_mode;
+    config.election_timeout = sc.options.election_timeout;
+    config.heartbeat_interval = sc.options.heartbeat_interval;
+    config.pre_vote = sc.options.pre_vote;
+    config.check_quorum = sc.options.check_quorum;
+    config.clock_drift_bound = sc.options.clock_drift_bound;
+    config.bugs = sc.bugs.iter().chain(extra_bugs).cloned().collect();
+    config
+}
+
+impl<'s, P: Protocol> Simulation<'s, P> {
+    /// Prepares a run; fails when the protocol rejects the configuration.
+    pub fn new(sc: &'s Scenario, options: &RunOptions) -> Result<Self, protocol::ConfigError> {
+        let config = config_for(sc, &options.bugs);
+        P::check_config(&config)?;
+        let seed = options.seed;
+        let n = sc.nodes;
+        let mut rng_clocks = Rng::new(seed, Stream::Clocks);
+        let nodes = (1..=n)
+            .map(|id| {
+                let (lo, hi) = sc.clocks.offset_nanos;
+                let offset = lo + rng_clocks.range_u64(0, (hi - lo) as u64) as i64;
+                let (rlo, rhi) = sc.clocks.drift;
+                let rate = rlo + (rhi - rlo) * rng_clocks.unit();
+                Node {
+                    id,
+                    state: None,
+                    durable: P::Durable::default(),
+                    incarnation: 0,
+                    paused: false,
+                    stash: Vec::new(),
+                    clock: Clock::new(offset, rate),
+                    timers: BTreeMap::new(),
+                    timer_generation: 0,
+                    writes: VecDeque::new(),
+                    last_write_done_at: 0,
+                    writes_issued: 0,
+                    writes_notified: 0,
+                    held: VecDeque::new(),
+                    role: Role::Follower,
+                    term: 0,
+                }
+            })
+            .collect();
+        let fifo = sc.network.fifo.unwrap_or(P::NAME == "zab");
+        Ok(Simulation {
+            sc,
+            seed,
+            config,
+            fifo,
+            now: 0,
+            end: ns(sc.duration),
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            links: Links::new(n),
+            loss: sc.network.loss,
+            clients: Vec::new(),
+            next_process: 0,
+            next_op: 0,
+            next_value: 0,
+            known_values: vec![None; sc.workload.keys as usize],
+            rng_net: Rng::new(seed, Stream::Network),
+            rng_storage: Rng::new(seed, Stream::Storage),
+            rng_work: Rng::new(seed, Stream::Workload),
+            rng_nemesis: Rng::new(seed, Stream::Nemesis),
+            rng_timers: (1..=n)
+                .map(|id| Rng::new(seed, Stream::Timers(id)))
+                .collect(),
+            out: Outputs::new(),
+            log: EventLog::new(options.keep_events),
+            messages_sent: 0,
+            messages_dropped: 0,
+            queue_events: 0,
+            history: Vec::new(),
+            node_events: Vec::new(),
+            leaders: Vec::new(),
+            commits: BTreeMap::new(),
+            leases: Vec::new(),
+            faults: Vec::new(),
+            marks: BTreeMap::new(),
+            last_heal_ns: 0,
+            nemesis_active: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, at: u64, ev: Ev<P::Message>) {
+        self.seq += 1;
+        self.queue.push(Reverse(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    #[inline]
+    fn record(&mut self, kind: Kind, node: u32, peer: u32, label: &'static str, a: u64, b: u64) {
+        self.log.push(Event {
+            at_ns: self.now,
+            kind,
+            node,
+            peer,
+            label,
+            a,
+            b,
+        });
+    }
+
+    /// Runs the scenario to its end and hands back everything it recorded.
+    pub fn run(mut self) -> Result<RunOutput, String> {
+        for id in 1..=self.sc.nodes {
+            self.start_node(id);
+        }
+        for f in &self.sc.faults {
+            let at = ns(f.at);
+            self.push(at, Ev::Fault(f.fault.clone()));
+        }
+        if let Some(nem) = &self.sc.nemesis {
+            let (start, stop) = (ns(nem.start), ns(nem.stop));
+            let first = start + self.nemesis_gap();
+            if first < stop {
+                self.push(first, Ev::NemesisTick);
+            }
+            self.push(stop, Ev::NemesisHealAll);
+        }
+        let w = &self.sc.workload;
+        let (clients, start) = (w.clients, ns(w.start));
+        for c in 0..clients {
+            let target = 1 + self.rng_work.index(self.sc.nodes as usize) as u32;
+            self.clients.push(Client {
+                process: u64::from(c),
+                current: None,
+                target,
+                leader_guess: None,
+            });
+            let think = self.think();
+            self.push(start + think, Ev::ClientNext { client: c });
+        }
+        self.next_process = u64::from(clients);
+
+        while let Some(Reverse(entry)) = self.queue.pop() {
+            if entry.at > self.end {
+                break;
+            }
+            self.now = entry.at;
+            self.queue_events += 1;
+            if self.queue_events > MAX_EVENTS {
+                return Err(format!(
+                    "the run exceeded {MAX_EVENTS} events by simulated time {:.3}s; shorten the scenario or lower its load",
+                    self.now as f64 / 1e9
+                ));
+            }
+            self.handle(entry.ev);
+        }
+        self.now = self.end;
+        Ok(self.finish())
+    }
+
+    fn finish(self) -> RunOutput {
+        let end = self.end;
+        let final_roles = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let role = if n.state.is_none() {
+                    Role::Crashed
+                } else {
+                    n.role
+                };
+                (n.id, role, n.term, n.clock.offset_ns(end))
+            })
+            .collect();
+        RunOutput {
+            protocol: P::NAME,
+            seed: self.seed,
+            end_ns: end,
+            log: self.log,
+            messages_sent: self.messages_sent,
+            messages_dropped: self.messages_dropped,
+            queue_events: self.queue_events,
+            history: self.history,
+            node_events: self.node_events,
+            leaders: self.leaders,
+            commits: self.commits.into_values().collect(),
+            leases: self.leases,
+            faults: self.faults,
+            marks: self.marks,
+            final_roles,
+            last_heal_ns: self.last_heal_ns,
+        }
+    }
+
+    fn handle(&mut self, ev: Ev<P::Message>) {
+        match ev {
+            Ev::Deliver {
+                from,
+                to,
+                msg,
+                to_incarnation,
+                epoch,
+            } => self.deliver(from, to, msg, to_incarnation, epoch),
+            Ev::Timer {
+                node,
+                timer,
+                generation,
+            } => {
+                let n = &mut self.nodes[node as usize - 1];
+                if n.state.is_none() || n.timers.get(&timer).map(|t| t.0) != Some(generation) {
+                    return; // cancelled, re-armed, or the node crashed
+                }
+                if n.paused {
+                    n.stash.push(Stashed::Timer { timer, generation });
+                    return;
+                }
+                n.timers.remove(&timer);
+                self.record(Kind::Timer, node, 0, "timer", u64::from(timer.0), 0);
+                self.step(node, Input::Timer(timer));
+            }
+            Ev::WriteDone { node, incarnation } => {
+                let n = &mut self.nodes[node as usize - 1];
+                if n.incarnation != incarnation {
+                    return;
+                }
+                let (tag, write) = n
+                    .writes
+                    .pop_front()
+                    .expect("a write completion without a pending write");
+                P::persist(&mut n.durable, &write);
+                self.record(Kind::WriteDone, node, 0, "write", tag, digest(&write));
+                let n = &mut self.nodes[node as usize - 1];
+                if n.paused {
+                    n.stash.push(Stashed::WriteDone { tag });
+                } else {
+                    self.notify_write(node, tag);
+                }
+            }
+            Ev::Disconnected {
+                node,
+                peer,
+                incarnation,
+            } => {
+                let n = &mut self.nodes[node as usize - 1];
+                if n.state.is_none() || n.incarnation != incarnation {
+                    return;
+                }
+                if n.paused {
+                    n.stash.push(Stashed::Disconnected { peer });
+                    return;
+                }
+                self.step(node, Input::Disconnected { peer: NodeId(peer) });
+            }
+            Ev::ClientArrive {
+                node,
+                incarnation,
+                cmd,
+            } => {
+                let n = &mut self.nodes[node as usize - 1];
+                if n.state.is_none() || n.incarnation != incarnation {
+                    return; // the client will time out
+                }
+                if n.paused {
+                    n.stash.push(Stashed::Client(cmd));
+                    return;
+                }
+                self.step(node, Input::Client(cmd));
+            }
+            Ev::ClientReply {
+                client,
+                id,
+                reply,
+                node,
+            } => self.client_reply(client, id, reply, node),
+            Ev::ClientTimeout { client, id } => self.client_timeout(client, id),
+            Ev::ClientNext { client } => self.client_next(client),
+            Ev::Fault(fault) => self.apply_fault(fault, false),
+            Ev::NemesisTick => self.nemesis_tick(),
+            Ev::NemesisHealAll => self.nemesis_heal_all(),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Nodes
+
+    fn start_node(&mut self, id: u32) {
+        let i = id as usize - 1;
+        let local = LocalTime(self.nodes[i].clock.local(self.now));
+        let mut out = std::mem::take(&mut self.out);
+        let n = &mut self.nodes[i];
+        n.incarnation += 1;
+        n.role = Role::Follower;
+        n.term = 0;
+        n.state = Some(P::start(
+            NodeId(id),
+            &self.config,
+            &n.durable,
+            local,
+            &mut out,
+        ));
+        self.out = out;
+        self.apply_outputs(id);
+    }
+
+    fn step(&mut self, id: u32, input: Input<P::Message>) {
+        let i = id as usize - 1;
+        let local = LocalTime(self.nodes[i].clock.local(self.now));
+        let mut out = std::mem::take(&mut self.out);
+        match self.nodes[i].state.as_mut() {
+            Some(state) => state.step(local, input, &mut out),
+            None => unreachable!("step on crashed node n{id}"),
+        }
+        self.out = out;
+        self.apply_outputs(id);
+    }
+
+    fn apply_outputs(&mut self, id: u32) {
+        let mut out = std::mem::take(&mut self.out);
+        for output in out.drain() {
+            match output {
+                Output::Send { to, msg, delivery } => {
+                    let n = &mut self.nodes[id as usize - 1];
+                    if delivery == Delivery::AfterWrites && n.writes_issued > n.writes_notified {
+                        n.held
+                            .push_back((n.writes_issued, Held::Send { to: to.0, msg }));
+                    } else {
+                        self.send(id, to.0, msg);
+                    }
+                }
+                Output::SetTimer { timer, min, max } => {
+                    let d = self.rng_timers[id as usize - 1].duration(min, max);
+                    let n = &mut self.nodes[id as usize - 1];
+                    let deadline = n.clock.local(self.now) + ns(d);
+                    n.timer_generation += 1;
+                    let generation = n.timer_generation;
+                    n.timers.insert(timer, (generation, deadline));
+                    let at = n.clock.true_at(deadline, self.now);
+                    self.push(
+                        at,
+                        Ev::Timer {
+                            node: id,
+                            timer,
+                            generation,
+                        },
+                    );
+                }
+                Output::CancelTimer { timer } => {
+                    self.nodes[id as usize - 1].timers.remove(&timer);
+                }
+                Output::Reply {
+                    id: op,
+                    reply,
+                    delivery,
+                } => {
+                    let n = &mut self.nodes[id as usize - 1];
+                    if delivery == Delivery::AfterWrites && n.writes_issued > n.writes_notified {
+                        n.held
+                            .push_back((n.writes_issued, Held::Reply { id: op, reply }));
+                    } else {
+                        self.reply(id, op, reply);
+                    }
+                }
+                Output::Write { tag, write } => {
+                    let (lo, hi) = self.sc.storage.write_latency;
+                    let latency = ns(self.rng_storage.duration(lo, hi));
+                    let n = &mut self.nodes[id as usize - 1];
+                    // One disk queue per node: writes complete in the order they were issued.
+                    let done = (self.now + latency).max(n.last_write_done_at);
+                    n.last_write_done_at = done;
+                    n.writes_issued += 1;
+                    n.writes.push_back((tag, write));
+                    let incarnation = n.incarnation;
+                    self.push(
+                        done,
+                        Ev::WriteDone {
+                            node: id,
+                            incarnation,
+                        },
+                    );
+                }
+                Output::Report(report) => self.report(id, report),
+            }
+        }
+        self.out = out;
+    }
+
+    fn notify_write(&mut self, id: u32, tag: u64) {
+        let n = &mut self.nodes[id as usize - 1];
+        n.writes_notified += 1;
+        let notified = n.writes_notified;
+        let mut release = Vec::new();
+        while n
+            .held
+            .front()
+            .is_some_and(|(needed, _)| *needed <= notified)
+        {
+            release.push(n.held.pop_front().expect("front exists").1);
+        }
+        self.step(id, Input::WriteDone { tag });
+        for held in release {
+            match held {
+                Held::Send { to, msg } => self.send(id, to, msg),
+                Held::Reply { id: op, reply } => self.reply(id, op, reply),
+            }
+        }
+    }
+
+    fn report(&mut self, id: u32, report: Report) {
+        let at_ns = self.now;
+        match report {
+            Report::Role { role, term } => {
+                let n = &mut self.nodes[id as usize - 1];
+                n.role = role;
+                n.term = term;
+                self.record(Kind::Role, id, 0, role.name(), term, 0);
+                let leader = role == Role::Leader;
+                if leader {
+                    self.leaders.push(LeaderRecord {
+                        node: id,
+                        term,
+                        at_ns,
+                    });
+                }
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Role { leader, term },
+                });
+            }
+            Report::Vote { term, candidate } => {
+                self.record(Kind::Vote, id, candidate.0, "vote", term, 0);
+            }
+            Report::Commit { index, term, op } => {
+                self.record(Kind::Commit, id, 0, "commit", index, term);
+                self.commits.entry(index).or_insert(CommitRecord {
+                    index,
+                    term,
+                    op,
+                    node: id,
+                    at_ns,
+                });
+                let op = op.map(|o| o.0);
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Commit { index, term, op },
+                });
+            }
+            Report::Apply { index, term, op } => {
+                self.record(Kind::Apply, id, 0, "apply", index, term);
+                let op = op.map(|o| o.0);
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Apply { index, term, op },
+                });
+            }
+            Report::Lease { term, until } => {
+                let until_ns = self.nodes[id as usize - 1].clock.true_at(until.0, self.now);
+                self.record(Kind::Lease, id, 0, "lease", term, until_ns);
+                self.leases.push(LeaseRecord {
+                    node: id,
+                    term,
+                    from_ns: at_ns,
+                    until_ns,
+                });
+            }
+            Report::ReadServed { term } => {
+                self.record(Kind::ReadServed, id, 0, "read_served", term, 0)
+            }
+            Report::Mark(name) => {
+                self.record(Kind::Mark, id, 0, name, 0, 0);
+                *self.marks.entry(name).or_insert(0) += 1;
+            }
+        }
+    }
+
+    fn crash(&mut self, id: u32) {
+        let n = &mut self.nodes[id as usize - 1];
+        if n.state.is_none() {
+            return;
+        }
+        n.state = None;
+        n.incarnation += 1; // strands deliveries, write completions and client requests
+        n.paused = false;
+        n.stash.clear();
+        n.timers.clear();
+        n.writes.clear(); // incomplete writes are lost
+        n.held.clear();
+        n.writes_issued = 0;
+        n.writes_notified = 0;
+        n.last_write_done_at = 0;
+        n.role = Role::Crashed;
+        self.record(Kind::Crash, id, 0, "crash", 0, 0);
+        self.node_events.push(NodeEvent {
+            at_ns: self.now,
+            node: id,
+            what: What::Crash,
+        });
+        if self.fifo {
+            for peer in 1..=self.sc.nodes {
+                if peer != id {
+                    self.reset_link(id, peer);
+                }
+            }
+        }
+    }
+
+    fn restart(&mut self, id: u32) {
+        if self.nodes[id as usize - 1].state.is_some() {
+            return;
+        }
+        self.record(Kind::Restart, id, 0, "restart", 0, 0);
+        self.start_node(id);
+    }
+
+    fn resume(&mut self, id: u32) {
+        let n = &mut self.nodes[id as usize - 1];
+        if !n.paused {
+            return;
+        }
+        n.paused = false;
+        let stash = std::mem::take(&mut n.stash);
+        for item in stash {
+            // A step may crash nothing, but it may re-arm a stashed timer: check again.
+            if self.nodes[id as usize - 1].state.is_none() {
+                break;
+            }
+            match item {
+                Stashed::Message { from, msg } => {
+                    self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), 0);
+                    self.step(
+                        id,
+                        Input::Message {
+                            from: NodeId(from),
+                            msg,
+                        },
+                    );
+                }
+                Stashed::Timer { timer, generation } => {
+                    let n = &mut self.nodes[id as usize - 1];
+                    if n.timers.get(&timer).map(|t| t.0) == Some(generation) {
+                        n.timers.remove(&timer);
+                        self.record(Kind::Timer, id, 0, "timer", u64::from(timer.0), 0);
+                        self.step(id, Input::Timer(timer));
+                    }
+                }
+                Stashed::WriteDone { tag } => self.notify_write(id, tag),
+                Stashed::Disconnected { peer } => {
+                    self.step(id, Input::Disconnected { peer: NodeId(peer) })
+                }
+                Stashed::Client(cmd) => self.step(id, Input::Client(cmd)),
+            }
+        }
+    }
+
+    /// After a clock step or rate change, armed timers fire at new true times.
+    fn rearm_timers(&mut self, id: u32) {
+        let now = self.now;
+        let n = &mut self.nodes[id as usize - 1];
+        let mut rearmed = Vec::new();
+        for (timer, (generation, deadline)) in n.timers.iter_mut() {
+            n.timer_generation += 1;
+            *generation = n.timer_generation;
+            rearmed.push((n.clock.true_at(*deadline, now), *timer, *generation));
+        }
+        for (at, timer, generation) in rearmed {
+            self.push(
+                at,
+                Ev::Timer {
+                    node: id,
+                    timer,
+                    generation,
+                },
+            );
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Network
+
+    fn send(&mut self, from: u32, to: u32, msg: P::Message) {
+        self.messages_sent += 1;
+        if to == 0 || to > self.sc.nodes {
+            panic!(
+                "n{from} sent {} to n{to}, which is not in the cluster",
+                msg.kind()
+            );
+        }
+        if self.links.is_cut(from, to) {
+            self.drop_msg(from, to, &msg, "partition");
+            return;
+        }
+        if self.links.is_clogged(from, to) {
+            self.record(Kind::Clogged, to, from, msg.kind(), digest(&msg), 0);
+            let i = self.links.index(from, to);
+            self.links.held[i].push_back(msg);
+            return;
+        }
+        if self.rng_net.chance(self.loss) {
+            self.drop_msg(from, to, &msg, "loss");
+            return;
+        }
+        self.transmit(from, to, msg);
+    }
+
+    /// Puts a message on the wire with a latency drawn for it.
+    fn transmit(&mut self, from: u32, to: u32, msg: P::Message) {
+        let net = &self.sc.network;
+        let mut latency = ns(self.rng_net.duration(net.latency.0, net.latency.1));
+        let i = self.links.index(from, to);
+        let to_incarnation = self.nodes[to as usize - 1].incarnation;
+        let epoch = self.links.epoch[i];
+        if self.fifo {
+            let at = (self.now + latency).max(self.links.last_arrival[i]);
+            self.links.last_arrival[i] = at;
+            self.push(
+                at,
+                Ev::Deliver {
+                    from,
+                    to,
+                    msg,
+                    to_incarnation,
+                    epoch,
+                },
+            );
+            return;
+        }
+        if self.rng_net.chance(net.reorder) {
+            latency += ns(self
+                .rng_net
+                .duration(net.reorder_delay.0, net.reorder_delay.1));
+        }
+        if self.rng_net.chance(net.duplicate) {
+            let again = ns(self.rng_net.duration(net.latency.0, net.latency.1));
+            self.push(
+                self.now + again,
+                Ev::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                    to_incarnation,
+                    epoch,
+                },
+            );
+        }
+        self.push(
+            self.now + latency,
+            Ev::Deliver {
+                from,
+                to,
+                msg,
+                to_incarnation,
+                epoch,
+            },
+        );
+    }
+
+    fn drop_msg(&mut self, from: u32, to: u32, msg: &P::Message, why: &'static str) {
+        self.messages_dropped += 1;
+        self.record(Kind::Drop, to, from, why, digest(msg), 0);
+        if self.fifo && why != "reset" && why != "crashed" {
+            // On a FIFO link a lost message is a broken connection, never a hole.
+            self.reset_link(from, to);
+        }
+    }
+
+    /// Breaks the FIFO connection between two nodes: what is in flight is lost and both
+    /// ends are told.
+    fn reset_link(&mut self, a: u32, b: u32) {
+        let (ab, ba) = (self.links.index(a, b), self.links.index(b, a));
+        self.links.epoch[ab] += 1;
+        self.links.epoch[ba] += 1;
+        self.record(Kind::Reset, a, b, "reset", 0, 0);
+        for (node, peer) in [(a, b), (b, a)] {
+            let n = &self.nodes[node as usize - 1];
+            if n.state.is_some() {
+                let incarnation = n.incarnation;
+                self.push(
+                    self.now,
+                    Ev::Disconnected {
+                        node,
+                        peer,
+                        incarnation,
+                    },
+                );
+            }
+        }
+    }
+
+    fn deliver(&mut self, from: u32, to: u32, msg: P::Message, to_incarnation: u32, epoch: u32) {
+        let i = self.links.index(from, to);
+        if self.links.is_cut(from, to) {
+            // The partition began while the message was in flight.
+            self.drop_msg(from, to, &msg, "partition");
+            return;
+        }
+        if self.fifo && self.links.epoch[i] != epoch {
+            self.drop_msg(from, to, &msg, "reset");
+            return;
+        }
+        let n = &mut self.nodes[to as usize - 1];
+        if n.state.is_none() || n.incarnation != to_incarnation {
+            self.drop_msg(from, to, &msg, "crashed");
+            return;
+        }
+        if n.paused {
+            n.stash.push(Stashed::Message { from, msg });
+            return;
+        }
+        self.record(Kind::Recv, to, from, msg.kind(), digest(&msg), 0);
+        self.step(
+            to,
+            Input::Message {
+                from: NodeId(from),
+                msg,
+            },
+        );
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Clients
+
+    fn think(&mut self) -> u64 {
+        let (lo, hi) = self.sc.workload.think;
+        ns(self.rng_work.duration(lo, hi))
+    }
+
+    fn client_latency(&mut self) -> u64 {
+        let (lo, hi) = self.sc.network.client_latency;
+        ns(self.rng_work.duration(lo, hi))
+    }
+
+    fn client_next(&mut self, c: u32) {
+        if self.now >= ns(self.sc.workload.stop) {
+            return;
+        }
+        let w = &self.sc.workload;
+        let key_index = self.rng_work.index(w.keys as usize);
+        let key = format!("k{key_index}");
+        let [r, wr, _] = w.mix;
+        let total: f64 = w.mix.iter().sum();
+        let x = self.rng_work.unit() * total;
+        let op = if x < r {
+            Op::Read { key }
+        } else if x < r + wr {
+            self.next_value += 1;
+            Op::Write {
+                key,
+                value: self.next_value,
+            }
+        } else {
+            self.next_value += 1;
+            let from = match self.known_values[key_index] {
+                Some(v) if self.rng_work.chance(0.8) => v,
+                _ => self.rng_work.range_u64(1, self.next_value),
+            };
+            Op::Cas {
+                key,
+                from,
+                to: self.next_value,
+            }
+        };
+        self.next_op += 1;
+        let id = OpId((self.next_op << CLIENT_BITS) | u64::from(c));
+        let target = match self.sc.workload.target {
+            Target::Leader => {
+                let client = &self.clients[c as usize];
+                client.leader_guess.unwrap_or(client.target)
+            }
+            Target::Random => 1 + self.rng_work.index(self.sc.nodes as usize) as u32,
+        };
+        let client = &mut self.clients[c as usize];
+        client.current = Some(self.history.len());
+        client.target = target;
+        self.history.push(HistoryOp {
+            process: client.process,
+            client: c,
+            id,
+            op: op.clone(),
+            invoke_ns: self.now,
+            return_ns: None,
+            outcome: Outcome::Info,
+            node: 0,
+        });
+        self.record(Kind::Invoke, target, c, "invoke", id.0, 0);
+        let timeout = ns(self.sc.workload.timeout);
+        self.push(self.now + timeout, Ev::ClientTimeout { client: c, id });
+        self.client_send(target, Command { id, op }, 0);
+    }
+
+    fn client_send(&mut self, node: u32, cmd: Command, delay_ns: u64) {
+        let at = self.now + delay_ns + self.client_latency();
+        let incarnation = self.nodes[node as usize - 1].incarnation;
+        self.push(
+            at,
+            Ev::ClientArrive {
+                node,
+                incarnation,
+                cmd,
+            },
+        );
+    }
+
+    fn reply(&mut self, node: u32, id: OpId, reply: Reply) {
+        let client = (id.0 & ((1 << CLIENT_BITS) - 1)) as u32;
+        if client as usize >= self.clients.len() {
+            panic!("n{node} replied to {id}, which no client sent");
+        }
+        let at = self.now + self.client_latency();
+        self.push(
+            at,
+            Ev::ClientReply {
+                client,
+                id,
+                reply,
+                node,
+            },
+        );
+    }
+
+    fn current_op(&self, c: u32, id: OpId) -> Option<usize> {
+        self.clients[c as usize]
+            .current
+            .filter(|&h| self.history[h].id == id)
+    }
+
+    fn end_op(&mut self, c: u32, h: usize, outcome: Outcome, node: u32) {
+        let label = match &outcome {
+            Outcome::Ok(_) => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        };
+        let entry = &mut self.history[h];
+        entry.return_ns = if outcome == Outcome::Info {
+            None
+        } else {
+            Some(self.now)
+        };
+        entry.outcome = outcome.clone();
+        entry.node = node;
+        let id = entry.id;
+        self.record(Kind::Return, node, c, label, id.0, 0);
+        let client = &mut self.clients[c as usize];
+        client.current = None;
+        if outcome == Outcome::Info {
+            // Jepsen: a process whose operation is indeterminate never issues another.
+            client.process = self.next_process;
+            self.next_process += 1;
+        }
+        if let Outcome::Ok(result) = outcome {
+            let key = self.history[h].op.key();
+            let index: usize = key[1..].parse().expect("keys are k<number>");
+            self.known_values[index] = match (&self.history[h].op, result) {
+                (_, OpResult::Read(v)) => v,
+                (Op::Write { value, .. }, _) => Some(*value),
+                (Op::Cas { to, .. }, OpResult::Cas(true)) => Some(*to),
+                _ => self.known_values[index],
+            };
+        }
+        let think = self.think();
+        self.push(self.now + think, Ev::ClientNext { client: c });
+    }
+
+    fn client_reply(&mut self, c: u32, id: OpId, reply: Reply, node: u32) {
+        let Some(h) = self.current_op(c, id) else {
+            self.record(Kind::Return, node, c, "late", id.0, 0);
+            return;
+        };
+        match reply {
+            Reply::Ok(result) => self.end_op(c, h, Outcome::Ok(result), node),
+            Reply::Error {
+                maybe_applied: false,
+                ..
+            } => self.end_op(c, h, Outcome::Fail, node),
+            Reply::Error {
+                maybe_applied: true,
+                ..
+            } => self.end_op(c, h, Outcome::Info, node),
+            Reply::NotLeader { hint } => {
+                self.record(
+                    Kind::Return,
+                    node,
+                    c,
+                    "redirect",
+                    id.0,
+                    hint.map_or(0, |h| u64::from(h.0)),
+                );
+                let next = match hint {
+                    Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
+                    _ => 1 + (node % self.sc.nodes),
+                };
+                self.clients[c as usize].leader_guess = Some(next);
+                self.clients[c as usize].target = next;
+                let cmd = Command {
+                    id,
+                    op: self.history[h].op.clone(),
+                };
+                // A short back-off keeps a leaderless cluster from a redirect storm.
+                let backoff = if hint.is_some() {
+                    0
+                } else {
+                    REDIRECT_BACKOFF_NS
+                };
+                self.client_send(next, cmd, backoff);
+            }
+        }
+    }
+
+    fn client_timeout(&mut self, c: u32, id: OpId) {
+        if let Some(h) = self.current_op(c, id) {
+            self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
+            self.clients[c as usize].leader_guess = None;
+            self.clients[c as usize].target =
+                1 + self.rng_work.index(self.sc.nodes as usize) as u32;
+            self.end_op(c, h, Outcome::Info, 0);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Faults
+
+    /// The node that leads now: the live node reporting Leader with the highest term.
+    fn current_leader(&self) -> Option<u32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state.is_some() && n.role == Role::Leader)
+            .max_by_key(|n| (n.term, std::cmp::Reverse(n.id)))
+            .map(|n| n.id)
+    }
+
+    fn resolve(&self, sel: NodeSel) -> Option<u32> {
+        match sel {
+            NodeSel::Id(id) => Some(id),
+            NodeSel::Leader => self.current_leader(),
+        }
+    }
+
+    fn apply_fault(&mut self, fault: Fault, from_nemesis: bool) {
+        let node_of = |f: &Fault| match f {
+            Fault::Isolate { node }
+            | Fault::Crash { node }
+            | Fault::Restart { node }
+            | Fault::Pause { node }
+            | Fault::Resume { node }
+            | Fault::ClockStep { node, .. }
+            | Fault::Drift { node, .. } => Some(*node),
+            _ => None,
+        };
+        let node = match node_of(&fault) {
+            Some(sel) => match self.resolve(sel) {
+                Some(id) => Some(id),
+                None => {
+                    self.record(Kind::FaultSkipped, 0, 0, fault.name(), 0, 0);
+                    return;
+                }
+            },
+            None => None,
+        };
+        self.record(Kind::Fault, node.unwrap_or(0), 0, fault.name(), 0, 0);
+        self.faults.push(AppliedFault {
+            at_ns: self.now,
+            fault: fault.clone(),
+            node,
+            from_nemesis,
+        });
+        let n = self.sc.nodes;
+        match fault {
+            Fault::Partition { groups } => {
+                let mut group = vec![usize::MAX; n as usize + 1];
+                for (g, members) in groups.iter().enumerate() {
+                    for &m in members {
+                        group[m as usize] = g;
+                    }
+                }
+                for a in 1..=n {
+                    for b in 1..=n {
+                        if group[a as usize] != group[b as usize] {
+                            self.links.cut(a, b);
+                        }
+                    }
+                }
+            }
+            Fault::Bridge { groups, .. } => {
+                for &a in &groups[0] {
+                    for &b in &groups[1] {
+                        self.links.cut(a, b);
+                        self.links.cut(b, a);
+                    }
+                }
+            }
+            Fault::OneWay { from, to } => {
+                for &a in &from {
+                    for &b in &to {
+                        self.links.cut(a, b);
+                    }
+                }
+            }
+            Fault::Isolate { .. } => {
+                let id = node.expect("resolved above");
+                for other in 1..=n {
+                    self.links.cut(id, other);
+                    self.links.cut(other, id);
+                }
+            }
+            Fault::Heal => {
+                self.links.heal();
+                self.last_heal_ns = self.now;
+            }
+            Fault::Crash { .. } => self.crash(node.expect("resolved above")),
+            Fault::Restart { .. } => {
+                self.restart(node.expect("resolved above"));
+                self.last_heal_ns = self.now;
+            }
+            Fault::Pause { .. } => {
+                self.nodes[node.expect("resolved above") as usize - 1].paused = true
+            }
+            Fault::Resume { .. } => {
+                self.resume(node.expect("resolved above"));
+                self.last_heal_ns = self.now;
+            }
+            Fault::ClockStep { by_nanos, .. } => {
+                let id = node.expect("resolved above");
+                self.nodes[id as usize - 1].clock.step(self.now, by_nanos);
+                self.rearm_timers(id);
+            }
+            Fault::Drift { rate, .. } => {
+                let id = node.expect("resolved above");
+                self.nodes[id as usize - 1].clock.set_rate(self.now, rate);
+                self.rearm_timers(id);
+            }
+            Fault::Loss { probability } => {
+                self.loss = probability;
+                if probability <= self.sc.network.loss {
+                    self.last_heal_ns = self.now;
+                }
+            }
+            Fault::Clog { from, to } => {
+                for &a in &from {
+                    for &b in &to {
+                        self.links.clog(a, b);
+                    }
+                }
+            }
+            Fault::Unclog => {
+                for (from, to, msg) in self.links.unclog() {
+                    self.transmit(from, to, msg);
+                }
+                self.last_heal_ns = self.now;
+            }
+        }
+    }
+
+    fn nemesis_gap(&mut self) -> u64 {
+        let total: f64 = self
+            .sc
+            .nemesis
+            .as_ref()
+            .map_or(0.0, |n| n.rates.iter().sum());
+        if total <= 0.0 {
+            return u64::MAX / 4;
+        }
+        ns(self
+            .rng_nemesis
+            .exponential(Duration::from_secs_f64(1.0 / total)))
+    }
+
+    fn random_node(&mut self) -> u32 {
+        1 + self.rng_nemesis.index(self.sc.nodes as usize) as u32
+    }
+
+    /// Draws one fault from the nemesis's mix and schedules its undo.
+    fn nemesis_tick(&mut self) {
+        let Some(nem) = self.sc.nemesis.clone() else {
+            return;
+        };
+        let stop = ns(nem.stop);
+        let total: f64 = nem.rates.iter().sum();
+        let mut x = self.rng_nemesis.unit() * total;
+        let mut kind = 0;
+        for (k, rate) in nem.rates.iter().enumerate() {
+            if x < *rate {
+                kind = k;
+                break;
+            }
+            x -= rate;
+        }
+        let lasting = ns(self
+            .rng_nemesis
+            .duration(nem.fault_duration.0, nem.fault_duration.1));
+        let undo_at = (self.now + lasting).min(stop);
+        let n = self.sc.nodes;
+        let (fault, undo) = match NEMESIS_KINDS[kind] {
+            "crash" => {
+                let id = self.random_node();
+                (
+                    Fault::Crash {
+                        node: NodeSel::Id(id),
+                    },
+                    Some(Fault::Restart {
+                        node: NodeSel::Id(id),
+                    }),
+                )
+            }
+            "pause" => {
+                let id = self.random_node();
+                (
+                    Fault::Pause {
+                        node: NodeSel::Id(id),
+                    },
+                    Some(Fault::Resume {
+                        node: NodeSel::Id(id),
+                    }),
+                )
+            }
+            "partition" => {
+                let shape = self.rng_nemesis.index(3);
+                let mut order: Vec<u32> = (1..=n).collect();
+                for i in (1..order.len()).rev() {
+                    let j = self.rng_nemesis.index(i + 1);
+                    order.swap(i, j);
+                }
+                let split = 1 + self.rng_nemesis.index((n as usize - 1).max(1));
+                let (a, b) = order.split_at(split.min(order.len()));
+                let fault = match shape {
+                    0 if n >= 3 && b.len() >= 2 => Fault::Bridge {
+                        groups: [a.to_vec(), b[1..].to_vec()],
+                        bridge: b[0],
+                    },
+                    1 => Fault::OneWay {
+                        from: a.to_vec(),
+                        to: b.to_vec(),
+                    },
+                    _ => Fault::Partition {
+                        groups: vec![a.to_vec(), b.to_vec()],
+                    },
+                };
+                (fault, Some(Fault::Heal))
+            }
+            "clock_step" => {
+                let id = self.random_node();
+                let max = ns(nem.clock_step_max) as i64;
+                let by = self.rng_nemesis.range_u64(0, 2 * max as u64) as i64 - max;
+                (
+                    Fault::ClockStep {
+                        node: NodeSel::Id(id),
+                        by_nanos: by,
+                    },
+                    None,
+                )
+            }
+            "clog" => {
+                let a = self.random_node();
+                let b = self.random_node();
+                (
+                    Fault::Clog {
+                        from: vec![a],
+                        to: vec![b],
+                    },
+                    Some(Fault::Unclog),
+                )
+            }
+            _ => {
+                let p = self.rng_nemesis.unit() * nem.loss_max;
+                (
+                    Fault::Loss { probability: p },
+                    Some(Fault::Loss {
+                        probability: self.sc.network.loss,
+                    }),
+                )
+            }
+        };
+        self.apply_fault(fault, true);
+        if let Some(undo) = undo {
+            self.nemesis_active.push((undo_at, undo.clone()));
+            self.push(undo_at, Ev::Fault(undo));
+        }
+        let next = self.now + self.nemesis_gap();
+        if next < stop {
+            self.push(next, Ev::NemesisTick);
+        }
+    }
+
+    /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
+    fn nemesis_heal_all(&mut self) {
+        self.record(Kind::Fault, 0, 0, "heal_all", 0, 0);
+        self.links.heal();
+        for (from, to, msg) in self.links.unclog() {
+            self.transmit(from, to, msg);
+        }
+        self.loss = self.sc.network.loss;
+        for id in 1..=self.sc.nodes {
+            self.resume(id);
+            self.restart(id);
+        }
+        self.nemesis_active.clear();
+        self.last_heal_ns = self.now;
+    }
+}
