@@ -1,0 +1,431 @@
+//! The simulated world's mechanics, checked with a toy protocol: node 1 leads for ever,
+//! persists each client write, replicates it, and answers once a majority has it durable.
+//! It is small enough that every event it causes can be predicted.
+
+use protocol::{
+    Bug, Command, Config, Input, LocalTime, MessageKind, NodeId, Outputs, Protocol, ReadMode,
+    Reply, Report, Role, TimerId,
+};
+use simulator::sim::{Outcome, RunOutput};
+use simulator::trace::Kind;
+use simulator::{RunOptions, Scenario, Simulation};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, Hash)]
+enum Msg {
+    Append { index: u64, cmd: (u64, String) },
+    Ack { index: u64 },
+    Beat,
+}
+
+impl MessageKind for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Append { .. } => "Append",
+            Msg::Ack { .. } => "Ack",
+            Msg::Beat => "Beat",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Durable {
+    log: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Hash)]
+struct Append(u64);
+
+struct Toy {
+    id: NodeId,
+    voters: usize,
+    log: Vec<u64>,
+    acks: Vec<BTreeSet<u32>>,
+    heartbeat: std::time::Duration,
+}
+
+const BEAT: TimerId = TimerId(0);
+
+impl Protocol for Toy {
+    type Message = Msg;
+    type Durable = Durable;
+    type Write = Append;
+    const NAME: &'static str = "toy";
+    const BUGS: &'static [Bug] = &[];
+    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        _now: LocalTime,
+        out: &mut Outputs<Msg, Append>,
+    ) -> Self {
+        if id.0 == 1 {
+            out.report(Report::Role {
+                role: Role::Leader,
+                term: 1,
+            });
+            out.set_timer(BEAT, config.heartbeat_interval, config.heartbeat_interval);
+        }
+        Toy {
+            id,
+            voters: config.voters.len(),
+            log: durable.log.clone(),
+            acks: Vec::new(),
+            heartbeat: config.heartbeat_interval,
+        }
+    }
+
+    fn step(&mut self, _now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
+        match input {
+            Input::Client(Command { id, .. }) if self.id.0 != 1 => out.reply(
+                id,
+                Reply::NotLeader {
+                    hint: Some(NodeId(1)),
+                },
+            ),
+            Input::Client(Command { id, op }) => {
+                let index = self.log.len() as u64 + 1;
+                self.log.push(id.0);
+                self.acks.push(BTreeSet::new());
+                out.write(index, Append(id.0));
+                for peer in 2..=self.voters as u32 {
+                    out.send(
+                        NodeId(peer),
+                        Msg::Append {
+                            index,
+                            cmd: (id.0, op.to_string()),
+                        },
+                    );
+                }
+            }
+            Input::Message {
+                from,
+                msg: Msg::Append { index, cmd },
+            } => {
+                // Reported so tests can see the order Appends arrived in.
+                out.report(Report::Apply {
+                    index,
+                    term: 0,
+                    op: None,
+                });
+                out.write(index, Append(cmd.0));
+                out.send_after_writes(from, Msg::Ack { index });
+            }
+            Input::Message {
+                from,
+                msg: Msg::Ack { index },
+            } => self.ack(index, from.0, out),
+            Input::WriteDone { tag } if self.id.0 == 1 => self.ack(tag, 1, out),
+            Input::Timer(BEAT) => {
+                for peer in 2..=self.voters as u32 {
+                    out.send(NodeId(peer), Msg::Beat);
+                }
+                out.set_timer(BEAT, self.heartbeat, self.heartbeat);
+            }
+            _ => {}
+        }
+    }
+
+    fn persist(durable: &mut Durable, write: &Append) {
+        durable.log.push(write.0);
+    }
+
+    fn role(&self) -> (Role, u64) {
+        (
+            if self.id.0 == 1 {
+                Role::Leader
+            } else {
+                Role::Follower
+            },
+            1,
+        )
+    }
+}
+
+impl Toy {
+    fn ack(&mut self, index: u64, from: u32, out: &mut Outputs<Msg, Append>) {
+        let Some(acks) = self.acks.get_mut(index as usize - 1) else {
+            return;
+        };
+        let before = acks.len();
+        acks.insert(from);
+        if before < self.voters / 2 + 1 && acks.len() == self.voters / 2 + 1 {
+            let op = protocol::OpId(self.log[index as usize - 1]);
+            out.report(Report::Commit {
+                index,
+                term: 1,
+                op: Some(op),
+            });
+            out.report(Report::Apply {
+                index,
+                term: 1,
+                op: Some(op),
+            });
+            out.reply(op, Reply::Ok(protocol::OpResult::Written));
+        }
+    }
+}
+
+fn scenario(extra: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "toy"
+protocol = "toy"
+nodes = 3
+duration = "2s"
+[workload]
+clients = 2
+keys = 2
+read = 0.0
+write = 1.0
+cas = 0.0
+timeout = "300ms"
+{extra}
+"#
+    );
+    Scenario::from_toml("toy.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(sc: &Scenario, seed: u64) -> RunOutput {
+    let options = RunOptions {
+        seed,
+        keep_events: true,
+        bugs: vec![],
+    };
+    Simulation::<Toy>::new(sc, &options)
+        .expect("config")
+        .run()
+        .expect("run")
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_hash_and_different_seeds_differ() {
+    let sc = scenario(
+        "[network]\nlatency = [\"1ms\", \"20ms\"]\nloss = 0.05\nduplicate = 0.05\nreorder = 0.1",
+    );
+    let mut hashes = BTreeSet::new();
+    for seed in 0..50 {
+        let a = run(&sc, seed);
+        let b = run(&sc, seed);
+        assert_eq!(a.log.hash(), b.log.hash(), "seed {seed}");
+        assert_eq!(a.log.events, b.log.events, "seed {seed}");
+        hashes.insert(a.log.hash());
+    }
+    assert_eq!(hashes.len(), 50, "every seed should give its own run");
+}
+
+#[test]
+fn clients_get_answers_once_a_majority_has_the_write_durable() {
+    let sc = scenario("[storage]\nwrite_latency = [\"1ms\", \"3ms\"]");
+    let out = run(&sc, 1);
+    let ok = out
+        .history
+        .iter()
+        .filter(|op| matches!(op.outcome, Outcome::Ok(_)))
+        .count();
+    assert!(ok > 100, "only {ok} operations completed");
+    // Every Ack left only after the follower's write for it completed.
+    let mut last_write_done = std::collections::BTreeMap::new();
+    for e in &out.log.events {
+        match e.kind {
+            Kind::WriteDone => {
+                last_write_done.insert(e.node, e.at_ns);
+            }
+            Kind::Recv if e.label == "Ack" => {
+                assert!(
+                    last_write_done.contains_key(&e.peer),
+                    "an Ack from n{} arrived before any write",
+                    e.peer
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn fifo_links_deliver_in_send_order_while_datagram_links_reorder() {
+    // The leader sends Appends in index order; followers report each index on arrival.
+    let arrivals = |fifo: bool| {
+        let sc = scenario(&format!(
+            "[network]\nlatency = [\"1ms\", \"30ms\"]\nfifo = {fifo}"
+        ));
+        let out = run(&sc, 3);
+        let mut per_node: std::collections::BTreeMap<u32, Vec<u64>> = Default::default();
+        for e in &out.log.events {
+            if e.kind == Kind::Apply && e.b == 0 {
+                per_node.entry(e.node).or_default().push(e.a);
+            }
+        }
+        per_node
+    };
+    let in_order = |seq: &Vec<u64>| seq.windows(2).all(|w| w[0] < w[1]);
+    let fifo = arrivals(true);
+    assert!(fifo[&2].len() > 50 && fifo[&3].len() > 50);
+    assert!(
+        in_order(&fifo[&2]) && in_order(&fifo[&3]),
+        "a FIFO link delivered out of order"
+    );
+    let datagram = arrivals(false);
+    assert!(
+        !in_order(&datagram[&2]) || !in_order(&datagram[&3]),
+        "30ms jitter should reorder datagrams"
+    );
+}
+
+#[test]
+fn a_partition_stops_messages_across_it_until_healed() {
+    let sc = scenario(
+        "[[faults]]\nat = \"500ms\"\nkind = \"partition\"\ngroups = [[1], [2, 3]]\n\
+         [[faults]]\nat = \"1s\"\nkind = \"heal\"",
+    );
+    let out = run(&sc, 7);
+    let across =
+        |e: &&simulator::trace::Event| (e.node == 1) != (e.peer == 1) && e.peer != 0 && e.node != 0;
+    let recv_during = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Recv && e.at_ns > 520_000_000 && e.at_ns < 1_000_000_000)
+        .filter(across)
+        .count();
+    assert_eq!(recv_during, 0, "messages crossed the partition");
+    let dropped = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Drop && e.label == "partition")
+        .count();
+    assert!(dropped > 0);
+    let recv_after = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Recv && e.at_ns > 1_050_000_000)
+        .filter(across)
+        .count();
+    assert!(recv_after > 0, "the heal did not restore traffic");
+}
+
+#[test]
+fn a_crash_loses_incomplete_writes_and_held_sends() {
+    // Writes take 100ms; n2 crashes 50ms after receiving Appends, so its last writes are
+    // incomplete and its Acks for them never leave.
+    let sc = scenario(
+        "[storage]\nwrite_latency = [\"100ms\", \"100ms\"]\n\
+         [[faults]]\nat = \"1s\"\nkind = \"crash\"\nnode = 2\n\
+         [[faults]]\nat = \"1.5s\"\nkind = \"restart\"\nnode = 2",
+    );
+    let out = run(&sc, 11);
+    let recv_before_crash = out
+        .log
+        .events
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::Recv
+                && e.node == 2
+                && e.label == "Append"
+                && e.at_ns > 900_000_000
+                && e.at_ns < 1_000_000_000
+        })
+        .count();
+    assert!(recv_before_crash > 0);
+    let acks_from_2_late = out
+        .log
+        .events
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::Recv
+                && e.peer == 2
+                && e.label == "Ack"
+                && e.at_ns >= 1_000_000_000
+                && e.at_ns < 1_500_000_000
+        })
+        .count();
+    assert_eq!(
+        acks_from_2_late, 0,
+        "an Ack held for an incomplete write left a crashed node"
+    );
+    let writes_done_while_down = out
+        .log
+        .events
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::WriteDone
+                && e.node == 2
+                && e.at_ns > 1_000_000_000
+                && e.at_ns < 1_500_000_000
+        })
+        .count();
+    assert_eq!(
+        writes_done_while_down, 0,
+        "a write completed on a crashed node"
+    );
+}
+
+#[test]
+fn a_paused_node_handles_nothing_until_it_resumes_then_everything_in_order() {
+    let sc = scenario(
+        "[[faults]]\nat = \"500ms\"\nkind = \"pause\"\nnode = 1\n\
+         [[faults]]\nat = \"800ms\"\nkind = \"resume\"\nnode = 1",
+    );
+    let out = run(&sc, 5);
+    let during = out
+        .log
+        .events
+        .iter()
+        .filter(|e| {
+            e.node == 1
+                && matches!(e.kind, Kind::Recv | Kind::Timer)
+                && e.at_ns > 500_000_000
+                && e.at_ns < 800_000_000
+        })
+        .count();
+    assert_eq!(during, 0);
+    let at_resume = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.node == 1 && e.kind == Kind::Recv && e.at_ns == 800_000_000)
+        .count();
+    assert!(
+        at_resume > 0,
+        "the stashed messages were not handled on resume"
+    );
+}
+
+#[test]
+fn a_clock_stepped_back_delays_that_nodes_timers_in_true_time() {
+    let text = r#"
+name = "toy"
+protocol = "toy"
+nodes = 3
+duration = "2s"
+[options]
+heartbeat_interval = "50ms"
+election_timeout = ["150ms", "300ms"]
+[workload]
+clients = 0
+[[faults]]
+at = "1s"
+kind = "clock_step"
+node = 1
+by = "-300ms"
+"#;
+    let sc = Scenario::from_toml("toy.toml", text).unwrap();
+    let out = run(&sc, 1);
+    let beats: Vec<u64> = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Timer && e.node == 1)
+        .map(|e| e.at_ns)
+        .collect();
+    let gap = beats.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        gap >= 300_000_000,
+        "the longest gap between heartbeats was {gap}ns"
+    );
+}
