@@ -1,1 +1,299 @@
-fn main() {}
+//! `sim`: run, replay and benchmark deterministic simulations of consensus protocols.
+//!
+//! Exit codes (one place): 0 every expectation held; 1 a checker found a violation or an
+//! expectation failed; 2 usage error or bad input; 3 inconclusive (a checker's budget ran
+//! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
+
+mod protocols;
+
+use clap::{Args, Parser, Subcommand};
+use protocols::RunError;
+use simulator::judge::{judge, Judgement};
+use simulator::report::{self, read_trace, save_new_trace, summary_json, summary_text, write_trace};
+use simulator::sim::RunOutput;
+use simulator::trace::{hash_hex, CHECKPOINT_EVERY};
+use simulator::{RunOptions, Scenario};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "sim", version, about = "Deterministic simulation testbed for consensus protocols")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario with one seed and judge it.
+    Run(RunArgs),
+    /// Re-run a saved trace bit for bit and confirm its hash.
+    Replay(ReplayArgs),
+    /// Measure simulated events per second and time compression.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The scenario file (TOML).
+    scenario: PathBuf,
+    /// Seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Protocol (default: the scenario's): raft, zab.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Also write the trace to this path.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Switch a mutant on (repeatable).
+    #[arg(long = "bug", value_name = "NAME")]
+    bugs: Vec<String>,
+    /// One JSON object on stdout instead of the human summary.
+    #[arg(long)]
+    json: bool,
+    /// Where failing traces are saved.
+    #[arg(long, default_value = "traces")]
+    traces_dir: PathBuf,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A trace file written by `sim run`.
+    trace: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Simulated seconds per measured run.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Number of runs (seeds) to measure.
+    #[arg(long, default_value_t = 5)]
+    runs: u64,
+    /// Protocol to measure.
+    #[arg(long, default_value = "raft")]
+    protocol: String,
+}
+
+/// Writes to stdout; a closed pipe (`sim ... | head`) ends the program quietly.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+fn fail_input(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => cmd_run(args),
+        Command::Replay(args) => cmd_replay(args),
+        Command::Bench(args) => cmd_bench(args),
+    }
+}
+
+fn exit_for(j: &Judgement) -> ExitCode {
+    if j.passed() {
+        ExitCode::SUCCESS
+    } else if j.inconclusive() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn execute(sc: &Scenario, protocol: &str, seed: u64, bugs: &[String]) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
+    let options = RunOptions { seed, keep_events: true, bugs: bugs.to_vec() };
+    let started = Instant::now();
+    let out = match protocols::run(protocol, sc, &options) {
+        Ok(out) => out,
+        Err(RunError::Input(message)) => return Err(fail_input(&message)),
+        Err(RunError::Aborted(message)) => {
+            eprintln!("error: {}: {message}", sc.file);
+            return Err(ExitCode::from(1));
+        }
+    };
+    let wall = started.elapsed();
+    let j = judge(sc, &out);
+    Ok((out, j, wall))
+}
+
+fn replay_command(path: &Path) -> String {
+    format!("sim replay {}", path.display())
+}
+
+fn cmd_run(args: RunArgs) -> ExitCode {
+    let mut sc = match Scenario::load(&args.scenario) {
+        Ok(sc) => sc,
+        Err(e) => return fail_input(&e.to_string()),
+    };
+    if let Some(p) = &args.protocol {
+        sc.protocol = p.clone();
+    }
+    let seed = args.seed.unwrap_or(sc.seed);
+    let protocol = sc.protocol.clone();
+    eprintln!("sim run {} · protocol {protocol} · seed {seed}", args.scenario.display());
+    let (out, j, wall) = match execute(&sc, &protocol, seed, &args.bugs) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(path) = &args.trace {
+        if let Err(e) = write_trace(path, &sc, &out, &j, &args.bugs) {
+            return fail_input(&format!("{}: cannot write the trace: {e}", path.display()));
+        }
+        eprintln!("trace written to {}", path.display());
+    }
+    if args.json {
+        emit(&format!("{}\n", summary_json(&sc, &out, &j, &args.bugs)));
+    } else {
+        emit(&summary_text(&sc, &out, &j, Some(wall), &args.bugs));
+    }
+    if !j.passed() {
+        match save_new_trace(&args.traces_dir, &sc, &out, &j, &args.bugs) {
+            Ok(path) => {
+                let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+                eprintln!("failing trace saved: {}", path.display());
+                eprintln!("Reproduce with: {}", replay_command(&path));
+                eprintln!(
+                    "           or: sim run {} --seed {seed} --protocol {protocol}{bugs}",
+                    args.scenario.display()
+                );
+            }
+            Err(e) => eprintln!("warning: could not save the failing trace under {}: {e}", args.traces_dir.display()),
+        }
+    }
+    exit_for(&j)
+}
+
+fn cmd_replay(args: ReplayArgs) -> ExitCode {
+    let header = match read_trace(&args.trace) {
+        Ok(h) => h,
+        Err(e) => return fail_input(&e),
+    };
+    let file = format!("{} (embedded in {})", header.scenario_file, args.trace.display());
+    let mut sc = match Scenario::from_toml(&file, &header.scenario) {
+        Ok(sc) => sc,
+        Err(e) => return fail_input(&e.to_string()),
+    };
+    sc.file = header.scenario_file.clone();
+    sc.protocol = header.protocol.clone();
+    if header.program_version != report::PROGRAM_VERSION {
+        eprintln!(
+            "note: the trace was written by version {}, this is {}; the run may differ",
+            header.program_version,
+            report::PROGRAM_VERSION
+        );
+    }
+    let (out, j, wall) = match execute(&sc, &header.protocol, header.seed, &header.bugs) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if args.json {
+        emit(&format!("{}\n", summary_json(&sc, &out, &j, &header.bugs)));
+    } else {
+        emit(&summary_text(&sc, &out, &j, Some(wall), &header.bugs));
+    }
+    let hash = hash_hex(out.log.hash());
+    if hash == header.trace_hash {
+        eprintln!("replay matches: trace hash {hash}, {} events", out.log.len());
+        return exit_for(&j);
+    }
+    let mine: Vec<String> = out.log.checkpoints.iter().map(|h| hash_hex(*h)).collect();
+    let first = mine.iter().zip(&header.checkpoints).position(|(a, b)| a != b);
+    let place = match first {
+        Some(k) => format!(
+            "the runs first differ within events {}..{}",
+            k * CHECKPOINT_EVERY,
+            (k + 1) * CHECKPOINT_EVERY
+        ),
+        None => format!(
+            "the runs agree on their first {} events, then differ (trace has {}, replay has {})",
+            mine.len().min(header.checkpoints.len()) * CHECKPOINT_EVERY,
+            header.event_count,
+            out.log.len()
+        ),
+    };
+    eprintln!(
+        "REPLAY DIVERGED: the trace's hash is {}, the replay's is {hash}; {place}. \
+         Trace version {}, this program {}.",
+        header.trace_hash,
+        header.program_version,
+        report::PROGRAM_VERSION
+    );
+    ExitCode::from(4)
+}
+
+fn bench_scenario(protocol: &str, seconds: u64) -> String {
+    format!(
+        r#"
+name = "bench_steady_load"
+description = "5 nodes under steady client load, no faults"
+protocol = "{protocol}"
+nodes = 5
+duration = "{seconds}s"
+[network]
+latency = ["1ms", "5ms"]
+[workload]
+clients = 10
+keys = 10
+think = ["0ms", "1ms"]
+"#
+    )
+}
+
+fn cmd_bench(args: BenchArgs) -> ExitCode {
+    if args.seconds == 0 || args.seconds > 3600 || args.runs == 0 || args.runs > 1000 {
+        return fail_input("bench: expected --seconds in 1..=3600 and --runs in 1..=1000");
+    }
+    let text = bench_scenario(&args.protocol, args.seconds);
+    let sc = match Scenario::from_toml("<bench>", &text) {
+        Ok(sc) => sc,
+        Err(e) => return fail_input(&e.to_string()),
+    };
+    eprintln!(
+        "bench: {} · 5 nodes · 10 clients · {}s simulated × {} seeds · trace recording on",
+        args.protocol, args.seconds, args.runs
+    );
+    let (mut events, mut queue, mut sim_ns, mut wall) = (0u64, 0u64, 0u64, Duration::ZERO);
+    let mut ops = 0u64;
+    for seed in 0..args.runs {
+        let options = RunOptions { seed, keep_events: true, bugs: vec![] };
+        let started = Instant::now();
+        let out = match protocols::run(&args.protocol, &sc, &options) {
+            Ok(out) => out,
+            Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
+        };
+        let elapsed = started.elapsed();
+        events += out.log.len();
+        queue += out.queue_events;
+        sim_ns += out.end_ns;
+        wall += elapsed;
+        ops += simulator::judge::op_counts(&out).0;
+    }
+    let w = wall.as_secs_f64();
+    emit(&format!(
+        "events/s (recorded trace events)   {:>12.0}\n\
+         queue events/s (scheduler pops)    {:>12.0}\n\
+         time compression (sim s / wall s)  {:>12.0}x\n\
+         client ops/s of wall time          {:>12.0}\n\
+         total: {} events, {:.1}s simulated, {:.3}s wall\n",
+        events as f64 / w,
+        queue as f64 / w,
+        sim_ns as f64 / 1e9 / w,
+        ops as f64 / w,
+        events,
+        sim_ns as f64 / 1e9,
+        w
+    ));
+    ExitCode::SUCCESS
+}

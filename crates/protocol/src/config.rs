@@ -43,6 +43,15 @@ impl ReadMode {
         }
     }
 
+    /// The linearizable mode a protocol serves when a scenario names none.
+    pub fn default_for(modes: &[ReadMode]) -> ReadMode {
+        [ReadMode::Log, ReadMode::SyncQuorum, ReadMode::ReadIndex]
+            .into_iter()
+            .find(|m| modes.contains(m))
+            .or_else(|| modes.first().copied())
+            .unwrap_or(ReadMode::Log)
+    }
+
     pub fn from_name(name: &str) -> Option<ReadMode> {
         ReadMode::ALL.into_iter().find(|m| m.name() == name)
     }

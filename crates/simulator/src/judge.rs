@@ -6,7 +6,6 @@ use crate::duration::format_duration;
 use crate::scenario::Scenario;
 use crate::sim::{Outcome as OpOutcome, RunOutput};
 use checker::safety::{self, Outcome, Verdict};
-use std::time::Duration;
 
 /// One expectation and whether it held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,11 +46,17 @@ impl Judgement {
     }
 }
 
-fn window_text(from: Duration, to: Duration) -> String {
+fn window_text(w: &crate::scenario::Window) -> String {
+    let nodes = if w.nodes.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = w.nodes.iter().map(|n| format!("n{n}")).collect();
+        format!(" among {}", names.join(","))
+    };
     format!(
-        "between {} and {}",
-        format_duration(from),
-        format_duration(to)
+        "{nodes} between {} and {}",
+        format_duration(w.from),
+        format_duration(w.to)
     )
 }
 
@@ -106,10 +111,11 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .leaders
             .iter()
             .filter(|l| l.at_ns >= from && l.at_ns <= to)
+            .filter(|l| w.nodes.is_empty() || w.nodes.contains(&l.node))
             .map(|l| format!("n{} term {} at {}", l.node, l.term, secs(l.at_ns)))
             .collect();
         expectations.push(ExpectationResult {
-            what: format!("no new leader {}", window_text(w.from, w.to)),
+            what: format!("no new leader{}", window_text(w)),
             held: elected.is_empty(),
             detail: if elected.is_empty() {
                 "no node became leader in the window".into()
@@ -124,11 +130,12 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .commits
             .iter()
             .filter(|c| c.at_ns >= from && c.at_ns <= to)
+            .filter(|c| w.nodes.is_empty() || w.nodes.contains(&c.node))
             .take(5)
             .map(|c| format!("index {} by n{} at {}", c.index, c.node, secs(c.at_ns)))
             .collect();
         expectations.push(ExpectationResult {
-            what: format!("nothing commits {}", window_text(w.from, w.to)),
+            what: format!("nothing commits{}", window_text(w)),
             held: committed.is_empty(),
             detail: if committed.is_empty() {
                 "no index was first committed in the window".into()

@@ -128,11 +128,14 @@ struct RawWorkload {
     stop: Option<Dur>,
 }
 
-/// A node named in a fault: a number, or `"leader"` (whoever leads when the fault fires).
+/// A node named in a fault: a number, `"leader"` (whoever leads when the fault fires) or
+/// `"crashed"` (the node crashed most recently that is still down).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeSel {
     Id(u32),
     Leader,
+    /// The node crashed most recently that is still down.
+    Crashed,
 }
 
 impl<'de> Deserialize<'de> for NodeSel {
@@ -141,7 +144,7 @@ impl<'de> Deserialize<'de> for NodeSel {
         impl serde::de::Visitor<'_> for V {
             type Value = NodeSel;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a node id (1, 2, ...) or \"leader\"")
+                f.write_str("a node id (1, 2, ...), \"leader\" or \"crashed\"")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<NodeSel, E> {
                 u32::try_from(v)
@@ -156,8 +159,9 @@ impl<'de> Deserialize<'de> for NodeSel {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeSel, E> {
                 match v {
                     "leader" => Ok(NodeSel::Leader),
+                    "crashed" => Ok(NodeSel::Crashed),
                     _ => Err(E::custom(format!(
-                        "expected a node id or \"leader\", got {v:?}"
+                        "expected a node id, \"leader\" or \"crashed\", got {v:?}"
                     ))),
                 }
             }
@@ -266,6 +270,7 @@ struct RawExpect {
 struct RawWindow {
     from: Dur,
     to: Dur,
+    nodes: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -351,7 +356,8 @@ pub struct WorkloadSpec {
     pub keys: u32,
     /// Weights of read, write, cas (normalised).
     pub mix: [f64; 3],
-    pub read_mode: ReadMode,
+    /// `None`: the protocol's linearizable default (`ReadMode::default_for`).
+    pub read_mode: Option<ReadMode>,
     pub timeout: Duration,
     pub think: (Duration, Duration),
     pub target: Target,
@@ -456,6 +462,8 @@ pub const NEMESIS_KINDS: [&str; 6] = ["crash", "partition", "pause", "clock_step
 pub struct Window {
     pub from: Duration,
     pub to: Duration,
+    /// Only these nodes (all when empty).
+    pub nodes: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -729,18 +737,17 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     }
 
     let wl = raw.workload;
-    let read_mode_name = wl.read_mode.unwrap_or_else(|| "log".to_string());
-    let read_mode = ReadMode::from_name(&read_mode_name).ok_or_else(|| {
-        let names: Vec<&str> = ReadMode::ALL.iter().map(|m| m.name()).collect();
-        cx.err_near(
-            "read_mode",
-            "workload.read_mode",
-            format!(
-                "expected one of {}, got {read_mode_name:?}",
-                names.join(", ")
-            ),
-        )
-    })?;
+    let read_mode = match wl.read_mode {
+        None => None,
+        Some(name) => Some(ReadMode::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = ReadMode::ALL.iter().map(|m| m.name()).collect();
+            cx.err_near(
+                "read_mode",
+                "workload.read_mode",
+                format!("expected one of {}, got {name:?}", names.join(", ")),
+            )
+        })?),
+    };
     let target = match wl.target.as_deref().unwrap_or("leader") {
         "leader" => Target::Leader,
         "random" => Target::Random,
@@ -884,18 +891,23 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         }
     }
     let windows = |list: Vec<RawWindow>, field: &str| -> Result<Vec<Window>, ScenarioError> {
+        let key = field.rsplit('.').next().unwrap_or(field);
         list.into_iter()
             .map(|w| {
+                let nodes = w.nodes.unwrap_or_default();
                 if w.from.0 > w.to.0 {
+                    Err(cx.err_near(key, field, "expected from <= to"))
+                } else if let Some(bad) = nodes.iter().find(|&&id| id == 0 || id > n) {
                     Err(cx.err_near(
-                        field.rsplit('.').next().unwrap_or(field),
-                        field,
-                        "expected from <= to",
+                        key,
+                        format!("{field}.nodes"),
+                        format!("unknown node id {bad}: the cluster's nodes are 1 to {n}"),
                     ))
                 } else {
                     Ok(Window {
                         from: w.from.0,
                         to: w.to.0,
+                        nodes,
                     })
                 }
             })

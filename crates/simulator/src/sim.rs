@@ -278,11 +278,15 @@ fn ns(d: Duration) -> u64 {
 }
 
 /// Builds the protocol configuration a scenario describes.
-pub fn config_for(sc: &Scenario, extra_bugs: &[String]) -> Config {
+pub fn config_for(
+    sc: &Scenario,
+    extra_bugs: &[String],
+    default_read_mode: protocol::ReadMode,
+) -> Config {
     let voters = sc.voter_count();
     let mut config = Config::new((1..=voters).map(NodeId).collect());
     config.observers = (voters + 1..=sc.nodes).map(NodeId).collect();
-    config.read_mode = sc.workload.read_mode;
+    config.read_mode = sc.workload.read_mode.unwrap_or(default_read_mode);
     config.election_timeout = sc.options.election_timeout;
     config.heartbeat_interval = sc.options.heartbeat_interval;
     config.pre_vote = sc.options.pre_vote;
@@ -295,7 +299,11 @@ pub fn config_for(sc: &Scenario, extra_bugs: &[String]) -> Config {
 impl<'s, P: Protocol> Simulation<'s, P> {
     /// Prepares a run; fails when the protocol rejects the configuration.
     pub fn new(sc: &'s Scenario, options: &RunOptions) -> Result<Self, protocol::ConfigError> {
-        let config = config_for(sc, &options.bugs);
+        let config = config_for(
+            sc,
+            &options.bugs,
+            protocol::ReadMode::default_for(P::READ_MODES),
+        );
         P::check_config(&config)?;
         let seed = options.seed;
         let n = sc.nodes;
@@ -1215,6 +1223,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         match sel {
             NodeSel::Id(id) => Some(id),
             NodeSel::Leader => self.current_leader(),
+            NodeSel::Crashed => self
+                .faults
+                .iter()
+                .rev()
+                .filter_map(|f| match f.fault {
+                    Fault::Crash { .. } => f.node,
+                    _ => None,
+                })
+                .find(|&id| self.nodes[id as usize - 1].state.is_none()),
         }
     }
 

@@ -1,0 +1,34 @@
+//! The one place that names the protocols: everything else is generic over
+//! `protocol::Protocol`.
+
+use protocol::Protocol;
+use simulator::sim::RunOutput;
+use simulator::{RunOptions, Scenario, Simulation};
+
+pub const NAMES: &[&str] = &["raft", "zab"];
+
+/// Why a run could not happen (exit 2) or did not finish.
+pub enum RunError {
+    /// Bad input: the protocol or the configuration (the message names file and field).
+    Input(String),
+    /// The run itself stopped (event budget exceeded).
+    Aborted(String),
+}
+
+fn run_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+    let sim = Simulation::<P>::new(sc, options).map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))?;
+    sim.run().map_err(RunError::Aborted)
+}
+
+/// Runs `sc` under the protocol called `name`.
+pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+    match name {
+        "raft" => run_as::<raft::Raft>(sc, options),
+        "zab" => run_as::<zab::Zab>(sc, options),
+        other => Err(RunError::Input(format!(
+            "{}: protocol: expected one of {}, got {other:?}",
+            sc.file,
+            NAMES.join(", ")
+        ))),
+    }
+}
