@@ -557,13 +557,11 @@ impl Scenario {
     pub fn from_toml(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
         let cx = Ctx { file, source };
         let raw: RawScenario = toml::from_str(source).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1);
+            let offset = e.span().map(|s| s.start.min(source.len()));
             ScenarioError {
                 file: file.to_string(),
-                line,
-                field: String::new(),
+                line: offset.map(|o| source[..o].matches('\n').count() + 1),
+                field: offset.map(|o| field_at(source, o)).unwrap_or_default(),
                 message: e.message().trim().to_string(),
             }
         })?;
@@ -580,6 +578,30 @@ impl Scenario {
         let scheduled = self.faults.iter().map(|f| f.at).max().unwrap_or_default();
         let nemesis = self.nemesis.as_ref().map(|n| n.stop).unwrap_or_default();
         scheduled.max(nemesis)
+    }
+}
+
+/// The dotted name of the key whose line holds `offset` (`workload.read_mode`), found from
+/// the line's `key =` and the nearest table header above it; empty when there is none.
+fn field_at(source: &str, offset: usize) -> String {
+    let line_start = source[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let Some((key, _)) = line.split_once('=') else {
+        return String::new();
+    };
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return String::new();
+    }
+    let table = source[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
     }
 }
 

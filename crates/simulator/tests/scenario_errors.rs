@@ -1,0 +1,156 @@
+//! Bad scenario files get an error naming the file, the line where the parser knows it,
+//! the field, and what was expected. None of them panics.
+
+use simulator::{Scenario, ScenarioError};
+
+const GOOD: &str = r#"name = "t"
+protocol = "raft"
+nodes = 6
+duration = "10s"
+
+[[faults]]
+at = "1s"
+kind = "partition"
+groups = [[1, 2, 3], [4, 5, 6]]
+"#;
+
+fn error(text: &str) -> ScenarioError {
+    match Scenario::from_toml("bad.toml", text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn the_good_scenario_parses() {
+    let sc = Scenario::from_toml("good.toml", GOOD).unwrap();
+    assert_eq!(sc.nodes, 6);
+    assert_eq!(sc.faults.len(), 1);
+}
+
+#[test]
+fn an_unknown_field_names_the_field_the_line_and_the_known_fields() {
+    let e = error(&GOOD.replace("nodes = 6", "nodes = 6\nnode_count = 6"));
+    let text = e.to_string();
+    assert_eq!(e.field, "node_count");
+    assert!(text.starts_with("bad.toml:4"), "{text}");
+    assert!(
+        text.contains("node_count") && text.contains("expected one of"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_node_id_in_a_partition_is_rejected_with_the_clusters_range() {
+    let e = error(&GOOD.replace("[4, 5, 6]", "[4, 5, 7]"));
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(e.field, "faults[0].groups");
+    assert!(
+        e.message.contains("unknown node id 7") && e.message.contains("1 to 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_node_in_two_partition_groups_is_rejected() {
+    let e = error(&GOOD.replace("[4, 5, 6]", "[3, 4, 5, 6]"));
+    assert_eq!(e.field, "faults[0].groups");
+    assert!(
+        e.message.contains("node 3 is in two partition groups"),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_unparseable_unitless_and_absurd_durations_are_rejected() {
+    for (bad, expected) in [
+        ("\"-5s\"", "non-negative"),
+        ("\"five seconds\"", "like \"150ms\""),
+        ("10", "with a unit"),
+        ("\"400d\"", "with a unit"),
+        ("\"100000h\"", "at most 24h"),
+    ] {
+        let e = error(&GOOD.replace("duration = \"10s\"", &format!("duration = {bad}")));
+        assert_eq!(e.line, Some(4), "{bad}: {e}");
+        assert_eq!(e.field, "duration", "{bad}: {e}");
+        assert!(e.to_string().contains(expected), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn zero_nodes_and_too_many_nodes_are_rejected() {
+    let e = error(&GOOD.replace("nodes = 6", "nodes = 0"));
+    assert_eq!(e.field, "nodes");
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("1 to 64"), "{e}");
+    assert_eq!(
+        error(&GOOD.replace("nodes = 6", "nodes = 1000")).field,
+        "nodes"
+    );
+}
+
+#[test]
+fn a_fault_after_the_end_of_the_run_is_rejected() {
+    let e = error(&GOOD.replace("at = \"1s\"", "at = \"11s\""));
+    assert_eq!(e.field, "faults[0].at");
+}
+
+#[test]
+fn an_unknown_fault_kind_an_unknown_read_mode_and_a_bad_probability_are_rejected() {
+    assert!(
+        error(&GOOD.replace("kind = \"partition\"", "kind = \"meteor\""))
+            .to_string()
+            .contains("meteor")
+    );
+    let e = error(&format!("{GOOD}\n[workload]\nread_mode = \"psychic\"\n"));
+    assert_eq!(e.field, "workload.read_mode");
+    let e = error(&format!("{GOOD}\n[network]\nloss = 1.5\n"));
+    assert_eq!(e.field, "network.loss");
+    assert!(e.message.contains("between 0 and 1"));
+}
+
+#[test]
+fn an_unknown_checker_in_expectations_is_rejected() {
+    let e = error(&format!("{GOOD}\n[expect]\npass = [\"telepathy\"]\n"));
+    assert!(e.message.contains("unknown checker \"telepathy\""), "{e}");
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    let e = error("name = \"t\"\nprotocol = \"raft\nnodes = 3\n");
+    assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
+fn every_shipped_scenario_parses() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            count += 1;
+        }
+    }
+    assert!(
+        count >= 5,
+        "found only {count} scenarios in {}",
+        dir.display()
+    );
+}
+
+#[test]
+#[ignore = "prints messages for a human to read"]
+fn show_messages() {
+    for text in [
+        GOOD.replace("nodes = 6", "nodes = 6\nnode_count = 6"),
+        GOOD.replace("[4, 5, 6]", "[4, 5, 7]"),
+        GOOD.replace("[4, 5, 6]", "[3, 4, 5, 6]"),
+        GOOD.replace("duration = \"10s\"", "duration = \"-5s\""),
+        GOOD.replace("duration = \"10s\"", "duration = 10"),
+        GOOD.replace("nodes = 6", "nodes = 0"),
+        GOOD.replace("kind = \"partition\"", "kind = \"meteor\""),
+    ] {
+        println!("{}", error(&text));
+    }
+}
