@@ -4,7 +4,7 @@
 //! expectation failed; 2 usage error or bad input; 3 inconclusive (a checker's budget ran
 //! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
 
-mod protocols;
+use sim::protocols;
 
 use clap::{Args, Parser, Subcommand};
 use protocols::RunError;
