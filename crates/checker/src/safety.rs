@@ -24,9 +24,21 @@ pub enum What {
     /// The node crashed (it no longer acts in any role).
     Crash,
     /// The node learned that the entry at `index` is committed.
-    Commit { index: u64, term: u64, op: Option<u64> },
+    Commit {
+        index: u64,
+        term: u64,
+        op: Option<u64>,
+    },
     /// The node applied the entry at `index`.
-    Apply { index: u64, term: u64, op: Option<u64> },
+    Apply {
+        index: u64,
+        term: u64,
+        op: Option<u64>,
+    },
+    /// The leader of `term` holds a read lease until true time `until_ns`.
+    Lease { term: u64, until_ns: u64 },
+    /// The leader of `term` answered a read without ordering it through the log.
+    ReadServed { term: u64 },
 }
 
 /// A checker's verdict.
@@ -62,10 +74,16 @@ impl fmt::Display for Verdict {
 
 impl Verdict {
     pub fn pass(detail: impl Into<String>) -> Verdict {
-        Verdict { result: Outcome::Pass, detail: detail.into() }
+        Verdict {
+            result: Outcome::Pass,
+            detail: detail.into(),
+        }
     }
     pub fn fail(detail: impl Into<String>) -> Verdict {
-        Verdict { result: Outcome::Fail, detail: detail.into() }
+        Verdict {
+            result: Outcome::Fail,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -133,7 +151,7 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
                 last_applied.remove(&e.node);
                 continue;
             }
-            What::Role { .. } => continue,
+            What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => continue,
         };
         match agreed.get(&index) {
             None => {
@@ -158,6 +176,218 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
     ))
 }
 
+/// When a node acted as leader, from its `Role{leader}` report to its next role report or
+/// crash (or the end of the record).
+#[derive(Clone, Debug)]
+struct Reign {
+    node: u32,
+    term: u64,
+    from_ns: u64,
+    until_ns: u64,
+    /// Times it committed a new index or served a read without the log while leading.
+    acts: Vec<(u64, &'static str)>,
+}
+
+fn reigns(events: &[NodeEvent]) -> Vec<Reign> {
+    let mut open: BTreeMap<u32, Reign> = BTreeMap::new();
+    let mut done = Vec::new();
+    let end = events.last().map_or(0, |e| e.at_ns);
+    let mut first_commit: BTreeMap<u64, u64> = BTreeMap::new();
+    for e in events {
+        match e.what {
+            What::Role { leader, term } => {
+                if let Some(r) = open.remove(&e.node) {
+                    done.push(Reign {
+                        until_ns: e.at_ns,
+                        ..r
+                    });
+                }
+                if leader {
+                    open.insert(
+                        e.node,
+                        Reign {
+                            node: e.node,
+                            term,
+                            from_ns: e.at_ns,
+                            until_ns: end,
+                            acts: Vec::new(),
+                        },
+                    );
+                }
+            }
+            What::Crash => {
+                if let Some(r) = open.remove(&e.node) {
+                    done.push(Reign {
+                        until_ns: e.at_ns,
+                        ..r
+                    });
+                }
+            }
+            What::Commit { index, .. } => {
+                // Only a commit of an index nobody had committed before is an act of
+                // leadership; learning an old commit is not.
+                if first_commit.insert(index, e.at_ns).is_none() {
+                    if let Some(r) = open.get_mut(&e.node) {
+                        r.acts.push((e.at_ns, "committed"));
+                    }
+                }
+            }
+            What::ReadServed { .. } => {
+                if let Some(r) = open.get_mut(&e.node) {
+                    r.acts.push((e.at_ns, "served a read"));
+                }
+            }
+            What::Apply { .. } | What::Lease { .. } => {}
+        }
+    }
+    done.extend(open.into_values());
+    done.sort_by_key(|r| (r.from_ns, r.node));
+    done
+}
+
+/// Split brain: two nodes acting as leader at the same true time where both commit or
+/// serve reads. (A deposed leader that has not noticed yet is normal in Raft and ZAB; it
+/// is a split brain only when it still acts.)
+pub fn split_brain(events: &[NodeEvent]) -> Verdict {
+    let reigns = reigns(events);
+    for (i, a) in reigns.iter().enumerate() {
+        for b in &reigns[i + 1..] {
+            if b.from_ns >= a.until_ns {
+                continue;
+            }
+            if a.node == b.node {
+                continue;
+            }
+            let (lo, hi) = (a.from_ns.max(b.from_ns), a.until_ns.min(b.until_ns));
+            let act_a = a.acts.iter().find(|(t, _)| *t >= lo && *t <= hi);
+            let act_b = b.acts.iter().find(|(t, _)| *t >= lo && *t <= hi);
+            if let (Some((ta, wa)), Some((tb, wb))) = (act_a, act_b) {
+                return Verdict::fail(format!(
+                    "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
+                    ms(lo),
+                    ms(hi),
+                    a.node,
+                    a.term,
+                    ms(*ta),
+                    b.node,
+                    b.term,
+                    ms(*tb)
+                ));
+            }
+        }
+    }
+    Verdict::pass(format!(
+        "{} leaderships, none acting at once with another",
+        reigns.len()
+    ))
+}
+
+/// Lease exclusivity in true time: no node becomes leader of a later term while an
+/// earlier leader's read lease still holds. Finds a lease bug before a stale read happens
+/// to be observed.
+pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
+    // The latest lease expiry per (node, term).
+    let mut leases: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+    let mut count = 0usize;
+    for e in events {
+        match e.what {
+            What::Lease { term, until_ns } => {
+                let until = leases.entry((e.node, term)).or_insert(0);
+                *until = (*until).max(until_ns);
+                count += 1;
+            }
+            What::Role { leader: true, term } => {
+                let clash = leases
+                    .iter()
+                    .find(|(&(node, t), &until)| node != e.node && t < term && until > e.at_ns);
+                if let Some((&(node, t), &until)) = clash {
+                    return Verdict::fail(format!(
+                        "n{} became leader of term {term} at {} while n{node}'s lease for term {t} held until {}",
+                        e.node,
+                        ms(e.at_ns),
+                        ms(until)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if count == 0 {
+        Verdict::pass("no leases were taken")
+    } else {
+        Verdict::pass(format!(
+            "{count} lease extensions, none overlapping a later leader"
+        ))
+    }
+}
+
+/// Liveness after the last fault heals: by `heal_ns + within_ns` some node acts as leader,
+/// and an operation invoked at or after `heal_ns` completed successfully. `ops` holds each
+/// operation's invocation time and, if it succeeded, its completion time. Unknown when the
+/// record ends before the bound.
+pub fn liveness(
+    events: &[NodeEvent],
+    ops: &[(u64, Option<u64>)],
+    heal_ns: u64,
+    within_ns: u64,
+    end_ns: u64,
+) -> Verdict {
+    let deadline = heal_ns.saturating_add(within_ns);
+    if deadline > end_ns {
+        return Verdict {
+            result: Outcome::Unknown,
+            detail: format!(
+                "unknown: the run ended at {}, before the bound {} ({} after the last heal at {})",
+                ms(end_ns),
+                ms(deadline),
+                ms(within_ns),
+                ms(heal_ns)
+            ),
+        };
+    }
+    let leading = reigns(events)
+        .into_iter()
+        .find(|r| r.until_ns > heal_ns && r.from_ns <= deadline);
+    let Some(leader) = leading else {
+        return Verdict::fail(format!(
+            "no node acted as leader between the last heal at {} and {}",
+            ms(heal_ns),
+            ms(deadline)
+        ));
+    };
+    if ops.is_empty() {
+        return Verdict::pass(format!(
+            "n{} led term {} after the last heal; no operations to complete",
+            leader.node, leader.term
+        ));
+    }
+    let first = ops
+        .iter()
+        .filter(|(invoked, _)| *invoked >= heal_ns)
+        .filter_map(|(_, done)| *done)
+        .min();
+    match first {
+        Some(t) if t <= deadline => Verdict::pass(format!(
+            "n{} led term {} after the last heal at {}; the first new operation completed {} later",
+            leader.node,
+            leader.term,
+            ms(heal_ns),
+            ms(t - heal_ns)
+        )),
+        Some(t) => Verdict::fail(format!(
+            "the first operation invoked after the last heal at {} completed only at {}, past the bound {}",
+            ms(heal_ns),
+            ms(t),
+            ms(deadline)
+        )),
+        None => Verdict::fail(format!(
+            "no operation invoked after the last heal at {} completed (bound {})",
+            ms(heal_ns),
+            ms(deadline)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,42 +399,278 @@ mod tests {
     #[test]
     fn two_leaders_in_one_term_fail_election_safety_and_name_both() {
         let events = vec![
-            ev(1, 1, What::Role { leader: true, term: 2 }),
-            ev(2, 1, What::Role { leader: false, term: 3 }),
-            ev(3, 2, What::Role { leader: true, term: 3 }),
-            ev(4, 3, What::Role { leader: true, term: 3 }),
+            ev(
+                1,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 2,
+                },
+            ),
+            ev(
+                2,
+                1,
+                What::Role {
+                    leader: false,
+                    term: 3,
+                },
+            ),
+            ev(
+                3,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 3,
+                },
+            ),
+            ev(
+                4,
+                3,
+                What::Role {
+                    leader: true,
+                    term: 3,
+                },
+            ),
         ];
         let v = election_safety(&events);
         assert_eq!(v.result, Outcome::Fail);
-        assert!(v.detail.contains("term 3") && v.detail.contains("n2") && v.detail.contains("n3"), "{v}");
+        assert!(
+            v.detail.contains("term 3") && v.detail.contains("n2") && v.detail.contains("n3"),
+            "{v}"
+        );
         assert_eq!(election_safety(&events[..3]).result, Outcome::Pass);
     }
 
     #[test]
     fn a_different_entry_at_a_committed_index_fails_log_safety() {
         let ok = vec![
-            ev(1, 1, What::Commit { index: 1, term: 1, op: Some(7) }),
-            ev(2, 2, What::Apply { index: 1, term: 1, op: Some(7) }),
+            ev(
+                1,
+                1,
+                What::Commit {
+                    index: 1,
+                    term: 1,
+                    op: Some(7),
+                },
+            ),
+            ev(
+                2,
+                2,
+                What::Apply {
+                    index: 1,
+                    term: 1,
+                    op: Some(7),
+                },
+            ),
         ];
         assert_eq!(log_safety(&ok).result, Outcome::Pass);
         let mut bad = ok.clone();
-        bad.push(ev(3, 3, What::Apply { index: 1, term: 2, op: Some(9) }));
+        bad.push(ev(
+            3,
+            3,
+            What::Apply {
+                index: 1,
+                term: 2,
+                op: Some(9),
+            },
+        ));
         let v = log_safety(&bad);
         assert_eq!(v.result, Outcome::Fail);
-        assert!(v.detail.contains("index 1") && v.detail.contains("n3"), "{v}");
+        assert!(
+            v.detail.contains("index 1") && v.detail.contains("n3"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_deposed_leader_that_serves_reads_while_the_new_one_commits_is_split_brain() {
+        let base = vec![
+            ev(
+                10,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 1,
+                },
+            ),
+            ev(
+                20,
+                1,
+                What::Commit {
+                    index: 1,
+                    term: 1,
+                    op: None,
+                },
+            ),
+            ev(
+                100,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 2,
+                },
+            ),
+            ev(
+                120,
+                2,
+                What::Commit {
+                    index: 2,
+                    term: 2,
+                    op: None,
+                },
+            ),
+        ];
+        // n1 never noticed it was deposed, but did nothing: not split brain.
+        assert_eq!(split_brain(&base).result, Outcome::Pass);
+        let mut acting = base.clone();
+        acting.push(ev(130, 1, What::ReadServed { term: 1 }));
+        let v = split_brain(&acting);
+        assert_eq!(v.result, Outcome::Fail);
+        assert!(
+            v.detail.contains("n1")
+                && v.detail.contains("n2")
+                && v.detail.contains("served a read"),
+            "{v}"
+        );
+        // Learning an old commit is not an act of leadership.
+        let mut learning = base;
+        learning.push(ev(
+            130,
+            1,
+            What::Commit {
+                index: 1,
+                term: 1,
+                op: None,
+            },
+        ));
+        assert_eq!(split_brain(&learning).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_new_leader_elected_inside_an_old_lease_breaks_lease_exclusivity() {
+        let events = vec![
+            ev(
+                10,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 1,
+                },
+            ),
+            ev(
+                20,
+                1,
+                What::Lease {
+                    term: 1,
+                    until_ns: 500,
+                },
+            ),
+            ev(
+                400,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 2,
+                },
+            ),
+        ];
+        let v = lease_exclusivity(&events);
+        assert_eq!(v.result, Outcome::Fail);
+        assert!(
+            v.detail.contains("n2 became leader of term 2") && v.detail.contains("n1's lease"),
+            "{v}"
+        );
+        let mut later = events.clone();
+        later[2].at_ns = 600;
+        assert_eq!(lease_exclusivity(&later).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn liveness_needs_a_leader_and_a_completed_operation_within_the_bound_after_the_heal() {
+        let events = vec![
+            ev(
+                10,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 1,
+                },
+            ),
+            ev(50, 1, What::Crash),
+            ev(
+                300,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 2,
+                },
+            ),
+        ];
+        assert_eq!(
+            liveness(&events, &[(120, Some(350))], 100, 500, 1000).result,
+            Outcome::Pass
+        );
+        assert_eq!(
+            liveness(&events, &[(120, Some(900))], 100, 500, 1000).result,
+            Outcome::Fail
+        );
+        assert_eq!(
+            liveness(&events, &[(120, None)], 100, 500, 1000).result,
+            Outcome::Fail
+        );
+        assert_eq!(
+            liveness(&events[..2], &[], 100, 500, 1000).result,
+            Outcome::Fail
+        );
+        assert_eq!(
+            liveness(&events, &[], 100, 500, 550).result,
+            Outcome::Unknown
+        );
     }
 
     #[test]
     fn a_restarted_node_may_apply_its_log_again_but_never_backwards_while_up() {
         let restart = vec![
-            ev(1, 1, What::Apply { index: 1, term: 1, op: None }),
+            ev(
+                1,
+                1,
+                What::Apply {
+                    index: 1,
+                    term: 1,
+                    op: None,
+                },
+            ),
             ev(2, 1, What::Crash),
-            ev(3, 1, What::Apply { index: 1, term: 1, op: None }),
+            ev(
+                3,
+                1,
+                What::Apply {
+                    index: 1,
+                    term: 1,
+                    op: None,
+                },
+            ),
         ];
         assert_eq!(log_safety(&restart).result, Outcome::Pass);
         let backwards = vec![
-            ev(1, 1, What::Apply { index: 2, term: 1, op: None }),
-            ev(3, 1, What::Apply { index: 1, term: 1, op: None }),
+            ev(
+                1,
+                1,
+                What::Apply {
+                    index: 2,
+                    term: 1,
+                    op: None,
+                },
+            ),
+            ev(
+                3,
+                1,
+                What::Apply {
+                    index: 1,
+                    term: 1,
+                    op: None,
+                },
+            ),
         ];
         assert_eq!(log_safety(&backwards).result, Outcome::Fail);
     }

@@ -78,9 +78,31 @@ pub fn op_counts(out: &RunOutput) -> (u64, u64, u64) {
 }
 
 pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
+    let ops: Vec<(u64, Option<u64>)> = out
+        .history
+        .iter()
+        .map(|op| {
+            (
+                op.invoke_ns,
+                if matches!(op.outcome, OpOutcome::Ok(_)) {
+                    op.return_ns
+                } else {
+                    None
+                },
+            )
+        })
+        .collect();
+    let events = &out.node_events;
+    let within = sc.expect.liveness_within.as_nanos() as u64;
     let verdicts = vec![
-        ("election_safety", safety::election_safety(&out.node_events)),
-        ("log_safety", safety::log_safety(&out.node_events)),
+        ("election_safety", safety::election_safety(events)),
+        ("log_safety", safety::log_safety(events)),
+        ("split_brain", safety::split_brain(events)),
+        ("lease_exclusivity", safety::lease_exclusivity(events)),
+        (
+            "liveness",
+            safety::liveness(events, &ops, out.last_heal_ns, within, out.end_ns),
+        ),
     ];
     let mut expectations = Vec::new();
     let find = |name: &str| {

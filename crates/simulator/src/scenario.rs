@@ -263,6 +263,7 @@ struct RawExpect {
     #[serde(default)]
     progress: Vec<RawProgress>,
     ops_ok_at_least: Option<u64>,
+    liveness_within: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -482,6 +483,9 @@ pub struct Expect {
     pub no_commit: Vec<Window>,
     pub progress: Vec<Progress>,
     pub ops_ok_at_least: u64,
+    /// The liveness checker's bound: after the last heal, a leader and a completed
+    /// operation within this long.
+    pub liveness_within: Duration,
 }
 
 struct Ctx<'a> {
@@ -538,7 +542,21 @@ fn range(pair: Option<[Dur; 2]>, default: (Duration, Duration)) -> (Duration, Du
 }
 
 /// The checkers whose names a scenario may use in `expect.pass` / `expect.fail`.
-pub const CHECKERS: &[&str] = &["election_safety", "log_safety"];
+pub const CHECKERS: &[&str] = &[
+    "election_safety",
+    "log_safety",
+    "split_brain",
+    "lease_exclusivity",
+    "liveness",
+];
+
+/// Checkers that must pass when a scenario names none.
+pub const DEFAULT_PASS: &[&str] = &[
+    "election_safety",
+    "log_safety",
+    "split_brain",
+    "lease_exclusivity",
+];
 
 impl Scenario {
     /// Reads and validates a scenario file.
@@ -892,7 +910,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let e = raw.expect;
     let pass = e
         .pass
-        .unwrap_or_else(|| vec!["election_safety".into(), "log_safety".into()]);
+        .unwrap_or_else(|| DEFAULT_PASS.iter().map(|s| s.to_string()).collect());
     for name in pass.iter().chain(e.fail.iter()) {
         if !CHECKERS.contains(&name.as_str()) {
             return Err(cx.err_near(
@@ -949,6 +967,10 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             })
             .collect(),
         ops_ok_at_least: e.ops_ok_at_least.unwrap_or(0),
+        liveness_within: e
+            .liveness_within
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(5)),
     };
 
     Ok(Scenario {

@@ -748,6 +748,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Report::Lease { term, until } => {
                 let until_ns = self.nodes[id as usize - 1].clock.true_at(until.0, self.now);
                 self.record(Kind::Lease, id, 0, "lease", term, until_ns);
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Lease { term, until_ns },
+                });
                 self.leases.push(LeaseRecord {
                     node: id,
                     term,
@@ -756,7 +761,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 });
             }
             Report::ReadServed { term } => {
-                self.record(Kind::ReadServed, id, 0, "read_served", term, 0)
+                self.record(Kind::ReadServed, id, 0, "read_served", term, 0);
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::ReadServed { term },
+                });
             }
             Report::Mark(name) => {
                 self.record(Kind::Mark, id, 0, name, 0, 0);
