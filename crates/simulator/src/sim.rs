@@ -70,7 +70,10 @@ enum Ev<M> {
     ClientNext {
         client: u32,
     },
-    Fault(Fault),
+    Fault {
+        fault: Fault,
+        from_nemesis: bool,
+    },
     NemesisTick,
     NemesisHealAll,
 }
@@ -221,7 +224,8 @@ pub struct RunOutput {
     pub marks: BTreeMap<&'static str, u64>,
     /// Each node's role and term at the end, and its clock offset from true time.
     pub final_roles: Vec<(u32, Role, u64, i64)>,
-    /// The time of the last partition/clog/crash/pause being undone (liveness starts here).
+    /// The time of the last fault of any kind, or of the nemesis's final heal (liveness is
+    /// judged from here).
     pub last_heal_ns: u64,
 }
 
@@ -270,7 +274,6 @@ pub struct Simulation<'s, P: Protocol> {
     faults: Vec<AppliedFault>,
     marks: BTreeMap<&'static str, u64>,
     last_heal_ns: u64,
-    nemesis_active: Vec<(u64, Fault)>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -372,7 +375,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             faults: Vec::new(),
             marks: BTreeMap::new(),
             last_heal_ns: 0,
-            nemesis_active: Vec::new(),
         })
     }
 
@@ -405,7 +407,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         for f in &self.sc.faults {
             let at = ns(f.at);
-            self.push(at, Ev::Fault(f.fault.clone()));
+            self.push(
+                at,
+                Ev::Fault {
+                    fault: f.fault.clone(),
+                    from_nemesis: false,
+                },
+            );
         }
         if let Some(nem) = &self.sc.nemesis {
             let (start, stop) = (ns(nem.start), ns(nem.stop));
@@ -564,7 +572,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             } => self.client_reply(client, id, reply, node),
             Ev::ClientTimeout { client, id } => self.client_timeout(client, id),
             Ev::ClientNext { client } => self.client_next(client),
-            Ev::Fault(fault) => self.apply_fault(fault, false),
+            Ev::Fault {
+                fault,
+                from_nemesis,
+            } => self.apply_fault(fault, from_nemesis),
             Ev::NemesisTick => self.nemesis_tick(),
             Ev::NemesisHealAll => self.nemesis_heal_all(),
         }
@@ -1267,6 +1278,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             None => None,
         };
         self.record(Kind::Fault, node.unwrap_or(0), 0, fault.name(), 0, 0);
+        // Liveness is judged from the last fault of any kind, so a crash never followed by
+        // a restart cannot pass it vacuously.
+        self.last_heal_ns = self.now;
         self.faults.push(AppliedFault {
             at_ns: self.now,
             fault: fault.clone(),
@@ -1314,19 +1328,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Fault::Heal => {
                 self.links.heal();
-                self.last_heal_ns = self.now;
             }
             Fault::Crash { .. } => self.crash(node.expect("resolved above")),
             Fault::Restart { .. } => {
                 self.restart(node.expect("resolved above"));
-                self.last_heal_ns = self.now;
             }
             Fault::Pause { .. } => {
                 self.nodes[node.expect("resolved above") as usize - 1].paused = true
             }
             Fault::Resume { .. } => {
                 self.resume(node.expect("resolved above"));
-                self.last_heal_ns = self.now;
             }
             Fault::ClockStep { by_nanos, .. } => {
                 let id = node.expect("resolved above");
@@ -1340,9 +1351,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Fault::Loss { probability } => {
                 self.loss = probability;
-                if probability <= self.sc.network.loss {
-                    self.last_heal_ns = self.now;
-                }
             }
             Fault::Clog { from, to } => {
                 for &a in &from {
@@ -1355,7 +1363,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 for (from, to, msg) in self.links.unclog() {
                     self.transmit(from, to, msg);
                 }
-                self.last_heal_ns = self.now;
             }
         }
     }
@@ -1481,8 +1488,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         };
         self.apply_fault(fault, true);
         if let Some(undo) = undo {
-            self.nemesis_active.push((undo_at, undo.clone()));
-            self.push(undo_at, Ev::Fault(undo));
+            self.push(
+                undo_at,
+                Ev::Fault {
+                    fault: undo,
+                    from_nemesis: true,
+                },
+            );
         }
         let next = self.now + self.nemesis_gap();
         if next < stop {
@@ -1502,7 +1514,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.resume(id);
             self.restart(id);
         }
-        self.nemesis_active.clear();
         self.last_heal_ns = self.now;
     }
 }
