@@ -4,6 +4,8 @@
 //! expectation failed; 2 usage error or bad input; 3 inconclusive (a checker's budget ran
 //! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
 
+mod fuzz;
+
 use sim::protocols;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +33,8 @@ enum Command {
     Run(RunArgs),
     /// Re-run a saved trace bit for bit and confirm its hash.
     Replay(ReplayArgs),
+    /// Run a scenario over many seeds on every core until something breaks.
+    Fuzz(fuzz::FuzzArgs),
     /// Measure simulated events per second and time compression.
     Bench(BenchArgs),
 }
@@ -81,7 +85,7 @@ struct BenchArgs {
 }
 
 /// Writes to stdout; a closed pipe (`sim ... | head`) ends the program quietly.
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Replay(args) => cmd_replay(args),
+        Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
         Command::Bench(args) => cmd_bench(args),
     }
 }
@@ -112,10 +117,9 @@ fn exit_for(j: &Judgement) -> ExitCode {
     }
 }
 
-fn execute(sc: &Scenario, protocol: &str, seed: u64, bugs: &[String]) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
-    let options = RunOptions { seed, keep_events: true, bugs: bugs.to_vec() };
+fn execute(sc: &Scenario, protocol: &str, options: &RunOptions) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
     let started = Instant::now();
-    let out = match protocols::run(protocol, sc, &options) {
+    let out = match protocols::run(protocol, sc, options) {
         Ok(out) => out,
         Err(RunError::Input(message)) => return Err(fail_input(&message)),
         Err(RunError::Aborted(message)) => {
@@ -143,23 +147,24 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     let seed = args.seed.unwrap_or(sc.seed);
     let protocol = sc.protocol.clone();
     eprintln!("sim run {} · protocol {protocol} · seed {seed}", args.scenario.display());
-    let (out, j, wall) = match execute(&sc, &protocol, seed, &args.bugs) {
+    let options = RunOptions { seed, keep_events: true, bugs: args.bugs.clone(), swarm: false };
+    let (out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if let Some(path) = &args.trace {
-        if let Err(e) = write_trace(path, &sc, &out, &j, &args.bugs) {
+        if let Err(e) = write_trace(path, &sc, &out, &j) {
             return fail_input(&format!("{}: cannot write the trace: {e}", path.display()));
         }
         eprintln!("trace written to {}", path.display());
     }
     if args.json {
-        emit(&format!("{}\n", summary_json(&sc, &out, &j, &args.bugs)));
+        emit(&format!("{}\n", summary_json(&sc, &out, &j)));
     } else {
-        emit(&summary_text(&sc, &out, &j, Some(wall), &args.bugs));
+        emit(&summary_text(&sc, &out, &j, Some(wall)));
     }
     if !j.passed() {
-        match save_new_trace(&args.traces_dir, &sc, &out, &j, &args.bugs) {
+        match save_new_trace(&args.traces_dir, &sc, &out, &j) {
             Ok(path) => {
                 let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
                 eprintln!("failing trace saved: {}", path.display());
@@ -194,14 +199,15 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
             report::PROGRAM_VERSION
         );
     }
-    let (out, j, wall) = match execute(&sc, &header.protocol, header.seed, &header.bugs) {
+    let options = RunOptions { seed: header.seed, keep_events: true, bugs: header.bugs.clone(), swarm: header.swarm };
+    let (out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if args.json {
-        emit(&format!("{}\n", summary_json(&sc, &out, &j, &header.bugs)));
+        emit(&format!("{}\n", summary_json(&sc, &out, &j)));
     } else {
-        emit(&summary_text(&sc, &out, &j, Some(wall), &header.bugs));
+        emit(&summary_text(&sc, &out, &j, Some(wall)));
     }
     let hash = hash_hex(out.log.hash());
     if hash == header.trace_hash {
@@ -267,7 +273,7 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
     let (mut events, mut queue, mut sim_ns, mut wall) = (0u64, 0u64, 0u64, Duration::ZERO);
     let mut ops = 0u64;
     for seed in 0..args.runs {
-        let options = RunOptions { seed, keep_events: true, bugs: vec![] };
+        let options = RunOptions { seed, keep_events: true, bugs: vec![], swarm: false };
         let started = Instant::now();
         let out = match protocols::run(&args.protocol, &sc, &options) {
             Ok(out) => out,

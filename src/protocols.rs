@@ -32,3 +32,20 @@ pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput,
         ))),
     }
 }
+
+fn check_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
+    Simulation::<P>::new(sc, options).map(drop).map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))
+}
+
+/// Checks that `sc` can run under the protocol called `name`, without running it.
+pub fn check(name: &str, sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
+    match name {
+        "raft" => check_as::<raft::Raft>(sc, options),
+        "zab" => check_as::<zab::Zab>(sc, options),
+        other => Err(RunError::Input(format!(
+            "{}: protocol: expected one of {}, got {other:?}",
+            sc.file,
+            NAMES.join(", ")
+        ))),
+    }
+}

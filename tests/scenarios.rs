@@ -26,7 +26,7 @@ fn load(path: &Path) -> Scenario {
 }
 
 fn run(sc: &Scenario, protocol: &str, seed: u64) -> RunOutput {
-    let options = RunOptions { seed, keep_events: true, bugs: vec![] };
+    let options = RunOptions { seed, keep_events: true, bugs: vec![], swarm: false };
     match protocols::run(protocol, sc, &options) {
         Ok(out) => out,
         Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => panic!("{m}"),
@@ -85,7 +85,7 @@ fn trace_files_of_the_same_seed_are_byte_identical() {
             let out = run(&sc, "raft", seed);
             let j = judge(&sc, &out);
             let path = dir.join(format!("{seed}-{k}.json"));
-            simulator::report::write_trace(&path, &sc, &out, &j, &[]).unwrap();
+            simulator::report::write_trace(&path, &sc, &out, &j).unwrap();
             files.push(std::fs::read(&path).unwrap());
         }
         assert!(files[0] == files[1], "seed {seed}: trace files differ");

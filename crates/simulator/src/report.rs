@@ -80,7 +80,7 @@ pub fn op_json(op: &crate::sim::HistoryOp) -> Value {
 }
 
 /// The `--json` object (also the trace file's `summary`).
-pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement, bugs: &[String]) -> Value {
+pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement) -> Value {
     let (ok, fail, info) = op_counts(out);
     let mut verdicts = serde_json::Map::new();
     for (name, v) in &j.verdicts {
@@ -94,7 +94,8 @@ pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement, bugs: &[Strin
         "scenario_file": sc.file,
         "protocol": out.protocol,
         "seed": out.seed,
-        "bugs": bugs,
+        "bugs": out.bugs,
+        "swarm": out.swarm,
         "nodes": sc.nodes,
         "trace_hash": hash_hex(out.log.hash()),
         "sim_time_ms": out.end_ns as f64 / 1e6,
@@ -115,7 +116,6 @@ pub fn summary_text(
     out: &RunOutput,
     j: &Judgement,
     wall: Option<Duration>,
-    bugs: &[String],
 ) -> String {
     let mut s = String::new();
     let (ok, fail, info) = op_counts(out);
@@ -127,8 +127,8 @@ pub fn summary_text(
     if !sc.description.is_empty() {
         let _ = writeln!(s, "  {}", sc.description.trim());
     }
-    if !bugs.is_empty() {
-        let _ = writeln!(s, "  mutants on: {}", bugs.join(", "));
+    if !out.bugs.is_empty() {
+        let _ = writeln!(s, "  mutants on: {}", out.bugs.join(", "));
     }
     let speed = wall
         .filter(|w| !w.is_zero())
@@ -204,15 +204,9 @@ pub fn summary_text(
 
 /// Writes the trace file for a run to `path` atomically (replacing it if it exists: the
 /// user named it).
-pub fn write_trace(
-    path: &Path,
-    sc: &Scenario,
-    out: &RunOutput,
-    j: &Judgement,
-    bugs: &[String],
-) -> io::Result<()> {
+pub fn write_trace(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) -> io::Result<()> {
     let tmp = temp_path(path);
-    write_trace_to(&tmp, sc, out, j, bugs)?;
+    write_trace_to(&tmp, sc, out, j)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
@@ -224,7 +218,6 @@ pub fn save_new_trace(
     sc: &Scenario,
     out: &RunOutput,
     j: &Judgement,
-    bugs: &[String],
 ) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let hash = hash_hex(out.log.hash());
@@ -236,7 +229,7 @@ pub fn save_new_trace(
         &hash[..8]
     );
     let tmp = dir.join(format!(".{base}.{}.tmp", std::process::id()));
-    write_trace_to(&tmp, sc, out, j, bugs)?;
+    write_trace_to(&tmp, sc, out, j)?;
     let result = (0..10_000)
         .map(|k| {
             if k == 0 {
@@ -275,13 +268,7 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-fn write_trace_to(
-    path: &Path,
-    sc: &Scenario,
-    out: &RunOutput,
-    j: &Judgement,
-    bugs: &[String],
-) -> io::Result<()> {
+fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut w = io::BufWriter::new(file);
     let header = json!({
@@ -291,12 +278,13 @@ fn write_trace_to(
         "scenario": sc.source,
         "protocol": out.protocol,
         "seed": out.seed,
-        "bugs": bugs,
+        "bugs": out.bugs,
+        "swarm": out.swarm,
         "trace_hash": hash_hex(out.log.hash()),
         "event_count": out.log.len(),
         "checkpoint_every": CHECKPOINT_EVERY,
         "checkpoints": out.log.checkpoints.iter().map(|h| hash_hex(*h)).collect::<Vec<_>>(),
-        "summary": summary_json(sc, out, j, bugs),
+        "summary": summary_json(sc, out, j),
         "ghost": {
             "leaders": out.leaders.iter().map(|l| json!({"node": l.node, "term": l.term, "at_ns": l.at_ns})).collect::<Vec<_>>(),
             "commits": out.commits.iter().map(|c| json!({"index": c.index, "term": c.term, "op": c.op.map(|o| o.0), "node": c.node, "at_ns": c.at_ns})).collect::<Vec<_>>(),
@@ -340,6 +328,7 @@ pub struct TraceHeader {
     pub protocol: String,
     pub seed: u64,
     pub bugs: Vec<String>,
+    pub swarm: bool,
     pub trace_hash: String,
     pub event_count: u64,
     pub checkpoints: Vec<String>,
@@ -401,6 +390,7 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
         protocol: string("protocol")?,
         seed,
         bugs: strings("bugs")?,
+        swarm: v.get("swarm").and_then(Value::as_bool).unwrap_or(false),
         trace_hash: string("trace_hash")?,
         event_count: field("event_count")?.as_u64().unwrap_or(0),
         checkpoints: strings("checkpoints")?,

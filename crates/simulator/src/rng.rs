@@ -17,6 +17,7 @@ pub enum Stream {
     Workload,
     Nemesis,
     Clocks,
+    Swarm,
     Timers(u32),
 }
 
@@ -28,6 +29,7 @@ impl Stream {
             Stream::Workload => 3,
             Stream::Nemesis => 4,
             Stream::Clocks => 5,
+            Stream::Swarm => 6,
             Stream::Timers(node) => 1000 + u64::from(node),
         }
     }

@@ -8,7 +8,7 @@
 //! the ghost record.
 
 use crate::rng::{Rng, Stream};
-use crate::scenario::{Fault, NodeSel, Scenario, Target, NEMESIS_KINDS};
+use crate::scenario::{Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS};
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
 use checker::safety::{NodeEvent, What};
@@ -210,6 +210,11 @@ pub struct AppliedFault {
 pub struct RunOutput {
     pub protocol: &'static str,
     pub seed: u64,
+    /// Mutants on in this run (the scenario's and the command line's).
+    pub bugs: Vec<String>,
+    pub swarm: bool,
+    /// The nemesis as this run drew it (after swarm choices), if any.
+    pub nemesis: Option<NemesisSpec>,
     pub end_ns: u64,
     pub log: EventLog,
     pub messages_sent: u64,
@@ -237,11 +242,16 @@ pub struct RunOptions {
     pub keep_events: bool,
     /// Extra mutants switched on (`--bug`).
     pub bugs: Vec<String>,
+    /// Swarm testing: this seed draws its own fault mix (which nemesis kinds are on, and
+    /// how often) from the scenario's rates, so rare combinations get whole runs.
+    pub swarm: bool,
 }
 
 pub struct Simulation<'s, P: Protocol> {
     sc: &'s Scenario,
     seed: u64,
+    swarm: bool,
+    nemesis: Option<NemesisSpec>,
     config: Config,
     fifo: bool,
     now: u64,
@@ -278,6 +288,25 @@ pub struct Simulation<'s, P: Protocol> {
 
 fn ns(d: Duration) -> u64 {
     d.as_nanos() as u64
+}
+
+/// Swarm testing (VOPR's `options_swarm`): each kind the scenario enables stays on with
+/// probability one half (at least one stays on) at a rate scaled by 0.25–2.
+fn swarm_mix(rng: &mut Rng, nem: &mut NemesisSpec) {
+    let enabled: Vec<usize> = (0..nem.rates.len())
+        .filter(|&k| nem.rates[k] > 0.0)
+        .collect();
+    if enabled.is_empty() {
+        return;
+    }
+    let keep = enabled[rng.index(enabled.len())];
+    for &k in &enabled {
+        if k != keep && rng.chance(0.5) {
+            nem.rates[k] = 0.0;
+        } else {
+            nem.rates[k] *= 0.25 + 1.75 * rng.unit();
+        }
+    }
 }
 
 /// Builds the protocol configuration a scenario describes.
@@ -338,9 +367,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             })
             .collect();
         let fifo = sc.network.fifo.unwrap_or(P::NAME == "zab");
+        let mut nemesis = sc.nemesis.clone();
+        if let (true, Some(nem)) = (options.swarm, nemesis.as_mut()) {
+            swarm_mix(&mut Rng::new(seed, Stream::Swarm), nem);
+        }
         Ok(Simulation {
             sc,
             seed,
+            swarm: options.swarm,
+            nemesis,
             config,
             fifo,
             now: 0,
@@ -415,7 +450,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 },
             );
         }
-        if let Some(nem) = &self.sc.nemesis {
+        if let Some(nem) = &self.nemesis {
             let (start, stop) = (ns(nem.start), ns(nem.stop));
             let first = start + self.nemesis_gap();
             if first < stop {
@@ -473,6 +508,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         RunOutput {
             protocol: P::NAME,
             seed: self.seed,
+            bugs: self.config.bugs.iter().cloned().collect(),
+            swarm: self.swarm,
+            nemesis: self.nemesis,
             end_ns: end,
             log: self.log,
             messages_sent: self.messages_sent,
@@ -1387,7 +1425,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     /// Draws one fault from the nemesis's mix and schedules its undo.
     fn nemesis_tick(&mut self) {
-        let Some(nem) = self.sc.nemesis.clone() else {
+        let Some(nem) = self.nemesis.clone() else {
             return;
         };
         let stop = ns(nem.stop);

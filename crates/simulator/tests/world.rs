@@ -193,6 +193,7 @@ fn run(sc: &Scenario, seed: u64) -> RunOutput {
         seed,
         keep_events: true,
         bugs: vec![],
+        swarm: false,
     };
     Simulation::<Toy>::new(sc, &options)
         .expect("config")
