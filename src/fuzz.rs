@@ -27,28 +27,46 @@ pub struct SeedRange {
 /// Parses `A..B` (B exclusive), `A..=B`, or a single seed `N`.
 pub fn parse_seed_range(text: &str) -> Result<SeedRange, String> {
     let number = |s: &str| {
-        s.trim().parse::<u64>().map_err(|_| format!("expected a seed range like 0..1000, got {text:?}"))
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("expected a seed range like 0..1000, got {text:?}"))
     };
     let range = if let Some((a, b)) = text.split_once("..=") {
         let (start, last) = (number(a)?, number(b)?);
-        SeedRange { start, end: last.checked_add(1).ok_or("the range's end is too large")? }
+        SeedRange {
+            start,
+            end: last.checked_add(1).ok_or("the range's end is too large")?,
+        }
     } else if let Some((a, b)) = text.split_once("..") {
-        SeedRange { start: number(a)?, end: number(b)? }
+        SeedRange {
+            start: number(a)?,
+            end: number(b)?,
+        }
     } else {
         let n = number(text)?;
-        SeedRange { start: n, end: n + 1 }
+        SeedRange {
+            start: n,
+            end: n + 1,
+        }
     };
     if range.end <= range.start {
-        return Err(format!("expected a non-empty seed range (start < end), got {text:?}"));
+        return Err(format!(
+            "expected a non-empty seed range (start < end), got {text:?}"
+        ));
     }
     Ok(range)
 }
 
 /// Parses `I/N` with 0 <= I < N.
 pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("expected a shard like 0/4 (index from 0 to count-1, then the count), got {text:?}");
+    let bad = || {
+        format!("expected a shard like 0/4 (index from 0 to count-1, then the count), got {text:?}")
+    };
     let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n) = (i.trim().parse::<u64>().map_err(|_| bad())?, n.trim().parse::<u64>().map_err(|_| bad())?);
+    let (i, n) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
     if n == 0 || i >= n {
         return Err(bad());
     }
@@ -125,7 +143,12 @@ pub fn run(args: FuzzArgs) -> u8 {
         .clamp(1, 256);
     let swarm = !args.no_swarm;
     // Bad configuration is found once, up front, not by every worker.
-    let probe = RunOptions { seed: 0, keep_events: false, bugs: args.bugs.clone(), swarm };
+    let probe = RunOptions {
+        seed: 0,
+        keep_events: false,
+        bugs: args.bugs.clone(),
+        swarm,
+    };
     if let Err(RunError::Input(m)) = protocols::check(&sc.protocol, &sc, &probe) {
         eprintln!("error: {m}");
         return 2;
@@ -136,7 +159,9 @@ pub fn run(args: FuzzArgs) -> u8 {
         sc.protocol,
         args.seeds.start,
         args.seeds.end,
-        args.shard.map(|(i, n)| format!(" shard {i}/{n}")).unwrap_or_default(),
+        args.shard
+            .map(|(i, n)| format!(" shard {i}/{n}"))
+            .unwrap_or_default(),
         seeds.len(),
         if swarm { "on" } else { "off" },
     );
@@ -170,8 +195,15 @@ pub fn run(args: FuzzArgs) -> u8 {
                     break;
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&seed) = seeds.get(k as usize) else { break };
-                let options = RunOptions { seed, keep_events: false, bugs: bugs.clone(), swarm };
+                let Some(&seed) = seeds.get(k as usize) else {
+                    break;
+                };
+                let options = RunOptions {
+                    seed,
+                    keep_events: false,
+                    bugs: bugs.clone(),
+                    swarm,
+                };
                 let result = match protocols::run(&sc.protocol, sc, &options) {
                     Ok(out) => {
                         let j = judge(sc, &out);
@@ -179,12 +211,20 @@ pub fn run(args: FuzzArgs) -> u8 {
                             seed,
                             passed: j.passed(),
                             inconclusive: j.inconclusive(),
-                            failed: j.expectations.iter().filter(|e| !e.held).map(|e| format!("{} ({})", e.what, e.detail)).collect(),
+                            failed: j
+                                .expectations
+                                .iter()
+                                .filter(|e| !e.held)
+                                .map(|e| format!("{} ({})", e.what, e.detail))
+                                .collect(),
                         }
                     }
-                    Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => {
-                        SeedResult { seed, passed: false, inconclusive: false, failed: vec![m] }
-                    }
+                    Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => SeedResult {
+                        seed,
+                        passed: false,
+                        inconclusive: false,
+                        failed: vec![m],
+                    },
                 };
                 if tx.send(result).is_err() {
                     break;
@@ -220,7 +260,10 @@ pub fn run(args: FuzzArgs) -> u8 {
                 None if last_line.elapsed() >= Duration::from_secs(10) => {
                     last_line = Instant::now();
                     let rate = ran as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    eprintln!("fuzz: {ran}/{total} seeds, {} failures, {rate:.0} seeds/s", failures.len());
+                    eprintln!(
+                        "fuzz: {ran}/{total} seeds, {} failures, {rate:.0} seeds/s",
+                        failures.len()
+                    );
                 }
                 None => {}
             }
@@ -283,13 +326,22 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
 /// replay it.
 fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bool) -> String {
     let mut text = format!("FAIL seed {}: {}", result.seed, result.failed.join("; "));
-    let options = RunOptions { seed: result.seed, keep_events: true, bugs: args.bugs.clone(), swarm };
+    let options = RunOptions {
+        seed: result.seed,
+        keep_events: true,
+        bugs: args.bugs.clone(),
+        swarm,
+    };
     match protocols::run(&sc.protocol, sc, &options) {
         Ok(out) => {
             let j = judge(sc, &out);
             match save_new_trace(&args.traces_dir, sc, &out, &j) {
                 Ok(path) => {
-                    text.push_str(&format!("\n  trace: {}\n  Reproduce with: sim replay {}", path.display(), path.display()));
+                    text.push_str(&format!(
+                        "\n  trace: {}\n  Reproduce with: sim replay {}",
+                        path.display(),
+                        path.display()
+                    ));
                     if args.json {
                         let mut v = summary_json(sc, &out, &j);
                         v["trace"] = serde_json::json!(path.display().to_string());
@@ -310,8 +362,14 @@ mod tests {
 
     #[test]
     fn seed_ranges_and_shards_parse_and_reject_nonsense() {
-        assert_eq!(parse_seed_range("0..100"), Ok(SeedRange { start: 0, end: 100 }));
-        assert_eq!(parse_seed_range("5..=7"), Ok(SeedRange { start: 5, end: 8 }));
+        assert_eq!(
+            parse_seed_range("0..100"),
+            Ok(SeedRange { start: 0, end: 100 })
+        );
+        assert_eq!(
+            parse_seed_range("5..=7"),
+            Ok(SeedRange { start: 5, end: 8 })
+        );
         assert_eq!(parse_seed_range("9"), Ok(SeedRange { start: 9, end: 10 }));
         assert!(parse_seed_range("10..10").is_err());
         assert!(parse_seed_range("a..b").is_err());

@@ -11,7 +11,9 @@ use sim::protocols;
 use clap::{Args, Parser, Subcommand};
 use protocols::RunError;
 use simulator::judge::{judge, Judgement};
-use simulator::report::{self, read_trace, save_new_trace, summary_json, summary_text, write_trace};
+use simulator::report::{
+    self, read_trace, save_new_trace, summary_json, summary_text, write_trace,
+};
 use simulator::sim::RunOutput;
 use simulator::trace::{hash_hex, CHECKPOINT_EVERY};
 use simulator::{RunOptions, Scenario};
@@ -21,7 +23,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "sim", version, about = "Deterministic simulation testbed for consensus protocols")]
+#[command(
+    name = "sim",
+    version,
+    about = "Deterministic simulation testbed for consensus protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -87,7 +93,11 @@ struct BenchArgs {
 /// Writes to stdout; a closed pipe (`sim ... | head`) ends the program quietly.
 pub(crate) fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         std::process::exit(0);
     }
 }
@@ -117,7 +127,11 @@ fn exit_for(j: &Judgement) -> ExitCode {
     }
 }
 
-fn execute(sc: &Scenario, protocol: &str, options: &RunOptions) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
+fn execute(
+    sc: &Scenario,
+    protocol: &str,
+    options: &RunOptions,
+) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
     let started = Instant::now();
     let out = match protocols::run(protocol, sc, options) {
         Ok(out) => out,
@@ -146,8 +160,16 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     }
     let seed = args.seed.unwrap_or(sc.seed);
     let protocol = sc.protocol.clone();
-    eprintln!("sim run {} · protocol {protocol} · seed {seed}", args.scenario.display());
-    let options = RunOptions { seed, keep_events: true, bugs: args.bugs.clone(), swarm: false };
+    eprintln!(
+        "sim run {} · protocol {protocol} · seed {seed}",
+        args.scenario.display()
+    );
+    let options = RunOptions {
+        seed,
+        keep_events: true,
+        bugs: args.bugs.clone(),
+        swarm: false,
+    };
     let (out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -174,7 +196,10 @@ fn cmd_run(args: RunArgs) -> ExitCode {
                     args.scenario.display()
                 );
             }
-            Err(e) => eprintln!("warning: could not save the failing trace under {}: {e}", args.traces_dir.display()),
+            Err(e) => eprintln!(
+                "warning: could not save the failing trace under {}: {e}",
+                args.traces_dir.display()
+            ),
         }
     }
     exit_for(&j)
@@ -185,7 +210,11 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return fail_input(&e),
     };
-    let file = format!("{} (embedded in {})", header.scenario_file, args.trace.display());
+    let file = format!(
+        "{} (embedded in {})",
+        header.scenario_file,
+        args.trace.display()
+    );
     let mut sc = match Scenario::from_toml(&file, &header.scenario) {
         Ok(sc) => sc,
         Err(e) => return fail_input(&e.to_string()),
@@ -199,7 +228,12 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
             report::PROGRAM_VERSION
         );
     }
-    let options = RunOptions { seed: header.seed, keep_events: true, bugs: header.bugs.clone(), swarm: header.swarm };
+    let options = RunOptions {
+        seed: header.seed,
+        keep_events: true,
+        bugs: header.bugs.clone(),
+        swarm: header.swarm,
+    };
     let (out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -211,11 +245,17 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
     }
     let hash = hash_hex(out.log.hash());
     if hash == header.trace_hash {
-        eprintln!("replay matches: trace hash {hash}, {} events", out.log.len());
+        eprintln!(
+            "replay matches: trace hash {hash}, {} events",
+            out.log.len()
+        );
         return exit_for(&j);
     }
     let mine: Vec<String> = out.log.checkpoints.iter().map(|h| hash_hex(*h)).collect();
-    let first = mine.iter().zip(&header.checkpoints).position(|(a, b)| a != b);
+    let first = mine
+        .iter()
+        .zip(&header.checkpoints)
+        .position(|(a, b)| a != b);
     let place = match first {
         Some(k) => format!(
             "the runs first differ within events {}..{}",
@@ -239,11 +279,18 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
     ExitCode::from(4)
 }
 
-fn bench_scenario(protocol: &str, seconds: u64) -> String {
+/// The bench workloads: `saturated` keeps every client busy back to back (events/s);
+/// `steady` paces clients at about 10 operations a second each (time compression).
+fn bench_scenario(protocol: &str, seconds: u64, profile: &str) -> String {
+    let think = if profile == "steady" {
+        r#"["50ms", "150ms"]"#
+    } else {
+        r#"["0ms", "1ms"]"#
+    };
     format!(
         r#"
-name = "bench_steady_load"
-description = "5 nodes under steady client load, no faults"
+name = "bench_{profile}"
+description = "5 nodes, 10 clients, no faults"
 protocol = "{protocol}"
 nodes = 5
 duration = "{seconds}s"
@@ -252,7 +299,7 @@ latency = ["1ms", "5ms"]
 [workload]
 clients = 10
 keys = 10
-think = ["0ms", "1ms"]
+think = {think}
 "#
     )
 }
@@ -261,45 +308,50 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
     if args.seconds == 0 || args.seconds > 3600 || args.runs == 0 || args.runs > 1000 {
         return fail_input("bench: expected --seconds in 1..=3600 and --runs in 1..=1000");
     }
-    let text = bench_scenario(&args.protocol, args.seconds);
-    let sc = match Scenario::from_toml("<bench>", &text) {
-        Ok(sc) => sc,
-        Err(e) => return fail_input(&e.to_string()),
-    };
     eprintln!(
-        "bench: {} · 5 nodes · 10 clients · {}s simulated × {} seeds · trace recording on",
+        "bench: {} · 5 nodes · 10 clients · {}s simulated × {} seeds per profile · trace recording on",
         args.protocol, args.seconds, args.runs
     );
-    let (mut events, mut queue, mut sim_ns, mut wall) = (0u64, 0u64, 0u64, Duration::ZERO);
-    let mut ops = 0u64;
-    for seed in 0..args.runs {
-        let options = RunOptions { seed, keep_events: true, bugs: vec![], swarm: false };
-        let started = Instant::now();
-        let out = match protocols::run(&args.protocol, &sc, &options) {
-            Ok(out) => out,
-            Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
-        };
-        let elapsed = started.elapsed();
-        events += out.log.len();
-        queue += out.queue_events;
-        sim_ns += out.end_ns;
-        wall += elapsed;
-        ops += simulator::judge::op_counts(&out).0;
-    }
-    let w = wall.as_secs_f64();
     emit(&format!(
-        "events/s (recorded trace events)   {:>12.0}\n\
-         queue events/s (scheduler pops)    {:>12.0}\n\
-         time compression (sim s / wall s)  {:>12.0}x\n\
-         client ops/s of wall time          {:>12.0}\n\
-         total: {} events, {:.1}s simulated, {:.3}s wall\n",
-        events as f64 / w,
-        queue as f64 / w,
-        sim_ns as f64 / 1e9 / w,
-        ops as f64 / w,
-        events,
-        sim_ns as f64 / 1e9,
-        w
+        "{:<10} {:>14} {:>14} {:>12} {:>12} {:>12}\n",
+        "profile", "events/s", "queue pops/s", "compression", "ops/s wall", "events/sim s"
     ));
+    for profile in ["saturated", "steady"] {
+        let text = bench_scenario(&args.protocol, args.seconds, profile);
+        let sc = match Scenario::from_toml("<bench>", &text) {
+            Ok(sc) => sc,
+            Err(e) => return fail_input(&e.to_string()),
+        };
+        let (mut events, mut queue, mut sim_ns, mut wall, mut ops) =
+            (0u64, 0u64, 0u64, Duration::ZERO, 0u64);
+        for seed in 0..args.runs {
+            let options = RunOptions {
+                seed,
+                keep_events: true,
+                bugs: vec![],
+                swarm: false,
+            };
+            let started = Instant::now();
+            let out = match protocols::run(&args.protocol, &sc, &options) {
+                Ok(out) => out,
+                Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
+            };
+            wall += started.elapsed();
+            events += out.log.len();
+            queue += out.queue_events;
+            sim_ns += out.end_ns;
+            ops += simulator::judge::op_counts(&out).0;
+        }
+        let w = wall.as_secs_f64();
+        let sim_s = sim_ns as f64 / 1e9;
+        emit(&format!(
+            "{profile:<10} {:>14.0} {:>14.0} {:>11.0}x {:>12.0} {:>12.0}\n",
+            events as f64 / w,
+            queue as f64 / w,
+            sim_s / w,
+            ops as f64 / w,
+            events as f64 / sim_s
+        ));
+    }
     ExitCode::SUCCESS
 }

@@ -16,7 +16,8 @@ pub enum RunError {
 }
 
 fn run_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
-    let sim = Simulation::<P>::new(sc, options).map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))?;
+    let sim = Simulation::<P>::new(sc, options)
+        .map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))?;
     sim.run().map_err(RunError::Aborted)
 }
 
@@ -34,7 +35,9 @@ pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput,
 }
 
 fn check_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
-    Simulation::<P>::new(sc, options).map(drop).map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))
+    Simulation::<P>::new(sc, options)
+        .map(drop)
+        .map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))
 }
 
 /// Checks that `sc` can run under the protocol called `name`, without running it.

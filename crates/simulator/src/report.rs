@@ -124,8 +124,8 @@ pub fn summary_text(
         "{} · {} · seed {} · {} nodes",
         sc.name, out.protocol, out.seed, sc.nodes
     );
-    if !sc.description.is_empty() {
-        let _ = writeln!(s, "  {}", sc.description.trim());
+    for line in sc.description.trim().lines() {
+        let _ = writeln!(s, "  {}", line.trim());
     }
     if !out.bugs.is_empty() {
         let _ = writeln!(s, "  mutants on: {}", out.bugs.join(", "));
