@@ -1,1 +1,878 @@
-//! placeholder, replaced below
+//! Raft (Ongaro & Ousterhout 2014; Ongaro's thesis 2014) as a pure step function.
+//!
+//! A cluster of voters agrees on one log of client commands. Time is cut into *terms*;
+//! each term has at most one leader, elected by a majority of votes. A node votes at most
+//! once per term, and only for a candidate whose log is at least as up to date as its own
+//! (last term, then last index), so every elected leader holds every committed entry
+//! (leader completeness). The leader appends client commands to its log and replicates
+//! them with AppendEntries; a follower accepts entries only after a consistency check on
+//! the entry that precedes them (prevLogIndex, prevLogTerm), deletes a conflicting suffix
+//! (never a matching entry), and acknowledges once the entries are durable. The leader
+//! commits an index once a majority holds it *and* the entry is of its own term (thesis
+//! §3.6.2, the "Figure 8" rule); to commit earlier entries promptly it appends a no-op at
+//! the start of its term. Committed entries are applied, in order, to a [`protocol::Kv`].
+//!
+//! Around that core: randomised election timeouts (the driver draws the value from the
+//! configured range); pre-vote (thesis §9.6), where a node first asks whether it *could*
+//! win before it bumps its term; check-quorum (thesis §6.2), where a leader that has not
+//! heard from a majority for an election timeout steps down; the vote fence (thesis
+//! §4.2.3), where a node that heard from a leader within the minimum election timeout
+//! ignores (pre)votes; and four read paths: through the log, ReadIndex (thesis §6.4),
+//! leader lease (thesis §6.4.1) and local (stale) reads.
+//!
+//! The node performs no I/O: it asks for durable writes ([`Write`]) and sends, and learns
+//! of completed writes through `Input::WriteDone`. Everything that depends on a write
+//! (a vote, an AppendEntries acknowledgement, messages of a new term) leaves with
+//! `Delivery::AfterWrites`, and the leader counts its own log towards a commit quorum only
+//! up to the index its completed writes cover.
+//!
+//! The code is split by story: `election.rs` (timers, pre-vote, votes, check-quorum),
+//! `replication.rs` (AppendEntries, commit, apply, client writes) and `reads.rs`
+//! (ReadIndex, lease and local reads). This file holds the types, the [`Protocol`]
+//! implementation, the dispatch on role, and the transitions every story shares.
+//!
+//! What this crate is not: membership change, snapshots and log compaction are not
+//! implemented; the cluster is `Config::voters` for the node's whole life.
+
+mod election;
+mod reads;
+mod replication;
+
+use protocol::{
+    Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, Outputs,
+    Protocol, ReadMode, Report, Role, TimerId,
+};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+/// The election timer (followers, pre-candidates, candidates).
+pub const TIMER_ELECTION: TimerId = TimerId(0);
+/// The leader's heartbeat timer.
+pub const TIMER_HEARTBEAT: TimerId = TimerId(1);
+/// The leader's check-quorum timer (thesis §6.2), set only with `config.check_quorum`.
+pub const TIMER_CHECK_QUORUM: TimerId = TimerId(2);
+
+/// Most entries one AppendEntries carries (a limit on message size).
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 64;
+/// Most heartbeat rounds whose start time the leader remembers for its lease.
+const MAX_ROUNDS_REMEMBERED: usize = 4096;
+
+/// One log entry: the term of the leader that created it and the client command it
+/// carries (`None` for the leader's no-op).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Entry {
+    pub term: u64,
+    pub command: Option<Command>,
+}
+
+/// What a node keeps across a crash (Raft Figure 2: currentTerm, votedFor, log[]).
+/// `log[0]` is the entry at index 1.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct Durable {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    pub log: Vec<Entry>,
+}
+
+/// One write to a durable cell. Term and vote form one cell (the "hard state"); the log is
+/// another, written incrementally.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Write {
+    HardState {
+        term: u64,
+        voted_for: Option<NodeId>,
+    },
+    Log(LogWrite),
+}
+
+/// An incremental change to the durable log.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum LogWrite {
+    /// Append `entries`, the first of which lands at `index` (the log's end).
+    Append { index: u64, entries: Vec<Entry> },
+    /// Delete the entry at `from` and every entry after it.
+    Truncate { from: u64 },
+}
+
+/// The follower's answer to an AppendEntries.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum AppendOutcome {
+    /// The log matches the leader's through `match_index` (durable before this leaves).
+    Accepted { match_index: u64 },
+    /// The consistency check on `prev_log_index` failed. The hint lets the leader skip a
+    /// whole conflicting term at once (thesis §5.3): `hint_term` is the follower's term at
+    /// `prev_log_index` (None when its log is shorter) and `hint_index` the first index the
+    /// follower holds of that term (or its last index + 1).
+    Rejected {
+        prev_log_index: u64,
+        hint_index: u64,
+        hint_term: Option<u64>,
+    },
+}
+
+/// Messages between Raft nodes.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Message {
+    /// Thesis §9.6: "would you vote for me in `term`?" (`term` is the proposed term; the
+    /// sender's own term is `term - 1` and does not change).
+    PreVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    /// A granted reply carries the proposed term; a refusal the responder's own term.
+    PreVoteResp {
+        term: u64,
+        granted: bool,
+    },
+    RequestVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    RequestVoteResp {
+        term: u64,
+        granted: bool,
+    },
+    /// Replicates `entries` after (prev_log_index, prev_log_term); empty = heartbeat.
+    /// `round` names the leader's heartbeat round (ReadIndex, lease) and is echoed back.
+    AppendEntries {
+        term: u64,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        round: u64,
+    },
+    AppendEntriesResp {
+        term: u64,
+        round: u64,
+        outcome: AppendOutcome,
+    },
+}
+
+impl Message {
+    pub fn term(&self) -> u64 {
+        match self {
+            Message::PreVote { term, .. }
+            | Message::PreVoteResp { term, .. }
+            | Message::RequestVote { term, .. }
+            | Message::RequestVoteResp { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesResp { term, .. } => *term,
+        }
+    }
+}
+
+impl MessageKind for Message {
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::PreVote { .. } => "PreVote",
+            Message::PreVoteResp { .. } => "PreVoteResp",
+            Message::RequestVote { .. } => "RequestVote",
+            Message::RequestVoteResp { .. } => "RequestVoteResp",
+            Message::AppendEntries { .. } => "AppendEntries",
+            Message::AppendEntriesResp { .. } => "AppendEntriesResp",
+        }
+    }
+}
+
+/// The mutant switches, read once at start so the hot path tests a bool.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    commit_prior_term_by_count: bool,
+    follower_commit_beyond_verified: bool,
+    forget_vote_on_leader_discovery: bool,
+    vote_not_durable: bool,
+    readindex_before_term_commit: bool,
+    lease_no_drift_margin: bool,
+    commit_before_self_persist: bool,
+    truncate_without_conflict: bool,
+    prevote_reply_local_term: bool,
+    no_vote_fence: bool,
+    /// Any switch on: cross-node invariants (never truncate a committed entry, at most
+    /// one leader per term) are no longer this node's to assert; the checkers judge them.
+    any: bool,
+}
+
+impl Bugs {
+    fn from_config(config: &Config) -> Bugs {
+        Bugs {
+            commit_prior_term_by_count: config.bug("raft.commit_prior_term_by_count"),
+            follower_commit_beyond_verified: config.bug("raft.follower_commit_beyond_verified"),
+            forget_vote_on_leader_discovery: config.bug("raft.forget_vote_on_leader_discovery"),
+            vote_not_durable: config.bug("raft.vote_not_durable"),
+            readindex_before_term_commit: config.bug("raft.readindex_before_term_commit"),
+            lease_no_drift_margin: config.bug("raft.lease_no_drift_margin"),
+            commit_before_self_persist: config.bug("raft.commit_before_self_persist"),
+            truncate_without_conflict: config.bug("raft.truncate_without_conflict"),
+            prevote_reply_local_term: config.bug("raft.prevote_reply_local_term"),
+            no_vote_fence: config.bug("raft.no_vote_fence"),
+            any: !config.bugs.is_empty(),
+        }
+    }
+}
+
+/// How the leader ships entries to one follower (etcd's progress states).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shipping {
+    /// The match point is unknown: one AppendEntries at a time (`paused` until an answer
+    /// or the next heartbeat), walking `next` back on rejections.
+    Probe { paused: bool },
+    /// The follower matched: stream entries optimistically, advancing `next` as sent.
+    Replicate,
+}
+
+/// The leader's view of one follower.
+#[derive(Clone, Debug)]
+struct Progress {
+    id: NodeId,
+    next: u64,
+    matched: u64,
+    shipping: Shipping,
+    /// Heard from in this check-quorum period (thesis §6.2).
+    recent_active: bool,
+    /// Highest heartbeat round this follower answered in the leader's term.
+    acked_round: u64,
+}
+
+/// A read the leader answers without the log once its conditions hold.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    id: OpId,
+    key: String,
+    /// The commit index recorded for the read; valid only once `round` is non-zero.
+    read_index: u64,
+    /// The heartbeat round a quorum must answer; 0 while waiting for the leader's first
+    /// commit in its term (thesis §6.4).
+    round: u64,
+}
+
+/// Volatile state only a leader has.
+#[derive(Debug)]
+struct Leader {
+    progress: Vec<Progress>,
+    /// Index of this term's no-op: once committed, the leader's commit index is current.
+    noop_index: u64,
+    /// Client writes (and log reads) awaiting their entry's application, by log index.
+    pending_entries: BTreeMap<u64, OpId>,
+    reads: VecDeque<PendingRead>,
+    /// The current heartbeat round (every AppendEntries carries it).
+    round: u64,
+    /// Start time (local) of each round not yet known to be quorum-acked.
+    round_started: VecDeque<(u64, LocalTime)>,
+    /// Highest round a quorum (self included) has answered.
+    quorum_round: u64,
+    /// The leader may serve lease reads while `now < lease_until` (Lease mode).
+    lease_until: Option<LocalTime>,
+}
+
+/// One Raft node.
+#[derive(Debug)]
+pub struct Raft {
+    id: NodeId,
+    config: Config,
+    peers: Vec<NodeId>,
+    is_voter: bool,
+    quorum: usize,
+    bugs: Bugs,
+    /// Thesis §4.2.3 / §9.6: ignore (pre)votes while a leader is known to be alive.
+    fence_active: bool,
+    lease_duration: Duration,
+
+    // Durable state, mirrored in memory (written through `Write`).
+    term: u64,
+    voted_for: Option<NodeId>,
+    log: Vec<Entry>,
+
+    // Volatile state.
+    role: Role,
+    reported: Option<(Role, u64)>,
+    leader_hint: Option<NodeId>,
+    /// When this node last heard from the leader of its current term (the vote fence).
+    last_leader_contact: Option<LocalTime>,
+    commit_index: u64,
+    last_applied: u64,
+    kv: Kv,
+    /// Grants received in the current (pre-)election, self included.
+    votes: Vec<NodeId>,
+    next_tag: u64,
+    /// Writes issued and not yet done: (tag, log length they leave durable, for log
+    /// writes; clamped by later truncations).
+    writes_in_flight: VecDeque<(u64, Option<u64>)>,
+    /// The prefix of the current log that is durable on this node.
+    durable_index: u64,
+    leader: Option<Box<Leader>>,
+    scratch: Vec<u64>,
+}
+
+impl Raft {
+    /// The mutants this crate can switch on.
+    pub const BUGS: &'static [Bug] = &[
+        Bug {
+            name: "raft.commit_prior_term_by_count",
+            summary: "the leader commits an entry of an earlier term once a majority holds it (ignores thesis §3.6.2, Figure 8)",
+        },
+        Bug {
+            name: "raft.follower_commit_beyond_verified",
+            summary: "a follower sets commitIndex = min(leaderCommit, its last index) instead of the last index this message verified",
+        },
+        Bug {
+            name: "raft.forget_vote_on_leader_discovery",
+            summary: "a node clears votedFor when it learns its term's leader, so a delayed RequestVote of that term wins a second vote",
+        },
+        Bug {
+            name: "raft.vote_not_durable",
+            summary: "a granted vote is kept in memory only and the reply leaves at once; after a restart the node votes again in the same term",
+        },
+        Bug {
+            name: "raft.readindex_before_term_commit",
+            summary: "a new leader serves ReadIndex (and lease) reads before an entry of its own term has committed",
+        },
+        Bug {
+            name: "raft.lease_no_drift_margin",
+            summary: "the leader lease lasts the full minimum election timeout, with no margin for clock drift",
+        },
+        Bug {
+            name: "raft.commit_before_self_persist",
+            summary: "the leader counts its own not-yet-durable entries toward the commit quorum, and followers acknowledge before their write completes",
+        },
+        Bug {
+            name: "raft.truncate_without_conflict",
+            summary: "a follower drops every entry after prevLogIndex before appending, even entries that match (a reordered old AppendEntries deletes acknowledged entries)",
+        },
+        Bug {
+            name: "raft.prevote_reply_local_term",
+            summary: "a granted pre-vote reply carries the responder's own term instead of the proposed term, so a pre-candidate ahead in term ignores it",
+        },
+        Bug {
+            name: "raft.no_vote_fence",
+            summary: "nodes that heard from a leader within the election timeout still grant (pre)votes",
+        },
+    ];
+
+    /// The node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    /// The leader this node believes in for its current term, if any.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader_hint
+    }
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index
+    }
+    pub fn last_applied(&self) -> u64 {
+        self.last_applied
+    }
+    /// The in-memory log (index 1 first); it may run ahead of the durable one.
+    pub fn log(&self) -> &[Entry] {
+        &self.log
+    }
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+    /// The replicated state machine as applied on this node.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    fn last_index(&self) -> u64 {
+        self.log.len() as u64
+    }
+    fn last_term(&self) -> u64 {
+        self.log.last().map_or(0, |e| e.term)
+    }
+    /// Term of the entry at `index` (0 for index 0); `None` beyond the log.
+    fn term_at(&self, index: u64) -> Option<u64> {
+        if index == 0 {
+            Some(0)
+        } else {
+            self.log.get(index as usize - 1).map(|e| e.term)
+        }
+    }
+    fn entry(&self, index: u64) -> &Entry {
+        &self.log[index as usize - 1]
+    }
+
+    /// Issues a durable write and returns its tag.
+    fn write(&mut self, write: Write, out: &mut Outputs<Message, Write>) -> u64 {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        let durable_len = match &write {
+            Write::HardState { .. } => None,
+            Write::Log(LogWrite::Append { .. }) => Some(self.last_index()),
+            Write::Log(LogWrite::Truncate { from }) => {
+                let kept = from - 1;
+                for (_, len) in self.writes_in_flight.iter_mut() {
+                    if let Some(len) = len {
+                        *len = (*len).min(kept);
+                    }
+                }
+                self.durable_index = self.durable_index.min(kept);
+                Some(kept)
+            }
+        };
+        self.writes_in_flight.push_back((tag, durable_len));
+        out.write(tag, write);
+        tag
+    }
+
+    fn persist_hard_state(&mut self, out: &mut Outputs<Message, Write>) {
+        let write = Write::HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+        };
+        self.write(write, out);
+    }
+
+    /// Reports the role and term if either changed since the last report.
+    fn report_role(&mut self, out: &mut Outputs<Message, Write>) {
+        let now = (self.role, self.term);
+        if self.reported != Some(now) {
+            self.reported = Some(now);
+            out.report(Report::Role {
+                role: self.role,
+                term: self.term,
+            });
+        }
+    }
+
+    /// Becomes a follower of `term` (adopting it, and clearing the vote, if higher).
+    /// A leader that steps down fails its pending client requests.
+    fn become_follower(
+        &mut self,
+        term: u64,
+        leader: Option<NodeId>,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        debug_assert!(term >= self.term, "term {} going back to {term}", self.term);
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+            self.leader_hint = None;
+            self.last_leader_contact = None;
+            self.persist_hard_state(out);
+        }
+        if self.role == Role::Leader {
+            self.step_down(out);
+        }
+        self.role = Role::Follower;
+        if leader.is_some() {
+            self.leader_hint = leader;
+        }
+        self.votes.clear();
+        self.reset_election_timer(out);
+        self.report_role(out);
+    }
+
+    /// Leaves leadership: fails every client request the leader still holds.
+    fn step_down(&mut self, out: &mut Outputs<Message, Write>) {
+        let Some(leader) = self.leader.take() else {
+            return;
+        };
+        out.cancel_timer(TIMER_HEARTBEAT);
+        out.cancel_timer(TIMER_CHECK_QUORUM);
+        if self.leader_hint == Some(self.id) {
+            self.leader_hint = None;
+        }
+        for (_, id) in leader.pending_entries {
+            // The entry is in the log and may still commit under the next leader.
+            out.reply(
+                id,
+                protocol::Reply::Error {
+                    reason: "leader stepped down before the entry was applied",
+                    maybe_applied: true,
+                },
+            );
+        }
+        for read in leader.reads {
+            out.reply(
+                read.id,
+                protocol::Reply::Error {
+                    reason: "leader stepped down before the read was confirmed",
+                    maybe_applied: false,
+                },
+            );
+        }
+    }
+
+    /// Handles a peer's message: the term rules every role shares (Figure 2, "Rules for
+    /// Servers"), then the role's own handler.
+    fn step_message(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        msg: Message,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if !self.config.voters.contains(&from) || from == self.id {
+            out.mark("raft.message_from_non_member_ignored");
+            return;
+        }
+        let term = msg.term();
+        if term > self.term {
+            match &msg {
+                // Thesis §9.6: a pre-vote never changes the receiver's term, and a granted
+                // pre-vote reply carries the term the pre-candidate proposed.
+                Message::PreVote { .. } | Message::PreVoteResp { granted: true, .. } => {}
+                Message::RequestVote { .. } if self.vote_fenced(now) => {
+                    // Thesis §4.2.3: a node that heard from a live leader within the
+                    // minimum election timeout neither updates its term nor votes.
+                    out.mark("raft.vote_fenced");
+                    return;
+                }
+                Message::AppendEntries { .. } => self.become_follower(term, Some(from), out),
+                _ => self.become_follower(term, None, out),
+            }
+        } else if term < self.term {
+            match msg {
+                // Figure 2: reply false with currentTerm so the stale sender learns it.
+                Message::AppendEntries { prev_log_index, .. } => {
+                    out.send_after_writes(
+                        from,
+                        Message::AppendEntriesResp {
+                            term: self.term,
+                            round: 0,
+                            outcome: AppendOutcome::Rejected {
+                                prev_log_index,
+                                hint_index: self.last_index() + 1,
+                                hint_term: None,
+                            },
+                        },
+                    );
+                }
+                Message::RequestVote { .. } => out.send_after_writes(
+                    from,
+                    Message::RequestVoteResp {
+                        term: self.term,
+                        granted: false,
+                    },
+                ),
+                Message::PreVote { .. } => {
+                    out.mark("raft.prevote_rejected");
+                    out.send_after_writes(
+                        from,
+                        Message::PreVoteResp {
+                            term: self.term,
+                            granted: false,
+                        },
+                    )
+                }
+                // Replies of an older term answer a question no longer asked. (With
+                // raft.prevote_reply_local_term, granted pre-votes end up here.)
+                Message::PreVoteResp { granted: true, .. } => {
+                    out.mark("raft.prevote_grant_ignored_as_stale")
+                }
+                _ => {}
+            }
+            return;
+        }
+        match msg {
+            Message::PreVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.handle_pre_vote(now, from, term, last_log_index, last_log_term, out),
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(from, term, last_log_index, last_log_term, out),
+            msg => match self.role {
+                Role::Leader => self.step_leader(now, from, msg, out),
+                Role::Candidate | Role::PreCandidate => self.step_candidate(now, from, msg, out),
+                _ => self.step_follower(now, from, msg, out),
+            },
+        }
+    }
+
+    /// Leader: acknowledgements of replication and heartbeat rounds.
+    fn step_leader(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        msg: Message,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        match msg {
+            Message::AppendEntriesResp { round, outcome, .. } => {
+                self.handle_append_response(now, from, round, outcome, out)
+            }
+            Message::AppendEntries { term, .. } => {
+                // Election safety: two leaders of one term. Only a mutant gets here.
+                assert!(
+                    self.bugs.any,
+                    "election safety violated: {} leads term {term} and got AppendEntries from {from}",
+                    self.id
+                );
+                out.mark("raft.second_leader_in_term");
+            }
+            // Late votes for an election already won.
+            _ => {}
+        }
+    }
+
+    /// Pre-candidate and candidate: count grants; a leader of this term ends the election.
+    fn step_candidate(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        msg: Message,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        match msg {
+            Message::PreVoteResp { granted, .. } => {
+                if self.role == Role::PreCandidate && granted {
+                    self.count_vote(now, from, out);
+                }
+            }
+            Message::RequestVoteResp { granted, .. } => {
+                if self.role == Role::Candidate && granted {
+                    self.count_vote(now, from, out);
+                }
+            }
+            Message::AppendEntries { .. } => {
+                // Figure 2: a candidate that hears from the leader of its term follows it.
+                let term = self.term;
+                self.become_follower(term, Some(from), out);
+                self.step_follower(now, from, msg, out);
+            }
+            Message::AppendEntriesResp { .. } | Message::PreVote { .. } => {}
+            Message::RequestVote { .. } => {}
+        }
+    }
+
+    /// Follower: replication from the leader.
+    fn step_follower(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        msg: Message,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if let Message::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+            round,
+            ..
+        } = msg
+        {
+            self.handle_append_entries(
+                now,
+                from,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                round,
+                out,
+            );
+        }
+    }
+
+    fn handle_client(
+        &mut self,
+        now: LocalTime,
+        command: Command,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if command.op.is_read() && self.config.read_mode != ReadMode::Log {
+            self.client_read(now, command, out);
+        } else if self.role == Role::Leader {
+            self.client_append(now, command, out);
+        } else {
+            out.reply(
+                command.id,
+                protocol::Reply::NotLeader {
+                    hint: self.leader_hint,
+                },
+            );
+        }
+    }
+
+    fn handle_write_done(&mut self, now: LocalTime, tag: u64, out: &mut Outputs<Message, Write>) {
+        let mut durable = None;
+        while let Some(&(t, len)) = self.writes_in_flight.front() {
+            if t > tag {
+                break;
+            }
+            self.writes_in_flight.pop_front();
+            if len.is_some() {
+                durable = len;
+            }
+        }
+        if let Some(len) = durable {
+            debug_assert!(len <= self.last_index());
+            self.durable_index = len;
+            if self.role == Role::Leader {
+                self.maybe_commit(now, out);
+            }
+        }
+    }
+
+    /// Invariants that hold after every step (TigerBeetle style: the second line of
+    /// defence). Mutants that break them on purpose relax only the ones they break.
+    fn check_invariants(&self) {
+        if !self.bugs.any {
+            debug_assert!(
+                self.last_applied <= self.commit_index && self.commit_index <= self.last_index(),
+                "{}: applied {} <= committed {} <= last {} violated",
+                self.id,
+                self.last_applied,
+                self.commit_index,
+                self.last_index()
+            );
+        }
+        debug_assert!(self.durable_index <= self.last_index());
+        debug_assert!(
+            self.role != Role::Leader || self.voted_for == Some(self.id),
+            "{} leads term {} without having voted for itself ({:?})",
+            self.id,
+            self.term,
+            self.voted_for
+        );
+        debug_assert!(
+            self.last_term() <= self.term,
+            "{}: last log term {} is ahead of current term {}",
+            self.id,
+            self.last_term(),
+            self.term
+        );
+    }
+}
+
+impl Protocol for Raft {
+    type Message = Message;
+    type Durable = Durable;
+    type Write = Write;
+
+    const NAME: &'static str = "raft";
+    const BUGS: &'static [Bug] = Raft::BUGS;
+    const READ_MODES: &'static [ReadMode] = &[
+        ReadMode::Log,
+        ReadMode::ReadIndex,
+        ReadMode::Lease,
+        ReadMode::Local,
+    ];
+
+    fn check_config(config: &Config) -> Result<(), ConfigError> {
+        protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        if !config.observers.is_empty() {
+            return Err(ConfigError {
+                field: "nodes.observers",
+                message: "raft has no non-voting members; remove the observers".into(),
+            });
+        }
+        if !(0.0..1.0).contains(&config.clock_drift_bound) {
+            return Err(ConfigError {
+                field: "options.clock_drift_bound",
+                message: format!(
+                    "expected a relative drift in [0, 1), got {}",
+                    config.clock_drift_bound
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        _now: LocalTime,
+        out: &mut Outputs<Message, Write>,
+    ) -> Raft {
+        let bugs = Bugs::from_config(config);
+        let lease_duration = if bugs.lease_no_drift_margin {
+            config.election_timeout.0
+        } else {
+            protocol::lease_duration(config)
+        };
+        let mut raft = Raft {
+            id,
+            peers: config.voters.iter().copied().filter(|&p| p != id).collect(),
+            is_voter: config.voters.contains(&id),
+            quorum: protocol::quorum(config.voters.len()),
+            bugs,
+            fence_active: config.pre_vote
+                || config.check_quorum
+                || config.read_mode == ReadMode::Lease,
+            lease_duration,
+            config: config.clone(),
+            term: durable.term,
+            voted_for: durable.voted_for,
+            log: durable.log.clone(),
+            role: Role::Follower,
+            reported: None,
+            leader_hint: None,
+            last_leader_contact: None,
+            commit_index: 0,
+            last_applied: 0,
+            kv: Kv::default(),
+            votes: Vec::new(),
+            next_tag: 0,
+            writes_in_flight: VecDeque::new(),
+            durable_index: durable.log.len() as u64,
+            leader: None,
+            scratch: Vec::new(),
+        };
+        raft.report_role(out);
+        if raft.is_voter {
+            raft.reset_election_timer(out);
+        } else {
+            out.mark("raft.non_voter_stays_passive");
+        }
+        raft.check_invariants();
+        raft
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Message>, out: &mut Outputs<Message, Write>) {
+        match input {
+            Input::Message { from, msg } => self.step_message(now, from, msg, out),
+            Input::Timer(timer) => self.handle_timer(now, timer, out),
+            Input::Client(command) => self.handle_client(now, command, out),
+            Input::WriteDone { tag } => self.handle_write_done(now, tag, out),
+            // Raft tolerates message loss; a reset connection needs no action.
+            Input::Disconnected { .. } => {}
+        }
+        self.check_invariants();
+    }
+
+    fn persist(durable: &mut Durable, write: &Write) {
+        match write {
+            Write::HardState { term, voted_for } => {
+                assert!(
+                    *term >= durable.term,
+                    "durable term going back from {} to {term}",
+                    durable.term
+                );
+                durable.term = *term;
+                durable.voted_for = *voted_for;
+            }
+            Write::Log(LogWrite::Append { index, entries }) => {
+                assert_eq!(
+                    *index,
+                    durable.log.len() as u64 + 1,
+                    "log append at {index} does not land at the durable log's end ({} entries)",
+                    durable.log.len()
+                );
+                durable.log.extend(entries.iter().cloned());
+            }
+            Write::Log(LogWrite::Truncate { from }) => {
+                assert!(
+                    *from >= 1 && *from <= durable.log.len() as u64 + 1,
+                    "truncate from {from} outside the durable log of {} entries",
+                    durable.log.len()
+                );
+                durable.log.truncate(*from as usize - 1);
+            }
+        }
+    }
+
+    fn role(&self) -> (Role, u64) {
+        (self.role, self.term)
+    }
+}

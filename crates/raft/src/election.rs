@@ -1,0 +1,300 @@
+//! Elections: the election timer, pre-vote (thesis §9.6), RequestVote (Raft §5.2, §5.4.1),
+//! becoming leader, the vote fence (thesis §4.2.3) and check-quorum (thesis §6.2).
+
+use crate::{
+    Entry, Leader, LogWrite, Message, Outputs, Progress, Raft, Shipping, Write, TIMER_CHECK_QUORUM,
+    TIMER_ELECTION, TIMER_HEARTBEAT,
+};
+use protocol::{LocalTime, NodeId, Report, Role, TimerId};
+use std::collections::{BTreeMap, VecDeque};
+
+impl Raft {
+    pub(crate) fn reset_election_timer(&mut self, out: &mut Outputs<Message, Write>) {
+        let (min, max) = self.config.election_timeout;
+        out.set_timer(TIMER_ELECTION, min, max);
+    }
+
+    pub(crate) fn handle_timer(
+        &mut self,
+        now: LocalTime,
+        timer: TimerId,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        match timer {
+            TIMER_ELECTION => {
+                if self.role == Role::Leader || !self.is_voter {
+                    return;
+                }
+                if self.config.pre_vote {
+                    self.become_pre_candidate(now, out);
+                } else {
+                    self.become_candidate(now, out);
+                }
+            }
+            TIMER_HEARTBEAT => {
+                if self.role == Role::Leader {
+                    self.heartbeat(now, out);
+                    out.set_timer(
+                        TIMER_HEARTBEAT,
+                        self.config.heartbeat_interval,
+                        self.config.heartbeat_interval,
+                    );
+                }
+            }
+            TIMER_CHECK_QUORUM => {
+                if self.role == Role::Leader {
+                    self.check_quorum(out);
+                }
+            }
+            _ => out.mark("raft.unknown_timer_ignored"),
+        }
+    }
+
+    /// Thesis §4.2.3 and §9.6: while this node believes a leader is alive (it heard from
+    /// one within the minimum election timeout, or it leads), it grants no (pre)vote.
+    /// Active with pre-vote, check-quorum, or lease reads (a lease is only sound if the
+    /// followers that acked it refuse to elect another leader for that long).
+    pub(crate) fn vote_fenced(&self, now: LocalTime) -> bool {
+        if !self.fence_active || self.bugs.no_vote_fence {
+            return false;
+        }
+        if self.role == Role::Leader {
+            return true;
+        }
+        match (self.leader_hint, self.last_leader_contact) {
+            (Some(_), Some(heard)) => now.since(heard) < self.config.election_timeout.0,
+            _ => false,
+        }
+    }
+
+    /// Raft §5.4.1: the candidate's log is at least as up to date as ours.
+    fn log_up_to_date(&self, last_log_index: u64, last_log_term: u64) -> bool {
+        (last_log_term, last_log_index) >= (self.last_term(), self.last_index())
+    }
+
+    /// Thesis §9.6: grant a pre-vote if the candidate could win (its log is up to date and
+    /// its proposed term is ahead of ours) and we have not heard from a live leader.
+    /// The grant carries the proposed term, the refusal our own.
+    pub(crate) fn handle_pre_vote(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        proposed_term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        debug_assert!(proposed_term >= self.term);
+        let could_vote = proposed_term > self.term
+            || (self.leader_hint.is_none()
+                && (self.voted_for.is_none() || self.voted_for == Some(from)));
+        let fenced = self.vote_fenced(now);
+        let granted = could_vote && !fenced && self.log_up_to_date(last_log_index, last_log_term);
+        if fenced {
+            out.mark("raft.prevote_fenced");
+        }
+        let term = if granted && !self.bugs.prevote_reply_local_term {
+            proposed_term
+        } else {
+            self.term
+        };
+        if !granted {
+            out.mark("raft.prevote_rejected");
+        }
+        out.send_after_writes(from, Message::PreVoteResp { term, granted });
+    }
+
+    /// Raft Figure 2, RequestVote: one vote per term, only for an up-to-date log; the
+    /// reply leaves only once the vote is durable.
+    pub(crate) fn handle_request_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        debug_assert_eq!(term, self.term, "term rules run before the vote");
+        let granted = (self.voted_for.is_none() || self.voted_for == Some(from))
+            && self.log_up_to_date(last_log_index, last_log_term);
+        let reply = Message::RequestVoteResp {
+            term: self.term,
+            granted,
+        };
+        if !granted {
+            out.send_after_writes(from, reply);
+            return;
+        }
+        if self.voted_for != Some(from) {
+            debug_assert!(
+                self.voted_for.is_none(),
+                "{} votes twice in term {}: {:?} then {from}",
+                self.id,
+                self.term,
+                self.voted_for
+            );
+            self.voted_for = Some(from);
+            if !self.bugs.vote_not_durable {
+                self.persist_hard_state(out);
+            }
+            out.report(Report::Vote {
+                term: self.term,
+                candidate: from,
+            });
+        }
+        // Figure 2: granting a vote resets the election timer.
+        self.reset_election_timer(out);
+        if self.bugs.vote_not_durable {
+            out.send(from, reply);
+        } else {
+            out.send_after_writes(from, reply);
+        }
+    }
+
+    /// Thesis §9.6: ask whether we could win before disrupting anyone; the term stays.
+    fn become_pre_candidate(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        self.role = Role::PreCandidate;
+        self.leader_hint = None;
+        self.votes.clear();
+        self.votes.push(self.id);
+        self.report_role(out);
+        self.reset_election_timer(out);
+        let msg = Message::PreVote {
+            term: self.term + 1,
+            last_log_index: self.last_index(),
+            last_log_term: self.last_term(),
+        };
+        for &peer in &self.peers {
+            out.send(peer, msg.clone());
+        }
+        if self.votes.len() >= self.quorum {
+            self.become_candidate(now, out);
+        }
+    }
+
+    /// Raft §5.2: bump the term, vote for ourselves (durably, before any RequestVote
+    /// leaves), ask everyone else.
+    fn become_candidate(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        self.term += 1;
+        self.voted_for = Some(self.id);
+        self.leader_hint = None;
+        self.last_leader_contact = None;
+        self.role = Role::Candidate;
+        self.persist_hard_state(out);
+        self.report_role(out);
+        out.report(Report::Vote {
+            term: self.term,
+            candidate: self.id,
+        });
+        self.votes.clear();
+        self.votes.push(self.id);
+        self.reset_election_timer(out);
+        let msg = Message::RequestVote {
+            term: self.term,
+            last_log_index: self.last_index(),
+            last_log_term: self.last_term(),
+        };
+        for &peer in &self.peers {
+            out.send_after_writes(peer, msg.clone());
+        }
+        if self.votes.len() >= self.quorum {
+            self.become_leader(now, out);
+        }
+    }
+
+    /// A grant in the current (pre-)election; a quorum moves to the next stage.
+    pub(crate) fn count_vote(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if !self.votes.contains(&from) {
+            self.votes.push(from);
+        }
+        if self.votes.len() >= self.quorum {
+            match self.role {
+                Role::PreCandidate => self.become_candidate(now, out),
+                Role::Candidate => self.become_leader(now, out),
+                _ => {}
+            }
+        }
+    }
+
+    /// Raft §5.2, §8: lead the term; append a no-op of this term at once so that earlier
+    /// entries commit (thesis §3.6.2) and reads learn the commit index (thesis §6.4).
+    fn become_leader(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        debug_assert_eq!(self.role, Role::Candidate);
+        self.role = Role::Leader;
+        self.leader_hint = Some(self.id);
+        self.report_role(out);
+        out.cancel_timer(TIMER_ELECTION);
+        let next = self.last_index() + 1;
+        let progress = self
+            .peers
+            .iter()
+            .map(|&id| Progress {
+                id,
+                next,
+                matched: 0,
+                shipping: Shipping::Probe { paused: false },
+                recent_active: false,
+                acked_round: 0,
+            })
+            .collect();
+        let mut round_started = VecDeque::new();
+        round_started.push_back((1, now));
+        self.leader = Some(Box::new(Leader {
+            progress,
+            noop_index: next,
+            pending_entries: BTreeMap::new(),
+            reads: VecDeque::new(),
+            round: 1,
+            round_started,
+            quorum_round: 0,
+            lease_until: None,
+        }));
+        let noop = Entry {
+            term: self.term,
+            command: None,
+        };
+        self.log.push(noop.clone());
+        self.write(
+            Write::Log(LogWrite::Append {
+                index: next,
+                entries: vec![noop],
+            }),
+            out,
+        );
+        self.broadcast_append(out);
+        out.set_timer(
+            TIMER_HEARTBEAT,
+            self.config.heartbeat_interval,
+            self.config.heartbeat_interval,
+        );
+        if self.config.check_quorum {
+            let period = self.config.election_timeout.0;
+            out.set_timer(TIMER_CHECK_QUORUM, period, period);
+        }
+        // A one-node cluster is its own quorum.
+        self.update_quorum_round(now, out);
+    }
+
+    /// Thesis §6.2: a leader that has not heard from a majority (itself included) within
+    /// an election timeout steps down, so clients can find the real leader.
+    fn check_quorum(&mut self, out: &mut Outputs<Message, Write>) {
+        let leader = self.leader.as_mut().expect("leader state");
+        let active = 1 + leader.progress.iter().filter(|p| p.recent_active).count();
+        for p in leader.progress.iter_mut() {
+            p.recent_active = false;
+        }
+        if active >= self.quorum {
+            let period = self.config.election_timeout.0;
+            out.set_timer(TIMER_CHECK_QUORUM, period, period);
+        } else {
+            out.mark("raft.leader_stepdown_check_quorum");
+            let term = self.term;
+            self.become_follower(term, None, out);
+        }
+    }
+}

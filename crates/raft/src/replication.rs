@@ -1,0 +1,467 @@
+//! Log replication: AppendEntries with its consistency check and conflict truncation
+//! (Raft §5.3), the leader's commit rule (Raft §5.4.2, thesis §3.6.2), and applying
+//! committed entries to the state machine.
+
+use crate::{
+    AppendOutcome, Entry, LogWrite, Message, Outputs, Raft, Shipping, Write,
+    MAX_ENTRIES_PER_MESSAGE, MAX_ROUNDS_REMEMBERED,
+};
+use protocol::{Command, LocalTime, NodeId, Reply, Report, Role};
+
+/// Builds the AppendEntries that ships `log[next..]` (at most a message's worth);
+/// returns it with the index of the last entry it carries.
+fn append_message(
+    log: &[Entry],
+    term: u64,
+    leader_commit: u64,
+    round: u64,
+    next: u64,
+) -> (Message, u64) {
+    let prev_log_index = next - 1;
+    let prev_log_term = if prev_log_index == 0 {
+        0
+    } else {
+        log[prev_log_index as usize - 1].term
+    };
+    let from = prev_log_index as usize;
+    let to = log.len().min(from + MAX_ENTRIES_PER_MESSAGE);
+    let entries = log[from..to].to_vec();
+    let msg = Message::AppendEntries {
+        term,
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
+        round,
+    };
+    (msg, to as u64)
+}
+
+impl Raft {
+    /// Ships what follower `index` (in `progress`) lacks. A heartbeat sends even when
+    /// there is nothing new (an empty AppendEntries) and unpauses a probe.
+    pub(crate) fn send_append(
+        &mut self,
+        index: usize,
+        heartbeat: bool,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        let leader = self.leader.as_mut().expect("only a leader replicates");
+        let p = &mut leader.progress[index];
+        let last = self.log.len() as u64;
+        debug_assert!(
+            p.next >= 1 && p.next <= last + 1,
+            "next {} beyond {last}",
+            p.next
+        );
+        match p.shipping {
+            Shipping::Probe { paused } => {
+                if paused && !heartbeat {
+                    return;
+                }
+                let (msg, _) = append_message(
+                    &self.log,
+                    self.term,
+                    self.commit_index,
+                    leader.round,
+                    p.next,
+                );
+                p.shipping = Shipping::Probe { paused: true };
+                out.send(p.id, msg);
+            }
+            Shipping::Replicate => {
+                if p.next > last && !heartbeat {
+                    return;
+                }
+                loop {
+                    let (msg, sent_to) = append_message(
+                        &self.log,
+                        self.term,
+                        self.commit_index,
+                        leader.round,
+                        p.next,
+                    );
+                    out.send(p.id, msg);
+                    // Optimistic: assume delivery; a rejection walks `next` back.
+                    p.next = sent_to + 1;
+                    if p.next > last {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn broadcast_append(&mut self, out: &mut Outputs<Message, Write>) {
+        for i in 0..self.peers.len() {
+            self.send_append(i, false, out);
+        }
+    }
+
+    /// A new heartbeat round: every follower gets an AppendEntries carrying it.
+    pub(crate) fn heartbeat(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        self.start_round(now);
+        for i in 0..self.peers.len() {
+            self.send_append(i, true, out);
+        }
+        self.update_quorum_round(now, out);
+    }
+
+    pub(crate) fn start_round(&mut self, now: LocalTime) {
+        let leader = self.leader.as_mut().expect("only a leader runs rounds");
+        leader.round += 1;
+        leader.round_started.push_back((leader.round, now));
+        if leader.round_started.len() > MAX_ROUNDS_REMEMBERED {
+            // Forgetting a start time only forgoes a lease extension (the safe side).
+            leader.round_started.pop_front();
+        }
+    }
+
+    /// The leader appends a client command (a write, a cas, or a read in Log mode).
+    pub(crate) fn client_append(
+        &mut self,
+        now: LocalTime,
+        command: Command,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        debug_assert_eq!(self.role, Role::Leader);
+        let index = self.last_index() + 1;
+        let id = command.id;
+        let entry = Entry {
+            term: self.term,
+            command: Some(command),
+        };
+        self.log.push(entry.clone());
+        self.write(
+            Write::Log(LogWrite::Append {
+                index,
+                entries: vec![entry],
+            }),
+            out,
+        );
+        let leader = self.leader.as_mut().expect("leader state");
+        leader.pending_entries.insert(index, id);
+        self.broadcast_append(out);
+        if self.bugs.commit_before_self_persist {
+            self.maybe_commit(now, out);
+        }
+    }
+
+    /// Raft Figure 2, AppendEntries receiver (the term rules already ran: the sender is
+    /// the leader of our term).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn handle_append_entries(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+        round: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        debug_assert_eq!(self.role, Role::Follower);
+        if self.leader_hint.is_none() && self.bugs.forget_vote_on_leader_discovery {
+            self.voted_for = None;
+            self.persist_hard_state(out);
+            out.mark("raft.vote_forgotten_on_leader_discovery");
+        }
+        self.leader_hint = Some(from);
+        self.last_leader_contact = Some(now);
+        self.reset_election_timer(out);
+
+        let last = self.last_index();
+        let reject = |hint_index, hint_term| AppendOutcome::Rejected {
+            prev_log_index,
+            hint_index,
+            hint_term,
+        };
+        let outcome = match self.term_at(prev_log_index) {
+            None => reject(last + 1, None),
+            Some(term) if term != prev_log_term => {
+                // Thesis §5.3: name our conflicting term and where it starts, so the
+                // leader can skip all of it in one round trip.
+                let mut first = prev_log_index;
+                while first > self.commit_index + 1 && self.term_at(first - 1) == Some(term) {
+                    first -= 1;
+                }
+                if prev_log_index <= self.commit_index {
+                    // Log matching says a committed entry matches every later leader.
+                    assert!(
+                        self.bugs.any,
+                        "{}: committed entry {prev_log_index} (term {term}) conflicts with leader {from}'s term {prev_log_term}",
+                        self.id
+                    );
+                }
+                out.mark("raft.append_rejected_conflict");
+                reject(first, Some(term))
+            }
+            Some(_) => {
+                let verified = prev_log_index + entries.len() as u64;
+                self.accept_entries(prev_log_index, entries, out);
+                let known = if self.bugs.follower_commit_beyond_verified {
+                    self.last_index()
+                } else {
+                    verified
+                };
+                // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
+                let commit = leader_commit.min(known);
+                if commit > self.commit_index {
+                    self.commit_to(now, commit, out);
+                }
+                AppendOutcome::Accepted {
+                    match_index: verified,
+                }
+            }
+        };
+        let reply = Message::AppendEntriesResp {
+            term: self.term,
+            round,
+            outcome,
+        };
+        if self.bugs.commit_before_self_persist {
+            out.send(from, reply);
+        } else {
+            // The acknowledgement says "durable through match_index": hold it until the
+            // writes it depends on (these entries, earlier ones, the term) complete.
+            out.send_after_writes(from, reply);
+        }
+    }
+
+    /// Appends the entries after `prev_log_index` (which matched): skips entries we
+    /// already hold, truncates at the first conflict only (Raft §5.3), appends the rest.
+    fn accept_entries(
+        &mut self,
+        prev_log_index: u64,
+        entries: Vec<Entry>,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        let mut skip = 0;
+        if self.bugs.truncate_without_conflict {
+            if !entries.is_empty() && self.last_index() > prev_log_index {
+                self.truncate(prev_log_index + 1, out);
+                out.mark("raft.truncated_without_conflict");
+            }
+        } else {
+            for (k, entry) in entries.iter().enumerate() {
+                let index = prev_log_index + 1 + k as u64;
+                match self.term_at(index) {
+                    None => break,
+                    Some(term) if term == entry.term => skip = k + 1,
+                    Some(_) => {
+                        out.mark("raft.conflict_truncated");
+                        self.truncate(index, out);
+                        break;
+                    }
+                }
+            }
+        }
+        if skip == entries.len() {
+            return;
+        }
+        let index = prev_log_index + 1 + skip as u64;
+        debug_assert_eq!(index, self.last_index() + 1);
+        let mut entries = entries;
+        let new: Vec<Entry> = if skip == 0 {
+            std::mem::take(&mut entries)
+        } else {
+            entries.split_off(skip)
+        };
+        let mut prev_term = self.last_term();
+        for e in &new {
+            // Log matching: terms never decrease along the log, and never exceed ours.
+            debug_assert!(
+                e.term >= prev_term && e.term <= self.term,
+                "{}: appending an entry of term {} after term {prev_term} at term {}",
+                self.id,
+                e.term,
+                self.term
+            );
+            prev_term = e.term;
+        }
+        self.log.extend(new.iter().cloned());
+        self.write(
+            Write::Log(LogWrite::Append {
+                index,
+                entries: new,
+            }),
+            out,
+        );
+    }
+
+    /// Deletes the entry at `from` and all after it.
+    fn truncate(&mut self, from: u64, out: &mut Outputs<Message, Write>) {
+        assert!(
+            self.role != Role::Leader,
+            "leader {} of term {} truncating its own log at {from}",
+            self.id,
+            self.term
+        );
+        if from <= self.commit_index {
+            assert!(
+                self.bugs.any,
+                "{}: truncating committed entries from {from} (commit index {})",
+                self.id, self.commit_index
+            );
+            out.mark("raft.committed_entry_truncated");
+        }
+        self.log.truncate(from as usize - 1);
+        self.write(Write::Log(LogWrite::Truncate { from }), out);
+    }
+
+    /// The leader learns how a follower's log stands.
+    pub(crate) fn handle_append_response(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        round: u64,
+        outcome: AppendOutcome,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        let Some(index) = self.peers.iter().position(|&p| p == from) else {
+            return;
+        };
+        let last = self.last_index();
+        let log = &self.log;
+        let leader = self.leader.as_mut().expect("leader state");
+        let p = &mut leader.progress[index];
+        p.recent_active = true;
+        p.acked_round = p.acked_round.max(round);
+        let mut resend = true;
+        match outcome {
+            AppendOutcome::Accepted { match_index } => {
+                debug_assert!(match_index <= last, "{from} matched {match_index} > {last}");
+                p.matched = p.matched.max(match_index);
+                p.next = p.next.max(p.matched + 1);
+                if let Shipping::Probe { .. } = p.shipping {
+                    p.next = p.matched + 1;
+                    p.shipping = Shipping::Replicate;
+                }
+            }
+            AppendOutcome::Rejected {
+                prev_log_index,
+                hint_index,
+                hint_term,
+            } => {
+                if prev_log_index < p.matched {
+                    // Stale: the follower has since matched further.
+                    resend = false;
+                } else if p.shipping == Shipping::Replicate {
+                    // An optimistic message did not land (lost or reordered).
+                    p.next = p.matched + 1;
+                    p.shipping = Shipping::Probe { paused: false };
+                } else if prev_log_index + 1 != p.next {
+                    resend = false;
+                } else {
+                    // Skip the follower's conflicting term: continue after our last entry
+                    // of that term if we have one, else at the start of theirs.
+                    let mut next = hint_index;
+                    if let Some(term) = hint_term {
+                        let mut i = prev_log_index.min(last);
+                        while i > 0 && log[i as usize - 1].term > term {
+                            i -= 1;
+                        }
+                        if i > 0 && log[i as usize - 1].term == term {
+                            next = i + 1;
+                        }
+                    }
+                    p.next = next.min(prev_log_index).max(p.matched + 1);
+                    p.shipping = Shipping::Probe { paused: false };
+                    out.mark("raft.leader_backtracks");
+                }
+            }
+        }
+        if resend {
+            self.send_append(index, false, out);
+        }
+        self.maybe_commit(now, out);
+        self.update_quorum_round(now, out);
+    }
+
+    /// Raft §5.4.2 / thesis §3.6.2: commit the highest index a majority holds durably, but
+    /// only by counting replicas of an entry of the current term (Figure 8).
+    pub(crate) fn maybe_commit(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        let leader = self.leader.as_ref().expect("leader state");
+        let own = if self.bugs.commit_before_self_persist {
+            self.last_index()
+        } else {
+            self.durable_index
+        };
+        self.scratch.clear();
+        self.scratch.push(own);
+        self.scratch
+            .extend(leader.progress.iter().map(|p| p.matched));
+        self.scratch.sort_unstable_by(|a, b| b.cmp(a));
+        let n = self.scratch[self.quorum - 1];
+        if n <= self.commit_index {
+            return;
+        }
+        let term = self.entry(n).term;
+        if term == self.term {
+            self.commit_to(now, n, out);
+        } else if self.bugs.commit_prior_term_by_count {
+            out.mark("raft.committed_prior_term_by_count");
+            self.commit_to(now, n, out);
+        } else {
+            out.mark("raft.prior_term_entry_not_committed_by_count");
+        }
+    }
+
+    /// Advances the commit index, reporting every newly committed entry, then applies.
+    pub(crate) fn commit_to(
+        &mut self,
+        now: LocalTime,
+        index: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        let old = self.commit_index;
+        assert!(
+            index > old,
+            "{}: commit index going from {old} to {index}",
+            self.id
+        );
+        debug_assert!(index <= self.last_index());
+        for i in old + 1..=index {
+            let e = self.entry(i);
+            out.report(Report::Commit {
+                index: i,
+                term: e.term,
+                op: e.command.as_ref().map(|c| c.id),
+            });
+        }
+        self.commit_index = index;
+        self.apply_committed(out);
+        if self.role == Role::Leader {
+            let noop = self.leader.as_ref().expect("leader state").noop_index;
+            if old < noop && index >= noop {
+                self.on_own_term_commit(now, out);
+            }
+            self.try_serve_reads(out);
+        }
+    }
+
+    /// Applies committed entries in order; the leader answers the clients waiting on them.
+    fn apply_committed(&mut self, out: &mut Outputs<Message, Write>) {
+        let upto = self.commit_index.min(self.last_index());
+        while self.last_applied < upto {
+            self.last_applied += 1;
+            let index = self.last_applied;
+            let entry = &self.log[index as usize - 1];
+            let result = entry.command.as_ref().map(|c| self.kv.apply(&c.op));
+            let op = entry.command.as_ref().map(|c| c.id);
+            out.report(Report::Apply {
+                index,
+                term: entry.term,
+                op,
+            });
+            if let Some(leader) = self.leader.as_mut() {
+                if let Some(id) = leader.pending_entries.remove(&index) {
+                    debug_assert_eq!(Some(id), op, "leader's entry {index} changed");
+                    let result = result.expect("a pending entry carries a command");
+                    out.reply(id, Reply::Ok(result));
+                }
+            }
+        }
+    }
+}
