@@ -87,8 +87,13 @@ impl Verdict {
     }
 }
 
+/// A true time for messages: "812.345ms" below a second, "15.313s" above.
 fn ms(ns: u64) -> String {
-    format!("{:.3}ms", ns as f64 / 1e6)
+    if ns >= 1_000_000_000 {
+        format!("{:.3}s", ns as f64 / 1e9)
+    } else {
+        format!("{:.3}ms", ns as f64 / 1e6)
+    }
 }
 
 fn op_text(op: Option<u64>) -> String {
@@ -345,9 +350,18 @@ pub fn liveness(
             ),
         };
     }
-    let leading = reigns(events)
-        .into_iter()
-        .find(|r| r.until_ns > heal_ns && r.from_ns <= deadline);
+    // Prefer a leader elected after the heal over one left from before it (which may be
+    // deposed without knowing it yet).
+    let all = reigns(events);
+    let leading = all
+        .iter()
+        .rev()
+        .find(|r| r.from_ns >= heal_ns && r.from_ns <= deadline)
+        .or_else(|| {
+            all.iter()
+                .find(|r| r.until_ns > heal_ns && r.from_ns <= deadline)
+        })
+        .cloned();
     let Some(leader) = leading else {
         return Verdict::fail(format!(
             "no node acted as leader between the last heal at {} and {}",

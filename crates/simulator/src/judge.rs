@@ -116,7 +116,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         expectations.push(ExpectationResult {
             what: format!("{name} passes"),
             held: v.result == Outcome::Pass,
-            detail: v.to_string(),
+            detail: v.result.name().to_string(),
         });
     }
     for name in &sc.expect.fail {
@@ -124,7 +124,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         expectations.push(ExpectationResult {
             what: format!("{name} catches a violation"),
             held: v.result == Outcome::Fail,
-            detail: v.to_string(),
+            detail: v.result.name().to_string(),
         });
     }
     for w in &sc.expect.no_new_leader {
