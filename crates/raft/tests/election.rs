@@ -251,3 +251,186 @@ fn a_single_node_cluster_elects_itself_and_commits_once_its_write_is_durable() {
     c.complete_writes(n(1));
     assert_eq!(c.reply(op), Some(&Reply::Ok(protocol::OpResult::Written)));
 }
+
+fn with_bug(mut cfg: protocol::Config, bug: &str) -> protocol::Config {
+    cfg.bugs.insert(bug.to_string());
+    cfg
+}
+
+/// n1 and n3 (logs [1, 1]) campaign in term 2; n2 (log [1]) votes for n1, n1 wins, and
+/// its first AppendEntries reaches n2 (rejected: n2 lacks index 2, but n2 now knows its
+/// leader); then n3's delayed RequestVote of term 2 reaches n2.
+fn delayed_vote_after_leader_known(cfg: protocol::Config) -> Cluster {
+    let mut durable = std::collections::BTreeMap::new();
+    for (id, len) in [(1, 2), (2, 1), (3, 2)] {
+        durable.insert(
+            n(id),
+            raft::Durable {
+                term: 1,
+                voted_for: None,
+                log: vec![
+                    raft::Entry {
+                        term: 1,
+                        command: None
+                    };
+                    len
+                ],
+            },
+        );
+    }
+    let mut c = Cluster::with_durable(cfg, durable);
+    c.fire_election(n(1));
+    c.fire_election(n(3));
+    let late = c.hold(n(3), n(2), "RequestVote");
+    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    assert!(c.deliver(n(2), n(1), "RequestVoteResp"));
+    assert_eq!(c.role(n(1)), (Role::Leader, 2));
+    assert!(c.deliver(n(1), n(2), "AppendEntries"));
+    assert_eq!(c.raft(n(2)).leader_hint(), Some(n(1)));
+    c.inject(late);
+    c.deliver_where(|e| e.from == n(2) && e.to == n(3) && e.msg.kind_is("RequestVoteResp"));
+    c
+}
+
+trait KindIs {
+    fn kind_is(&self, kind: &str) -> bool;
+}
+impl KindIs for Message {
+    fn kind_is(&self, kind: &str) -> bool {
+        protocol::MessageKind::kind(self) == kind
+    }
+}
+
+fn leaders_of_term(c: &Cluster, term: u64) -> Vec<protocol::NodeId> {
+    c.reports
+        .iter()
+        .filter(|(_, r)| {
+            *r == Report::Role {
+                role: Role::Leader,
+                term,
+            }
+        })
+        .map(|(who, _)| *who)
+        .collect()
+}
+
+#[test]
+fn a_node_that_learns_its_terms_leader_keeps_its_vote() {
+    // Raft §5.2: each server votes for at most one candidate in a given term.
+    let c = delayed_vote_after_leader_known(config(3));
+    assert_eq!(c.raft(n(2)).voted_for(), Some(n(1)));
+    assert_eq!(leaders_of_term(&c, 2), vec![n(1)]);
+}
+
+#[test]
+fn mutant_forget_vote_on_leader_discovery_votes_twice_and_elects_two_leaders() {
+    let c = delayed_vote_after_leader_known(with_bug(
+        config(3),
+        "raft.forget_vote_on_leader_discovery",
+    ));
+    assert!(c.marked("raft.vote_forgotten_on_leader_discovery"));
+    assert_eq!(leaders_of_term(&c, 2), vec![n(1), n(3)]);
+}
+
+/// n2 votes for n1 in term 1 with writes held; returns whether the reply left before
+/// the vote was durable; then n2 crashes (losing the write) and n3 asks in term 1.
+fn vote_then_crash(cfg: protocol::Config) -> (Cluster, bool) {
+    let mut c = Cluster::new(cfg);
+    c.fire_election(n(1));
+    c.auto_write = false;
+    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    let replied_early = c.in_flight("RequestVoteResp") == 1;
+    c.crash(n(2));
+    c.auto_write = true;
+    c.restart(n(2));
+    c.fire_election(n(3));
+    assert!(c.deliver(n(3), n(2), "RequestVote"));
+    (c, replied_early)
+}
+
+#[test]
+fn a_vote_lost_in_a_crash_was_never_announced() {
+    // Raft Figure 2: the vote reply waits for the write, so a crash loses both.
+    let (c, replied_early) = vote_then_crash(config(3));
+    assert!(!replied_early);
+    assert!(c.in_flight("RequestVoteResp") == 1);
+    assert!(!c.net.iter().any(|e| e.from == n(2) && e.to == n(1)));
+}
+
+#[test]
+fn mutant_vote_not_durable_answers_before_the_write_and_votes_again_after_restart() {
+    let (c, replied_early) = vote_then_crash(with_bug(config(3), "raft.vote_not_durable"));
+    assert!(replied_early, "the grant left with nothing durable");
+    let grants: Vec<_> = c
+        .reports
+        .iter()
+        .filter(|(who, r)| *who == n(2) && matches!(r, Report::Vote { term: 1, .. }))
+        .collect();
+    assert_eq!(grants.len(), 2, "two votes in term 1: {grants:?}");
+}
+
+/// n1 is at term 5 after failed campaigns, n2 and n3 at term 3 (all logs empty);
+/// n1 runs a pre-vote.
+fn pre_candidate_ahead_in_term(cfg: protocol::Config) -> Cluster {
+    let mut durable = std::collections::BTreeMap::new();
+    for (id, term) in [(1, 5), (2, 3), (3, 3)] {
+        durable.insert(
+            n(id),
+            raft::Durable {
+                term,
+                voted_for: None,
+                log: Vec::new(),
+            },
+        );
+    }
+    let mut cfg = cfg;
+    cfg.pre_vote = true;
+    let mut c = Cluster::with_durable(cfg, durable);
+    c.fire_election(n(1));
+    c.deliver_all();
+    c
+}
+
+#[test]
+fn a_pre_candidate_ahead_in_term_still_wins_with_grants_carrying_its_proposed_term() {
+    // Thesis §9.6 / etcd#8243: grants carry the proposed term, so they are not stale.
+    let c = pre_candidate_ahead_in_term(config(3));
+    assert_eq!(c.role(n(1)), (Role::Leader, 6));
+}
+
+#[test]
+fn mutant_prevote_reply_local_term_leaves_the_pre_candidate_stuck() {
+    let c = pre_candidate_ahead_in_term(with_bug(config(3), "raft.prevote_reply_local_term"));
+    assert_eq!(c.role(n(1)), (Role::PreCandidate, 5));
+    assert!(c.marked("raft.prevote_grant_ignored_as_stale"));
+}
+
+/// check-quorum on; n1 leads; the link n1-n3 is cut, so n3 campaigns while n2 still
+/// hears from n1.
+fn one_link_cut(cfg: protocol::Config) -> Cluster {
+    let mut cfg = cfg;
+    cfg.check_quorum = true;
+    let mut c = Cluster::new(cfg);
+    c.elect(n(1));
+    c.cut.insert((n(1), n(3)));
+    c.cut.insert((n(3), n(1)));
+    c.fire_election(n(3));
+    c.deliver_all();
+    c
+}
+
+#[test]
+fn with_the_vote_fence_one_cut_link_does_not_depose_the_leader() {
+    // Thesis §4.2.3: followers that heard from a leader recently ignore RequestVote.
+    let c = one_link_cut(config(3));
+    assert_eq!(c.role(n(1)), (Role::Leader, 1));
+    assert_eq!(c.role(n(2)), (Role::Follower, 1));
+}
+
+#[test]
+fn mutant_no_vote_fence_lets_the_cut_off_node_take_over() {
+    let c = one_link_cut(with_bug(config(3), "raft.no_vote_fence"));
+    assert!(!c.marked("raft.vote_fenced"));
+    assert_eq!(c.role(n(3)), (Role::Leader, 2));
+    assert_eq!(c.role(n(2)), (Role::Follower, 2));
+}
