@@ -61,6 +61,9 @@ struct RunArgs {
     /// Switch a mutant on (repeatable).
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Override the scenario's read mode: log, read_index, lease, local, sync, sync_quorum.
+    #[arg(long, value_parser = parse_read_mode)]
+    read_mode: Option<protocol::ReadMode>,
     /// One JSON object on stdout instead of the human summary.
     #[arg(long)]
     json: bool,
@@ -88,6 +91,13 @@ struct BenchArgs {
     /// Protocol to measure.
     #[arg(long, default_value = "raft")]
     protocol: String,
+}
+
+fn parse_read_mode(text: &str) -> Result<protocol::ReadMode, String> {
+    protocol::ReadMode::from_name(text).ok_or_else(|| {
+        let names: Vec<&str> = protocol::ReadMode::ALL.iter().map(|m| m.name()).collect();
+        format!("expected one of {}, got {text:?}", names.join(", "))
+    })
 }
 
 /// Writes to stdout; a closed pipe (`sim ... | head`) ends the program quietly.
@@ -157,6 +167,9 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     };
     if let Some(p) = &args.protocol {
         sc.protocol = p.clone();
+    }
+    if let Some(mode) = args.read_mode {
+        sc.workload.read_mode = Some(mode);
     }
     let seed = args.seed.unwrap_or(sc.seed);
     let protocol = sc.protocol.clone();

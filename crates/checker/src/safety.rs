@@ -291,15 +291,19 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
 /// earlier leader's read lease still holds. Finds a lease bug before a stale read happens
 /// to be observed.
 pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
-    // The latest lease expiry per (node, term).
+    // The lease end per (node, term) as last reported: an extension moves it later, a
+    // clock step can move it either way.
     let mut leases: BTreeMap<(u32, u64), u64> = BTreeMap::new();
     let mut count = 0usize;
     for e in events {
         match e.what {
             What::Lease { term, until_ns } => {
-                let until = leases.entry((e.node, term)).or_insert(0);
-                *until = (*until).max(until_ns);
+                leases.insert((e.node, term), until_ns);
                 count += 1;
+            }
+            What::Crash => {
+                // A crashed node's lease dies with its memory of it.
+                leases.retain(|&(node, _), _| node != e.node);
             }
             What::Role { leader: true, term } => {
                 let clash = leases

@@ -136,6 +136,9 @@ struct Node<P: Protocol> {
     held: VecDeque<(u64, Held<P::Message>)>,
     role: Role,
     term: u64,
+    /// The read lease this node last reported: (term, local deadline). Its end in true time
+    /// moves when the node's clock is stepped or drifts, so the ghost record follows it.
+    lease: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -363,6 +366,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     held: VecDeque::new(),
                     role: Role::Follower,
                     term: 0,
+                    lease: None,
                 }
             })
             .collect();
@@ -795,6 +799,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 });
             }
             Report::Lease { term, until } => {
+                self.nodes[id as usize - 1].lease = Some((term, until.0));
                 let until_ns = self.nodes[id as usize - 1].clock.true_at(until.0, self.now);
                 self.record(Kind::Lease, id, 0, "lease", term, until_ns);
                 self.node_events.push(NodeEvent {
@@ -840,6 +845,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.writes_notified = 0;
         n.last_write_done_at = 0;
         n.role = Role::Crashed;
+        n.lease = None;
         self.record(Kind::Crash, id, 0, "crash", 0, 0);
         self.node_events.push(NodeEvent {
             at_ns: self.now,
@@ -903,7 +909,31 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    /// After a clock step or rate change, armed timers fire at new true times.
+    /// After a clock step or rate change, armed timers fire at new true times, and a lease
+    /// the node holds ends at a new true time (a clock stepped back stretches it).
+    fn clock_changed(&mut self, id: u32) {
+        self.rearm_timers(id);
+        let n = &self.nodes[id as usize - 1];
+        if let (Some((term, until_local)), true) = (n.lease, n.state.is_some()) {
+            if until_local > n.clock.local(self.now) {
+                let until_ns = n.clock.true_at(until_local, self.now);
+                self.record(Kind::Lease, id, 0, "lease_moved", term, until_ns);
+                let at_ns = self.now;
+                self.node_events.push(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Lease { term, until_ns },
+                });
+                self.leases.push(LeaseRecord {
+                    node: id,
+                    term,
+                    from_ns: at_ns,
+                    until_ns,
+                });
+            }
+        }
+    }
+
     fn rearm_timers(&mut self, id: u32) {
         let now = self.now;
         let n = &mut self.nodes[id as usize - 1];
@@ -1380,12 +1410,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Fault::ClockStep { by_nanos, .. } => {
                 let id = node.expect("resolved above");
                 self.nodes[id as usize - 1].clock.step(self.now, by_nanos);
-                self.rearm_timers(id);
+                self.clock_changed(id);
             }
             Fault::Drift { rate, .. } => {
                 let id = node.expect("resolved above");
                 self.nodes[id as usize - 1].clock.set_rate(self.now, rate);
-                self.rearm_timers(id);
+                self.clock_changed(id);
             }
             Fault::Loss { probability } => {
                 self.loss = probability;
