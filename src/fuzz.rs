@@ -148,6 +148,7 @@ pub fn run(args: FuzzArgs) -> u8 {
         keep_events: false,
         bugs: args.bugs.clone(),
         swarm,
+        describe: false,
     };
     if let Err(RunError::Input(m)) = protocols::check(&sc.protocol, &sc, &probe) {
         eprintln!("error: {m}");
@@ -203,6 +204,7 @@ pub fn run(args: FuzzArgs) -> u8 {
                     keep_events: false,
                     bugs: bugs.clone(),
                     swarm,
+                    describe: false,
                 };
                 let result = match protocols::run(&sc.protocol, sc, &options) {
                     Ok(out) => {
@@ -331,6 +333,7 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
         keep_events: true,
         bugs: args.bugs.clone(),
         swarm,
+        describe: false,
     };
     match protocols::run(&sc.protocol, sc, &options) {
         Ok(out) => {

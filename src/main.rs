@@ -15,7 +15,7 @@ use simulator::report::{
     self, read_trace, save_new_trace, summary_json, summary_text, write_trace,
 };
 use simulator::sim::RunOutput;
-use simulator::trace::{hash_hex, CHECKPOINT_EVERY};
+use simulator::trace::{hash_hex, Kind, CHECKPOINT_EVERY};
 use simulator::{RunOptions, Scenario};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,10 +74,22 @@ struct RunArgs {
 
 #[derive(Args)]
 struct ReplayArgs {
-    /// A trace file written by `sim run`.
+    /// A trace file written by `sim run` or `sim fuzz`.
     trace: PathBuf,
     #[arg(long)]
     json: bool,
+    /// Print every event as a readable line (messages, writes, operations in full).
+    #[arg(long)]
+    timeline: bool,
+    /// Timeline: only events at or about this node (as receiver, sender or target).
+    #[arg(long)]
+    node: Option<u32>,
+    /// Timeline: from this simulated time (e.g. 4.5s).
+    #[arg(long, value_parser = simulator::duration::parse_duration)]
+    from: Option<Duration>,
+    /// Timeline: up to this simulated time.
+    #[arg(long, value_parser = simulator::duration::parse_duration)]
+    to: Option<Duration>,
 }
 
 #[derive(Args)]
@@ -182,6 +194,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         keep_events: true,
         bugs: args.bugs.clone(),
         swarm: false,
+        describe: false,
     };
     let (out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
@@ -246,11 +259,32 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         keep_events: true,
         bugs: header.bugs.clone(),
         swarm: header.swarm,
+        describe: args.timeline,
     };
     let (out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if args.timeline {
+        let (from, to) = (
+            args.from.map_or(0, |d| d.as_nanos() as u64),
+            args.to.map_or(u64::MAX, |d| d.as_nanos() as u64),
+        );
+        for (i, e) in out.log.events.iter().enumerate() {
+            let about = |n: u32| {
+                e.node == n
+                    || (e.peer == n
+                        && !matches!(e.kind, Kind::Invoke | Kind::Return | Kind::Timeout))
+            };
+            if e.at_ns < from || e.at_ns > to || args.node.is_some_and(|n| !about(n)) {
+                continue;
+            }
+            emit(&format!(
+                "{}\n",
+                report::timeline_line(e, out.log.detail(i as u64))
+            ));
+        }
+    }
     if args.json {
         emit(&format!("{}\n", summary_json(&sc, &out, &j)));
     } else {
@@ -343,6 +377,7 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
                 keep_events: true,
                 bugs: vec![],
                 swarm: false,
+                describe: false,
             };
             let started = Instant::now();
             let out = match protocols::run(&args.protocol, &sc, &options) {

@@ -4,7 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn sim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim")).args(args).current_dir(cwd).output().expect("sim runs")
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("sim runs")
 }
 
 fn root() -> PathBuf {
@@ -25,10 +29,23 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn run_prints_a_json_summary_with_the_documented_fields_and_exits_0() {
     let scenario = root().join("scenarios/partition_3_3.toml");
-    let out = sim(&["run", scenario.to_str().unwrap(), "--json"], &temp_dir("json"));
+    let out = sim(
+        &["run", scenario.to_str().unwrap(), "--json"],
+        &temp_dir("json"),
+    );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
-    for field in ["scenario", "protocol", "seed", "trace_hash", "sim_time_ms", "events", "ops", "leaders", "verdicts"] {
+    for field in [
+        "scenario",
+        "protocol",
+        "seed",
+        "trace_hash",
+        "sim_time_ms",
+        "events",
+        "ops",
+        "leaders",
+        "verdicts",
+    ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }
     for field in ["ok", "fail", "indeterminate"] {
@@ -50,7 +67,12 @@ fn a_bad_scenario_exits_2_naming_file_line_and_field_without_panicking() {
     let out = sim(&["run", bad.to_str().unwrap()], &dir);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("bad.toml:5") && err.contains("faults[0].node") && err.contains("unknown node id 9"), "{err}");
+    assert!(
+        err.contains("bad.toml:5")
+            && err.contains("faults[0].node")
+            && err.contains("unknown node id 9"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let missing = sim(&["run", "no/such/file.toml"], &dir);
@@ -58,11 +80,27 @@ fn a_bad_scenario_exits_2_naming_file_line_and_field_without_panicking() {
     assert!(text(&missing.stderr).contains("no/such/file.toml"));
 
     let scenario = root().join("scenarios/leader_crash.toml");
-    let unknown = sim(&["run", scenario.to_str().unwrap(), "--protocol", "carrier-pigeon"], &dir);
+    let unknown = sim(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--protocol",
+            "carrier-pigeon",
+        ],
+        &dir,
+    );
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("protocol: expected one of raft, zab"));
 
-    let bug = sim(&["run", scenario.to_str().unwrap(), "--bug", "raft.no_such_bug"], &dir);
+    let bug = sim(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--bug",
+            "raft.no_such_bug",
+        ],
+        &dir,
+    );
     assert_eq!(bug.status.code(), Some(2));
     assert!(text(&bug.stderr).contains("no_such_bug"));
 }
@@ -81,8 +119,16 @@ fn a_failed_expectation_exits_1_saves_a_new_trace_and_prints_a_replay_that_repro
     let first = sim(&["run", scenario.to_str().unwrap()], &dir);
     assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
     let err = text(&first.stderr);
-    let replay_line = err.lines().find(|l| l.contains("Reproduce with: sim replay ")).expect(&err);
-    let trace = replay_line.split("sim replay ").nth(1).unwrap().trim().to_string();
+    let replay_line = err
+        .lines()
+        .find(|l| l.contains("Reproduce with: sim replay "))
+        .expect(&err);
+    let trace = replay_line
+        .split("sim replay ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(dir.join(&trace).exists(), "{trace}");
 
     // Running again saves under a new name; the first trace is untouched.
@@ -90,20 +136,33 @@ fn a_failed_expectation_exits_1_saves_a_new_trace_and_prints_a_replay_that_repro
     let second = sim(&["run", scenario.to_str().unwrap()], &dir);
     assert_eq!(second.status.code(), Some(1));
     let traces: Vec<_> = std::fs::read_dir(dir.join("traces")).unwrap().collect();
-    assert_eq!(traces.len(), 2, "a second failure must not overwrite the first trace");
+    assert_eq!(
+        traces.len(),
+        2,
+        "a second failure must not overwrite the first trace"
+    );
     assert_eq!(std::fs::read(dir.join(&trace)).unwrap(), saved);
 
     // Replay reproduces the run and its verdict.
     let replay = sim(&["replay", &trace], &dir);
     assert_eq!(replay.status.code(), Some(1), "{}", text(&replay.stderr));
-    assert!(text(&replay.stderr).contains("replay matches"), "{}", text(&replay.stderr));
+    assert!(
+        text(&replay.stderr).contains("replay matches"),
+        "{}",
+        text(&replay.stderr)
+    );
 
     // An edited trace (another seed) is caught as a divergence, not a panic.
     let edited = dir.join("edited.json");
     let body = text(&saved).replacen("\"seed\":4", "\"seed\":5", 1);
     std::fs::write(&edited, body).unwrap();
     let diverged = sim(&["replay", edited.to_str().unwrap()], &dir);
-    assert_eq!(diverged.status.code(), Some(4), "{}", text(&diverged.stderr));
+    assert_eq!(
+        diverged.status.code(),
+        Some(4),
+        "{}",
+        text(&diverged.stderr)
+    );
     assert!(text(&diverged.stderr).contains("REPLAY DIVERGED"));
 
     // A truncated trace is bad input with its line, exit 2.
@@ -112,7 +171,10 @@ fn a_failed_expectation_exits_1_saves_a_new_trace_and_prints_a_replay_that_repro
     let bad = sim(&["replay", truncated.to_str().unwrap()], &dir);
     assert_eq!(bad.status.code(), Some(2));
     let err = text(&bad.stderr);
-    assert!(err.contains("truncated.json:") && err.contains("not a complete trace file"), "{err}");
+    assert!(
+        err.contains("truncated.json:") && err.contains("not a complete trace file"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -128,5 +190,9 @@ fn a_closed_pipe_ends_quietly() {
         .unwrap();
     drop(child.stdout.take()); // the reader goes away at once
     let out = child.wait_with_output().unwrap();
-    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -26,7 +26,13 @@ fn load(path: &Path) -> Scenario {
 }
 
 fn run(sc: &Scenario, protocol: &str, seed: u64) -> RunOutput {
-    let options = RunOptions { seed, keep_events: true, bugs: vec![], swarm: false };
+    let options = RunOptions {
+        seed,
+        keep_events: true,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
     match protocols::run(protocol, sc, &options) {
         Ok(out) => out,
         Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => panic!("{m}"),
@@ -49,10 +55,18 @@ fn assert_passes(protocol: &str) {
                 .filter(|e| !e.held)
                 .map(|e| format!("{} ({})", e.what, e.detail))
                 .collect();
-            failures.push(format!("{} under {protocol}: {}", path.display(), failed.join("; ")));
+            failures.push(format!(
+                "{} under {protocol}: {}",
+                path.display(),
+                failed.join("; ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "scenarios failed their expectations:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "scenarios failed their expectations:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -67,11 +81,22 @@ fn the_same_seed_gives_an_identical_run_and_different_seeds_differ_over_50_seeds
     for seed in 0..50 {
         let a = run(&sc, "raft", seed);
         let b = run(&sc, "raft", seed);
-        assert_eq!(a.log.hash(), b.log.hash(), "seed {seed}: trace hashes differ");
-        assert_eq!(a.log.events, b.log.events, "seed {seed}: event sequences differ");
+        assert_eq!(
+            a.log.hash(),
+            b.log.hash(),
+            "seed {seed}: trace hashes differ"
+        );
+        assert_eq!(
+            a.log.events, b.log.events,
+            "seed {seed}: event sequences differ"
+        );
         hashes.insert(a.log.hash());
     }
-    assert_eq!(hashes.len(), 50, "different seeds should give different traces");
+    assert_eq!(
+        hashes.len(),
+        50,
+        "different seeds should give different traces"
+    );
 }
 
 #[test]

@@ -396,3 +396,50 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
         checkpoints: strings("checkpoints")?,
     })
 }
+
+/// One line of a readable timeline: true time, node, what happened.
+pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
+    use crate::trace::Kind::*;
+    let d = detail.map(|t| format!(": {t}")).unwrap_or_default();
+    let node = if e.node == 0 {
+        "  -".to_string()
+    } else {
+        format!("n{:<2}", e.node)
+    };
+    let what = match e.kind {
+        Recv => format!("recv {} from n{}{d}", e.label, e.peer),
+        Drop => format!(
+            "lost {} n{} -> n{} ({})",
+            "message", e.peer, e.node, e.label
+        ),
+        Clogged => format!("held {} n{} -> n{} (clogged link)", e.label, e.peer, e.node),
+        Timer => format!("timer {} fired", e.a),
+        WriteDone => format!("write {} durable{d}", e.a),
+        Reset => format!("connection n{} <-> n{} reset", e.node, e.peer),
+        Fault => format!("FAULT {}{d}", e.label),
+        FaultSkipped => format!(
+            "fault {} skipped: its node selector matched no node",
+            e.label
+        ),
+        Crash => "CRASH".to_string(),
+        Restart => "RESTART from durable state".to_string(),
+        Role => format!("becomes {} of term {}", e.label, e.a),
+        Vote => format!("votes for n{} in term {}", e.peer, e.a),
+        Commit => format!("commit index {} (term {})", e.a, e.b),
+        Apply => format!("apply index {} (term {})", e.a, e.b),
+        Lease => format!("lease for term {} until {}", e.a, secs(e.b)),
+        ReadServed => format!("serves a read without the log (term {})", e.a),
+        Mark => format!("mark {}", e.label),
+        Invoke => format!("client {} invokes op{}{d}", e.peer, e.a >> 10),
+        Return => format!("client {} gets op{}: {}{d}", e.peer, e.a >> 10, e.label),
+        Timeout => format!(
+            "client {} gives up on op{} (indeterminate)",
+            e.peer,
+            e.a >> 10
+        ),
+    };
+    format!(
+        "{:>12} {node} {what}",
+        format!("{:.6}s", e.at_ns as f64 / 1e9)
+    )
+}

@@ -245,6 +245,9 @@ pub struct RunOptions {
     pub keep_events: bool,
     /// Extra mutants switched on (`--bug`).
     pub bugs: Vec<String>,
+    /// Keep a readable description of each message, write, operation and fault beside
+    /// the events (for `sim replay --timeline`; costs formatting on every event).
+    pub describe: bool,
     /// Swarm testing: this seed draws its own fault mix (which nemesis kinds are on, and
     /// how often) from the scenario's rates, so rare combinations get whole runs.
     pub swarm: bool,
@@ -252,6 +255,7 @@ pub struct RunOptions {
 
 pub struct Simulation<'s, P: Protocol> {
     sc: &'s Scenario,
+    describe: bool,
     seed: u64,
     swarm: bool,
     nemesis: Option<NemesisSpec>,
@@ -377,6 +381,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         Ok(Simulation {
             sc,
+            describe: options.describe,
             seed,
             swarm: options.swarm,
             nemesis,
@@ -437,6 +442,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             a,
             b,
         });
+    }
+
+    /// Attaches a description to the event just recorded (only when describing).
+    #[inline]
+    fn describe(&mut self, text: impl FnOnce() -> String) {
+        if self.describe {
+            let index = self.log.len() - 1;
+            self.log.details.push((index, text()));
+        }
     }
 
     /// Runs the scenario to its end and hands back everything it recorded.
@@ -569,6 +583,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     .expect("a write completion without a pending write");
                 P::persist(&mut n.durable, &write);
                 self.record(Kind::WriteDone, node, 0, "write", tag, digest(&write));
+                self.describe(|| format!("{write:?}"));
                 let n = &mut self.nodes[node as usize - 1];
                 if n.paused {
                     n.stash.push(Stashed::WriteDone { tag });
@@ -884,6 +899,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             match item {
                 Stashed::Message { from, msg } => {
                     self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), 0);
+                    self.describe(|| format!("{msg:?}"));
                     self.step(
                         id,
                         Input::Message {
@@ -1088,6 +1104,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         self.record(Kind::Recv, to, from, msg.kind(), digest(&msg), 0);
+        self.describe(|| format!("{msg:?}"));
         self.step(
             to,
             Input::Message {
@@ -1163,6 +1180,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             node: 0,
         });
         self.record(Kind::Invoke, target, c, "invoke", id.0, 0);
+        self.describe(|| op.to_string());
         let timeout = ns(self.sc.workload.timeout);
         self.push(self.now + timeout, Ev::ClientTimeout { client: c, id });
         self.client_send(target, Command { id, op }, 0);
@@ -1220,6 +1238,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         entry.node = node;
         let id = entry.id;
         self.record(Kind::Return, node, c, label, id.0, 0);
+        if let Outcome::Ok(result) = &outcome {
+            self.describe(|| result.to_string());
+        }
         let client = &mut self.clients[c as usize];
         client.current = None;
         if outcome == Outcome::Info {
@@ -1346,6 +1367,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             None => None,
         };
         self.record(Kind::Fault, node.unwrap_or(0), 0, fault.name(), 0, 0);
+        self.describe(|| format!("{fault:?}"));
         // Liveness is judged from the last fault of any kind, so a crash never followed by
         // a restart cannot pass it vacuously.
         self.last_heal_ns = self.now;

@@ -170,6 +170,8 @@ pub const CHECKPOINT_EVERY: usize = 1024;
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
     pub events: Vec<Event>,
+    /// Readable descriptions by event index (only when a run was asked to describe).
+    pub details: Vec<(u64, String)>,
     hasher: StableHasher,
     /// The running hash after every `CHECKPOINT_EVERY` events.
     pub checkpoints: Vec<u64>,
@@ -205,6 +207,14 @@ impl EventLog {
 
     pub fn len(&self) -> u64 {
         self.count
+    }
+
+    /// The description attached to event `index`, if any.
+    pub fn detail(&self, index: u64) -> Option<&str> {
+        self.details
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .ok()
+            .map(|k| self.details[k].1.as_str())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -194,6 +194,7 @@ fn run(sc: &Scenario, seed: u64) -> RunOutput {
         keep_events: true,
         bugs: vec![],
         swarm: false,
+        describe: false,
     };
     Simulation::<Toy>::new(sc, &options)
         .expect("config")
