@@ -232,6 +232,9 @@ enum RawFault {
     Unclog {
         at: Dur,
     },
+    HealAll {
+        at: Dur,
+    },
 }
 
 #[derive(Deserialize)]
@@ -416,6 +419,9 @@ pub enum Fault {
         to: Vec<u32>,
     },
     Unclog,
+    /// Undoes everything: heals partitions, releases clogs, restores the scenario's loss,
+    /// resumes paused nodes and restarts crashed ones (the nemesis does this at its stop).
+    HealAll,
 }
 
 impl Fault {
@@ -435,6 +441,7 @@ impl Fault {
             Fault::Loss { .. } => "loss",
             Fault::Clog { .. } => "clog",
             Fault::Unclog => "unclog",
+            Fault::HealAll => "heal_all",
         }
     }
 }
@@ -1079,6 +1086,7 @@ fn validate_fault(
         ),
         RawFault::Heal { at } => (at, Fault::Heal),
         RawFault::Unclog { at } => (at, Fault::Unclog),
+        RawFault::HealAll { at } => (at, Fault::HealAll),
         RawFault::Crash { at, node } => (
             at,
             Fault::Crash {
@@ -1138,4 +1146,223 @@ fn validate_fault(
         }
     };
     Ok(ScheduledFault { at: at.0, fault })
+}
+
+fn dur(d: Duration) -> String {
+    format!("\"{}\"", crate::duration::format_duration(d))
+}
+
+fn dur_range(r: (Duration, Duration)) -> String {
+    format!("[{}, {}]", dur(r.0), dur(r.1))
+}
+
+fn signed(ns: i64) -> String {
+    let text = crate::duration::format_duration(Duration::from_nanos(ns.unsigned_abs()));
+    if ns < 0 {
+        format!("\"-{text}\"")
+    } else {
+        format!("\"{text}\"")
+    }
+}
+
+fn sel(s: NodeSel) -> String {
+    match s {
+        NodeSel::Id(id) => id.to_string(),
+        NodeSel::Leader => "\"leader\"".into(),
+        NodeSel::Crashed => "\"crashed\"".into(),
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+impl Scenario {
+    /// Writes the scenario back as a scenario file that parses to the same scenario
+    /// (every field explicit, so a reader sees exactly what runs).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write as _;
+        let mut t = String::new();
+        let _ = writeln!(t, "name = {}", toml_string(&self.name));
+        if !self.description.is_empty() {
+            let _ = writeln!(t, "description = {}", toml_string(self.description.trim()));
+        }
+        let _ = writeln!(t, "protocol = {}", toml_string(&self.protocol));
+        let _ = writeln!(t, "nodes = {}", self.nodes);
+        let _ = writeln!(t, "seed = {}", self.seed);
+        let _ = writeln!(t, "duration = {}", dur(self.duration));
+        if !self.bugs.is_empty() {
+            let bugs: Vec<String> = self.bugs.iter().map(|b| toml_string(b)).collect();
+            let _ = writeln!(t, "bugs = [{}]", bugs.join(", "));
+        }
+        let o = &self.options;
+        let _ = writeln!(t, "\n[options]");
+        let _ = writeln!(t, "election_timeout = {}", dur_range(o.election_timeout));
+        let _ = writeln!(t, "heartbeat_interval = {}", dur(o.heartbeat_interval));
+        let _ = writeln!(
+            t,
+            "pre_vote = {}\ncheck_quorum = {}",
+            o.pre_vote, o.check_quorum
+        );
+        let _ = writeln!(
+            t,
+            "clock_drift_bound = {:?}\nobservers = {}",
+            o.clock_drift_bound, o.observers
+        );
+        let n = &self.network;
+        let _ = writeln!(t, "\n[network]");
+        let _ = writeln!(t, "latency = {}", dur_range(n.latency));
+        let _ = writeln!(
+            t,
+            "loss = {:?}\nduplicate = {:?}\nreorder = {:?}",
+            n.loss, n.duplicate, n.reorder
+        );
+        let _ = writeln!(t, "reorder_delay = {}", dur_range(n.reorder_delay));
+        if let Some(fifo) = n.fifo {
+            let _ = writeln!(t, "fifo = {fifo}");
+        }
+        let _ = writeln!(t, "client_latency = {}", dur_range(n.client_latency));
+        let _ = writeln!(
+            t,
+            "\n[storage]\nwrite_latency = {}",
+            dur_range(self.storage.write_latency)
+        );
+        let c = &self.clocks;
+        let _ = writeln!(
+            t,
+            "\n[clocks]\noffset = [{}, {}]\ndrift = [{:?}, {:?}]",
+            signed(c.offset_nanos.0),
+            signed(c.offset_nanos.1),
+            c.drift.0,
+            c.drift.1
+        );
+        let w = &self.workload;
+        let _ = writeln!(
+            t,
+            "\n[workload]\nclients = {}\nkeys = {}",
+            w.clients, w.keys
+        );
+        let _ = writeln!(
+            t,
+            "read = {:?}\nwrite = {:?}\ncas = {:?}",
+            w.mix[0], w.mix[1], w.mix[2]
+        );
+        if let Some(mode) = w.read_mode {
+            let _ = writeln!(t, "read_mode = \"{}\"", mode.name());
+        }
+        let _ = writeln!(
+            t,
+            "timeout = {}\nthink = {}",
+            dur(w.timeout),
+            dur_range(w.think)
+        );
+        let target = match w.target {
+            Target::Leader => "leader",
+            Target::Random => "random",
+        };
+        let _ = writeln!(
+            t,
+            "target = \"{target}\"\nstart = {}\nstop = {}",
+            dur(w.start),
+            dur(w.stop)
+        );
+        for f in &self.faults {
+            let _ = writeln!(
+                t,
+                "\n[[faults]]\nat = {}\nkind = \"{}\"",
+                dur(f.at),
+                f.fault.name()
+            );
+            let list = |v: &[u32]| format!("{v:?}");
+            match &f.fault {
+                Fault::Partition { groups } => {
+                    let _ = writeln!(t, "groups = {groups:?}");
+                }
+                Fault::Bridge { groups, bridge } => {
+                    let _ = writeln!(
+                        t,
+                        "groups = [{}, {}]\nbridge = {bridge}",
+                        list(&groups[0]),
+                        list(&groups[1])
+                    );
+                }
+                Fault::OneWay { from, to } | Fault::Clog { from, to } => {
+                    let _ = writeln!(t, "from = {}\nto = {}", list(from), list(to));
+                }
+                Fault::Isolate { node }
+                | Fault::Crash { node }
+                | Fault::Restart { node }
+                | Fault::Pause { node }
+                | Fault::Resume { node } => {
+                    let _ = writeln!(t, "node = {}", sel(*node));
+                }
+                Fault::ClockStep { node, by_nanos } => {
+                    let _ = writeln!(t, "node = {}\nby = {}", sel(*node), signed(*by_nanos));
+                }
+                Fault::Drift { node, rate } => {
+                    let _ = writeln!(t, "node = {}\nrate = {rate:?}", sel(*node));
+                }
+                Fault::Loss { probability } => {
+                    let _ = writeln!(t, "probability = {probability:?}");
+                }
+                Fault::Heal | Fault::Unclog | Fault::HealAll => {}
+            }
+        }
+        if let Some(nem) = &self.nemesis {
+            let _ = writeln!(
+                t,
+                "\n[nemesis]\nstart = {}\nstop = {}",
+                dur(nem.start),
+                dur(nem.stop)
+            );
+            let _ = writeln!(t, "fault_duration = {}", dur_range(nem.fault_duration));
+            for (kind, rate) in NEMESIS_KINDS.iter().zip(nem.rates) {
+                let _ = writeln!(t, "{kind} = {rate:?}");
+            }
+            let _ = writeln!(
+                t,
+                "clock_step_max = {}\nloss_max = {:?}",
+                dur(nem.clock_step_max),
+                nem.loss_max
+            );
+        }
+        let e = &self.expect;
+        let names = |v: &[String]| {
+            v.iter()
+                .map(|s| toml_string(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            t,
+            "\n[expect]\npass = [{}]\nfail = [{}]",
+            names(&e.pass),
+            names(&e.fail)
+        );
+        let windows = |ws: &[Window]| {
+            let items: Vec<String> = ws
+                .iter()
+                .map(|w| {
+                    let nodes = if w.nodes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", nodes = {:?}", w.nodes)
+                    };
+                    format!("{{ from = {}, to = {}{nodes} }}", dur(w.from), dur(w.to))
+                })
+                .collect();
+            items.join(", ")
+        };
+        let _ = writeln!(t, "no_new_leader = [{}]", windows(&e.no_new_leader));
+        let _ = writeln!(t, "no_commit = [{}]", windows(&e.no_commit));
+        let progress: Vec<String> = e
+            .progress
+            .iter()
+            .map(|p| format!("{{ after = {}, within = {} }}", dur(p.after), dur(p.within)))
+            .collect();
+        let _ = writeln!(t, "progress = [{}]", progress.join(", "));
+        let _ = writeln!(t, "ops_ok_at_least = {}", e.ops_ok_at_least);
+        let _ = writeln!(t, "liveness_within = {}", dur(e.liveness_within));
+        t
+    }
 }

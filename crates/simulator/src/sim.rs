@@ -634,7 +634,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 from_nemesis,
             } => self.apply_fault(fault, from_nemesis),
             Ev::NemesisTick => self.nemesis_tick(),
-            Ev::NemesisHealAll => self.nemesis_heal_all(),
+            Ev::NemesisHealAll => self.apply_fault(Fault::HealAll, true),
         }
     }
 
@@ -1454,6 +1454,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     self.transmit(from, to, msg);
                 }
             }
+            Fault::HealAll => self.heal_all(),
         }
     }
 
@@ -1593,8 +1594,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
-    fn nemesis_heal_all(&mut self) {
-        self.record(Kind::Fault, 0, 0, "heal_all", 0, 0);
+    fn heal_all(&mut self) {
         self.links.heal();
         for (from, to, msg) in self.links.unclog() {
             self.transmit(from, to, msg);
@@ -1604,6 +1604,5 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.resume(id);
             self.restart(id);
         }
-        self.last_heal_ns = self.now;
     }
 }

@@ -154,3 +154,26 @@ fn show_messages() {
         println!("{}", error(&text));
     }
 }
+
+#[test]
+fn every_shipped_scenario_writes_back_as_toml_that_parses_to_the_same_scenario() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let sc = Scenario::load(&path).unwrap();
+        let text = sc.to_toml();
+        let again =
+            Scenario::from_toml("again.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again.to_toml(), text, "{}", path.display());
+        assert_eq!(again.faults, sc.faults);
+        assert_eq!(again.expect, sc.expect);
+        assert_eq!(
+            format!("{:?}", again.workload),
+            format!("{:?}", sc.workload)
+        );
+        assert_eq!(format!("{:?}", again.network), format!("{:?}", sc.network));
+    }
+}
