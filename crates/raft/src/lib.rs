@@ -52,8 +52,12 @@ pub const TIMER_HEARTBEAT: TimerId = TimerId(1);
 /// The leader's check-quorum timer (thesis §6.2), set only with `config.check_quorum`.
 pub const TIMER_CHECK_QUORUM: TimerId = TimerId(2);
 
-/// Most entries one AppendEntries carries (a limit on message size).
-pub const MAX_ENTRIES_PER_MESSAGE: usize = 64;
+/// Most entries one AppendEntries carries (a limit on message size). Kept small on
+/// purpose: a follower more than a batch behind is where the commit rules are tested
+/// (a batch that ends inside old-term entries: Figure 8; a batch that verifies less
+/// than the leader's commit index: the follower's commit rule), and fuzzing should get
+/// there without thousands of writes.
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 8;
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
 const MAX_ROUNDS_REMEMBERED: usize = 4096;
 

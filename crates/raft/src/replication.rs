@@ -344,8 +344,10 @@ impl Raft {
                 hint_index,
                 hint_term,
             } => {
-                if prev_log_index < p.matched {
-                    // Stale: the follower has since matched further.
+                if prev_log_index <= p.matched {
+                    // Stale: the follower has since matched this far (etcd's rule; with
+                    // durable acks a matched entry is never lost, so only a reordered
+                    // reply, or a mutant, gets here; resending would ping-pong forever).
                     resend = false;
                 } else if p.shipping == Shipping::Replicate {
                     // An optimistic message did not land (lost or reordered).

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use protocol::{Config, Reply, Report, Role};
-use raft::{AppendOutcome, Durable, Entry, Message};
+use raft::{AppendOutcome, Durable, Entry, Message, MAX_ENTRIES_PER_MESSAGE};
 use std::collections::BTreeMap;
 
 fn entries(terms: &[u64]) -> Vec<Entry> {
@@ -99,13 +99,17 @@ fn mutant_truncate_without_conflict_drops_matching_entries_on_a_reordered_append
     assert!(c.marked("raft.truncated_without_conflict"));
 }
 
-/// Thesis §3.6.2, Figure 8, with 5 nodes. n1 (term 2 entries at 2..=71, shared with n2)
-/// wins term 4 with n3 and n4; n5 holds a term-3 entry at index 2. n1 cannot reach n2 or
-/// n5; its first batch to n3 and n4 carries 64 old-term entries (up to index 65) but not
-/// its no-op, so a majority holds index 65 of term 2.
+const BATCH: u64 = MAX_ENTRIES_PER_MESSAGE as u64;
+/// Index of the leader's no-op in the Figure 8 transcript.
+const NOOP: u64 = BATCH + 8;
+
+/// Thesis §3.6.2, Figure 8, with 5 nodes. n1 (term 2 entries at 2..NOOP, shared with
+/// n2) wins term 4 with n3 and n4; n5 holds a term-3 entry at index 2. n1 cannot reach
+/// n2 or n5; its first batch to n3 and n4 carries BATCH old-term entries (up to index
+/// BATCH + 1) but not its no-op, so a majority holds index BATCH + 1 of term 2.
 fn figure_8(cfg: Config) -> Cluster {
     let mut old = vec![1];
-    old.extend([2; 70]);
+    old.extend(vec![2; NOOP as usize - 2]);
     let mut durable = BTreeMap::new();
     for (id, log) in [
         (1, old.clone()),
@@ -129,15 +133,15 @@ fn figure_8(cfg: Config) -> Cluster {
         c.cut.insert((n(other), n(1)));
     }
     c.fire_election(n(1));
-    // Votes and the probes (the first, at prevLogIndex 71, is rejected by n3 and n4);
-    // hold back any later message that would land the no-op (index 72).
+    // Votes and the probes (the first, at prevLogIndex NOOP - 1, is rejected by n3 and
+    // n4); hold back any later message that would land the no-op.
     for _ in 0..20 {
         let delivered = c.deliver_where(|e| match &e.msg {
             Message::AppendEntries {
                 prev_log_index,
                 entries,
                 ..
-            } => *prev_log_index == 71 || prev_log_index + (entries.len() as u64) < 72,
+            } => *prev_log_index == NOOP - 1 || prev_log_index + (entries.len() as u64) < NOOP,
             _ => true,
         });
         if !delivered {
@@ -145,8 +149,8 @@ fn figure_8(cfg: Config) -> Cluster {
         }
     }
     assert_eq!(c.role(n(1)), (Role::Leader, 4));
-    assert_eq!(c.raft(n(3)).log().len(), 65);
-    assert_eq!(c.raft(n(4)).log().len(), 65);
+    assert_eq!(c.raft(n(3)).log().len() as u64, BATCH + 1);
+    assert_eq!(c.raft(n(4)).log().len() as u64, BATCH + 1);
     c
 }
 
@@ -194,7 +198,7 @@ fn an_old_term_entry_on_a_majority_is_not_committed_by_counting() {
 fn mutant_commit_prior_term_by_count_commits_an_entry_that_is_later_overwritten() {
     let mut c = figure_8(with_bug(config(5), "raft.commit_prior_term_by_count"));
     assert!(c.marked("raft.committed_prior_term_by_count"));
-    assert_eq!(c.raft(n(1)).commit_index(), 65);
+    assert_eq!(c.raft(n(1)).commit_index(), BATCH + 1);
     assert!(c.commits(n(1)).contains(&(2, 2, None)));
     figure_8_continued(&mut c);
     assert!(

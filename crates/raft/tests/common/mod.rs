@@ -51,6 +51,8 @@ pub struct Cluster {
     pub auto_write: bool,
     next_op: u64,
     pub steps: u64,
+    /// Print every input (for debugging a failing schedule).
+    pub trace: bool,
 }
 
 pub fn n(i: u32) -> NodeId {
@@ -91,6 +93,7 @@ impl Cluster {
             auto_write: true,
             next_op: 1,
             steps: 0,
+            trace: false,
         };
         for &id in &config.voters {
             cluster.nodes.insert(
@@ -173,6 +176,9 @@ impl Cluster {
 
     /// Runs one input on a live node and collects its outputs.
     pub fn step(&mut self, id: NodeId, input: Input<Message>) {
+        if self.trace {
+            eprintln!("{id} <- {input:?}");
+        }
         let now = self.local_now(id);
         let mut out = Outputs::new();
         let node = self.nodes.get_mut(&id).unwrap();
