@@ -243,6 +243,9 @@ pub fn run(args: FuzzArgs) -> u8 {
             }
             if !result.passed && result.inconclusive {
                 inconclusive += 1;
+            } else if !result.passed && !failures.is_empty() && !args.keep_going {
+                // Seeds already running when the campaign stopped: counted, not re-run.
+                failures.push(result);
             } else if !result.passed {
                 let message = report_failure(&sc, &args, &result, swarm);
                 match &bar {

@@ -39,6 +39,8 @@ enum Command {
     Run(RunArgs),
     /// Re-run a saved trace bit for bit and confirm its hash.
     Replay(ReplayArgs),
+    /// Shrink a failing trace to the smallest run that still fails the same way.
+    Shrink(ShrinkArgs),
     /// Run a scenario over many seeds on every core until something breaks.
     Fuzz(fuzz::FuzzArgs),
     /// Measure simulated events per second and time compression.
@@ -93,6 +95,15 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+struct ShrinkArgs {
+    /// A failing trace written by `sim run` or `sim fuzz`.
+    trace: PathBuf,
+    /// Give up after trying this many candidate runs.
+    #[arg(long, default_value_t = 400)]
+    max_runs: u64,
+}
+
+#[derive(Args)]
 struct BenchArgs {
     /// Simulated seconds per measured run.
     #[arg(long, default_value_t = 60)]
@@ -110,6 +121,137 @@ fn parse_read_mode(text: &str) -> Result<protocol::ReadMode, String> {
         let names: Vec<&str> = protocol::ReadMode::ALL.iter().map(|m| m.name()).collect();
         format!("expected one of {}, got {text:?}", names.join(", "))
     })
+}
+
+/// Loads the scenario embedded in a trace, as the trace ran it.
+fn trace_scenario(path: &Path) -> Result<(report::TraceHeader, Scenario), ExitCode> {
+    let header = read_trace(path).map_err(|e| fail_input(&e))?;
+    let file = format!("{} (embedded in {})", header.scenario_file, path.display());
+    let mut sc =
+        Scenario::from_toml(&file, &header.scenario).map_err(|e| fail_input(&e.to_string()))?;
+    sc.file = header.scenario_file.clone();
+    sc.protocol = header.protocol.clone();
+    sc.seed = header.seed;
+    Ok((header, sc))
+}
+
+/// The expectations a run fails: two runs fail "the same way" when these are equal.
+fn failure_signature(j: &Judgement) -> Vec<String> {
+    let mut failed: Vec<String> = j
+        .expectations
+        .iter()
+        .filter(|e| !e.held)
+        .map(|e| e.what.clone())
+        .collect();
+    failed.sort();
+    failed
+}
+
+fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
+    let (header, sc) = match trace_scenario(&args.trace) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let options = |keep_events| RunOptions {
+        seed: header.seed,
+        keep_events,
+        bugs: header.bugs.clone(),
+        swarm: header.swarm,
+        describe: false,
+    };
+    let (out, j, _) = match execute(&sc, &header.protocol, &options(false)) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let signature = failure_signature(&j);
+    if signature.is_empty() {
+        eprintln!(
+            "{}: this run passes every expectation; there is nothing to shrink",
+            args.trace.display()
+        );
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "shrinking {} · fails: {}",
+        args.trace.display(),
+        signature.join("; ")
+    );
+    // Explicit schedules run without swarm: there is no nemesis left to draw a mix for.
+    let fails_same_way = |candidate: &Scenario| -> bool {
+        let opts = RunOptions {
+            swarm: false,
+            ..options(false)
+        };
+        match protocols::run(&header.protocol, candidate, &opts) {
+            Ok(out) => failure_signature(&judge(candidate, &out)) == signature,
+            Err(_) => false,
+        }
+    };
+    let explicit = simulator::shrink::explicit(&sc, &out);
+    let start = if fails_same_way(&explicit) {
+        explicit
+    } else {
+        eprintln!("note: the nemesis run does not reproduce as an explicit schedule; shrinking it as it is");
+        sc.clone()
+    };
+    let (mut small, stats) = simulator::shrink::shrink(start, args.max_runs, fails_same_way);
+    small.description = format!(
+        "Shrunk by `sim shrink` from {} (seed {}): still fails {}.",
+        args.trace.display(),
+        header.seed,
+        signature.join("; ")
+    );
+    let small_options = RunOptions {
+        swarm: false,
+        ..options(true)
+    };
+    let small_out = match protocols::run(&header.protocol, &small, &small_options) {
+        Ok(out) => out,
+        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
+    };
+    let small_j = judge(&small, &small_out);
+    let dir = args
+        .trace
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let saved = match save_new_trace(dir, &small, &small_out, &small_j) {
+        Ok(path) => path,
+        Err(e) => {
+            return fail_input(&format!(
+                "{}: cannot save the shrunk trace: {e}",
+                dir.display()
+            ))
+        }
+    };
+    let row = |name: &str, o: &RunOutput, sc: &Scenario| {
+        format!(
+            "{name:<8} {:>10} {:>8} {:>11} {:>6} {:>10}\n",
+            o.log.len(),
+            o.faults.len(),
+            o.history.len(),
+            sc.nodes,
+            format!("{:.3}s", sc.duration.as_secs_f64())
+        )
+    };
+    emit(&format!(
+        "shrunk in {} runs ({} accepted)\n{:<8} {:>10} {:>8} {:>11} {:>6} {:>10}\n{}{}still fails: {}\nsaved: {}\nReproduce with: sim replay {}\n\n{}",
+        stats.runs,
+        stats.accepted,
+        "",
+        "events",
+        "faults",
+        "operations",
+        "nodes",
+        "duration",
+        row("before", &out, &sc),
+        row("after", &small_out, &small),
+        failure_signature(&small_j).join("; "),
+        saved.display(),
+        saved.display(),
+        small.to_toml(),
+    ));
+    ExitCode::SUCCESS
 }
 
 /// Writes to stdout; a closed pipe (`sim ... | head`) ends the program quietly.
@@ -134,6 +276,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Replay(args) => cmd_replay(args),
+        Command::Shrink(args) => cmd_shrink(args),
         Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
         Command::Bench(args) => cmd_bench(args),
     }
@@ -232,21 +375,10 @@ fn cmd_run(args: RunArgs) -> ExitCode {
 }
 
 fn cmd_replay(args: ReplayArgs) -> ExitCode {
-    let header = match read_trace(&args.trace) {
-        Ok(h) => h,
-        Err(e) => return fail_input(&e),
+    let (header, sc) = match trace_scenario(&args.trace) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    let file = format!(
-        "{} (embedded in {})",
-        header.scenario_file,
-        args.trace.display()
-    );
-    let mut sc = match Scenario::from_toml(&file, &header.scenario) {
-        Ok(sc) => sc,
-        Err(e) => return fail_input(&e.to_string()),
-    };
-    sc.file = header.scenario_file.clone();
-    sc.protocol = header.protocol.clone();
     if header.program_version != report::PROGRAM_VERSION {
         eprintln!(
             "note: the trace was written by version {}, this is {}; the run may differ",

@@ -21,3 +21,4 @@ pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunOptions, RunOutput, Simulation};
 pub mod judge;
 pub mod report;
+pub mod shrink;

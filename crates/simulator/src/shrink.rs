@@ -1,0 +1,262 @@
+//! Shrinking a failing run to something a person can read: delta debugging (Zeller's
+//! ddmin) over the fault schedule, then a shorter duration, fewer clients and operations,
+//! and, where it still fails, fewer nodes — keeping only changes after which the run fails
+//! the same way (the same expectations fail).
+//!
+//! A run with a nemesis is first turned into an explicit schedule of the faults it
+//! applied. Every concern draws from its own random stream, so removing the nemesis stream
+//! leaves the network, workload and timer draws as they were: the explicit run is the
+//! same run.
+
+use crate::scenario::{Fault, NodeSel, Scenario, ScheduledFault};
+use crate::sim::RunOutput;
+use std::time::Duration;
+
+/// The scenario that replays `out`'s faults explicitly, without a nemesis.
+pub fn explicit(sc: &Scenario, out: &RunOutput) -> Scenario {
+    let mut explicit = sc.clone();
+    explicit.nemesis = None;
+    explicit.faults = out
+        .faults
+        .iter()
+        .map(|f| {
+            let mut fault = f.fault.clone();
+            if let Some(id) = f.node {
+                set_node(&mut fault, NodeSel::Id(id));
+            }
+            ScheduledFault {
+                at: Duration::from_nanos(f.at_ns),
+                fault,
+            }
+        })
+        .collect();
+    explicit
+}
+
+fn set_node(fault: &mut Fault, to: NodeSel) {
+    match fault {
+        Fault::Isolate { node }
+        | Fault::Crash { node }
+        | Fault::Restart { node }
+        | Fault::Pause { node }
+        | Fault::Resume { node }
+        | Fault::ClockStep { node, .. }
+        | Fault::Drift { node, .. } => *node = to,
+        _ => {}
+    }
+}
+
+/// Progress of a shrink, for the caller to report.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub runs: u64,
+    pub accepted: u64,
+}
+
+/// Shrinks `start` while `fails` says a candidate still fails the same way, trying at most
+/// `max_runs` candidates. Candidates are re-validated through their TOML form, so the
+/// result is always a scenario file a user could have written.
+pub fn shrink(
+    start: Scenario,
+    max_runs: u64,
+    mut fails: impl FnMut(&Scenario) -> bool,
+) -> (Scenario, Stats) {
+    let mut stats = Stats::default();
+    let mut best = start;
+    let mut attempt = |candidate: Scenario, stats: &mut Stats| -> Option<Scenario> {
+        if stats.runs >= max_runs {
+            return None;
+        }
+        let candidate = Scenario::from_toml(&candidate.file, &candidate.to_toml()).ok()?;
+        stats.runs += 1;
+        if fails(&candidate) {
+            stats.accepted += 1;
+            Some(candidate)
+        } else {
+            None
+        }
+    };
+    loop {
+        let before = stats.accepted;
+        // 1. ddmin over the fault schedule.
+        let mut chunk = best.faults.len().div_ceil(2).max(1);
+        while !best.faults.is_empty() && stats.runs < max_runs {
+            let mut removed_any = false;
+            let mut start_at = 0;
+            while start_at < best.faults.len() {
+                let mut candidate = best.clone();
+                let end = (start_at + chunk).min(candidate.faults.len());
+                candidate.faults.drain(start_at..end);
+                match attempt(candidate, &mut stats) {
+                    Some(smaller) => {
+                        best = smaller;
+                        removed_any = true;
+                    }
+                    None => start_at += chunk,
+                }
+            }
+            if chunk == 1 && !removed_any {
+                break;
+            }
+            if !removed_any {
+                chunk = chunk.div_ceil(2);
+            }
+        }
+        // 2. A shorter run: halve the time after the last fault while it still fails.
+        let floor = best.faults.iter().map(|f| f.at).max().unwrap_or_default();
+        let mut span = best.duration.saturating_sub(floor);
+        while span > Duration::from_millis(10) && stats.runs < max_runs {
+            span /= 2;
+            let mut candidate = best.clone();
+            // Whole milliseconds keep the shrunk file readable.
+            candidate.duration = Duration::from_millis((floor + span).as_millis() as u64 + 1);
+            candidate.workload.stop = candidate.workload.stop.min(candidate.duration);
+            if let Some(smaller) = attempt(candidate, &mut stats) {
+                best = smaller;
+                span = best.duration.saturating_sub(floor);
+            }
+        }
+        // 3. Fewer clients, then fewer operations (clients stop earlier).
+        while best.workload.clients > 1 && stats.runs < max_runs {
+            let mut candidate = best.clone();
+            candidate.workload.clients /= 2;
+            match attempt(candidate, &mut stats) {
+                Some(smaller) => best = smaller,
+                None => break,
+            }
+        }
+        let mut window = best.workload.stop.saturating_sub(best.workload.start);
+        while window > Duration::from_millis(50) && stats.runs < max_runs {
+            window /= 2;
+            let mut candidate = best.clone();
+            candidate.workload.stop =
+                Duration::from_millis((candidate.workload.start + window).as_millis() as u64 + 1);
+            match attempt(candidate, &mut stats) {
+                Some(smaller) => {
+                    best = smaller;
+                    window = best.workload.stop.saturating_sub(best.workload.start);
+                }
+                None => break,
+            }
+        }
+        // 4. Fewer nodes, where it still fails.
+        while best.nodes > 1 && stats.runs < max_runs {
+            match attempt(without_last_node(&best), &mut stats) {
+                Some(smaller) => best = smaller,
+                None => break,
+            }
+        }
+        if stats.accepted == before || stats.runs >= max_runs {
+            return (best, stats);
+        }
+    }
+}
+
+/// The scenario with its highest-numbered node gone: faults and expectations that name it
+/// lose it, and faults left with nothing to act on are dropped.
+fn without_last_node(sc: &Scenario) -> Scenario {
+    let gone = sc.nodes;
+    let mut out = sc.clone();
+    out.nodes -= 1;
+    out.options.observers = out.options.observers.min(out.nodes.saturating_sub(1));
+    let keep = |v: &mut Vec<u32>| v.retain(|&n| n != gone);
+    out.faults.retain_mut(|f| match &mut f.fault {
+        Fault::Partition { groups } => {
+            groups.iter_mut().for_each(keep);
+            groups.retain(|g| !g.is_empty());
+            groups.len() > 1
+        }
+        Fault::Bridge { groups, bridge } => {
+            groups.iter_mut().for_each(keep);
+            *bridge != gone && groups.iter().all(|g| !g.is_empty())
+        }
+        Fault::OneWay { from, to } | Fault::Clog { from, to } => {
+            keep(from);
+            keep(to);
+            !from.is_empty() && !to.is_empty()
+        }
+        Fault::Isolate { node }
+        | Fault::Crash { node }
+        | Fault::Restart { node }
+        | Fault::Pause { node }
+        | Fault::Resume { node }
+        | Fault::ClockStep { node, .. }
+        | Fault::Drift { node, .. } => *node != NodeSel::Id(gone),
+        Fault::Heal | Fault::Unclog | Fault::HealAll | Fault::Loss { .. } => true,
+    });
+    for w in out
+        .expect
+        .no_new_leader
+        .iter_mut()
+        .chain(out.expect.no_commit.iter_mut())
+    {
+        keep(&mut w.nodes);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(faults: usize) -> Scenario {
+        let mut text =
+            String::from("name = \"s\"\nprotocol = \"raft\"\nnodes = 5\nduration = \"20s\"\n");
+        for k in 0..faults {
+            text.push_str(&format!(
+                "[[faults]]\nat = \"{}s\"\nkind = \"crash\"\nnode = {}\n",
+                k + 1,
+                k % 5 + 1
+            ));
+        }
+        Scenario::from_toml("s.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn ddmin_finds_the_one_fault_that_matters_among_many() {
+        // The "bug" needs the crash at 7s and nothing else.
+        let culprit = Duration::from_secs(7);
+        let (small, stats) = shrink(scenario(12), 500, |sc| {
+            sc.faults.iter().any(|f| {
+                f.at == culprit
+                    && f.fault
+                        == Fault::Crash {
+                            node: NodeSel::Id(2),
+                        }
+            })
+        });
+        assert_eq!(small.faults.len(), 1, "{:?}", small.faults);
+        assert_eq!(small.faults[0].at, culprit);
+        assert!(
+            small.duration < Duration::from_secs(20),
+            "the run should have been shortened"
+        );
+        assert_eq!(small.workload.clients, 1);
+        assert_eq!(small.nodes, 2, "n2 is needed, n3..n5 are not");
+        assert!(stats.runs < 500);
+    }
+
+    #[test]
+    fn a_scenario_that_stops_failing_is_never_accepted() {
+        let (same, stats) = shrink(scenario(3), 100, |_| false);
+        assert_eq!(same.faults.len(), 3);
+        assert_eq!(stats.accepted, 0);
+    }
+
+    #[test]
+    fn removing_a_node_drops_it_from_groups_and_drops_faults_on_it() {
+        let text = "name = \"s\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"5s\"\n\
+            [[faults]]\nat = \"1s\"\nkind = \"partition\"\ngroups = [[1], [2, 3]]\n\
+            [[faults]]\nat = \"2s\"\nkind = \"crash\"\nnode = 3\n";
+        let sc = Scenario::from_toml("s.toml", text).unwrap();
+        let smaller = without_last_node(&sc);
+        assert_eq!(smaller.nodes, 2);
+        assert_eq!(smaller.faults.len(), 1);
+        assert_eq!(
+            smaller.faults[0].fault,
+            Fault::Partition {
+                groups: vec![vec![1], vec![2]]
+            }
+        );
+    }
+}
