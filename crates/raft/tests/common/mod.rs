@@ -53,6 +53,8 @@ pub struct Cluster {
     pub steps: u64,
     /// Print every input (for debugging a failing schedule).
     pub trace: bool,
+    /// When set, every input and output is written here, one line each (a transcript).
+    pub transcript: Option<Vec<String>>,
 }
 
 pub fn n(i: u32) -> NodeId {
@@ -94,6 +96,7 @@ impl Cluster {
             next_op: 1,
             steps: 0,
             trace: false,
+            transcript: None,
         };
         for &id in &config.voters {
             cluster.nodes.insert(
@@ -132,6 +135,9 @@ impl Cluster {
 
     fn handle_outputs(&mut self, id: NodeId, mut out: Outputs<Message, Write>) {
         for output in out.drain() {
+            if let Some(lines) = self.transcript.as_mut() {
+                lines.push(format!("  {id} {}", describe_output(&output)));
+            }
             let node = self.nodes.get_mut(&id).unwrap();
             match output {
                 Output::Send { to, msg, delivery } => {
@@ -178,6 +184,9 @@ impl Cluster {
     pub fn step(&mut self, id: NodeId, input: Input<Message>) {
         if self.trace {
             eprintln!("{id} <- {input:?}");
+        }
+        if let Some(lines) = self.transcript.as_mut() {
+            lines.push(format!("{id} <- {}", describe_input(&input)));
         }
         let now = self.local_now(id);
         let mut out = Outputs::new();
@@ -405,5 +414,65 @@ impl Cluster {
 
     pub fn in_flight(&self, kind: &str) -> usize {
         self.net.iter().filter(|e| e.msg.kind() == kind).count()
+    }
+}
+
+fn describe_input(input: &Input<Message>) -> String {
+    match input {
+        Input::Message { from, msg } => {
+            format!("from {from}: {}", describe_msg(msg))
+        }
+        Input::Timer(t) => format!("timer {}", t.0),
+        Input::Client(c) => format!("client {} {}", c.id, c.op),
+        Input::WriteDone { tag } => format!("write done {tag}"),
+        Input::Disconnected { peer } => format!("disconnected {peer}"),
+    }
+}
+
+fn describe_msg(msg: &Message) -> String {
+    match msg {
+        Message::AppendEntries {
+            term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit,
+            round,
+        } => {
+            let terms: Vec<u64> = entries.iter().map(|e| e.term).collect();
+            format!(
+                "AppendEntries term {term} prev ({prev_log_index}, {prev_log_term}) entries {terms:?} commit {leader_commit} round {round}"
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_output(output: &Output<Message, Write>) -> String {
+    match output {
+        Output::Send { to, msg, delivery } => format!(
+            "-> {to} {}{}",
+            describe_msg(msg),
+            if *delivery == Delivery::AfterWrites {
+                " (after writes)"
+            } else {
+                ""
+            }
+        ),
+        Output::SetTimer { timer, .. } => format!("set timer {}", timer.0),
+        Output::CancelTimer { timer } => format!("cancel timer {}", timer.0),
+        Output::Reply { id, reply, .. } => format!("reply {id} {reply:?}"),
+        Output::Write { tag, write } => match write {
+            Write::HardState { term, voted_for } => {
+                format!("write {tag} hard state term {term} vote {voted_for:?}")
+            }
+            Write::Log(raft::LogWrite::Append { index, entries }) => {
+                format!("write {tag} append {} at {index}", entries.len())
+            }
+            Write::Log(raft::LogWrite::Truncate { from }) => {
+                format!("write {tag} truncate from {from}")
+            }
+        },
+        Output::Report(r) => format!("report {r:?}"),
     }
 }
