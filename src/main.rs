@@ -39,6 +39,8 @@ enum Command {
     Run(RunArgs),
     /// Re-run a saved trace bit for bit and confirm its hash.
     Replay(ReplayArgs),
+    /// Export a trace for Perfetto (Chrome Trace Event JSON) and its history as Jepsen EDN.
+    Export(ExportArgs),
     /// Shrink a failing trace to the smallest run that still fails the same way.
     Shrink(ShrinkArgs),
     /// Run a scenario over many seeds on every core until something breaks.
@@ -95,6 +97,18 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+struct ExportArgs {
+    /// A trace written by `sim run`, `sim fuzz` or `sim shrink`.
+    trace: PathBuf,
+    /// Write Chrome Trace Event JSON here (open it at ui.perfetto.dev).
+    #[arg(long)]
+    perfetto: Option<PathBuf>,
+    /// Write the client history as Jepsen EDN here (for Knossos or Elle).
+    #[arg(long)]
+    edn: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ShrinkArgs {
     /// A failing trace written by `sim run` or `sim fuzz`.
     trace: PathBuf,
@@ -121,6 +135,63 @@ fn parse_read_mode(text: &str) -> Result<protocol::ReadMode, String> {
         let names: Vec<&str> = protocol::ReadMode::ALL.iter().map(|m| m.name()).collect();
         format!("expected one of {}, got {text:?}", names.join(", "))
     })
+}
+
+/// Writes `text` to `path` through a temporary file and a rename.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn cmd_export(args: ExportArgs) -> ExitCode {
+    if args.perfetto.is_none() && args.edn.is_none() {
+        return fail_input("export: name at least one of --perfetto FILE and --edn FILE");
+    }
+    let (header, sc) = match trace_scenario(&args.trace) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let options = RunOptions {
+        seed: header.seed,
+        keep_events: true,
+        bugs: header.bugs.clone(),
+        swarm: header.swarm,
+        describe: false,
+    };
+    let (out, _, _) = match execute(&sc, &header.protocol, &options) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if hash_hex(out.log.hash()) != header.trace_hash {
+        eprintln!(
+            "REPLAY DIVERGED: the re-run does not match the trace; run `sim replay` for where"
+        );
+        return ExitCode::from(4);
+    }
+    if let Some(path) = &args.perfetto {
+        let text = simulator::export::perfetto(&out, sc.nodes).to_string();
+        if let Err(e) = write_atomically(path, &text) {
+            return fail_input(&format!("{}: cannot write: {e}", path.display()));
+        }
+        eprintln!(
+            "Perfetto trace written to {} (open it at ui.perfetto.dev)",
+            path.display()
+        );
+    }
+    if let Some(path) = &args.edn {
+        if let Err(e) = write_atomically(path, &simulator::export::edn_history(&out)) {
+            return fail_input(&format!("{}: cannot write: {e}", path.display()));
+        }
+        eprintln!("Jepsen EDN history written to {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 /// Loads the scenario embedded in a trace, as the trace ran it.
@@ -277,6 +348,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(args),
         Command::Replay(args) => cmd_replay(args),
         Command::Shrink(args) => cmd_shrink(args),
+        Command::Export(args) => cmd_export(args),
         Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
         Command::Bench(args) => cmd_bench(args),
     }

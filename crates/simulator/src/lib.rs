@@ -19,6 +19,7 @@ pub mod world;
 
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunOptions, RunOutput, Simulation};
+pub mod export;
 pub mod judge;
 pub mod report;
 pub mod shrink;

@@ -37,6 +37,7 @@ enum Ev<M> {
         msg: M,
         to_incarnation: u32,
         epoch: u32,
+        sent_at: u64,
     },
     Timer {
         node: u32,
@@ -103,7 +104,7 @@ impl<M> Ord for Entry<M> {
 
 /// Something a paused node will handle when it resumes, in arrival order.
 enum Stashed<M> {
-    Message { from: u32, msg: M },
+    Message { from: u32, msg: M, sent_at: u64 },
     Timer { timer: TimerId, generation: u64 },
     WriteDone { tag: u64 },
     Disconnected { peer: u32 },
@@ -266,7 +267,7 @@ pub struct Simulation<'s, P: Protocol> {
     seq: u64,
     queue: BinaryHeap<Reverse<Entry<P::Message>>>,
     nodes: Vec<Node<P>>,
-    links: Links<P::Message>,
+    links: Links<(P::Message, u64)>,
     loss: f64,
     clients: Vec<Client>,
     next_process: u64,
@@ -554,7 +555,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg,
                 to_incarnation,
                 epoch,
-            } => self.deliver(from, to, msg, to_incarnation, epoch),
+                sent_at,
+            } => self.deliver(from, to, msg, to_incarnation, epoch, sent_at),
             Ev::Timer {
                 node,
                 timer,
@@ -897,8 +899,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 break;
             }
             match item {
-                Stashed::Message { from, msg } => {
-                    self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), 0);
+                Stashed::Message { from, msg, sent_at } => {
+                    self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
                     self.describe(|| format!("{msg:?}"));
                     self.step(
                         id,
@@ -982,25 +984,26 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg.kind()
             );
         }
+        let sent_at = self.now;
         if self.links.is_cut(from, to) {
-            self.drop_msg(from, to, &msg, "partition");
+            self.drop_msg(from, to, &msg, "partition", sent_at);
             return;
         }
         if self.links.is_clogged(from, to) {
             self.record(Kind::Clogged, to, from, msg.kind(), digest(&msg), 0);
             let i = self.links.index(from, to);
-            self.links.held[i].push_back(msg);
+            self.links.held[i].push_back((msg, sent_at));
             return;
         }
         if self.rng_net.chance(self.loss) {
-            self.drop_msg(from, to, &msg, "loss");
+            self.drop_msg(from, to, &msg, "loss", sent_at);
             return;
         }
-        self.transmit(from, to, msg);
+        self.transmit(from, to, msg, sent_at);
     }
 
     /// Puts a message on the wire with a latency drawn for it.
-    fn transmit(&mut self, from: u32, to: u32, msg: P::Message) {
+    fn transmit(&mut self, from: u32, to: u32, msg: P::Message, sent_at: u64) {
         let net = &self.sc.network;
         let mut latency = ns(self.rng_net.duration(net.latency.0, net.latency.1));
         let i = self.links.index(from, to);
@@ -1017,6 +1020,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     msg,
                     to_incarnation,
                     epoch,
+                    sent_at,
                 },
             );
             return;
@@ -1036,6 +1040,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     msg: msg.clone(),
                     to_incarnation,
                     epoch,
+                    sent_at,
                 },
             );
         }
@@ -1047,13 +1052,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg,
                 to_incarnation,
                 epoch,
+                sent_at,
             },
         );
     }
 
-    fn drop_msg(&mut self, from: u32, to: u32, msg: &P::Message, why: &'static str) {
+    fn drop_msg(&mut self, from: u32, to: u32, msg: &P::Message, why: &'static str, sent_at: u64) {
         self.messages_dropped += 1;
-        self.record(Kind::Drop, to, from, why, digest(msg), 0);
+        self.record(Kind::Drop, to, from, why, digest(msg), sent_at);
         if self.fifo && why != "reset" && why != "crashed" {
             // On a FIFO link a lost message is a broken connection, never a hole.
             self.reset_link(from, to);
@@ -1083,27 +1089,35 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    fn deliver(&mut self, from: u32, to: u32, msg: P::Message, to_incarnation: u32, epoch: u32) {
+    fn deliver(
+        &mut self,
+        from: u32,
+        to: u32,
+        msg: P::Message,
+        to_incarnation: u32,
+        epoch: u32,
+        sent_at: u64,
+    ) {
         let i = self.links.index(from, to);
         if self.links.is_cut(from, to) {
             // The partition began while the message was in flight.
-            self.drop_msg(from, to, &msg, "partition");
+            self.drop_msg(from, to, &msg, "partition", sent_at);
             return;
         }
         if self.fifo && self.links.epoch[i] != epoch {
-            self.drop_msg(from, to, &msg, "reset");
+            self.drop_msg(from, to, &msg, "reset", sent_at);
             return;
         }
         let n = &mut self.nodes[to as usize - 1];
         if n.state.is_none() || n.incarnation != to_incarnation {
-            self.drop_msg(from, to, &msg, "crashed");
+            self.drop_msg(from, to, &msg, "crashed", sent_at);
             return;
         }
         if n.paused {
-            n.stash.push(Stashed::Message { from, msg });
+            n.stash.push(Stashed::Message { from, msg, sent_at });
             return;
         }
-        self.record(Kind::Recv, to, from, msg.kind(), digest(&msg), 0);
+        self.record(Kind::Recv, to, from, msg.kind(), digest(&msg), sent_at);
         self.describe(|| format!("{msg:?}"));
         self.step(
             to,
@@ -1450,8 +1464,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             }
             Fault::Unclog => {
-                for (from, to, msg) in self.links.unclog() {
-                    self.transmit(from, to, msg);
+                for (from, to, (msg, sent_at)) in self.links.unclog() {
+                    self.transmit(from, to, msg, sent_at);
                 }
             }
             Fault::HealAll => self.heal_all(),
@@ -1596,8 +1610,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
     fn heal_all(&mut self) {
         self.links.heal();
-        for (from, to, msg) in self.links.unclog() {
-            self.transmit(from, to, msg);
+        for (from, to, (msg, sent_at)) in self.links.unclog() {
+            self.transmit(from, to, msg, sent_at);
         }
         self.loss = self.sc.network.loss;
         for id in 1..=self.sc.nodes {

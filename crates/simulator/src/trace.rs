@@ -81,10 +81,11 @@ pub fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
 /// What happened, in one word (the trace file's `e` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// A message was delivered to `node` from `peer`.
+    /// A message was delivered to `node` from `peer`; `a` is its digest, `b` the time it
+    /// was sent.
     Recv,
     /// A message from `peer` to `node` was lost (`label` says why: partition, loss, reset,
-    /// crashed).
+    /// crashed); `b` is the time it was sent.
     Drop,
     /// A message was held by a clogged link.
     Clogged,
