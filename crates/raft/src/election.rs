@@ -53,12 +53,20 @@ impl Raft {
     /// Thesis §4.2.3 and §9.6: while this node believes a leader is alive (it heard from
     /// one within the minimum election timeout, or it leads), it grants no (pre)vote.
     /// Active with pre-vote, check-quorum, or lease reads (a lease is only sound if the
-    /// followers that acked it refuse to elect another leader for that long).
+    /// followers that acked it refuse to elect another leader for that long; with leases
+    /// a node also fences for a minimum election timeout after a restart, having
+    /// forgotten when it last acknowledged the leader).
     pub(crate) fn vote_fenced(&self, now: LocalTime) -> bool {
         if !self.fence_active || self.bugs.no_vote_fence {
             return false;
         }
         if self.role == Role::Leader {
+            return true;
+        }
+        if self
+            .fenced_after_restart_until
+            .is_some_and(|until| now < until)
+        {
             return true;
         }
         match (self.leader_hint, self.last_leader_contact) {

@@ -295,6 +295,10 @@ pub struct Raft {
     leader_hint: Option<NodeId>,
     /// When this node last heard from the leader of its current term (the vote fence).
     last_leader_contact: Option<LocalTime>,
+    /// Lease mode: a restarted node may have acknowledged a lease round it no longer
+    /// remembers, so it grants no vote before this local time (start + the minimum
+    /// election timeout).
+    fenced_after_restart_until: Option<LocalTime>,
     commit_index: u64,
     last_applied: u64,
     kv: Kv,
@@ -786,7 +790,7 @@ impl Protocol for Raft {
         id: NodeId,
         config: &Config,
         durable: &Durable,
-        _now: LocalTime,
+        now: LocalTime,
         out: &mut Outputs<Message, Write>,
     ) -> Raft {
         let bugs = Bugs::from_config(config);
@@ -813,6 +817,8 @@ impl Protocol for Raft {
             reported: None,
             leader_hint: None,
             last_leader_contact: None,
+            fenced_after_restart_until: (config.read_mode == ReadMode::Lease)
+                .then(|| now + config.election_timeout.0),
             commit_index: 0,
             last_applied: 0,
             kv: Kv::default(),

@@ -152,6 +152,9 @@ fn a_deposed_leader_never_answers_a_read_index_read_and_says_it_did_not_happen()
 /// n1 is elected at t0 with lease reads; returns the cluster and t0.
 fn leased(cfg: Config) -> (Cluster, Duration) {
     let mut c = Cluster::new(cfg);
+    // Freshly started nodes fence their votes for a minimum election timeout (see the
+    // restart test below); an election timer never fires earlier anyway.
+    c.advance(Duration::from_millis(150));
     let t0 = c.now;
     c.elect(n(1));
     c.deliver_all();
@@ -254,4 +257,22 @@ fn raft_rejects_read_modes_it_does_not_serve_and_observers() {
         .unwrap_err()
         .message
         .contains("raft.no_such_bug"));
+}
+
+#[test]
+fn with_leases_a_restarted_follower_grants_no_vote_for_an_election_timeout() {
+    // Thesis §6.4.1: a lease holds only while the nodes that acknowledged it elect no
+    // one else; a restart must not erase that promise.
+    let (mut c, _) = leased(with_mode(3, ReadMode::Lease));
+    c.crash(n(2));
+    c.restart(n(2));
+    c.isolate(n(1));
+    c.fire_election(n(3));
+    c.deliver_all();
+    assert_eq!(c.role(n(3)), (Role::Candidate, 2));
+    assert_eq!(c.role(n(2)), (Role::Follower, 1), "fenced: term unchanged");
+    c.advance(Duration::from_millis(150));
+    c.fire_election(n(3));
+    c.deliver_all();
+    assert_eq!(c.role(n(3)), (Role::Leader, 3));
 }
