@@ -886,3 +886,38 @@ impl Protocol for Raft {
         (self.role, self.term)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_bug_switches_exactly_one_behaviour_and_every_switch_is_listed() {
+        let flags = |b: &Bugs| -> Vec<bool> {
+            vec![
+                b.commit_prior_term_by_count,
+                b.follower_commit_beyond_verified,
+                b.forget_vote_on_leader_discovery,
+                b.vote_not_durable,
+                b.readindex_before_term_commit,
+                b.lease_no_drift_margin,
+                b.commit_before_self_persist,
+                b.truncate_without_conflict,
+                b.prevote_reply_local_term,
+                b.no_vote_fence,
+            ]
+        };
+        let mut seen = vec![false; flags(&Bugs::default()).len()];
+        for bug in Raft::BUGS {
+            let mut config = Config::new(vec![NodeId(1)]);
+            config.bugs.insert(bug.name.to_string());
+            assert!(Raft::check_config(&config).is_ok(), "{}", bug.name);
+            let b = Bugs::from_config(&config);
+            assert!(b.any);
+            let on: Vec<usize> = (0..seen.len()).filter(|&i| flags(&b)[i]).collect();
+            assert_eq!(on.len(), 1, "{} switches {on:?}", bug.name);
+            seen[on[0]] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "a switch no BUGS entry turns on");
+    }
+}
