@@ -58,6 +58,9 @@ pub const TIMER_CHECK_QUORUM: TimerId = TimerId(2);
 /// than the leader's commit index: the follower's commit rule), and fuzzing should get
 /// there without thousands of writes.
 pub const MAX_ENTRIES_PER_MESSAGE: usize = 8;
+/// Most entries the leader ships to one follower beyond what it acknowledged (a limit
+/// on the optimistic replication window).
+pub const MAX_UNACKED_ENTRIES: u64 = 8 * MAX_ENTRIES_PER_MESSAGE as u64;
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
 const MAX_ROUNDS_REMEMBERED: usize = 4096;
 

@@ -4,18 +4,19 @@
 
 use crate::{
     AppendOutcome, Entry, LogWrite, Message, Outputs, Raft, Shipping, Write,
-    MAX_ENTRIES_PER_MESSAGE, MAX_ROUNDS_REMEMBERED,
+    MAX_ENTRIES_PER_MESSAGE, MAX_ROUNDS_REMEMBERED, MAX_UNACKED_ENTRIES,
 };
 use protocol::{Command, LocalTime, NodeId, Reply, Report, Role};
 
-/// Builds the AppendEntries that ships `log[next..]` (at most a message's worth);
-/// returns it with the index of the last entry it carries.
+/// Builds the AppendEntries that ships entries `next..=upto` (at most a message's
+/// worth; none if `upto < next`); returns it with the index of the last entry it carries.
 fn append_message(
     log: &[Entry],
     term: u64,
     leader_commit: u64,
     round: u64,
     next: u64,
+    upto: u64,
 ) -> (Message, u64) {
     let prev_log_index = next - 1;
     let prev_log_term = if prev_log_index == 0 {
@@ -24,7 +25,10 @@ fn append_message(
         log[prev_log_index as usize - 1].term
     };
     let from = prev_log_index as usize;
-    let to = log.len().min(from + MAX_ENTRIES_PER_MESSAGE);
+    let to = (upto as usize)
+        .min(log.len())
+        .min(from + MAX_ENTRIES_PER_MESSAGE)
+        .max(from);
     let entries = log[from..to].to_vec();
     let msg = Message::AppendEntries {
         term,
@@ -65,28 +69,43 @@ impl Raft {
                     self.commit_index,
                     leader.round,
                     p.next,
+                    last,
                 );
                 p.shipping = Shipping::Probe { paused: true };
                 out.send(p.id, msg);
             }
             Shipping::Replicate => {
-                if p.next > last && !heartbeat {
-                    return;
-                }
-                loop {
+                // Flow control (etcd's inflight limit): at most MAX_UNACKED_ENTRIES past
+                // what the follower acknowledged, so that a lagging follower whose
+                // batches arrive reordered does not make the leader resend its whole
+                // backlog on every rejection.
+                let window_end = (p.matched + MAX_UNACKED_ENTRIES).min(last);
+                let mut sent = false;
+                while p.next <= window_end {
                     let (msg, sent_to) = append_message(
                         &self.log,
                         self.term,
                         self.commit_index,
                         leader.round,
                         p.next,
+                        window_end,
                     );
                     out.send(p.id, msg);
                     // Optimistic: assume delivery; a rejection walks `next` back.
                     p.next = sent_to + 1;
-                    if p.next > last {
-                        break;
-                    }
+                    sent = true;
+                }
+                if heartbeat && !sent {
+                    // Empty, at next - 1: a rejection reveals a lost batch.
+                    let (msg, _) = append_message(
+                        &self.log,
+                        self.term,
+                        self.commit_index,
+                        leader.round,
+                        p.next,
+                        p.next - 1,
+                    );
+                    out.send(p.id, msg);
                 }
             }
         }

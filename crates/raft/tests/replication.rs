@@ -359,3 +359,32 @@ fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
     assert_eq!(rejections, 1);
     assert_eq!(c.log_terms(n(3)), vec![1, 1, 1, 3]);
 }
+
+#[test]
+fn the_leader_ships_at_most_a_window_of_unacknowledged_entries_to_a_follower() {
+    // Flow control (etcd's inflight limit): a follower that stops answering is sent at
+    // most MAX_UNACKED_ENTRIES beyond what it acknowledged, however long the log grows.
+    let mut c = Cluster::new(config(3));
+    c.elect(n(1));
+    for v in 0..200 {
+        c.client(n(1), write("x", v));
+        while c.deliver_where(|e| e.from != n(3) && e.to != n(3)) {}
+    }
+    let shipped: usize = c
+        .net
+        .iter()
+        .filter(|e| e.to == n(3))
+        .map(|e| match &e.msg {
+            Message::AppendEntries { entries, .. } => entries.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(shipped as u64, raft::MAX_UNACKED_ENTRIES);
+    // Once it answers, the rest follows and it catches up.
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    assert_eq!(c.raft(n(3)).commit_index(), 201);
+}
