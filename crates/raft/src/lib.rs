@@ -26,6 +26,12 @@
 //! `Delivery::AfterWrites`, and the leader counts its own log towards a commit quorum only
 //! up to the index its completed writes cover.
 //!
+//! Replication follows etcd's progress states: a follower whose match point is unknown
+//! is probed one AppendEntries at a time (walking back a whole conflicting term per
+//! rejection), one that matched is streamed to optimistically, in batches of at most
+//! [`MAX_ENTRIES_PER_MESSAGE`] and never more than [`MAX_UNACKED_ENTRIES`] past its
+//! acknowledged index.
+//!
 //! The code is split by story: `election.rs` (timers, pre-vote, votes, check-quorum),
 //! `replication.rs` (AppendEntries, commit, apply, client writes) and `reads.rs`
 //! (ReadIndex, lease and local reads). This file holds the types, the [`Protocol`]
