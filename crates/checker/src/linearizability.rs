@@ -1,0 +1,647 @@
+//! Linearizability of a register or a key-value map, by the Wing & Gong search with
+//! Lowe's memoisation (as Porcupine does it): walk the history's calls and returns in time
+//! order, try to linearize each call that is still open, and back up when a return is
+//! reached whose operation could not be placed. A cache of (set of linearized operations,
+//! model state) pairs already explored prunes the search; the stack is explicit (no
+//! recursion), and every key is checked on its own (P-compositionality).
+//!
+//! Indeterminate operations (status info) return "at infinity": they may take effect at
+//! any point after their call. Placing one after every other operation is always possible
+//! and affects nothing, so "never happened" needs no special case. Failed operations did
+//! not happen and are dropped; reads with no known output constrain nothing and are
+//! dropped too.
+//!
+//! Keys are searched concurrently and fairly (in slices of steps), with a shared stop: a
+//! key that fails quickly ends the check even when another key would take hours. A budget
+//! in steps or time turns a search that does not finish into the verdict *unknown*.
+
+use crate::history::{Func, History, Operation, Status, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Which object the history is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Model {
+    /// One register: keys are ignored.
+    Register,
+    /// A map: each key is an independent register (read/write/cas) or string
+    /// (get/put/append).
+    Kv,
+}
+
+/// When to give up and answer *unknown*.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub time: Option<Duration>,
+    pub steps: Option<u64>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            time: Some(Duration::from_secs(10)),
+            steps: None,
+        }
+    }
+}
+
+/// Why a history is not linearizable, in terms a person can follow.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub key: String,
+    /// The longest prefix of the key's operations that could be linearized, in order.
+    pub prefix: Vec<Operation>,
+    /// The state of the key after that prefix.
+    pub state: Value,
+    /// The operation whose return came before any order could place it.
+    pub stuck: Operation,
+    /// Every operation on the key (for drawing).
+    pub ops: Vec<Operation>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.key.is_empty() {
+            "the register".to_string()
+        } else {
+            format!("key {:?}", self.key)
+        };
+        writeln!(
+            f,
+            "{key} is not linearizable: at most {} of its {} operations can be put in an order that respects real time and the object's rules.",
+            self.prefix.len(),
+            self.ops.len()
+        )?;
+        let shown = self.prefix.len().saturating_sub(8);
+        if shown > 0 {
+            writeln!(
+                f,
+                "  longest linearizable prefix (last 8 of {}):",
+                self.prefix.len()
+            )?;
+        } else if !self.prefix.is_empty() {
+            writeln!(f, "  longest linearizable prefix:")?;
+        }
+        for op in &self.prefix[shown..] {
+            writeln!(
+                f,
+                "    {op}  [called {}, returned {}]",
+                op.call,
+                op.ret.map_or("never".into(), |r| r.to_string())
+            )?;
+        }
+        write!(
+            f,
+            "  after it the value is {}, and {} (called {}, returned {}) cannot take effect: it must have happened before it returned, yet no order of the operations still open allows it",
+            self.state,
+            self.stuck,
+            self.stuck.call,
+            self.stuck.ret.map_or("never".into(), |r| r.to_string())
+        )
+    }
+}
+
+/// The verdict of a check.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Linearizable {
+        keys: usize,
+        ops: usize,
+    },
+    NotLinearizable(Box<Violation>),
+    /// The budget ran out; `explored` says how far each undecided key got.
+    Unknown {
+        explored: String,
+    },
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Linearizable { .. } => "linearizable",
+            Outcome::NotLinearizable(_) => "not linearizable",
+            Outcome::Unknown { .. } => "unknown",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// An operation ready for the search: values interned as state ids.
+#[derive(Clone, Debug)]
+struct SOp {
+    f: Func,
+    /// write/put/append value, cas expected value.
+    a: u32,
+    /// cas new value.
+    b: u32,
+    /// read/get output (known).
+    out: u32,
+    cas_ok: Option<bool>,
+    /// Append's text, to build new states.
+    text: String,
+}
+
+/// One key's search, resumable so that keys can take turns.
+struct Search {
+    key: String,
+    ops: Vec<Operation>,
+    sops: Vec<SOp>,
+    values: Vec<Value>,
+    intern: HashMap<Value, u32>,
+    // Entries: 2 per op (call, return) plus the head sentinel at index 0.
+    // Entry e >= 1: op = (e - 1) / 2, is_call = (e - 1) % 2 == 0.
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    state: u32,
+    linearized: Vec<u64>,
+    lin_hash: u64,
+    op_hash: Vec<u64>,
+    cache: HashMap<(u64, u32), Vec<Vec<u64>>>,
+    stack: Vec<(usize, u32)>,
+    entry: usize,
+    /// Ops that must be linearized (not indeterminate).
+    must: usize,
+    must_done: usize,
+    steps: u64,
+    best: Vec<usize>,
+    best_state: u32,
+    best_stuck: Option<usize>,
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+enum Progress {
+    Linearizable,
+    Violation,
+    Paused,
+}
+
+impl Search {
+    fn new(key: String, ops: Vec<Operation>) -> Search {
+        let strings = ops
+            .iter()
+            .any(|o| matches!(o.f, Func::Get | Func::Put | Func::Append));
+        let mut s = Search {
+            key,
+            ops: Vec::new(),
+            sops: Vec::new(),
+            values: Vec::new(),
+            intern: HashMap::new(),
+            next: Vec::new(),
+            prev: Vec::new(),
+            state: 0,
+            linearized: Vec::new(),
+            lin_hash: 0,
+            op_hash: Vec::new(),
+            cache: HashMap::new(),
+            stack: Vec::new(),
+            entry: 0,
+            must: 0,
+            must_done: 0,
+            steps: 0,
+            best: Vec::new(),
+            best_state: 0,
+            best_stuck: None,
+        };
+        // The initial state: nil for registers, the empty string for get/put/append keys.
+        s.state = s.id(if strings {
+            Value::Str(String::new())
+        } else {
+            Value::Nil
+        });
+        s.best_state = s.state;
+        for op in ops {
+            let norm = |v: &Value| match (strings, v) {
+                (true, Value::Nil) => Value::Str(String::new()),
+                (true, Value::Int(i)) => Value::Str(i.to_string()),
+                _ => v.clone(),
+            };
+            let a = s.id(norm(&op.value));
+            let b = s.id(norm(&op.to.clone().unwrap_or_default()));
+            let out = op.output.as_ref().map_or(u32::MAX, |v| s.id(norm(v)));
+            let text = match norm(&op.value) {
+                Value::Str(t) => t,
+                other => other.to_string(),
+            };
+            s.sops.push(SOp {
+                f: op.f,
+                a,
+                b,
+                out,
+                cas_ok: op.cas_ok,
+                text,
+            });
+            s.ops.push(op);
+        }
+        let n = s.ops.len();
+        s.must = s.ops.iter().filter(|o| o.status == Status::Ok).count();
+        s.linearized = vec![0; n.div_ceil(64)];
+        s.op_hash = (0..n as u64).map(splitmix).collect();
+        // Events in time order; at equal times calls come first (overlap, the lenient
+        // reading), and an indeterminate op returns after everything.
+        let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
+        for (i, op) in s.ops.iter().enumerate() {
+            let ret = if op.status == Status::Info {
+                u64::MAX
+            } else {
+                op.ret.unwrap_or(u64::MAX)
+            };
+            events.push((op.call, 0, 2 * i + 1));
+            events.push((ret, 1, 2 * i + 2));
+        }
+        events.sort();
+        s.next = vec![0; 2 * n + 1];
+        s.prev = vec![0; 2 * n + 1];
+        let mut last = 0;
+        for &(_, _, e) in &events {
+            s.next[last] = e;
+            s.prev[e] = last;
+            last = e;
+        }
+        s.next[last] = usize::MAX;
+        s.entry = s.next[0];
+        s
+    }
+
+    fn id(&mut self, v: Value) -> u32 {
+        if let Some(&id) = self.intern.get(&v) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.intern.insert(v, id);
+        id
+    }
+
+    /// The model: the state after `op` from `state`, or None if its output contradicts it.
+    fn apply(&mut self, state: u32, i: usize) -> Option<u32> {
+        let op = &self.sops[i];
+        match op.f {
+            Func::Read | Func::Get => (op.out == u32::MAX || op.out == state).then_some(state),
+            Func::Write | Func::Put => Some(op.a),
+            Func::Cas => match op.cas_ok {
+                Some(true) => (state == op.a).then_some(op.b),
+                Some(false) => (state != op.a).then_some(state),
+                None => Some(if state == op.a { op.b } else { state }),
+            },
+            Func::Append => {
+                let current = match &self.values[state as usize] {
+                    Value::Str(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let text = op.text.clone();
+                Some(self.id(Value::Str(current + &text)))
+            }
+        }
+    }
+
+    fn lift(&mut self, e: usize) {
+        // Remove the call entry e and its return entry e + 1.
+        for x in [e, e + 1] {
+            let (p, n) = (self.prev[x], self.next[x]);
+            self.next[p] = n;
+            if n != usize::MAX {
+                self.prev[n] = p;
+            }
+        }
+    }
+
+    fn unlift(&mut self, e: usize) {
+        for x in [e + 1, e] {
+            let (p, n) = (self.prev[x], self.next[x]);
+            self.next[p] = x;
+            if n != usize::MAX {
+                self.prev[n] = x;
+            }
+        }
+    }
+
+    fn run(&mut self, max_steps: u64) -> Progress {
+        let until = self.steps + max_steps;
+        while self.steps < until {
+            self.steps += 1;
+            if self.must_done == self.must {
+                return Progress::Linearizable;
+            }
+            let e = self.entry;
+            if e == usize::MAX {
+                // Only indeterminate returns can trail; all required ops are placed.
+                return Progress::Linearizable;
+            }
+            let i = (e - 1) / 2;
+            if (e - 1) % 2 == 0 {
+                // A call: try to linearize the op here.
+                let placed = self.apply(self.state, i);
+                if let Some(new_state) = placed {
+                    let (w, bit) = (i / 64, 1u64 << (i % 64));
+                    self.linearized[w] |= bit;
+                    let h = self.lin_hash ^ self.op_hash[i];
+                    let seen = self.cache.entry((h, new_state)).or_default();
+                    if seen.iter().any(|b| *b == self.linearized) {
+                        self.linearized[w] &= !bit;
+                        self.entry = self.next[e];
+                        continue;
+                    }
+                    seen.push(self.linearized.clone());
+                    self.lin_hash = h;
+                    self.stack.push((e, self.state));
+                    self.state = new_state;
+                    if self.ops[i].status == Status::Ok {
+                        self.must_done += 1;
+                    }
+                    self.lift(e);
+                    self.entry = self.next[0];
+                    if self.stack.len() > self.best.len() {
+                        self.best = self.stack.iter().map(|&(e, _)| (e - 1) / 2).collect();
+                        self.best_state = self.state;
+                        self.best_stuck = None;
+                    }
+                } else {
+                    self.entry = self.next[e];
+                }
+            } else {
+                // A return whose op is not linearized yet: back up.
+                if self.stack.len() == self.best.len() && self.best_stuck.is_none() {
+                    self.best_stuck = Some(i);
+                }
+                let Some((ce, state)) = self.stack.pop() else {
+                    if self.best_stuck.is_none() {
+                        self.best_stuck = Some(i);
+                    }
+                    return Progress::Violation;
+                };
+                let j = (ce - 1) / 2;
+                self.unlift(ce);
+                self.linearized[j / 64] &= !(1u64 << (j % 64));
+                self.lin_hash ^= self.op_hash[j];
+                if self.ops[j].status == Status::Ok {
+                    self.must_done -= 1;
+                }
+                self.state = state;
+                self.entry = self.next[ce];
+            }
+        }
+        Progress::Paused
+    }
+
+    fn violation(&self) -> Violation {
+        let stuck = self.best_stuck.unwrap_or(0);
+        Violation {
+            key: self.key.clone(),
+            prefix: self.best.iter().map(|&i| self.ops[i].clone()).collect(),
+            state: self.values[self.best_state as usize].clone(),
+            stuck: self.ops[stuck].clone(),
+            ops: self.ops.clone(),
+        }
+    }
+}
+
+/// Splits a history by key (one key for a register), dropping what cannot matter.
+fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<Operation>> {
+    let mut keys: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
+    for op in &history.ops {
+        if op.status == Status::Fail {
+            continue; // it did not happen
+        }
+        let unknown_read = matches!(op.f, Func::Read | Func::Get)
+            && (op.output.is_none() || op.status == Status::Info);
+        if unknown_read {
+            continue; // constrains nothing, changes nothing
+        }
+        let key = match model {
+            Model::Register => String::new(),
+            Model::Kv => op.key.clone(),
+        };
+        keys.entry(key).or_default().push(op.clone());
+    }
+    keys
+}
+
+/// Steps a key searches before the next key gets its turn.
+const SLICE: u64 = 20_000;
+
+/// Checks a history for linearizability.
+pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
+    let keys = partition(history, model);
+    let total_ops: usize = keys.values().map(Vec::len).sum();
+    let key_count = keys.len();
+    let started = Instant::now();
+    let stop = AtomicBool::new(false);
+    let failures: Mutex<Vec<Violation>> = Mutex::new(Vec::new());
+    let unknown: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(key_count)
+        .max(1);
+    let mut shares: Vec<Vec<(String, Vec<Operation>)>> = (0..threads).map(|_| Vec::new()).collect();
+    // Largest keys first, dealt round-robin, so threads get similar work.
+    let mut by_size: Vec<(String, Vec<Operation>)> = keys.into_iter().collect();
+    by_size.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+    for (k, item) in by_size.into_iter().enumerate() {
+        shares[k % threads].push(item);
+    }
+    std::thread::scope(|scope| {
+        for share in shares {
+            let (stop, failures, unknown) = (&stop, &failures, &unknown);
+            scope.spawn(move || {
+                let mut searches: Vec<Search> = share
+                    .into_iter()
+                    .map(|(k, ops)| Search::new(k, ops))
+                    .collect();
+                while !searches.is_empty() && !stop.load(Ordering::Relaxed) {
+                    let mut k = 0;
+                    while k < searches.len() {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        match searches[k].run(SLICE) {
+                            Progress::Linearizable => {
+                                searches.swap_remove(k);
+                                continue;
+                            }
+                            Progress::Violation => {
+                                failures
+                                    .lock()
+                                    .expect("no panics while held")
+                                    .push(searches[k].violation());
+                                stop.store(true, Ordering::Relaxed);
+                                return;
+                            }
+                            Progress::Paused => {}
+                        }
+                        let out_of_time = budget.time.is_some_and(|t| started.elapsed() >= t);
+                        let out_of_steps = budget.steps.is_some_and(|s| searches[k].steps >= s);
+                        if out_of_time || out_of_steps {
+                            let mut u = unknown.lock().expect("no panics while held");
+                            for s in &searches {
+                                u.push(format!(
+                                    "key {:?}: {} ops, {} steps, at most {} linearized",
+                                    s.key,
+                                    s.ops.len(),
+                                    s.steps,
+                                    s.best.len()
+                                ));
+                            }
+                            return;
+                        }
+                        k += 1;
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("threads joined");
+    if !failures.is_empty() {
+        // Deterministic report when several keys failed at once: the first key.
+        failures.sort_by(|a, b| a.key.cmp(&b.key));
+        return Outcome::NotLinearizable(Box::new(failures.swap_remove(0)));
+    }
+    let mut unknown = unknown.into_inner().expect("threads joined");
+    if !unknown.is_empty() {
+        unknown.sort();
+        return Outcome::Unknown {
+            explored: format!(
+                "budget exhausted after {:.2}s; undecided: {}",
+                started.elapsed().as_secs_f64(),
+                unknown.join("; ")
+            ),
+        };
+    }
+    Outcome::Linearizable {
+        keys: key_count,
+        ops: total_ops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(
+        process: u64,
+        call: u64,
+        ret: Option<u64>,
+        f: Func,
+        value: Value,
+        output: Option<Value>,
+    ) -> Operation {
+        Operation {
+            process,
+            call,
+            ret,
+            f,
+            key: String::new(),
+            value,
+            to: None,
+            output,
+            cas_ok: None,
+            status: if ret.is_some() {
+                Status::Ok
+            } else {
+                Status::Info
+            },
+            line: None,
+        }
+    }
+
+    fn verdict(ops: Vec<Operation>) -> &'static str {
+        check(&History { ops }, Model::Register, Budget::default()).name()
+    }
+
+    #[test]
+    fn a_read_after_a_completed_write_must_see_it() {
+        let w = op(0, 0, Some(10), Func::Write, Value::Int(1), None);
+        let stale = op(1, 20, Some(30), Func::Read, Value::Nil, Some(Value::Nil));
+        let fresh = op(1, 20, Some(30), Func::Read, Value::Nil, Some(Value::Int(1)));
+        assert_eq!(verdict(vec![w.clone(), fresh]), "linearizable");
+        assert_eq!(verdict(vec![w, stale]), "not linearizable");
+    }
+
+    #[test]
+    fn a_read_concurrent_with_a_write_may_see_either_value() {
+        let w = op(0, 0, Some(30), Func::Write, Value::Int(1), None);
+        for seen in [Value::Nil, Value::Int(1)] {
+            let r = op(1, 10, Some(20), Func::Read, Value::Nil, Some(seen));
+            assert_eq!(verdict(vec![w.clone(), r]), "linearizable");
+        }
+    }
+
+    #[test]
+    fn an_indeterminate_write_may_take_effect_late_or_never() {
+        let w = op(0, 0, None, Func::Write, Value::Int(1), None);
+        let before = op(1, 10, Some(20), Func::Read, Value::Nil, Some(Value::Nil));
+        let after = op(1, 30, Some(40), Func::Read, Value::Nil, Some(Value::Int(1)));
+        let again = op(1, 50, Some(60), Func::Read, Value::Nil, Some(Value::Nil));
+        assert_eq!(verdict(vec![w.clone(), before.clone()]), "linearizable");
+        assert_eq!(
+            verdict(vec![w.clone(), before.clone(), after.clone()]),
+            "linearizable"
+        );
+        // Once seen, it cannot be unseen.
+        assert_eq!(verdict(vec![w, before, after, again]), "not linearizable");
+    }
+
+    #[test]
+    fn the_explanation_names_the_key_the_prefix_and_the_operation_that_cannot_be_placed() {
+        let w = op(0, 0, Some(10), Func::Write, Value::Int(7), None);
+        let r = op(1, 20, Some(30), Func::Read, Value::Nil, Some(Value::Int(3)));
+        let Outcome::NotLinearizable(v) = check(
+            &History { ops: vec![w, r] },
+            Model::Register,
+            Budget::default(),
+        ) else {
+            panic!("expected a violation")
+        };
+        assert_eq!(v.prefix.len(), 1);
+        assert_eq!(v.state, Value::Int(7));
+        assert_eq!(v.stuck.output, Some(Value::Int(3)));
+        let text = v.to_string();
+        assert!(
+            text.contains("read() -> 3") && text.contains("the value is 7"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_budget_of_steps_gives_unknown_rather_than_a_hang() {
+        // Many concurrent writes and reads make a search longer than a handful of steps.
+        let mut ops = Vec::new();
+        for p in 0..12 {
+            ops.push(op(
+                p,
+                p,
+                Some(1000 + p),
+                Func::Write,
+                Value::Int(p as i64),
+                None,
+            ));
+        }
+        ops.push(op(
+            99,
+            2000,
+            Some(2001),
+            Func::Read,
+            Value::Nil,
+            Some(Value::Int(42)),
+        ));
+        let out = check(
+            &History { ops },
+            Model::Register,
+            Budget {
+                time: None,
+                steps: Some(5),
+            },
+        );
+        assert_eq!(out.name(), "unknown", "{out:?}");
+    }
+}
