@@ -31,8 +31,8 @@ impl Raft {
                     self.become_candidate(now, out);
                 }
             }
-            TIMER_HEARTBEAT => {
-                if self.role == Role::Leader {
+            TIMER_HEARTBEAT => match self.role {
+                Role::Leader => {
                     self.heartbeat(now, out);
                     out.set_timer(
                         TIMER_HEARTBEAT,
@@ -40,7 +40,9 @@ impl Raft {
                         self.config.heartbeat_interval,
                     );
                 }
-            }
+                Role::Candidate => self.retry_request_vote(out),
+                _ => {}
+            },
             TIMER_CHECK_QUORUM => {
                 if self.role == Role::Leader {
                     self.check_quorum(out);
@@ -196,18 +198,33 @@ impl Raft {
         });
         self.votes.clear();
         self.votes.push(self.id);
+        self.answered.clear();
         self.reset_election_timer(out);
+        self.retry_request_vote(out);
+        if self.votes.len() >= self.quorum {
+            self.become_leader(now, out);
+        }
+    }
+
+    /// Sends RequestVote to every peer that has not answered this term's round, and
+    /// asks again after a heartbeat interval (Raft §5.1: servers retry RPCs that get no
+    /// response in time; a lost request or reply need not cost the whole election).
+    fn retry_request_vote(&mut self, out: &mut Outputs<Message, Write>) {
         let msg = Message::RequestVote {
             term: self.term,
             last_log_index: self.last_index(),
             last_log_term: self.last_term(),
         };
         for &peer in &self.peers {
-            out.send_after_writes(peer, msg.clone());
+            if !self.answered.contains(&peer) {
+                out.send_after_writes(peer, msg.clone());
+            }
         }
-        if self.votes.len() >= self.quorum {
-            self.become_leader(now, out);
-        }
+        out.set_timer(
+            TIMER_HEARTBEAT,
+            self.config.heartbeat_interval,
+            self.config.heartbeat_interval,
+        );
     }
 
     /// A grant in the current (pre-)election; a quorum moves to the next stage.

@@ -53,7 +53,7 @@ use std::time::Duration;
 
 /// The election timer (followers, pre-candidates, candidates).
 pub const TIMER_ELECTION: TimerId = TimerId(0);
-/// The leader's heartbeat timer.
+/// The leader's heartbeat timer; a candidate's RequestVote retry timer.
 pub const TIMER_HEARTBEAT: TimerId = TimerId(1);
 /// The leader's check-quorum timer (thesis §6.2), set only with `config.check_quorum`.
 pub const TIMER_CHECK_QUORUM: TimerId = TimerId(2);
@@ -313,6 +313,9 @@ pub struct Raft {
     kv: Kv,
     /// Grants received in the current (pre-)election, self included.
     votes: Vec<NodeId>,
+    /// Peers that answered the current RequestVote round (granted or not); the others
+    /// are asked again every heartbeat interval (Raft §5.1: RPCs are retried).
+    answered: Vec<NodeId>,
     next_tag: u64,
     /// Writes issued and not yet done: (tag, log length they leave durable, for log
     /// writes; clamped by later truncations).
@@ -473,6 +476,8 @@ impl Raft {
         }
         if self.role == Role::Leader {
             self.step_down(out);
+        } else if self.role == Role::Candidate {
+            out.cancel_timer(TIMER_HEARTBEAT);
         }
         self.role = Role::Follower;
         if leader.is_some() {
@@ -645,8 +650,13 @@ impl Raft {
                 }
             }
             Message::RequestVoteResp { granted, .. } => {
-                if self.role == Role::Candidate && granted {
-                    self.count_vote(now, from, out);
+                if self.role == Role::Candidate {
+                    if !self.answered.contains(&from) {
+                        self.answered.push(from);
+                    }
+                    if granted {
+                        self.count_vote(now, from, out);
+                    }
                 }
             }
             Message::AppendEntries { .. } => {
@@ -832,6 +842,7 @@ impl Protocol for Raft {
             last_applied: 0,
             kv: Kv::default(),
             votes: Vec::new(),
+            answered: Vec::new(),
             next_tag: 0,
             writes_in_flight: VecDeque::new(),
             durable_index: durable.log.len() as u64,

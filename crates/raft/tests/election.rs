@@ -434,3 +434,18 @@ fn mutant_no_vote_fence_lets_the_cut_off_node_take_over() {
     assert_eq!(c.role(n(3)), (Role::Leader, 2));
     assert_eq!(c.role(n(2)), (Role::Follower, 2));
 }
+
+#[test]
+fn a_candidate_asks_again_the_peers_that_did_not_answer() {
+    // Raft §5.1: RPCs are retried when no response arrives in time.
+    let mut c = Cluster::new(config(3));
+    c.fire_election(n(1));
+    c.drop_where(|e| e.to == n(2));
+    assert!(c.deliver(n(1), n(3), "RequestVote"));
+    c.drop_where(|_| true); // n3's grant is lost too
+    c.fire_heartbeat(n(1));
+    assert_eq!(c.in_flight("RequestVote"), 2);
+    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    assert!(c.deliver(n(2), n(1), "RequestVoteResp"));
+    assert_eq!(c.role(n(1)), (Role::Leader, 1));
+}
