@@ -226,15 +226,6 @@ impl Raft {
                 };
                 // Figure 2: commitIndex = min(leaderCommit, index of last new entry).
                 let commit = leader_commit.min(known);
-                if leader_commit > verified && self.last_index() > verified {
-                    // The trigger of raft.follower_commit_beyond_verified: entries past
-                    // what this message verified, and a leader commit index beyond them.
-                    out.mark(if self.bugs.follower_commit_beyond_verified {
-                        "raft.follower_committed_beyond_verified"
-                    } else {
-                        "raft.follower_commit_capped_at_verified"
-                    });
-                }
                 if commit > self.commit_index {
                     self.commit_to(now, commit, out);
                 }

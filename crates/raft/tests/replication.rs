@@ -388,11 +388,3 @@ fn the_leader_ships_at_most_a_window_of_unacknowledged_entries_to_a_follower() {
     c.deliver_all();
     assert_eq!(c.raft(n(3)).commit_index(), 201);
 }
-
-#[test]
-fn the_follower_commit_rule_marks_when_it_caps_the_commit_index() {
-    let c = stale_tail(config(3));
-    assert!(c.marked("raft.follower_commit_capped_at_verified"));
-    let c = stale_tail(with_bug(config(3), "raft.follower_commit_beyond_verified"));
-    assert!(c.marked("raft.follower_committed_beyond_verified"));
-}
