@@ -102,10 +102,10 @@ impl fmt::Display for Operation {
         };
         match self.f {
             Func::Read | Func::Get => {
-                write!(f, "{}({key}", self.f.name())?;
+                write!(f, "{}({})", self.f.name(), key.trim_end_matches(", "))?;
                 match &self.output {
-                    Some(v) => write!(f, ") -> {v}"),
-                    None => write!(f, ") -> ?"),
+                    Some(v) => write!(f, " -> {v}"),
+                    None => write!(f, " -> ?"),
                 }
             }
             Func::Write | Func::Put | Func::Append => {

@@ -5,6 +5,8 @@
 use crate::duration::format_duration;
 use crate::scenario::Scenario;
 use crate::sim::{Outcome as OpOutcome, RunOutput};
+use checker::history::{Func, History, Operation, Status, Value};
+use checker::linearizability::{self, Budget, Model};
 use checker::safety::{self, Outcome, Verdict};
 
 /// One expectation and whether it held.
@@ -77,6 +79,72 @@ pub fn op_counts(out: &RunOutput) -> (u64, u64, u64) {
     counts
 }
 
+/// The run's client history in the checker's model (and the native history format).
+pub fn history(out: &RunOutput) -> History {
+    let int = |v: u64| Value::Int(v as i64);
+    let ops = out
+        .history
+        .iter()
+        .map(|h| {
+            let (f, value, to) = match &h.op {
+                protocol::Op::Read { .. } => (Func::Read, Value::Nil, None),
+                protocol::Op::Write { value, .. } => (Func::Write, int(*value), None),
+                protocol::Op::Cas { from, to, .. } => (Func::Cas, int(*from), Some(int(*to))),
+            };
+            let (status, output, cas_ok) = match &h.outcome {
+                OpOutcome::Ok(protocol::OpResult::Read(v)) => {
+                    (Status::Ok, Some(v.map_or(Value::Nil, int)), None)
+                }
+                OpOutcome::Ok(protocol::OpResult::Cas(swapped)) => {
+                    (Status::Ok, None, Some(*swapped))
+                }
+                OpOutcome::Ok(protocol::OpResult::Written) => (Status::Ok, None, None),
+                OpOutcome::Fail => (Status::Fail, None, None),
+                OpOutcome::Info => (Status::Info, None, None),
+            };
+            Operation {
+                process: h.process,
+                call: h.invoke_ns,
+                ret: h.return_ns,
+                f,
+                key: h.op.key().to_string(),
+                value,
+                to,
+                output,
+                cas_ok,
+                status,
+                line: None,
+            }
+        })
+        .collect();
+    History { ops }
+}
+
+/// Search steps the linearizability checker may take per key in a simulated run: a step
+/// budget, not a time budget, so that the same run always gets the same verdict.
+pub const LINEARIZABILITY_STEPS: u64 = 20_000_000;
+
+fn linearizability_verdict(out: &RunOutput) -> Verdict {
+    let h = history(out);
+    match linearizability::check(
+        &h,
+        Model::Kv,
+        Budget {
+            time: None,
+            steps: Some(LINEARIZABILITY_STEPS),
+        },
+    ) {
+        linearizability::Outcome::Linearizable { keys, ops } => {
+            Verdict::pass(format!("{ops} operations on {keys} keys are linearizable"))
+        }
+        linearizability::Outcome::NotLinearizable(v) => Verdict::fail(v.to_string()),
+        linearizability::Outcome::Unknown { explored } => Verdict {
+            result: Outcome::Unknown,
+            detail: format!("unknown: {explored}"),
+        },
+    }
+}
+
 pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     let ops: Vec<(u64, Option<u64>)> = out
         .history
@@ -95,6 +163,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     let events = &out.node_events;
     let within = sc.expect.liveness_within.as_nanos() as u64;
     let verdicts = vec![
+        ("linearizability", linearizability_verdict(out)),
         ("election_safety", safety::election_safety(events)),
         ("log_safety", safety::log_safety(events)),
         ("split_brain", safety::split_brain(events)),

@@ -3,9 +3,8 @@
 
 use crate::judge::{op_counts, Judgement};
 use crate::scenario::Scenario;
-use crate::sim::{Outcome, RunOutput};
+use crate::sim::RunOutput;
 use crate::trace::{hash_hex, CHECKPOINT_EVERY};
-use protocol::{Op, OpResult};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -38,45 +37,6 @@ fn fault_text(f: &crate::sim::AppliedFault) -> String {
         Clog { from, to } => format!("clog {from:?} -> {to:?}"),
         other => format!("{}{node}", other.name()),
     }
-}
-
-pub fn op_json(op: &crate::sim::HistoryOp) -> Value {
-    let mut v = json!({
-        "process": op.process,
-        "client": op.client,
-        "id": op.id.0,
-        "invoke_ns": op.invoke_ns,
-        "return_ns": op.return_ns,
-        "node": op.node,
-    });
-    let m = v.as_object_mut().expect("object");
-    match &op.op {
-        Op::Read { key } => {
-            m.insert("f".into(), json!("read"));
-            m.insert("key".into(), json!(key));
-        }
-        Op::Write { key, value } => {
-            m.insert("f".into(), json!("write"));
-            m.insert("key".into(), json!(key));
-            m.insert("value".into(), json!(value));
-        }
-        Op::Cas { key, from, to } => {
-            m.insert("f".into(), json!("cas"));
-            m.insert("key".into(), json!(key));
-            m.insert("from".into(), json!(from));
-            m.insert("to".into(), json!(to));
-        }
-    }
-    let (status, output) = match &op.outcome {
-        Outcome::Ok(OpResult::Read(v)) => ("ok", json!(v)),
-        Outcome::Ok(OpResult::Written) => ("ok", Value::Null),
-        Outcome::Ok(OpResult::Cas(b)) => ("ok", json!(b)),
-        Outcome::Fail => ("fail", Value::Null),
-        Outcome::Info => ("info", Value::Null),
-    };
-    m.insert("status".into(), json!(status));
-    m.insert("output".into(), output);
-    v
 }
 
 /// The `--json` object (also the trace file's `summary`).
@@ -292,7 +252,7 @@ fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) ->
             "faults": out.faults.iter().map(|f| json!({"at_ns": f.at_ns, "fault": fault_text(f), "node": f.node, "nemesis": f.from_nemesis})).collect::<Vec<_>>(),
             "marks": out.marks,
         },
-        "history": out.history.iter().map(op_json).collect::<Vec<_>>(),
+        "history": crate::judge::history(out).ops,
     });
     // Everything but the events as one object, then the events one per line.
     let head = serde_json::to_string(&header).map_err(io::Error::other)?;

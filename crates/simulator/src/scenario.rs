@@ -550,6 +550,7 @@ fn range(pair: Option<[Dur; 2]>, default: (Duration, Duration)) -> (Duration, Du
 
 /// The checkers whose names a scenario may use in `expect.pass` / `expect.fail`.
 pub const CHECKERS: &[&str] = &[
+    "linearizability",
     "election_safety",
     "log_safety",
     "split_brain",
@@ -559,6 +560,7 @@ pub const CHECKERS: &[&str] = &[
 
 /// Checkers that must pass when a scenario names none.
 pub const DEFAULT_PASS: &[&str] = &[
+    "linearizability",
     "election_safety",
     "log_safety",
     "split_brain",
