@@ -37,7 +37,8 @@ pub enum What {
     },
     /// The leader of `term` holds a read lease until true time `until_ns`.
     Lease { term: u64, until_ns: u64 },
-    /// The leader of `term` answered a read without ordering it through the log.
+    /// The leader of `term` answered a read on its own authority (lease or local state),
+    /// with no quorum confirming its leadership after the read arrived.
     ReadServed { term: u64 },
 }
 

@@ -105,7 +105,10 @@ pub enum Report {
     },
     /// The leader of `term` holds a read lease until local time `until`.
     Lease { term: u64, until: LocalTime },
-    /// The leader of `term` answered a read without ordering it through the log.
+    /// The leader of `term` answered a read on its own authority — from a lease, or from
+    /// local state — with no quorum confirming its leadership after the read arrived.
+    /// (A ReadIndex or quorum-confirmed read is not reported: it linearizes at the
+    /// confirmation, even when served later.) The split-brain checker counts these.
     ReadServed { term: u64 },
     /// A rare path was taken (coverage mark, for campaign reports and unit tests).
     Mark(&'static str),
