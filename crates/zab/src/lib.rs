@@ -1,1 +1,670 @@
-//! placeholder, replaced below
+//! ZAB, ZooKeeper's atomic broadcast, as a pure step function.
+//!
+//! ZAB (Junqueira, Reed, Serafini, DSN 2011; Medeiros 2012) orders state changes through a
+//! single primary. Every transaction carries a *zxid* = `epoch << 32 | counter`: the epoch
+//! names the leader that proposed it, the counter its place in that leader's stream. A node
+//! moves through four phases, and this crate keeps one story per file:
+//!
+//! 1. **Fast Leader Election** (`election.rs`, ZooKeeper's `FastLeaderElection`). A LOOKING
+//!    peer votes for itself with `(currentEpoch, lastZxid, sid)` and adopts any larger vote
+//!    it hears, in that order. Notifications carry the sender's election round (a logical
+//!    clock); a higher round resets the tally. A peer that sees a quorum agree on its vote
+//!    waits a short *finalize* interval for a better vote, then becomes LEADING or
+//!    FOLLOWING. A peer that hears a quorum of FOLLOWING/LEADING peers name a leader that
+//!    itself says LEADING joins it directly (the "out of election" rule).
+//! 2. **Discovery** (`sync.rs`, `Leader.getEpochToPropose` / `Learner.registerWithLeader`).
+//!    Learners send FOLLOWERINFO with their acceptedEpoch; once a quorum answered, the leader
+//!    picks `newEpoch = max + 1` and sends LEADERINFO. A follower accepts only a newEpoch
+//!    greater than its acceptedEpoch, persists it, and answers ACKEPOCH with its
+//!    currentEpoch and last zxid (an equal epoch — a reconnection to the same leader — is
+//!    answered without acking, as ZooKeeper does).
+//! 3. **Synchronisation** (`sync.rs`, `LearnerHandler.syncFollower`). The leader brings each
+//!    learner to its own history with DIFF (the learner's last zxid is in the leader's log),
+//!    TRUNC (the learner holds txns the leader does not have; then the missing tail) or SNAP
+//!    (the learner is too far behind: more than a third of the leader's log would be sent,
+//!    our stand-in for ZooKeeper's `snapshotSizeFactor` = 0.33), then NEWLEADER. The
+//!    learner persists the synced txns, *then* writes currentEpoch, *then* ACKs NEWLEADER.
+//!    A quorum of NEWLEADER acks (the leader's own once its currentEpoch is durable)
+//!    establishes the leader: its whole log is committed and it sends UPTODATE.
+//! 4. **Broadcast** (`broadcast.rs`). PROPOSAL to followers, ACK once logged, COMMIT in zxid
+//!    order on a quorum of acks, never past a gap; observers receive INFORM (the committed
+//!    txn) and never ack or vote. PING every heartbeat; a leader that has not heard from a
+//!    quorum of synced followers within `election_timeout.0` (our syncLimit) steps down.
+//!
+//! Reads (`reads.rs`): `local` (ZooKeeper's default, answered from the server's own
+//! committed state), `sync` (ZooKeeper's `sync`: the leader answers once it committed what
+//! it had proposed when it saw the sync, *without* confirming it still leads —
+//! ZOOKEEPER-1675) and `sync_quorum` (the leader first confirms with a quorum PING round).
+//!
+//! Links are FIFO (TCP). A connection reset arrives as `Input::Disconnected`: a learner
+//! that loses its leader goes back to LOOKING and re-syncs later; a leader drops the
+//! learner and steps down if it no longer has a quorum of synced followers.
+//!
+//! Durable cells, each its own [`Write`]: acceptedEpoch, currentEpoch, and the transaction
+//! log (written incrementally: append, truncate, or replace on SNAP). Everything else is
+//! volatile: after a restart the node re-applies its log from the start once a leader tells
+//! it what is committed, so its `Report::Apply` sequence restarts from the first zxid.
+//!
+//! Reports: `Role` on every change of role or epoch (Looking/Following/Observing carry
+//! the node's currentEpoch or the epoch it accepted from its leader; `Leading` the epoch
+//! being established; `Leader` exactly when a quorum acked NEWLEADER). `Report::Vote` is
+//! not emitted: an FLE vote changes many times within a round and is not a grant.
+//!
+//! What this crate is not: a network, a disk or a clock. It reads nothing but its inputs.
+
+mod broadcast;
+mod election;
+mod reads;
+mod sync;
+
+use protocol::{
+    Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, Outputs,
+    Protocol, ReadMode, Reply, Report, Role, TimerId,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// `epoch << 32 | counter`.
+pub type Zxid = u64;
+
+pub fn make_zxid(epoch: u64, counter: u64) -> Zxid {
+    debug_assert!(
+        counter <= u32::MAX as u64,
+        "zxid counter {counter} overflows"
+    );
+    (epoch << 32) | counter
+}
+
+pub fn epoch_of(zxid: Zxid) -> u64 {
+    zxid >> 32
+}
+
+/// One transaction of the log. Every txn carries a client command (ZAB needs no no-op:
+/// NEWLEADER establishes a leader's history).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Txn {
+    pub zxid: Zxid,
+    pub cmd: Command,
+}
+
+/// An FLE vote, ordered by (epoch, zxid, sid) — `FastLeaderElection.totalOrderPredicate`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Vote {
+    pub epoch: u64,
+    pub zxid: Zxid,
+    pub sid: NodeId,
+}
+
+/// The sender's state in a notification (`QuorumPeer.ServerState`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PeerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Message {
+    Notification {
+        vote: Vote,
+        round: u64,
+        state: PeerState,
+    },
+    FollowerInfo {
+        accepted_epoch: u64,
+        last_zxid: Zxid,
+        observer: bool,
+    },
+    LeaderInfo {
+        epoch: u64,
+    },
+    /// `current_epoch` is `None` when the learner had already accepted this epoch (a
+    /// reconnection): ZooKeeper sends -1 and the leader does not count it as an epoch ack.
+    AckEpoch {
+        current_epoch: Option<u64>,
+        last_zxid: Zxid,
+    },
+    Diff {
+        txns: Vec<Txn>,
+        committed: Zxid,
+    },
+    Trunc {
+        to: Zxid,
+        txns: Vec<Txn>,
+        committed: Zxid,
+    },
+    Snap {
+        txns: Vec<Txn>,
+        committed: Zxid,
+    },
+    NewLeader {
+        epoch: u64,
+    },
+    /// Acks a proposal, or NEWLEADER when the counter of `zxid` is 0 (as in ZooKeeper).
+    Ack {
+        zxid: Zxid,
+    },
+    UpToDate {
+        committed: Zxid,
+    },
+    Proposal {
+        txn: Txn,
+    },
+    Commit {
+        zxid: Zxid,
+    },
+    Inform {
+        txn: Txn,
+    },
+    /// Leader to learner, echoed back; `round` also confirms leadership for sync_quorum.
+    Ping {
+        round: u64,
+    },
+    Request {
+        cmd: Command,
+    },
+    Sync {
+        id: u64,
+    },
+    SyncReply {
+        id: u64,
+        zxid: Zxid,
+    },
+}
+
+impl MessageKind for Message {
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::Notification { .. } => "NOTIFICATION",
+            Message::FollowerInfo { .. } => "FOLLOWERINFO",
+            Message::LeaderInfo { .. } => "LEADERINFO",
+            Message::AckEpoch { .. } => "ACKEPOCH",
+            Message::Diff { .. } => "DIFF",
+            Message::Trunc { .. } => "TRUNC",
+            Message::Snap { .. } => "SNAP",
+            Message::NewLeader { .. } => "NEWLEADER",
+            Message::Ack { .. } => "ACK",
+            Message::UpToDate { .. } => "UPTODATE",
+            Message::Proposal { .. } => "PROPOSAL",
+            Message::Commit { .. } => "COMMIT",
+            Message::Inform { .. } => "INFORM",
+            Message::Ping { .. } => "PING",
+            Message::Request { .. } => "REQUEST",
+            Message::Sync { .. } | Message::SyncReply { .. } => "SYNC",
+        }
+    }
+}
+
+/// What survives a crash.
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct Durable {
+    pub accepted_epoch: u64,
+    pub current_epoch: u64,
+    pub log: Vec<Txn>,
+}
+
+/// One write to one durable cell.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Write {
+    AcceptedEpoch(u64),
+    CurrentEpoch(u64),
+    /// Appends txns with zxids above the log's last.
+    Append(Vec<Txn>),
+    /// Drops every txn above `to`.
+    Truncate(Zxid),
+    /// Replaces the whole log (SNAP).
+    Snapshot(Vec<Txn>),
+}
+
+const TIMER_ELECTION: TimerId = TimerId(0);
+const TIMER_FINALIZE: TimerId = TimerId(1);
+const TIMER_TICK: TimerId = TimerId(2);
+
+/// What a completed write lets the node do next.
+#[derive(Clone, Copy, Debug)]
+enum WriteEffect {
+    None,
+    LogDurable(Zxid),
+    AcceptedEpochDurable(u64),
+    CurrentEpochDurable(u64),
+}
+
+/// The node's phase; `step` dispatches on it.
+#[derive(Debug)]
+enum Phase {
+    Looking(election::Election),
+    Following(sync::LearnerState),
+    Leading(Box<sync::LeaderState>),
+}
+
+#[derive(Debug)]
+pub struct Zab {
+    id: NodeId,
+    config: Config,
+    is_observer: bool,
+    // Mirrors of the durable cells (in memory they run ahead of the disk).
+    accepted_epoch: u64,
+    current_epoch: u64,
+    log: Vec<Txn>,
+    // Volatile.
+    committed: Zxid,
+    applied: Zxid,
+    kv: Kv,
+    next_tag: u64,
+    write_effects: VecDeque<(u64, WriteEffect)>,
+    /// FLE logical clock and the vote this node holds (also sent in replies when not
+    /// LOOKING: the vote that elected its leader).
+    round: u64,
+    vote: Vote,
+    /// FOLLOWERINFOs that reached us before we knew we lead (a learner's connection that
+    /// waits in the listen backlog).
+    early_infos: BTreeMap<NodeId, (u64, Zxid, bool)>,
+    /// Client writes this node accepted and will answer when it applies them.
+    pending_writes: BTreeSet<OpId>,
+    phase: Phase,
+    role_reported: (Role, u64),
+}
+
+impl Zab {
+    pub const BUGS_LIST: &'static [Bug] = &[
+        Bug {
+            name: "zab.diff_instead_of_trunc",
+            summary: "the leader sends DIFF where the learner holds txns outside the leader's history that must be truncated (ZOOKEEPER-2832)",
+        },
+        Bug {
+            name: "zab.ack_newleader_before_durable",
+            summary: "a follower ACKs NEWLEADER before the synced txns and currentEpoch are durable (ZOOKEEPER-3911)",
+        },
+        Bug {
+            name: "zab.current_epoch_before_history",
+            summary: "a follower writes currentEpoch before the synced history (ZOOKEEPER-4643)",
+        },
+        Bug {
+            name: "zab.propose_only_to_acked_newleader",
+            summary: "the leader sends new proposals only to followers that already acked NEWLEADER, so a learner in sync misses them",
+        },
+    ];
+
+    pub fn last_zxid(&self) -> Zxid {
+        self.log.last().map_or(0, |t| t.zxid)
+    }
+
+    /// The node's log (for tests and summaries).
+    pub fn log(&self) -> &[Txn] {
+        &self.log
+    }
+
+    pub fn committed(&self) -> Zxid {
+        self.committed
+    }
+
+    pub fn applied(&self) -> Zxid {
+        self.applied
+    }
+
+    pub fn accepted_epoch(&self) -> u64 {
+        self.accepted_epoch
+    }
+
+    pub fn current_epoch(&self) -> u64 {
+        self.current_epoch
+    }
+
+    /// The leader this node follows or is (None while LOOKING).
+    pub fn leader(&self) -> Option<NodeId> {
+        match &self.phase {
+            Phase::Looking(_) => None,
+            Phase::Following(l) => Some(l.leader),
+            Phase::Leading(_) => Some(self.id),
+        }
+    }
+
+    fn voters(&self) -> &[NodeId] {
+        &self.config.voters
+    }
+
+    fn is_voter(&self, n: NodeId) -> bool {
+        self.config.voters.contains(&n)
+    }
+
+    fn quorum(&self) -> usize {
+        protocol::quorum(self.config.voters.len())
+    }
+
+    fn peers(&self) -> Vec<NodeId> {
+        self.config.all_nodes().filter(|&n| n != self.id).collect()
+    }
+
+    fn position(&self, zxid: Zxid) -> Result<usize, usize> {
+        self.log.binary_search_by_key(&zxid, |t| t.zxid)
+    }
+
+    fn write(&mut self, w: Write, effect: WriteEffect, out: &mut Outputs<Message, Write>) {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.write_effects.push_back((tag, effect));
+        out.write(tag, w);
+    }
+
+    fn report_role(&mut self, role: Role, term: u64, out: &mut Outputs<Message, Write>) {
+        if self.role_reported != (role, term) {
+            self.role_reported = (role, term);
+            out.report(Report::Role { role, term });
+        }
+    }
+
+    /// Appends to the in-memory log, asserting zxid order, and writes the new txns.
+    fn append_and_write(&mut self, txns: Vec<Txn>, out: &mut Outputs<Message, Write>) {
+        if txns.is_empty() {
+            return;
+        }
+        let mut last = self.last_zxid();
+        for t in &txns {
+            assert!(
+                t.zxid > last,
+                "n{}: appending zxid {:#x} after {:#x} breaks zxid order",
+                self.id.0,
+                t.zxid,
+                last
+            );
+            last = t.zxid;
+        }
+        self.log.extend(txns.iter().cloned());
+        self.write(Write::Append(txns), WriteEffect::LogDurable(last), out);
+    }
+
+    /// Marks everything up to `zxid` committed and applies it. ZAB: a txn commits only
+    /// once every earlier one has; never past a gap (the txn must be in our log).
+    fn commit_to(&mut self, zxid: Zxid, out: &mut Outputs<Message, Write>) {
+        if zxid <= self.committed {
+            return;
+        }
+        let end = match self.position(zxid) {
+            Ok(i) => i + 1,
+            Err(_) => panic!(
+                "n{}: asked to commit zxid {:#x} which is not in its log (last {:#x}): a gap",
+                self.id.0,
+                zxid,
+                self.last_zxid()
+            ),
+        };
+        let start = match self.position(self.committed) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        for i in start..end {
+            let t = &self.log[i];
+            out.report(Report::Commit {
+                index: t.zxid,
+                term: epoch_of(t.zxid),
+                op: Some(t.cmd.id),
+            });
+        }
+        self.committed = zxid;
+        self.apply_committed(out);
+    }
+
+    fn apply_committed(&mut self, out: &mut Outputs<Message, Write>) {
+        let start = match self.position(self.applied) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        };
+        let mut i = start;
+        while i < self.log.len() && self.log[i].zxid <= self.committed {
+            let t = self.log[i].clone();
+            assert!(
+                t.zxid > self.applied,
+                "n{}: delivering zxid {:#x} after {:#x}: deliveries must strictly increase",
+                self.id.0,
+                t.zxid,
+                self.applied
+            );
+            let result = self.kv.apply(&t.cmd.op);
+            self.applied = t.zxid;
+            out.report(Report::Apply {
+                index: t.zxid,
+                term: epoch_of(t.zxid),
+                op: Some(t.cmd.id),
+            });
+            if self.pending_writes.remove(&t.cmd.id) {
+                out.reply(t.cmd.id, Reply::Ok(result));
+            }
+            i += 1;
+        }
+        self.after_apply(out);
+    }
+
+    /// Leaves whatever phase the node is in and starts a new election round
+    /// (`QuorumPeer` run loop: back to LOOKING).
+    fn go_looking(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        for id in std::mem::take(&mut self.pending_writes) {
+            out.reply(
+                id,
+                Reply::Error {
+                    reason: "lost the connection to the leader",
+                    maybe_applied: true,
+                },
+            );
+        }
+        self.fail_pending_reads(out);
+        out.cancel_timer(TIMER_TICK);
+        self.start_election(now, out);
+    }
+}
+
+impl Protocol for Zab {
+    type Message = Message;
+    type Durable = Durable;
+    type Write = Write;
+
+    const NAME: &'static str = "zab";
+    const BUGS: &'static [Bug] = Zab::BUGS_LIST;
+    const READ_MODES: &'static [ReadMode] =
+        &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
+
+    fn check_config(config: &Config) -> Result<(), ConfigError> {
+        protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        if let Some(n) = config.observers.iter().find(|o| config.voters.contains(o)) {
+            return Err(ConfigError {
+                field: "nodes",
+                message: format!("{n} is listed both as a voter and as an observer"),
+            });
+        }
+        let mut all: Vec<NodeId> = config.all_nodes().collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        if all.len() != before {
+            return Err(ConfigError {
+                field: "nodes",
+                message: "a node is listed twice".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Message, Write>,
+    ) -> Zab {
+        assert!(
+            durable.current_epoch <= durable.accepted_epoch,
+            "n{}: durable currentEpoch {} > acceptedEpoch {}",
+            id.0,
+            durable.current_epoch,
+            durable.accepted_epoch
+        );
+        let mut z = Zab {
+            id,
+            config: config.clone(),
+            is_observer: config.observers.contains(&id),
+            accepted_epoch: durable.accepted_epoch,
+            current_epoch: durable.current_epoch,
+            log: durable.log.clone(),
+            committed: 0,
+            applied: 0,
+            kv: Kv::default(),
+            next_tag: 0,
+            write_effects: VecDeque::new(),
+            round: 0,
+            vote: Vote {
+                epoch: 0,
+                zxid: 0,
+                sid: id,
+            },
+            early_infos: BTreeMap::new(),
+            pending_writes: BTreeSet::new(),
+            phase: Phase::Looking(election::Election::default()),
+            role_reported: (Role::Crashed, u64::MAX),
+        };
+        z.start_election(now, out);
+        z
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Message>, out: &mut Outputs<Message, Write>) {
+        match input {
+            Input::WriteDone { tag } => self.on_write_done(now, tag, out),
+            Input::Client(cmd) => self.on_client(now, cmd, out),
+            Input::Message {
+                from,
+                msg: Message::Notification { vote, round, state },
+            } => self.on_notification(now, from, vote, round, state, out),
+            Input::Message {
+                from,
+                msg:
+                    Message::FollowerInfo {
+                        accepted_epoch,
+                        last_zxid,
+                        observer,
+                    },
+            } => {
+                if matches!(self.phase, Phase::Leading(_)) {
+                    self.leader_on_follower_info(
+                        now,
+                        from,
+                        accepted_epoch,
+                        last_zxid,
+                        observer,
+                        out,
+                    );
+                } else {
+                    self.early_infos
+                        .insert(from, (accepted_epoch, last_zxid, observer));
+                }
+            }
+            Input::Message { from, msg } => match self.phase {
+                Phase::Looking(_) => {}
+                Phase::Following(_) => self.learner_on_message(now, from, msg, out),
+                Phase::Leading(_) => self.leader_on_message(now, from, msg, out),
+            },
+            Input::Timer(TIMER_ELECTION) => self.on_election_timer(now, out),
+            Input::Timer(TIMER_FINALIZE) => self.on_finalize_timer(now, out),
+            Input::Timer(TIMER_TICK) => match self.phase {
+                Phase::Looking(_) => {}
+                Phase::Following(_) => self.learner_tick(now, out),
+                Phase::Leading(_) => self.leader_tick(now, out),
+            },
+            Input::Timer(_) => {}
+            Input::Disconnected { peer } => {
+                self.early_infos.remove(&peer);
+                match self.phase {
+                    Phase::Looking(_) => {}
+                    Phase::Following(ref l) => {
+                        if l.leader == peer {
+                            out.mark("zab.learner_disconnected");
+                            self.go_looking(now, out);
+                        }
+                    }
+                    Phase::Leading(_) => self.leader_drop_learner(now, peer, out),
+                }
+            }
+        }
+    }
+
+    fn persist(durable: &mut Durable, write: &Write) {
+        match write {
+            Write::AcceptedEpoch(e) => durable.accepted_epoch = *e,
+            Write::CurrentEpoch(e) => durable.current_epoch = *e,
+            Write::Append(txns) => {
+                let mut last = durable.log.last().map_or(0, |t| t.zxid);
+                for t in txns {
+                    assert!(
+                        t.zxid > last,
+                        "durable log append of {:#x} after {:#x}",
+                        t.zxid,
+                        last
+                    );
+                    last = t.zxid;
+                }
+                durable.log.extend(txns.iter().cloned());
+            }
+            Write::Truncate(to) => durable.log.retain(|t| t.zxid <= *to),
+            Write::Snapshot(txns) => durable.log = txns.clone(),
+        }
+    }
+
+    fn role(&self) -> (Role, u64) {
+        match &self.phase {
+            Phase::Looking(_) => (Role::Looking, self.current_epoch),
+            Phase::Following(l) => (
+                if self.is_observer {
+                    Role::Observing
+                } else {
+                    Role::Following
+                },
+                l.epoch.unwrap_or(self.current_epoch),
+            ),
+            Phase::Leading(s) => match s.epoch {
+                Some(e) if s.established => (Role::Leader, e),
+                Some(e) => (Role::Leading, e),
+                None => (Role::Leading, self.accepted_epoch),
+            },
+        }
+    }
+}
+
+impl Zab {
+    fn on_write_done(&mut self, now: LocalTime, tag: u64, out: &mut Outputs<Message, Write>) {
+        while let Some(&(t, effect)) = self.write_effects.front() {
+            if t > tag {
+                break;
+            }
+            self.write_effects.pop_front();
+            match effect {
+                WriteEffect::None => {}
+                WriteEffect::LogDurable(z) => self.leader_on_own_log_durable(now, z, out),
+                WriteEffect::AcceptedEpochDurable(e) => {
+                    self.leader_on_accepted_epoch_durable(now, e, out)
+                }
+                WriteEffect::CurrentEpochDurable(e) => {
+                    self.leader_on_current_epoch_durable(now, e, out)
+                }
+            }
+        }
+    }
+
+    fn on_client(&mut self, now: LocalTime, cmd: Command, out: &mut Outputs<Message, Write>) {
+        if cmd.op.is_read() {
+            self.on_client_read(now, cmd, out);
+            return;
+        }
+        let hint = self.leader();
+        match &self.phase {
+            Phase::Leading(s) if s.established => {
+                if self.pending_writes.insert(cmd.id) {
+                    self.leader_propose(now, cmd, out);
+                }
+            }
+            Phase::Following(l) if l.up_to_date => {
+                let leader = l.leader;
+                if self.pending_writes.insert(cmd.id) {
+                    out.send(leader, Message::Request { cmd });
+                }
+            }
+            _ => out.reply(cmd.id, Reply::NotLeader { hint }),
+        }
+    }
+}
