@@ -11,8 +11,10 @@
 //! - `sync_quorum`: the same, but the leader first runs a PING round and waits until a
 //!   quorum of voters (itself included) echoed it: linearizable.
 //!
-//! `Report::ReadServed` is emitted for the reads answered without a quorum round (`local`
-//! and `sync`), by whichever server answers.
+//! `Report::ReadServed{term}` means "the leader of `term` answered on its own authority"
+//! (the split-brain checker counts these), so only a leader emits it: for a `local` read it
+//! answers itself, and for every `sync` it answers without a quorum round (its own client's
+//! or a learner's SYNC). A learner's local read is a follower read, not a leader's.
 
 use crate::sync::PeerStage;
 use crate::{Message, Phase, Write, Zab, Zxid};
@@ -61,10 +63,17 @@ impl Zab {
     ) {
         let value = self.kv.read(cmd.op.key());
         if !quorum_confirmed {
-            let term = self.serving_epoch().unwrap_or(self.current_epoch);
-            out.report(Report::ReadServed { term });
+            self.report_leader_read(out);
         }
         out.reply(cmd.id, Reply::Ok(OpResult::Read(value)));
+    }
+
+    fn report_leader_read(&self, out: &mut Outputs<Message, Write>) {
+        if let Phase::Leading(s) = &self.phase {
+            if let (true, Some(term)) = (s.established, s.epoch) {
+                out.report(Report::ReadServed { term });
+            }
+        }
     }
 
     pub(crate) fn on_client_read(
@@ -150,7 +159,12 @@ impl Zab {
         for w in ready {
             match w.waiter {
                 Waiter::Local(cmd) => self.answer_read(cmd, w.round.is_some(), out),
-                Waiter::Remote(p, id) => out.send(p, Message::SyncReply { id, zxid: w.target }),
+                Waiter::Remote(p, id) => {
+                    if w.round.is_none() {
+                        self.report_leader_read(out);
+                    }
+                    out.send(p, Message::SyncReply { id, zxid: w.target });
+                }
             }
         }
     }

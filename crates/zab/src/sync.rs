@@ -430,7 +430,9 @@ impl Zab {
                 peer.stage = PeerStage::EpochAcked;
                 peer.last_zxid = last_zxid;
                 if let Some(c) = current_epoch {
-                    if (c, last_zxid) > summary {
+                    // Leader.waitForEpochAck: while the epoch quorum is still forming, a
+                    // follower more recent than the leader means FLE chose wrongly.
+                    if !s.syncing && (c, last_zxid) > summary {
                         out.mark("zab.follower_ahead_of_leader");
                         self.go_looking(now, out);
                         return;

@@ -1,0 +1,433 @@
+//! Transcript-like scenarios on a hand-driven cluster (see `common`).
+
+mod common;
+
+use common::*;
+use protocol::{Output, Protocol, ReadMode, Reply, Report, Role};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use zab::{make_zxid, Durable, Message, Txn, Write};
+
+fn established(c: &mut Cluster) -> protocol::NodeId {
+    c.settle();
+    c.established_leader().expect("a leader is established")
+}
+
+fn log_of(epoch: u64, n: u64) -> Vec<Txn> {
+    (1..=n)
+        .map(|i| Txn {
+            zxid: make_zxid(epoch, i),
+            cmd: protocol::Command {
+                id: protocol::OpId(1000 + i),
+                op: protocol::Op::Write {
+                    key: "k".into(),
+                    value: i,
+                },
+            },
+        })
+        .collect()
+}
+
+fn leader_reports(c: &Cluster) -> Vec<(protocol::NodeId, u64)> {
+    c.reports
+        .iter()
+        .filter_map(|(id, r)| match r {
+            Report::Role {
+                role: Role::Leader,
+                term,
+            } => Some((*id, *term)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// FLE: with equal (epoch, zxid) the highest sid wins; Role{Leader} is reported once, when
+/// a quorum acked NEWLEADER (ZAB DSN'11 §IV, FastLeaderElection.totalOrderPredicate).
+#[test]
+fn three_fresh_servers_elect_the_highest_sid_and_establish_it_once() {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let l = established(&mut c);
+    assert_eq!(l, n(3));
+    assert_eq!(leader_reports(&c), vec![(n(3), 1)]);
+    for f in [n(1), n(2)] {
+        assert_eq!(c.zab(f).role(), (Role::Following, 1));
+        assert_eq!(c.zab(f).current_epoch(), 1);
+    }
+    c.check_invariants();
+}
+
+/// FLE orders votes by epoch first, then zxid, then sid.
+#[test]
+fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
+    let mut durables = BTreeMap::new();
+    // n2 has the highest currentEpoch, n4 a longer log of an older epoch.
+    durables.insert(
+        n(2),
+        Durable {
+            accepted_epoch: 2,
+            current_epoch: 2,
+            log: log_of(1, 2),
+        },
+    );
+    durables.insert(
+        n(4),
+        Durable {
+            accepted_epoch: 1,
+            current_epoch: 1,
+            log: log_of(1, 3),
+        },
+    );
+    let mut c = Cluster::with_durables(config(5, 0, ReadMode::Local), durables);
+    let l = established(&mut c);
+    assert_eq!(l, n(2));
+    assert_eq!(
+        leader_reports(&c),
+        vec![(n(2), 3)],
+        "newEpoch = max acceptedEpoch + 1"
+    );
+    // Everyone now holds n2's history (n4's extra 1:3 was truncated away: never committed).
+    for i in 1..=5 {
+        assert_eq!(c.zab(n(i)).log(), log_of(1, 2).as_slice(), "n{i}");
+    }
+    assert!(c.any_mark("zab.sync_trunc") || c.any_mark("zab.sync_snap"));
+
+    let mut c5 = Cluster::with_durables(config(5, 0, ReadMode::Local), {
+        let mut d = BTreeMap::new();
+        d.insert(
+            n(1),
+            Durable {
+                accepted_epoch: 1,
+                current_epoch: 1,
+                log: log_of(1, 1),
+            },
+        );
+        d
+    });
+    assert_eq!(
+        established(&mut c5),
+        n(1),
+        "a higher zxid beats a higher sid"
+    );
+    c.check_invariants();
+}
+
+/// ZAB integrity: a txn acked by a quorum survives the leader's crash into the new epoch.
+#[test]
+fn a_txn_acked_by_a_quorum_survives_the_leaders_crash() {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    assert_eq!(established(&mut c), n(3));
+    let op = c.write(n(3), "x", 7);
+    c.complete_write(n(3));
+    // The proposal reaches n1 only (n2's connection resets); n1 logs and acks; the leader
+    // commits, but its COMMIT to n1 is lost with the crash.
+    c.reset_link(n(3), n(2));
+    assert!(c.deliver(n(3), n(1)));
+    c.complete_write(n(1));
+    assert!(c.deliver(n(1), n(3)));
+    assert!(c.committed.contains_key(&make_zxid(1, 1)));
+    c.crash_losing_sent(n(3));
+    // n1 and n2 notice the silent leader.
+    c.tick_all(Duration::from_millis(400));
+    c.tick_all(Duration::from_millis(400));
+    let l = c.established_leader().expect("new leader");
+    assert_eq!(l, n(1), "n1 holds the highest zxid");
+    assert_eq!(c.zab(n(1)).role(), (Role::Leader, 2));
+    for f in [n(1), n(2)] {
+        assert!(
+            c.nodes[&f].applied.contains(&(make_zxid(1, 1), Some(op))),
+            "{f} applied the txn"
+        );
+    }
+    // The restarted old leader rejoins the round it missed (its round is behind).
+    c.restart(n(3));
+    c.settle();
+    assert_eq!(c.zab(n(3)).role(), (Role::Following, 2));
+    assert!(c.nodes[&n(3)]
+        .applied
+        .contains(&(make_zxid(1, 1), Some(op))));
+    c.check_invariants();
+}
+
+fn cluster_with_writes(writes: u64) -> Cluster {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    assert_eq!(established(&mut c), n(3));
+    for v in 0..writes {
+        c.write(n(3), "x", v);
+        c.run_until_quiet();
+    }
+    c
+}
+
+/// LearnerHandler.syncFollower: a restarted follower whose last zxid is in the leader's log
+/// and misses only a little gets a DIFF, and recovers the leader's state.
+#[test]
+fn a_restarted_follower_that_missed_one_txn_is_synced_by_diff() {
+    let mut c = cluster_with_writes(4);
+    c.crash(n(1));
+    let op = c.write(n(3), "x", 99);
+    c.run_until_quiet();
+    assert!(matches!(c.reply(op), Some(Reply::Ok(_))));
+    c.reports.clear();
+    c.restart(n(1));
+    c.settle();
+    assert!(
+        c.marks(n(3)).contains(&"zab.sync_diff"),
+        "{:?}",
+        c.marks(n(3))
+    );
+    assert_eq!(c.zab(n(1)).role(), (Role::Following, 1));
+    assert_eq!(c.zab(n(1)).log(), c.zab(n(3)).log());
+    assert_eq!(c.zab(n(1)).applied(), make_zxid(1, 5));
+    // The recovered follower serves local reads from the synced state.
+    let r = c.read(n(1), "x");
+    assert_eq!(
+        c.reply(r),
+        Some(&Reply::Ok(protocol::OpResult::Read(Some(99))))
+    );
+    c.check_invariants();
+}
+
+/// A follower holding a txn outside the new leader's history is truncated (TRUNC), then
+/// given the missing tail (ZOOKEEPER-1154).
+#[test]
+fn a_follower_with_an_extra_uncommitted_txn_is_synced_by_trunc() {
+    let mut c = cluster_with_writes(4);
+    // n3 (leader) logs 1:5 but no one else sees it.
+    c.write(n(3), "x", 55);
+    c.complete_write(n(3));
+    c.crash_losing_sent(n(3));
+    c.tick_all(Duration::from_millis(400));
+    c.tick_all(Duration::from_millis(400));
+    let l = c.established_leader().expect("new leader");
+    assert_eq!(l, n(2));
+    c.write(n(2), "x", 66);
+    c.run_until_quiet();
+    c.reports.clear();
+    c.restart(n(3));
+    c.settle();
+    assert!(
+        c.marks(n(2)).contains(&"zab.sync_trunc"),
+        "{:?}",
+        c.marks(n(2))
+    );
+    assert!(c.marks(n(3)).contains(&"zab.learner_truncated"));
+    assert_eq!(c.zab(n(3)).log(), c.zab(n(2)).log());
+    assert!(c.zab(n(3)).log().iter().all(|t| t.zxid != make_zxid(1, 5)));
+    assert!(c.nodes[&n(3)]
+        .durable
+        .log
+        .iter()
+        .all(|t| t.zxid != make_zxid(1, 5)));
+    c.check_invariants();
+}
+
+/// A learner with an empty log (or more than a third of the leader's log behind) gets SNAP.
+#[test]
+fn an_empty_follower_is_synced_by_snap() {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    c.crash(n(1));
+    c.tick_all(Duration::from_millis(400));
+    assert_eq!(c.established_leader(), Some(n(3)));
+    for v in 0..3 {
+        c.write(n(3), "y", v);
+        c.run_until_quiet();
+    }
+    c.reports.clear();
+    c.restart(n(1));
+    c.settle();
+    assert!(
+        c.marks(n(3)).contains(&"zab.sync_snap"),
+        "{:?}",
+        c.marks(n(3))
+    );
+    assert_eq!(c.nodes[&n(1)].durable.log, c.zab(n(3)).log().to_vec());
+    assert_eq!(c.zab(n(1)).applied(), make_zxid(1, 3));
+    c.check_invariants();
+}
+
+/// Observers learn committed txns through INFORM; they never ACK a proposal and their
+/// notifications never count towards a quorum.
+#[test]
+fn an_observer_learns_commits_by_inform_but_never_acks_or_votes() {
+    let mut c = Cluster::new(config(3, 1, ReadMode::Local));
+    assert_eq!(established(&mut c), n(3));
+    // The observer re-sends its notifications on its timer and learns the leader.
+    c.tick_all(Duration::from_millis(300));
+    assert_eq!(c.zab(n(4)).role(), (Role::Observing, 1));
+    let op = c.write(n(4), "z", 5);
+    c.run_until_quiet();
+    assert_eq!(c.reply(op), Some(&Reply::Ok(protocol::OpResult::Written)));
+    assert!(c.nodes[&n(4)]
+        .applied
+        .contains(&(make_zxid(1, 1), Some(op))));
+    let sent_by_observer: Vec<&'static str> = c.nodes[&n(4)]
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { msg, .. } => Some(protocol::MessageKind::kind(msg)),
+            _ => None,
+        })
+        .collect();
+    assert!(sent_by_observer.contains(&"REQUEST"));
+    assert!(c.nodes[&n(4)].outputs.iter().all(|o| !matches!(
+        o,
+        Output::Send { msg: Message::Ack { zxid }, .. } if zxid & 0xffff_ffff != 0
+    )));
+    assert!(c.nodes[&n(3)].outputs.iter().any(|o| matches!(
+        o,
+        Output::Send { to, msg: Message::Inform { .. }, .. } if *to == n(4)
+    )));
+    // Two voters down: one voter and the observer elect no one.
+    c.crash(n(3));
+    c.crash(n(2));
+    for _ in 0..4 {
+        c.tick_all(Duration::from_millis(400));
+    }
+    assert_eq!(c.established_leader(), None);
+    assert!(!matches!(
+        c.zab(n(1)).role().0,
+        Role::Leading | Role::Leader
+    ));
+    c.check_invariants();
+}
+
+/// The follower persists the synced history, THEN currentEpoch, THEN acks NEWLEADER, and
+/// the ack waits for both writes (ZOOKEEPER-4643, ZOOKEEPER-3911).
+#[test]
+fn a_follower_persists_history_then_current_epoch_then_acks_newleader() {
+    let mut c = cluster_with_writes(4);
+    c.crash(n(1));
+    c.write(n(3), "x", 9);
+    c.run_until_quiet();
+    c.restart(n(1));
+    c.settle();
+    let outs = &c.nodes[&n(1)].outputs;
+    let pos = |f: &dyn Fn(&Output<Message, Write>) -> bool| outs.iter().rposition(f).unwrap();
+    let log_write = pos(&|o| {
+        matches!(
+            o,
+            Output::Write {
+                write: Write::Append(_) | Write::Snapshot(_) | Write::Truncate(_),
+                ..
+            }
+        )
+    });
+    let epoch_write = pos(&|o| {
+        matches!(
+            o,
+            Output::Write {
+                write: Write::CurrentEpoch(1),
+                ..
+            }
+        )
+    });
+    let ack = pos(&|o| {
+        matches!(o, Output::Send { msg: Message::Ack { zxid }, delivery, .. }
+            if *zxid == make_zxid(1, 0) && *delivery == protocol::Delivery::AfterWrites)
+    });
+    assert!(
+        log_write < epoch_write && epoch_write < ack,
+        "{log_write} {epoch_write} {ack}"
+    );
+}
+
+/// ZOOKEEPER-1675: ZooKeeper's sync is answered by the leader without a quorum round, so an
+/// isolated leader answers; sync_quorum waits for a quorum to echo a PING round.
+#[test]
+fn sync_quorum_confirms_with_a_quorum_while_sync_does_not() {
+    for mode in [ReadMode::Sync, ReadMode::SyncQuorum] {
+        let mut c = Cluster::new(config(3, 0, mode));
+        assert_eq!(established(&mut c), n(3));
+        c.write(n(3), "x", 1);
+        c.run_until_quiet();
+        // The leader is cut off: nothing it sends is delivered yet.
+        let r = c.read(n(3), "x");
+        let answered = c.reply(r).cloned();
+        let served = c
+            .reports
+            .iter()
+            .any(|(id, rep)| *id == n(3) && matches!(rep, Report::ReadServed { term: 1 }));
+        match mode {
+            ReadMode::Sync => {
+                assert_eq!(answered, Some(Reply::Ok(protocol::OpResult::Read(Some(1)))));
+                assert!(served, "sync is served on the leader's own authority");
+            }
+            _ => {
+                assert_eq!(answered, None, "no quorum echoed yet");
+                assert!(matches!(c.peek(n(3), n(1)), Some(Message::Ping { .. })));
+                c.deliver(n(3), n(1));
+                c.deliver(n(1), n(3));
+                assert_eq!(
+                    c.reply(r),
+                    Some(&Reply::Ok(protocol::OpResult::Read(Some(1))))
+                );
+                assert!(!served);
+            }
+        }
+        // A follower's sync read goes through the leader and sees the latest write.
+        let w = c.write(n(3), "x", 2);
+        c.complete_write(n(3));
+        let r2 = c.read(n(1), "x");
+        c.run_until_quiet();
+        assert!(matches!(c.reply(w), Some(Reply::Ok(_))));
+        assert_eq!(
+            c.reply(r2),
+            Some(&Reply::Ok(protocol::OpResult::Read(Some(2))))
+        );
+    }
+}
+
+/// A leader that loses its quorum of synced followers steps down (ZooKeeper's syncLimit
+/// check); followers that lose the leader go back to LOOKING and re-elect.
+#[test]
+fn a_leader_without_a_quorum_steps_down_and_a_link_reset_sends_learners_looking() {
+    let mut c = cluster_with_writes(1);
+    c.reset_link(n(3), n(1));
+    assert_eq!(c.zab(n(1)).role().0, Role::Looking);
+    assert_eq!(c.zab(n(3)).role(), (Role::Leader, 1), "n2 is still synced");
+    c.reset_link(n(3), n(2));
+    assert_eq!(c.zab(n(3)).role().0, Role::Looking);
+    assert!(c.any_mark("zab.leader_lost_quorum"));
+    c.settle();
+    let l = c.established_leader().expect("re-elected");
+    assert_eq!(c.zab(l).role(), (Role::Leader, 2));
+    c.check_invariants();
+}
+
+/// Higher round resets the tally (FastLeaderElection: logicalclock).
+#[test]
+fn a_notification_of_a_higher_round_resets_the_tally() {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    c.crash_losing_sent(n(3));
+    c.run_until_quiet();
+    c.fire(n(1), common::zab_timer::FINALIZE);
+    c.fire(n(2), common::zab_timer::FINALIZE);
+    c.run_until_quiet();
+    let l = c.established_leader().expect("n2 leads n1");
+    assert_eq!(l, n(2));
+    c.reset_link(n(1), n(2));
+    c.settle();
+    // n3 restarts at round 1 while the others are at a higher round.
+    c.crash(n(2));
+    c.restart(n(3));
+    c.settle();
+    c.tick_all(Duration::from_millis(400));
+    assert!(c.any_mark("zab.fle_round_reset"));
+    c.check_invariants();
+}
+
+#[test]
+fn check_config_rejects_other_read_modes_and_nodes_both_voter_and_observer() {
+    let mut cfg = config(3, 0, ReadMode::ReadIndex);
+    assert_eq!(
+        zab::Zab::check_config(&cfg).unwrap_err().field,
+        "workload.read_mode"
+    );
+    cfg.read_mode = ReadMode::Local;
+    cfg.observers = vec![n(3)];
+    assert!(zab::Zab::check_config(&cfg).is_err());
+    cfg.voters.clear();
+    cfg.observers = vec![n(1)];
+    assert!(zab::Zab::check_config(&cfg).is_err());
+    assert!(zab::Zab::check_config(&config(3, 2, ReadMode::SyncQuorum)).is_ok());
+}
