@@ -4,6 +4,7 @@
 //! expectation failed; 2 usage error or bad input; 3 inconclusive (a checker's budget ran
 //! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
 
+mod cmd_check;
 mod fuzz;
 
 use sim::protocols;
@@ -39,6 +40,8 @@ enum Command {
     Run(RunArgs),
     /// Re-run a saved trace bit for bit and confirm its hash.
     Replay(ReplayArgs),
+    /// Check histories for linearizability (native JSON, sim traces, Jepsen EDN or logs).
+    Check(cmd_check::CheckArgs),
     /// Export a trace for Perfetto (Chrome Trace Event JSON) and its history as Jepsen EDN.
     Export(ExportArgs),
     /// Shrink a failing trace to the smallest run that still fails the same way.
@@ -349,6 +352,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd_replay(args),
         Command::Shrink(args) => cmd_shrink(args),
         Command::Export(args) => cmd_export(args),
+        Command::Check(args) => ExitCode::from(cmd_check::run(&args)),
         Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
         Command::Bench(args) => cmd_bench(args),
     }

@@ -6,5 +6,6 @@
 
 pub mod formats;
 pub mod history;
+pub mod html;
 pub mod linearizability;
 pub mod safety;

@@ -130,6 +130,48 @@ impl Outcome {
 
 // ---------------------------------------------------------------------------------------
 
+/// A state as the search compares it. Strings (get/put/append keys) are kept as their
+/// polynomial hash modulo the Mersenne prime 2^61 - 1 and their length, so that an append
+/// costs O(1) however long the value grows; a false match needs two different strings of
+/// equal length to collide, a chance near len / 2^61 per comparison.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum StateKey {
+    Value(Value),
+    Text { hash: u64, len: u64 },
+}
+
+const MERSENNE: u64 = (1 << 61) - 1;
+const BASE: u64 = 1_000_003;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    let r = ((p & u128::from(MERSENNE)) + (p >> 61)) as u64;
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    let r = a + b;
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
+}
+
+/// (hash, BASE^len) of a string.
+fn text_hash(t: &str) -> (u64, u64) {
+    t.bytes().fold((0, 1), |(h, pow), b| {
+        (
+            add_mod(mul_mod(h, BASE), u64::from(b) + 1),
+            mul_mod(pow, BASE),
+        )
+    })
+}
+
 /// An operation ready for the search: values interned as state ids.
 #[derive(Clone, Debug)]
 struct SOp {
@@ -141,8 +183,8 @@ struct SOp {
     /// read/get output (known).
     out: u32,
     cas_ok: Option<bool>,
-    /// Append's text, to build new states.
-    text: String,
+    /// Append's text as (hash, BASE^len, len), to build new states.
+    text: (u64, u64, u64),
 }
 
 /// One key's search, resumable so that keys can take turns.
@@ -150,8 +192,10 @@ struct Search {
     key: String,
     ops: Vec<Operation>,
     sops: Vec<SOp>,
-    values: Vec<Value>,
-    intern: HashMap<Value, u32>,
+    values: Vec<StateKey>,
+    intern: HashMap<StateKey, u32, FastHash>,
+    /// The initial value (nil, or the empty string), for rebuilding states to show.
+    initial: Value,
     // Entries: 2 per op (call, return) plus the head sentinel at index 0.
     // Entry e >= 1: op = (e - 1) / 2, is_call = (e - 1) % 2 == 0.
     next: Vec<usize>,
@@ -160,7 +204,13 @@ struct Search {
     linearized: Vec<u64>,
     lin_hash: u64,
     op_hash: Vec<u64>,
-    cache: HashMap<(u64, u32), Vec<Vec<u64>>>,
+    /// The memo of explored (linearized set, state) pairs: an index from their combined
+    /// hash to a chain of entries in one flat arena, `[next, state, words...]` each, so
+    /// that remembering a pair allocates nothing of its own.
+    cache: HashMap<u64, usize, IdentityHash>,
+    arena: Vec<u64>,
+    /// Append transitions already computed: (state, op) -> state.
+    appended: HashMap<(u32, u32), u32, FastHash>,
     stack: Vec<(usize, u32)>,
     entry: usize,
     /// Ops that must be linearized (not indeterminate).
@@ -180,6 +230,72 @@ fn splitmix(mut x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A fast multiply-rotate hasher for the search's own maps (the default SipHash guards
+/// against adversarial keys, which a history's values are not worth defending against).
+#[derive(Clone, Copy, Default)]
+struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        splitmix(self.0)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+/// The memo's keys are already well-mixed hashes: hashing them again is wasted work.
+#[derive(Clone, Copy, Default)]
+struct IdentityHash;
+
+impl std::hash::BuildHasher for IdentityHash {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+
 enum Progress {
     Linearizable,
     Violation,
@@ -196,14 +312,17 @@ impl Search {
             ops: Vec::new(),
             sops: Vec::new(),
             values: Vec::new(),
-            intern: HashMap::new(),
+            intern: HashMap::default(),
+            initial: Value::Nil,
             next: Vec::new(),
             prev: Vec::new(),
             state: 0,
             linearized: Vec::new(),
             lin_hash: 0,
             op_hash: Vec::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
+            arena: Vec::new(),
+            appended: HashMap::default(),
             stack: Vec::new(),
             entry: 0,
             must: 0,
@@ -214,32 +333,44 @@ impl Search {
             best_stuck: None,
         };
         // The initial state: nil for registers, the empty string for get/put/append keys.
-        s.state = s.id(if strings {
+        s.initial = if strings {
             Value::Str(String::new())
         } else {
             Value::Nil
-        });
+        };
+        let key_of = |v: &Value| -> StateKey {
+            if !strings {
+                return StateKey::Value(v.clone());
+            }
+            let text = match v {
+                Value::Nil => String::new(),
+                Value::Int(i) => i.to_string(),
+                Value::Str(t) => t.clone(),
+            };
+            StateKey::Text {
+                hash: text_hash(&text).0,
+                len: text.len() as u64,
+            }
+        };
+        s.state = s.id(key_of(&s.initial.clone()));
         s.best_state = s.state;
         for op in ops {
-            let norm = |v: &Value| match (strings, v) {
-                (true, Value::Nil) => Value::Str(String::new()),
-                (true, Value::Int(i)) => Value::Str(i.to_string()),
-                _ => v.clone(),
-            };
-            let a = s.id(norm(&op.value));
-            let b = s.id(norm(&op.to.clone().unwrap_or_default()));
-            let out = op.output.as_ref().map_or(u32::MAX, |v| s.id(norm(v)));
-            let text = match norm(&op.value) {
-                Value::Str(t) => t,
+            let a = s.id(key_of(&op.value));
+            let b = s.id(key_of(&op.to.clone().unwrap_or_default()));
+            let out = op.output.as_ref().map_or(u32::MAX, |v| s.id(key_of(v)));
+            let text = match &op.value {
+                Value::Str(t) => t.clone(),
+                Value::Nil => String::new(),
                 other => other.to_string(),
             };
+            let (hash, pow) = text_hash(&text);
             s.sops.push(SOp {
                 f: op.f,
                 a,
                 b,
                 out,
                 cas_ok: op.cas_ok,
-                text,
+                text: (hash, pow, text.len() as u64),
             });
             s.ops.push(op);
         }
@@ -273,7 +404,7 @@ impl Search {
         s
     }
 
-    fn id(&mut self, v: Value) -> u32 {
+    fn id(&mut self, v: StateKey) -> u32 {
         if let Some(&id) = self.intern.get(&v) {
             return id;
         }
@@ -295,14 +426,48 @@ impl Search {
                 None => Some(if state == op.a { op.b } else { state }),
             },
             Func::Append => {
-                let current = match &self.values[state as usize] {
-                    Value::Str(s) => s.clone(),
-                    other => other.to_string(),
+                if let Some(&next) = self.appended.get(&(state, i as u32)) {
+                    return Some(next);
+                }
+                let (t_hash, t_pow, t_len) = self.sops[i].text;
+                let StateKey::Text { hash, len } = self.values[state as usize] else {
+                    unreachable!("append on a key whose states are not strings")
                 };
-                let text = op.text.clone();
-                Some(self.id(Value::Str(current + &text)))
+                let next = self.id(StateKey::Text {
+                    hash: add_mod(mul_mod(hash, t_pow), t_hash),
+                    len: len + t_len,
+                });
+                self.appended.insert((state, i as u32), next);
+                Some(next)
             }
         }
+    }
+
+    /// Records (the current linearized set, `state`) as explored; false if it already was.
+    fn remember(&mut self, set_hash: u64, state: u32) -> bool {
+        let key = splitmix(set_hash ^ u64::from(state).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let words = self.linearized.len();
+        let head = self.cache.get(&key).copied();
+        let mut at = head;
+        while let Some(i) = at {
+            // Bitsets are a few words: a plain loop beats a call to memcmp.
+            let same = self.arena[i + 1] == u64::from(state)
+                && self.arena[i + 2..i + 2 + words]
+                    .iter()
+                    .zip(&self.linearized)
+                    .all(|(a, b)| a == b);
+            if same {
+                return false;
+            }
+            let next = self.arena[i];
+            at = (next != u64::MAX).then_some(next as usize);
+        }
+        let index = self.arena.len();
+        self.arena.push(head.map_or(u64::MAX, |h| h as u64));
+        self.arena.push(u64::from(state));
+        self.arena.extend_from_slice(&self.linearized);
+        self.cache.insert(key, index);
+        true
     }
 
     fn lift(&mut self, e: usize) {
@@ -346,13 +511,11 @@ impl Search {
                     let (w, bit) = (i / 64, 1u64 << (i % 64));
                     self.linearized[w] |= bit;
                     let h = self.lin_hash ^ self.op_hash[i];
-                    let seen = self.cache.entry((h, new_state)).or_default();
-                    if seen.iter().any(|b| *b == self.linearized) {
+                    if !self.remember(h, new_state) {
                         self.linearized[w] &= !bit;
                         self.entry = self.next[e];
                         continue;
                     }
-                    seen.push(self.linearized.clone());
                     self.lin_hash = h;
                     self.stack.push((e, self.state));
                     self.state = new_state;
@@ -394,12 +557,43 @@ impl Search {
         Progress::Paused
     }
 
+    /// The real value after applying the given ops in order (for explanations).
+    fn replay(&self, order: &[usize]) -> Value {
+        let mut v = self.initial.clone();
+        for &i in order {
+            let op = &self.ops[i];
+            v = match op.f {
+                Func::Read | Func::Get => v,
+                Func::Write | Func::Put => op.value.clone(),
+                Func::Cas => match op.cas_ok {
+                    Some(false) => v,
+                    _ if v == op.value => op.to.clone().unwrap_or_default(),
+                    _ => v,
+                },
+                Func::Append => {
+                    let mut text = match v {
+                        Value::Str(t) => t,
+                        Value::Nil => String::new(),
+                        other => other.to_string(),
+                    };
+                    match &op.value {
+                        Value::Str(t) => text.push_str(t),
+                        Value::Nil => {}
+                        other => text.push_str(&other.to_string()),
+                    }
+                    Value::Str(text)
+                }
+            };
+        }
+        v
+    }
+
     fn violation(&self) -> Violation {
         let stuck = self.best_stuck.unwrap_or(0);
         Violation {
             key: self.key.clone(),
             prefix: self.best.iter().map(|&i| self.ops[i].clone()).collect(),
-            state: self.values[self.best_state as usize].clone(),
+            state: self.replay(&self.best),
             stuck: self.ops[stuck].clone(),
             ops: self.ops.clone(),
         }
