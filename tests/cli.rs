@@ -196,3 +196,112 @@ fn a_closed_pipe_ends_quietly() {
         text(&out.stderr)
     );
 }
+
+fn porcupine() -> Option<PathBuf> {
+    let dir = std::env::var_os("PORCUPINE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data/porcupine"));
+    if dir.join("kv").exists() {
+        Some(dir)
+    } else if std::env::var("REQUIRE_PORCUPINE_DATA").is_ok_and(|v| v == "1") {
+        panic!(
+            "the Porcupine corpus is required but absent at {}",
+            dir.display()
+        );
+    } else {
+        eprintln!("skipping: no Porcupine corpus at {}", dir.display());
+        None
+    }
+}
+
+#[test]
+fn check_gives_every_exit_code_and_names_the_line_of_bad_input() {
+    let dir = temp_dir("check");
+    let Some(corpus) = porcupine() else { return };
+    let ok = sim(
+        &["check", corpus.join("kv/c10-ok.txt").to_str().unwrap()],
+        &dir,
+    );
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("c10-ok.txt: linearizable"));
+
+    let page = dir.join("violation.html");
+    let bad = sim(
+        &[
+            "check",
+            corpus.join("kv/c10-bad.txt").to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let out = text(&bad.stdout);
+    assert!(
+        out.contains("NOT LINEARIZABLE") && out.contains("cannot take effect"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("#c00000") && html.contains("Explanation"));
+    assert!(
+        !html.contains("http://") || html.contains("http://www.w3.org/2000/svg"),
+        "the page must load nothing"
+    );
+
+    let whole = sim(&["check", corpus.to_str().unwrap(), "--json"], &dir);
+    assert_eq!(whole.status.code(), Some(1));
+    let verdicts: Vec<serde_json::Value> = text(&whole.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 108);
+    assert_eq!(
+        verdicts
+            .iter()
+            .filter(|v| v["verdict"] == "linearizable")
+            .count(),
+        26
+    );
+
+    let broken = dir.join("broken.edn");
+    std::fs::write(&broken, "{:process 0, :type :invoke, :f :read, :value nil}\n{:process 1, :type :ok, :f :read, :value 3}\n").unwrap();
+    let unreadable = sim(&["check", broken.to_str().unwrap()], &dir);
+    assert_eq!(unreadable.status.code(), Some(2));
+    let err = text(&unreadable.stderr);
+    assert!(
+        err.contains("broken.edn:2:") && err.contains("without an invocation"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+
+    // Fourteen concurrent writes and a read of a value nobody wrote: deciding it needs more
+    // steps than a zero budget allows.
+    let mut ops: Vec<String> = (0..14)
+        .map(|p| format!("{{\"process\": {p}, \"call\": {p}, \"ret\": {}, \"f\": \"write\", \"value\": {p}, \"status\": \"ok\"}}", 1000 + p))
+        .collect();
+    ops.push("{\"process\": 99, \"call\": 2000, \"ret\": 2001, \"f\": \"read\", \"output\": 42, \"status\": \"ok\"}".into());
+    let hard = dir.join("hard.json");
+    std::fs::write(&hard, format!("{{\"ops\": [{}]}}", ops.join(",\n"))).unwrap();
+    let unknown = sim(&["check", hard.to_str().unwrap(), "--budget", "0s"], &dir);
+    assert_eq!(unknown.status.code(), Some(3), "{}", text(&unknown.stdout));
+}
+
+#[test]
+fn check_reads_the_history_inside_a_sim_trace() {
+    let dir = temp_dir("check-trace");
+    let scenario = root().join("scenarios/leader_crash.toml");
+    let trace = dir.join("run.json");
+    let run = sim(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(run.status.code(), Some(0));
+    let check = sim(&["check", trace.to_str().unwrap()], &dir);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("linearizable"));
+}
