@@ -504,7 +504,7 @@ impl Search {
                 return Progress::Linearizable;
             }
             let i = (e - 1) / 2;
-            if (e - 1) % 2 == 0 {
+            if (e - 1).is_multiple_of(2) {
                 // A call: try to linearize the op here.
                 let placed = self.apply(self.state, i);
                 if let Some(new_state) = placed {

@@ -5,7 +5,7 @@
 
 use checker::formats::{self, Format};
 use checker::linearizability::{check, Budget, Model, Outcome};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn corpus() -> Option<PathBuf> {
@@ -30,7 +30,7 @@ fn corpus() -> Option<PathBuf> {
     None
 }
 
-fn verdicts(dir: &PathBuf) -> Vec<(PathBuf, bool)> {
+fn verdicts(dir: &Path) -> Vec<(PathBuf, bool)> {
     let text = std::fs::read_to_string(dir.join("verdicts.tsv")).expect("verdicts.tsv");
     let mut seen = std::collections::BTreeSet::new();
     text.lines()
@@ -40,7 +40,7 @@ fn verdicts(dir: &PathBuf) -> Vec<(PathBuf, bool)> {
         .collect()
 }
 
-fn judge(path: &PathBuf, format: Format, model: Model) -> Outcome {
+fn judge(path: &Path, format: Format, model: Model) -> Outcome {
     let text = std::fs::read_to_string(path).expect("readable");
     let history =
         formats::parse(&text, format).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

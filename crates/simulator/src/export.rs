@@ -187,7 +187,7 @@ pub fn edn_history(out: &RunOutput) -> String {
             ),
         ));
     }
-    lines.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    lines.sort_by_key(|a| (a.0, a.1, a.2));
     let mut text = String::new();
     for (index, (_, _, _, line)) in lines.into_iter().enumerate() {
         text.push_str(&line[..line.len() - 1]);

@@ -198,7 +198,7 @@ impl EventLog {
         h.add(e.a);
         h.add(e.b);
         self.count += 1;
-        if self.count % CHECKPOINT_EVERY as u64 == 0 {
+        if self.count.is_multiple_of(CHECKPOINT_EVERY as u64) {
             self.checkpoints.push(self.hasher.finish());
         }
         if self.keep {
