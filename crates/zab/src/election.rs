@@ -123,8 +123,11 @@ impl Zab {
             return;
         }
         if !self.is_voter(from) {
-            // Observers never vote; answer so they learn the leader.
-            out.send(from, self.notification());
+            // Observers never vote; answer a LOOKING one so it learns the leader (answering
+            // a decided one too would ping-pong forever).
+            if state == PeerState::Looking {
+                out.send(from, self.notification());
+            }
             return;
         }
         let own = self.self_vote();

@@ -344,7 +344,17 @@ impl Cluster {
                 return;
             }
         }
-        panic!("cluster did not quiesce");
+        let heads: Vec<_> = self
+            .links
+            .iter()
+            .filter_map(|(k, q)| q.front().map(|m| (k, m.clone())))
+            .collect();
+        let roles: Vec<_> = self
+            .nodes
+            .iter()
+            .filter_map(|(id, n)| n.zab.as_ref().map(|z| (id, z.role())))
+            .collect();
+        panic!("cluster did not quiesce: {roles:?} {heads:?}");
     }
 
     /// Runs until quiet, firing FLE finalize timers (the only timers that complete an

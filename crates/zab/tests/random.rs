@@ -1,0 +1,169 @@
+//! Random delivery orders, link resets, crashes and restarts on 3–5 servers (and an
+//! observer), checking the ZAB invariants of PROTOCOLS.md: at most one established leader
+//! per epoch; delivered sequences are prefixes of one another; committed txns are never
+//! lost (every newly established leader holds them all: checked by the harness at each
+//! `Role{Leader}`). After the faults stop, the cluster must elect a leader and commit.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use protocol::{NodeId, Protocol, ReadMode, Role};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+enum Action {
+    Deliver(usize),
+    CompleteWrite(u32),
+    Tick,
+    Write(u32),
+    Read(u32),
+    Crash(u32),
+    Restart(u32),
+    Reset(u32, u32),
+    /// Everything in flight is delivered and every write completes.
+    Settle,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        12 => any::<usize>().prop_map(Action::Deliver),
+        8 => (1u32..=6).prop_map(Action::CompleteWrite),
+        1 => Just(Action::Tick),
+        1 => Just(Action::Settle),
+        3 => (1u32..=6).prop_map(Action::Write),
+        1 => (1u32..=6).prop_map(Action::Read),
+        1 => (1u32..=6).prop_map(Action::Crash),
+        1 => (1u32..=6).prop_map(Action::Restart),
+        1 => (1u32..=6, 1u32..=6).prop_map(|(a, b)| Action::Reset(a, b)),
+    ]
+}
+
+fn run(voters: u32, observers: u32, mode: ReadMode, actions: &[Action]) {
+    let mut c = Cluster::new(config(voters, observers, mode));
+    let total = voters + observers;
+    let pick = |i: u32| NodeId((i - 1) % total + 1);
+    let mut value = 0;
+    for a in actions {
+        match a {
+            Action::Deliver(i) => {
+                let live: Vec<(NodeId, NodeId)> = c
+                    .links
+                    .iter()
+                    .filter(|(_, q)| !q.is_empty())
+                    .map(|(&k, _)| k)
+                    .collect();
+                if !live.is_empty() {
+                    let (from, to) = live[i % live.len()];
+                    if c.is_up(to) {
+                        c.deliver(from, to);
+                    } else {
+                        c.drop_head(from, to);
+                    }
+                }
+            }
+            Action::CompleteWrite(i) => {
+                let id = pick(*i);
+                if c.is_up(id) {
+                    c.complete_write(id);
+                }
+            }
+            Action::Tick => {
+                c.advance(Duration::from_millis(60));
+                let ids: Vec<NodeId> = c.nodes.keys().copied().collect();
+                for id in ids {
+                    let timers: Vec<_> = c.nodes[&id].timers.iter().copied().collect();
+                    for t in timers {
+                        c.fire(id, t);
+                    }
+                }
+            }
+            Action::Write(i) => {
+                let id = pick(*i);
+                if c.is_up(id) {
+                    value += 1;
+                    c.write(id, "k", value);
+                }
+            }
+            Action::Read(i) => {
+                let id = pick(*i);
+                if c.is_up(id) {
+                    c.read(id, "k");
+                }
+            }
+            Action::Settle => c.run_until_quiet(),
+            Action::Crash(i) => c.crash(pick(*i)),
+            Action::Restart(i) => c.restart(pick(*i)),
+            Action::Reset(a, b) => {
+                let (a, b) = (pick(*a), pick(*b));
+                if a != b && c.is_up(a) && c.is_up(b) {
+                    c.reset_link(a, b);
+                }
+            }
+        }
+    }
+    c.check_invariants();
+    // Heal: everyone up, time passes, a leader is established and a write commits.
+    let ids: Vec<NodeId> = c.nodes.keys().copied().collect();
+    for &id in &ids {
+        c.restart(id);
+    }
+    c.tick_all(Duration::from_secs(3));
+    let leader = c
+        .established_leader()
+        .unwrap_or_else(|| panic!("no leader after healing: {:?}", roles(&c)));
+    let op = c.write(leader, "k", 1_000_000);
+    c.tick_all(Duration::from_millis(200));
+    assert!(
+        matches!(c.reply(op), Some(protocol::Reply::Ok(_))),
+        "write at the healed leader not answered: {:?}",
+        roles(&c)
+    );
+    for &id in &ids {
+        let role = c.zab(id).role().0;
+        assert!(
+            matches!(role, Role::Leader | Role::Following | Role::Observing),
+            "{id} is {role:?} after healing: {:?}",
+            roles(&c)
+        );
+    }
+    c.check_invariants();
+    if std::env::var_os("ZAB_RANDOM_STATS").is_some() {
+        let mut marks: Vec<&str> = c
+            .reports
+            .iter()
+            .filter_map(|(_, r)| match r {
+                protocol::Report::Mark(m) => Some(*m),
+                _ => None,
+            })
+            .collect();
+        marks.sort();
+        marks.dedup();
+        eprintln!(
+            "STATS commits={} leaders={} marks={marks:?}",
+            c.committed.len(),
+            c.leaders.len()
+        );
+    }
+}
+
+fn roles(c: &Cluster) -> Vec<(NodeId, Role, u64)> {
+    c.nodes
+        .iter()
+        .filter_map(|(&id, n)| n.zab.as_ref().map(|z| (id, z.role().0, z.role().1)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_schedules_keep_zab_invariants_and_recover(
+        voters in 3u32..=5,
+        observers in 0u32..=1,
+        mode in prop_oneof![Just(ReadMode::Local), Just(ReadMode::Sync), Just(ReadMode::SyncQuorum)],
+        actions in proptest::collection::vec(action(), 0..400),
+    ) {
+        run(voters, observers, mode, &actions);
+    }
+}
