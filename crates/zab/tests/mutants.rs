@@ -1,0 +1,213 @@
+//! Each mutant of `Zab::BUGS` changes exactly what its row in PROTOCOLS.md describes.
+
+mod common;
+
+use common::*;
+use protocol::{Delivery, Output, Protocol, ReadMode};
+use std::time::Duration;
+use zab::{make_zxid, Message, Write, Zab};
+
+fn with_bug(bug: Option<&str>) -> Cluster {
+    let mut cfg = config(3, 0, ReadMode::Local);
+    if let Some(b) = bug {
+        cfg.bugs.insert(b.to_string());
+    }
+    let mut c = Cluster::new(cfg);
+    c.settle();
+    assert_eq!(c.established_leader(), Some(n(3)));
+    for v in 0..4 {
+        c.write(n(3), "x", v);
+        c.run_until_quiet();
+    }
+    c
+}
+
+#[test]
+fn bugs_lists_exactly_the_implemented_switches_and_check_config_accepts_them() {
+    let names: Vec<&str> = Zab::BUGS.iter().map(|b| b.name).collect();
+    assert_eq!(
+        names,
+        [
+            "zab.diff_instead_of_trunc",
+            "zab.ack_newleader_before_durable",
+            "zab.current_epoch_before_history",
+            "zab.propose_only_to_acked_newleader"
+        ]
+    );
+    for b in Zab::BUGS {
+        let mut cfg = config(3, 0, ReadMode::Local);
+        cfg.bugs.insert(b.name.into());
+        assert!(Zab::check_config(&cfg).is_ok());
+    }
+    let mut cfg = config(3, 0, ReadMode::Local);
+    cfg.bugs.insert("zab.no_such_bug".into());
+    assert_eq!(Zab::check_config(&cfg).unwrap_err().field, "bugs");
+}
+
+/// The TRUNC scenario: n3 logged 1:5 alone, crashed; n2 leads epoch 2; n3 rejoins.
+fn rejoin_with_extra_txn(bug: Option<&str>) -> Cluster {
+    let mut c = with_bug(bug);
+    c.write(n(3), "x", 55);
+    c.complete_write(n(3));
+    c.crash_losing_sent(n(3));
+    c.tick_all(Duration::from_millis(400));
+    assert_eq!(c.established_leader(), Some(n(2)));
+    c.write(n(2), "x", 66);
+    c.run_until_quiet();
+    c.restart(n(3));
+    c.settle();
+    c
+}
+
+/// ZOOKEEPER-2832: DIFF where TRUNC was needed leaves the learner with a txn outside the
+/// leader's history, which it then delivers.
+#[test]
+fn diff_instead_of_trunc_leaves_an_uncommitted_txn_in_the_learners_history() {
+    let good = rejoin_with_extra_txn(None);
+    assert!(good.any_mark("zab.sync_trunc"));
+    assert_eq!(good.zab(n(3)).log(), good.zab(n(2)).log());
+    good.check_invariants();
+
+    let bad = rejoin_with_extra_txn(Some("zab.diff_instead_of_trunc"));
+    assert!(bad.any_mark("zab.bug.diff_instead_of_trunc"));
+    assert!(!bad.any_mark("zab.sync_trunc"));
+    let extra = make_zxid(1, 5);
+    assert!(bad.zab(n(3)).log().iter().any(|t| t.zxid == extra));
+    assert!(bad.zab(n(2)).log().iter().all(|t| t.zxid != extra));
+    assert!(bad.nodes[&n(3)].applied.iter().any(|(z, _)| *z == extra));
+}
+
+fn newleader_outputs(bug: Option<&str>) -> Vec<Output<Message, Write>> {
+    let mut c = with_bug(bug);
+    c.crash(n(1));
+    c.write(n(3), "x", 9);
+    c.run_until_quiet();
+    c.restart(n(1));
+    c.settle();
+    c.nodes[&n(1)].outputs.clone()
+}
+
+fn index_of(outs: &[Output<Message, Write>], f: impl Fn(&Output<Message, Write>) -> bool) -> usize {
+    outs.iter().rposition(f).expect("output present")
+}
+
+fn is_newleader_ack(o: &Output<Message, Write>) -> Option<Delivery> {
+    match o {
+        Output::Send {
+            msg: Message::Ack { zxid },
+            delivery,
+            ..
+        } if *zxid == make_zxid(1, 0) => Some(*delivery),
+        _ => None,
+    }
+}
+
+/// ZOOKEEPER-3911: the NEWLEADER ack no longer waits for the synced history to be durable.
+#[test]
+fn ack_newleader_before_durable_sends_the_ack_at_once() {
+    for (bug, expected) in [
+        (None, Delivery::AfterWrites),
+        (
+            Some("zab.ack_newleader_before_durable"),
+            Delivery::Immediate,
+        ),
+    ] {
+        let outs = newleader_outputs(bug);
+        let ack = index_of(&outs, |o| is_newleader_ack(o).is_some());
+        assert_eq!(is_newleader_ack(&outs[ack]), Some(expected), "{bug:?}");
+        // The write order is untouched: history, then currentEpoch, before the ack.
+        let epoch = index_of(&outs, |o| {
+            matches!(
+                o,
+                Output::Write {
+                    write: Write::CurrentEpoch(1),
+                    ..
+                }
+            )
+        });
+        let history = index_of(&outs, |o| {
+            matches!(
+                o,
+                Output::Write {
+                    write: Write::Append(_) | Write::Snapshot(_),
+                    ..
+                }
+            )
+        });
+        assert!(history < epoch && epoch < ack, "{bug:?}");
+    }
+}
+
+/// ZOOKEEPER-4643: currentEpoch is written before the synced history.
+#[test]
+fn current_epoch_before_history_reverses_the_two_writes_only() {
+    for (bug, epoch_first) in [
+        (None, false),
+        (Some("zab.current_epoch_before_history"), true),
+    ] {
+        let outs = newleader_outputs(bug);
+        let ack = index_of(&outs, |o| is_newleader_ack(o).is_some());
+        let epoch = index_of(&outs, |o| {
+            matches!(
+                o,
+                Output::Write {
+                    write: Write::CurrentEpoch(1),
+                    ..
+                }
+            )
+        });
+        let history = index_of(&outs, |o| {
+            matches!(
+                o,
+                Output::Write {
+                    write: Write::Append(_) | Write::Snapshot(_),
+                    ..
+                }
+            )
+        });
+        assert_eq!(epoch < history, epoch_first, "{bug:?}");
+        assert!(epoch < ack && history < ack);
+        assert_eq!(is_newleader_ack(&outs[ack]), Some(Delivery::AfterWrites));
+    }
+}
+
+/// ZooKeeper protocol-spec issue: a learner synced but not yet acked NEWLEADER gets no
+/// PROPOSAL for a txn proposed in between, and misses it for good.
+#[test]
+fn propose_only_to_acked_newleader_makes_a_syncing_learner_miss_a_txn() {
+    for bug in [None, Some("zab.propose_only_to_acked_newleader")] {
+        let mut c = with_bug(bug);
+        c.crash(n(1));
+        let seen = c.nodes[&n(3)].outputs.len();
+        c.restart(n(1));
+        // Deliver until the leader has sent n1 its sync and NEWLEADER; n1 has not got them.
+        let newleader_sent = |c: &Cluster| {
+            c.nodes[&n(3)].outputs[seen..].iter().any(|o| {
+                matches!(o, Output::Send { to, msg: Message::NewLeader { .. }, .. } if *to == n(1))
+            })
+        };
+        'outer: for _ in 0..100 {
+            let keys: Vec<_> = c.links.keys().copied().collect();
+            for (a, b) in keys {
+                c.deliver(a, b);
+                for id in [n(1), n(2), n(3)] {
+                    while c.complete_write(id) {}
+                }
+                if newleader_sent(&c) {
+                    break 'outer;
+                }
+            }
+        }
+        assert!(newleader_sent(&c));
+        let op = c.write(n(3), "x", 77);
+        let z = c.zab(n(3)).last_zxid();
+        c.settle();
+        assert!(matches!(c.reply(op), Some(protocol::Reply::Ok(_))));
+        let has = c.zab(n(1)).log().iter().any(|t| t.zxid == z);
+        assert_eq!(has, bug.is_none(), "{bug:?}: n1 holds {z:#x}: {has}");
+        assert_eq!(
+            c.any_mark("zab.bug.propose_only_to_acked_newleader"),
+            bug.is_some()
+        );
+    }
+}
