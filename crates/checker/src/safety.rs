@@ -182,6 +182,32 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
     ))
 }
 
+/// No acknowledged write is lost: every write (or successful cas) a client saw succeed
+/// must have been committed by some node by the end of the record. Together with
+/// `log_safety` (a committed index never changes its entry) this means it stays.
+/// `acked` lists (operation id, true time the client got its answer).
+pub fn acknowledged_writes(events: &[NodeEvent], acked: &[(u64, u64)]) -> Verdict {
+    let committed: std::collections::BTreeSet<u64> = events
+        .iter()
+        .filter_map(|e| match e.what {
+            What::Commit { op: Some(op), .. } | What::Apply { op: Some(op), .. } => Some(op),
+            _ => None,
+        })
+        .collect();
+    let lost: Vec<&(u64, u64)> = acked
+        .iter()
+        .filter(|(op, _)| !committed.contains(op))
+        .collect();
+    match lost.first() {
+        None => Verdict::pass(format!("{} acknowledged writes, all committed", acked.len())),
+        Some((op, at)) => Verdict::fail(format!(
+            "{} acknowledged writes were never committed by any node; the first, op{op}, was acknowledged at {}",
+            lost.len(),
+            ms(*at)
+        )),
+    }
+}
+
 /// When a node acted as leader, from its `Role{leader}` report to its next role report or
 /// crash (or the end of the record).
 #[derive(Clone, Debug)]
@@ -644,6 +670,29 @@ mod tests {
         assert_eq!(
             liveness(&events, &[], 100, 500, 550).result,
             Outcome::Unknown
+        );
+    }
+
+    #[test]
+    fn an_acknowledged_write_no_node_committed_is_lost() {
+        let events = vec![ev(
+            1,
+            1,
+            What::Commit {
+                index: 1,
+                term: 1,
+                op: Some(7),
+            },
+        )];
+        assert_eq!(
+            acknowledged_writes(&events, &[(7, 2)]).result,
+            Outcome::Pass
+        );
+        let v = acknowledged_writes(&events, &[(7, 2), (9, 3_000_000_000)]);
+        assert_eq!(v.result, Outcome::Fail);
+        assert!(
+            v.detail.contains("op9") && v.detail.contains("3.000s"),
+            "{v}"
         );
     }
 

@@ -162,8 +162,22 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         .collect();
     let events = &out.node_events;
     let within = sc.expect.liveness_within.as_nanos() as u64;
+    let acked: Vec<(u64, u64)> = out
+        .history
+        .iter()
+        .filter(|op| match (&op.op, &op.outcome) {
+            (protocol::Op::Write { .. }, OpOutcome::Ok(_)) => true,
+            (protocol::Op::Cas { .. }, OpOutcome::Ok(protocol::OpResult::Cas(true))) => true,
+            _ => false,
+        })
+        .map(|op| (op.id.0, op.return_ns.unwrap_or(out.end_ns)))
+        .collect();
     let verdicts = vec![
         ("linearizability", linearizability_verdict(out)),
+        (
+            "acknowledged_writes",
+            safety::acknowledged_writes(events, &acked),
+        ),
         ("election_safety", safety::election_safety(events)),
         ("log_safety", safety::log_safety(events)),
         ("split_brain", safety::split_brain(events)),

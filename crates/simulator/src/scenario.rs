@@ -551,6 +551,7 @@ fn range(pair: Option<[Dur; 2]>, default: (Duration, Duration)) -> (Duration, Du
 /// The checkers whose names a scenario may use in `expect.pass` / `expect.fail`.
 pub const CHECKERS: &[&str] = &[
     "linearizability",
+    "acknowledged_writes",
     "election_safety",
     "log_safety",
     "split_brain",
@@ -561,6 +562,7 @@ pub const CHECKERS: &[&str] = &[
 /// Checkers that must pass when a scenario names none.
 pub const DEFAULT_PASS: &[&str] = &[
     "linearizability",
+    "acknowledged_writes",
     "election_safety",
     "log_safety",
     "split_brain",
