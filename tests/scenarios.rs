@@ -85,6 +85,21 @@ fn every_shipped_scenario_passes_its_expectations_under_raft() {
 }
 
 #[test]
+fn every_shipped_scenario_passes_its_expectations_under_zab() {
+    assert_passes("zab");
+}
+
+#[test]
+fn zab_runs_are_deterministic_too() {
+    let sc = load(&scenarios_dir().join("leader_crash.toml"));
+    for seed in 0..10 {
+        let a = run(&sc, "zab", seed);
+        let b = run(&sc, "zab", seed);
+        assert_eq!(a.log.hash(), b.log.hash(), "seed {seed}");
+    }
+}
+
+#[test]
 fn the_same_seed_gives_an_identical_run_and_different_seeds_differ_over_50_seeds() {
     let sc = load(&scenarios_dir().join("partition_3_3.toml"));
     let mut hashes = std::collections::BTreeSet::new();
