@@ -79,29 +79,6 @@ enum Ev<M> {
     NemesisHealAll,
 }
 
-struct Entry<M> {
-    at: u64,
-    seq: u64,
-    ev: Ev<M>,
-}
-
-impl<M> PartialEq for Entry<M> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl<M> Eq for Entry<M> {}
-impl<M> PartialOrd for Entry<M> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<M> Ord for Entry<M> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// Something a paused node will handle when it resumes, in arrival order.
 enum Stashed<M> {
     Message { from: u32, msg: M, sent_at: u64 },
@@ -265,7 +242,11 @@ pub struct Simulation<'s, P: Protocol> {
     now: u64,
     end: u64,
     seq: u64,
-    queue: BinaryHeap<Reverse<Entry<P::Message>>>,
+    /// Pending events ordered by (true time, sequence number), pointing into `slots`:
+    /// the heap moves 24-byte keys, never messages.
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slots: Vec<Option<Ev<P::Message>>>,
+    free_slots: Vec<u32>,
     nodes: Vec<Node<P>>,
     links: Links<(P::Message, u64)>,
     loss: f64,
@@ -392,6 +373,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             end: ns(sc.duration),
             seq: 0,
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
             nodes,
             links: Links::new(n),
             loss: sc.network.loss,
@@ -425,11 +408,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     fn push(&mut self, at: u64, ev: Ev<P::Message>) {
         self.seq += 1;
-        self.queue.push(Reverse(Entry {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(ev);
+                slot
+            }
+            None => {
+                self.slots.push(Some(ev));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
     }
 
     #[inline]
@@ -492,11 +481,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         self.next_process = u64::from(clients);
 
-        while let Some(Reverse(entry)) = self.queue.pop() {
-            if entry.at > self.end {
+        while let Some(Reverse((at, _, slot))) = self.queue.pop() {
+            if at > self.end {
                 break;
             }
-            self.now = entry.at;
+            let ev = self.slots[slot as usize]
+                .take()
+                .expect("a queued slot holds its event");
+            self.free_slots.push(slot);
+            self.now = at;
             self.queue_events += 1;
             if self.queue_events > MAX_EVENTS {
                 return Err(format!(
@@ -504,7 +497,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     self.now as f64 / 1e9
                 ));
             }
-            self.handle(entry.ev);
+            self.handle(ev);
         }
         self.now = self.end;
         Ok(self.finish())
