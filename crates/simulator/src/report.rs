@@ -143,7 +143,7 @@ pub fn summary_text(
     );
     let _ = writeln!(s, "checks");
     for (name, v) in &j.verdicts {
-        let _ = writeln!(s, "  {:<7} {:<18} {}", v.result.name(), name, v.detail);
+        let _ = writeln!(s, "  {:<7} {:<19} {}", v.result.name(), name, v.detail);
     }
     if !j.expectations.is_empty() {
         let _ = writeln!(s, "expectations");
