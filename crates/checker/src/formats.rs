@@ -408,6 +408,40 @@ fn cas_pair(v: &Edn, line: usize) -> Result<(Value, Value), ParseError> {
     }
 }
 
+/// An invoked operation, indeterminate until its completion is read.
+fn invocation(
+    process: u64,
+    time: u64,
+    f: Func,
+    key: String,
+    value: &Edn,
+    line: usize,
+) -> Result<Operation, ParseError> {
+    let mut op = Operation {
+        process,
+        call: time,
+        ret: None,
+        f,
+        key,
+        value: Value::Nil,
+        to: None,
+        output: None,
+        cas_ok: None,
+        status: Status::Info,
+        line: Some(line),
+    };
+    match f {
+        Func::Write | Func::Put | Func::Append => op.value = to_value(value, line)?,
+        Func::Cas => {
+            let (from, to) = cas_pair(value, line)?;
+            op.value = from;
+            op.to = Some(to);
+        }
+        Func::Read | Func::Get => {}
+    }
+    Ok(op)
+}
+
 fn parse_edn(text: &str) -> Result<History, ParseError> {
     let mut pairing = Pairing::new();
     for (n, raw) in text.lines().enumerate() {
@@ -446,28 +480,7 @@ fn parse_edn(text: &str) -> Result<History, ParseError> {
         let time = line as u64;
         match kind.as_str() {
             "invoke" => {
-                let mut op = Operation {
-                    process: process.parse().unwrap_or(0),
-                    call: time,
-                    ret: None,
-                    f,
-                    key,
-                    value: Value::Nil,
-                    to: None,
-                    output: None,
-                    cas_ok: None,
-                    status: Status::Info,
-                    line: Some(line),
-                };
-                match f {
-                    Func::Write | Func::Put | Func::Append => op.value = to_value(&value, line)?,
-                    Func::Cas => {
-                        let (from, to) = cas_pair(&value, line)?;
-                        op.value = from;
-                        op.to = Some(to);
-                    }
-                    Func::Read | Func::Get => {}
-                }
+                let op = invocation(process.parse().unwrap_or(0), time, f, key, &value, line)?;
                 pairing.invoke(process, op, line)?;
             }
             "ok" | "fail" | "info" => {
@@ -539,28 +552,14 @@ fn parse_jepsen_log(text: &str) -> Result<History, ParseError> {
         let time = line as u64;
         match &kind[1..] {
             "invoke" => {
-                let mut op = Operation {
-                    process: process.parse().unwrap_or(0),
-                    call: time,
-                    ret: None,
+                let op = invocation(
+                    process.parse().unwrap_or(0),
+                    time,
                     f,
-                    key: String::new(),
-                    value: Value::Nil,
-                    to: None,
-                    output: None,
-                    cas_ok: None,
-                    status: Status::Info,
-                    line: Some(line),
-                };
-                match f {
-                    Func::Write | Func::Put | Func::Append => op.value = to_value(&value, line)?,
-                    Func::Cas => {
-                        let (from, to) = cas_pair(&value, line)?;
-                        op.value = from;
-                        op.to = Some(to);
-                    }
-                    Func::Read | Func::Get => {}
-                }
+                    String::new(),
+                    &value,
+                    line,
+                )?;
                 pairing.invoke(process.to_string(), op, line)?;
             }
             kind @ ("ok" | "fail" | "info") => {

@@ -425,6 +425,25 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The node a single-node fault acts on.
+    pub fn node(&self) -> Option<NodeSel> {
+        let mut f = self.clone();
+        f.node_mut().map(|n| *n)
+    }
+
+    pub fn node_mut(&mut self) -> Option<&mut NodeSel> {
+        match self {
+            Fault::Isolate { node }
+            | Fault::Crash { node }
+            | Fault::Restart { node }
+            | Fault::Pause { node }
+            | Fault::Resume { node }
+            | Fault::ClockStep { node, .. }
+            | Fault::Drift { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Fault::Partition { .. } => "partition",

@@ -21,8 +21,8 @@ pub fn explicit(sc: &Scenario, out: &RunOutput) -> Scenario {
         .iter()
         .map(|f| {
             let mut fault = f.fault.clone();
-            if let Some(id) = f.node {
-                set_node(&mut fault, NodeSel::Id(id));
+            if let (Some(id), Some(node)) = (f.node, fault.node_mut()) {
+                *node = NodeSel::Id(id);
             }
             ScheduledFault {
                 at: Duration::from_nanos(f.at_ns),
@@ -31,19 +31,6 @@ pub fn explicit(sc: &Scenario, out: &RunOutput) -> Scenario {
         })
         .collect();
     explicit
-}
-
-fn set_node(fault: &mut Fault, to: NodeSel) {
-    match fault {
-        Fault::Isolate { node }
-        | Fault::Crash { node }
-        | Fault::Restart { node }
-        | Fault::Pause { node }
-        | Fault::Resume { node }
-        | Fault::ClockStep { node, .. }
-        | Fault::Drift { node, .. } => *node = to,
-        _ => {}
-    }
 }
 
 /// Progress of a shrink, for the caller to report.
@@ -175,14 +162,7 @@ fn without_last_node(sc: &Scenario) -> Scenario {
             keep(to);
             !from.is_empty() && !to.is_empty()
         }
-        Fault::Isolate { node }
-        | Fault::Crash { node }
-        | Fault::Restart { node }
-        | Fault::Pause { node }
-        | Fault::Resume { node }
-        | Fault::ClockStep { node, .. }
-        | Fault::Drift { node, .. } => *node != NodeSel::Id(gone),
-        Fault::Heal | Fault::Unclog | Fault::HealAll | Fault::Loss { .. } => true,
+        other => other.node() != Some(NodeSel::Id(gone)),
     });
     for w in out
         .expect

@@ -810,19 +810,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::Lease { term, until } => {
                 self.nodes[id as usize - 1].lease = Some((term, until.0));
-                let until_ns = self.nodes[id as usize - 1].clock.true_at(until.0, self.now);
-                self.record(Kind::Lease, id, 0, "lease", term, until_ns);
-                self.node_events.push(NodeEvent {
-                    at_ns,
-                    node: id,
-                    what: What::Lease { term, until_ns },
-                });
-                self.leases.push(LeaseRecord {
-                    node: id,
-                    term,
-                    from_ns: at_ns,
-                    until_ns,
-                });
+                self.record_lease(id, term, until.0, "lease");
             }
             Report::ReadServed { term } => {
                 self.record(Kind::ReadServed, id, 0, "read_served", term, 0);
@@ -920,6 +908,28 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
+    /// Records that `id` holds a lease for `term` until the local time `until_local`, in
+    /// true time as the node's clock now maps it.
+    fn record_lease(&mut self, id: u32, term: u64, until_local: u64, label: &'static str) {
+        let at_ns = self.now;
+        let until_ns = self.nodes[id as usize - 1]
+            .clock
+            .true_at(until_local, at_ns);
+        self.record(Kind::Lease, id, 0, label, term, until_ns);
+        let what = What::Lease { term, until_ns };
+        self.node_events.push(NodeEvent {
+            at_ns,
+            node: id,
+            what,
+        });
+        self.leases.push(LeaseRecord {
+            node: id,
+            term,
+            from_ns: at_ns,
+            until_ns,
+        });
+    }
+
     /// After a clock step or rate change, armed timers fire at new true times, and a lease
     /// the node holds ends at a new true time (a clock stepped back stretches it).
     fn clock_changed(&mut self, id: u32) {
@@ -927,20 +937,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let n = &self.nodes[id as usize - 1];
         if let (Some((term, until_local)), true) = (n.lease, n.state.is_some()) {
             if until_local > n.clock.local(self.now) {
-                let until_ns = n.clock.true_at(until_local, self.now);
-                self.record(Kind::Lease, id, 0, "lease_moved", term, until_ns);
-                let at_ns = self.now;
-                self.node_events.push(NodeEvent {
-                    at_ns,
-                    node: id,
-                    what: What::Lease { term, until_ns },
-                });
-                self.leases.push(LeaseRecord {
-                    node: id,
-                    term,
-                    from_ns: at_ns,
-                    until_ns,
-                });
+                self.record_lease(id, term, until_local, "lease_moved");
             }
         }
     }
@@ -1353,17 +1350,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     fn apply_fault(&mut self, fault: Fault, from_nemesis: bool) {
-        let node_of = |f: &Fault| match f {
-            Fault::Isolate { node }
-            | Fault::Crash { node }
-            | Fault::Restart { node }
-            | Fault::Pause { node }
-            | Fault::Resume { node }
-            | Fault::ClockStep { node, .. }
-            | Fault::Drift { node, .. } => Some(*node),
-            _ => None,
-        };
-        let node = match node_of(&fault) {
+        let node = match fault.node() {
             Some(sel) => match self.resolve(sel) {
                 Some(id) => Some(id),
                 None => {
