@@ -165,10 +165,15 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     let acked: Vec<(u64, u64)> = out
         .history
         .iter()
-        .filter(|op| match (&op.op, &op.outcome) {
-            (protocol::Op::Write { .. }, OpOutcome::Ok(_)) => true,
-            (protocol::Op::Cas { .. }, OpOutcome::Ok(protocol::OpResult::Cas(true))) => true,
-            _ => false,
+        .filter(|op| {
+            matches!(
+                (&op.op, &op.outcome),
+                (protocol::Op::Write { .. }, OpOutcome::Ok(_))
+                    | (
+                        protocol::Op::Cas { .. },
+                        OpOutcome::Ok(protocol::OpResult::Cas(true))
+                    )
+            )
         })
         .map(|op| (op.id.0, op.return_ns.unwrap_or(out.end_ns)))
         .collect();
