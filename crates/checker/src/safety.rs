@@ -277,6 +277,33 @@ fn reigns(events: &[NodeEvent]) -> Vec<Reign> {
     done
 }
 
+/// How long each election took: for every leader after the first moment no node led, the
+/// time from then until it took office. Returns (leader node, term, took office at,
+/// nanoseconds without a leader). Leaders that replaced a still-acting one (a deposed
+/// leader that had not noticed) count from the moment the last acting leader stopped.
+pub fn election_times(events: &[NodeEvent]) -> Vec<(u32, u64, u64, u64)> {
+    let mut acting: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut leaderless_since = Some(0u64);
+    let mut out = Vec::new();
+    for e in events {
+        match e.what {
+            What::Role { leader: true, term } => {
+                if let Some(since) = leaderless_since.take() {
+                    out.push((e.node, term, e.at_ns, e.at_ns - since));
+                }
+                acting.insert(e.node, term);
+            }
+            What::Role { leader: false, .. } | What::Crash => {
+                if acting.remove(&e.node).is_some() && acting.is_empty() {
+                    leaderless_since = Some(e.at_ns);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Split brain: two nodes acting as leader at the same true time where both commit or
 /// serve reads. (A deposed leader that has not noticed yet is normal in Raft and ZAB; it
 /// is a split brain only when it still acts.)
@@ -693,6 +720,33 @@ mod tests {
         assert!(
             v.detail.contains("op9") && v.detail.contains("3.000s"),
             "{v}"
+        );
+    }
+
+    #[test]
+    fn election_time_runs_from_the_last_leader_stopping_to_the_next_taking_office() {
+        let events = vec![
+            ev(
+                40,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 1,
+                },
+            ),
+            ev(100, 1, What::Crash),
+            ev(
+                250,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 2,
+                },
+            ),
+        ];
+        assert_eq!(
+            election_times(&events),
+            vec![(1, 1, 40, 40), (2, 2, 250, 150)]
         );
     }
 

@@ -63,6 +63,7 @@ pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement) -> Value {
         "messages": {"sent": out.messages_sent, "dropped": out.messages_dropped},
         "ops": {"ok": ok, "fail": fail, "indeterminate": info},
         "leaders": out.leaders.iter().map(|l| json!({"node": l.node, "term": l.term, "at_ms": l.at_ns as f64 / 1e6})).collect::<Vec<_>>(),
+        "elections": checker::safety::election_times(&out.node_events).iter().map(|(node, term, at, took)| json!({"node": node, "term": term, "at_ms": *at as f64 / 1e6, "leaderless_ms": *took as f64 / 1e6})).collect::<Vec<_>>(),
         "faults": out.faults.iter().map(|f| json!({"at_ms": f.at_ns as f64 / 1e6, "fault": fault_text(f), "nemesis": f.from_nemesis})).collect::<Vec<_>>(),
         "verdicts": verdicts,
         "expectations": j.expectations.iter().map(|e| json!({"what": e.what, "held": e.held, "detail": e.detail})).collect::<Vec<_>>(),
@@ -113,6 +114,17 @@ pub fn summary_text(
         .iter()
         .map(|l| format!("n{} term {} at {}", l.node, l.term, secs(l.at_ns)))
         .collect();
+    let elections: Vec<String> = checker::safety::election_times(&out.node_events)
+        .iter()
+        .map(|(_, _, _, took)| format!("{:.0}ms", *took as f64 / 1e6))
+        .collect();
+    if !elections.is_empty() {
+        let _ = writeln!(
+            s,
+            "elections {} (time without a leader before each)",
+            elections.join(" · ")
+        );
+    }
     let _ = writeln!(
         s,
         "leaders   {}",
