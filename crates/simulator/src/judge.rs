@@ -276,6 +276,14 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             },
         });
     }
+    for mark in &sc.expect.marks {
+        let hits = out.marks.get(mark.as_str()).copied().unwrap_or(0);
+        expectations.push(ExpectationResult {
+            what: format!("the path {mark} is taken"),
+            held: hits > 0,
+            detail: format!("{hits} times"),
+        });
+    }
     if sc.expect.ops_ok_at_least > 0 {
         let ok = op_counts(out).0;
         expectations.push(ExpectationResult {

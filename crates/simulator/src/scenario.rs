@@ -267,6 +267,8 @@ struct RawExpect {
     progress: Vec<RawProgress>,
     ops_ok_at_least: Option<u64>,
     liveness_within: Option<Dur>,
+    #[serde(default)]
+    marks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -512,6 +514,8 @@ pub struct Expect {
     /// The liveness checker's bound: after the last heal, a leader and a completed
     /// operation within this long.
     pub liveness_within: Duration,
+    /// Coverage marks (rare paths a protocol names) that must each be hit at least once.
+    pub marks: Vec<String>,
 }
 
 struct Ctx<'a> {
@@ -1001,6 +1005,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .liveness_within
             .map(|d| d.0)
             .unwrap_or(Duration::from_secs(5)),
+        marks: e.marks,
     };
 
     Ok(Scenario {
@@ -1386,6 +1391,7 @@ impl Scenario {
         let _ = writeln!(t, "progress = [{}]", progress.join(", "));
         let _ = writeln!(t, "ops_ok_at_least = {}", e.ops_ok_at_least);
         let _ = writeln!(t, "liveness_within = {}", dur(e.liveness_within));
+        let _ = writeln!(t, "marks = [{}]", names(&e.marks));
         t
     }
 }
