@@ -71,9 +71,14 @@ impl Zab {
         self.phase = Phase::Looking(e);
         self.report_role(Role::Looking, self.current_epoch, out);
         out.cancel_timer(TIMER_FINALIZE);
-        self.broadcast_notification(out);
         let (lo, hi) = self.config.election_timeout;
         out.set_timer(TIMER_ELECTION, lo, hi);
+        if std::mem::take(&mut self.quiet_election) {
+            // After a leader refused us, wait for the timer before asking again (ZooKeeper
+            // pays a reconnect delay here); answering at once would spin without time passing.
+            return;
+        }
+        self.broadcast_notification(out);
         self.check_election(now, out);
     }
 

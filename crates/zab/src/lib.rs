@@ -47,8 +47,18 @@
 //!
 //! Reports: `Role` on every change of role or epoch (Looking/Following/Observing carry
 //! the node's currentEpoch or the epoch it accepted from its leader; `Leading` the epoch
-//! being established; `Leader` exactly when a quorum acked NEWLEADER). `Report::Vote` is
-//! not emitted: an FLE vote changes many times within a round and is not a grant.
+//! being established; `Leader` exactly when a quorum acked NEWLEADER). `Commit` when this
+//! node learns a txn committed, `Apply` for each delivered txn in zxid order (every txn
+//! carries a client op). `ReadServed` only from an established leader answering a `local`
+//! read or a `sync` without a quorum round. `Report::Vote` is not emitted: an FLE vote
+//! changes many times within a round and is not a grant. Coverage marks name rare paths
+//! (`zab.sync_diff`, `zab.sync_trunc`, `zab.sync_snap`, `zab.fle_round_reset`,
+//! `zab.fle_joined_established`, `zab.ackepoch_same_epoch`, `zab.leader_lost_quorum`,
+//! `zab.learner_lost_leader`, `zab.follower_ahead_of_leader`, `zab.bug.*` when a mutant acts).
+//!
+//! Timers: 0 re-sends FLE notifications while LOOKING (`election_timeout` range), 1 is the
+//! finalize wait (`heartbeat_interval`), 2 the leader's PING / learner's liveness tick
+//! (`heartbeat_interval`; syncLimit = `election_timeout.0`, initLimit = 2 × `election_timeout.1`).
 //!
 //! What this crate is not: a network, a disk or a clock. It reads nothing but its inputs.
 
@@ -261,6 +271,8 @@ pub struct Zab {
     early_infos: BTreeMap<NodeId, (u64, Zxid, bool)>,
     /// Client writes this node accepted and will answer when it applies them.
     pending_writes: BTreeSet<OpId>,
+    /// The next election starts without announcing itself (after a refused LEADERINFO).
+    quiet_election: bool,
     phase: Phase,
     role_reported: (Role, u64),
 }
@@ -524,6 +536,7 @@ impl Protocol for Zab {
             },
             early_infos: BTreeMap::new(),
             pending_writes: BTreeSet::new(),
+            quiet_election: false,
             phase: Phase::Looking(election::Election::default()),
             role_reported: (Role::Crashed, u64::MAX),
         };

@@ -575,6 +575,7 @@ impl Zab {
                 } else {
                     // DSN'11 §IV: never accept an epoch below acceptedEpoch.
                     out.mark("zab.leaderinfo_stale_epoch");
+                    self.quiet_election = true;
                     self.go_looking(now, out);
                 }
             }
