@@ -174,3 +174,25 @@ fn lease_reads_under_a_clock_step_are_caught_while_read_index_reads_of_the_same_
         );
     }
 }
+
+#[test]
+fn zab_local_reads_under_a_partition_are_caught_while_quorum_synced_reads_pass() {
+    let sc = load(&scenarios_dir().join("zab_local_reads.toml"));
+    let out = run(&sc, "zab", sc.seed);
+    let j = judge(&sc, &out);
+    assert!(j.passed(), "{:?}", j.expectations);
+    assert_eq!(
+        j.verdict("linearizability").unwrap().result,
+        checker::safety::Outcome::Fail
+    );
+    let mut quorum = sc.clone();
+    quorum.workload.read_mode = Some(protocol::ReadMode::SyncQuorum);
+    let out = run(&quorum, "zab", sc.seed);
+    let j = judge(&quorum, &out);
+    assert_eq!(
+        j.verdict("linearizability").unwrap().result,
+        checker::safety::Outcome::Pass,
+        "{:?}",
+        j.verdict("linearizability")
+    );
+}

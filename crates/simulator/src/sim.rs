@@ -88,6 +88,17 @@ enum Stashed<M> {
     Client(Command),
 }
 
+/// A message a link holds (clogged, or a partitioned TCP connection).
+struct HeldMessage<M> {
+    msg: M,
+    sent_at: u64,
+    /// The FIFO connection it was sent on.
+    epoch: u32,
+    /// It was already on the wire when the link was cut (so it precedes every message
+    /// held at send).
+    in_flight: bool,
+}
+
 /// What a node holds until its writes complete.
 enum Held<M> {
     Send { to: u32, msg: M },
@@ -248,7 +259,8 @@ pub struct Simulation<'s, P: Protocol> {
     slots: Vec<Option<Ev<P::Message>>>,
     free_slots: Vec<u32>,
     nodes: Vec<Node<P>>,
-    links: Links<(P::Message, u64)>,
+    /// Held messages carry their send time and the FIFO connection they were sent on.
+    links: Links<HeldMessage<P::Message>>,
     loss: f64,
     clients: Vec<Client>,
     next_process: u64,
@@ -975,14 +987,25 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             );
         }
         let sent_at = self.now;
-        if self.links.is_cut(from, to) {
+        let i = self.links.index(from, to);
+        let epoch = self.links.epoch[i];
+        if self.links.is_cut(from, to) && !self.fifo {
             self.drop_msg(from, to, &msg, "partition", sent_at);
             return;
         }
-        if self.links.is_clogged(from, to) {
-            self.record(Kind::Clogged, to, from, msg.kind(), digest(&msg), 0);
-            let i = self.links.index(from, to);
-            self.links.held[i].push_back((msg, sent_at));
+        if self.links.is_clogged(from, to) || self.links.is_cut(from, to) {
+            // Clogged, or a partitioned TCP connection: held in order, nothing said to
+            // either end; it leaves when the link is clear unless the connection is reset.
+            self.hold(
+                from,
+                to,
+                HeldMessage {
+                    msg,
+                    sent_at,
+                    epoch,
+                    in_flight: false,
+                },
+            );
             return;
         }
         if self.rng_net.chance(self.loss) {
@@ -990,6 +1013,53 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         self.transmit(from, to, msg, sent_at);
+    }
+
+    fn hold(&mut self, from: u32, to: u32, held: HeldMessage<P::Message>) {
+        self.record(
+            Kind::Clogged,
+            to,
+            from,
+            held.msg.kind(),
+            digest(&held.msg),
+            held.sent_at,
+        );
+        let i = self.links.index(from, to);
+        let queue = &mut self.links.held[i];
+        // In-flight messages arrive in send order, and all were sent before any message
+        // held at send: each goes after the in-flight ones already held.
+        let at = if held.in_flight {
+            queue
+                .iter()
+                .position(|h| !h.in_flight)
+                .unwrap_or(queue.len())
+        } else {
+            queue.len()
+        };
+        queue.insert(at, held);
+    }
+
+    /// Sends on what links now clear held: in link order, each link's messages in order. A
+    /// message whose FIFO connection was reset meanwhile (a crash) is lost.
+    fn release_held(&mut self) {
+        for (
+            from,
+            to,
+            HeldMessage {
+                msg,
+                sent_at,
+                epoch,
+                ..
+            },
+        ) in self.links.take_clear()
+        {
+            let i = self.links.index(from, to);
+            if self.fifo && self.links.epoch[i] != epoch {
+                self.drop_msg(from, to, &msg, "reset", sent_at);
+            } else {
+                self.transmit(from, to, msg, sent_at);
+            }
+        }
     }
 
     /// Puts a message on the wire with a latency drawn for it.
@@ -1089,6 +1159,20 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         sent_at: u64,
     ) {
         let i = self.links.index(from, to);
+        if self.links.is_cut(from, to) && self.fifo && self.links.epoch[i] == epoch {
+            // A TCP connection cut while the message was in flight retransmits it later.
+            self.hold(
+                from,
+                to,
+                HeldMessage {
+                    msg,
+                    sent_at,
+                    epoch,
+                    in_flight: true,
+                },
+            );
+            return;
+        }
         if self.links.is_cut(from, to) {
             // The partition began while the message was in flight.
             self.drop_msg(from, to, &msg, "partition", sent_at);
@@ -1412,6 +1496,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Fault::Heal => {
                 self.links.heal();
+                self.release_held();
             }
             Fault::Crash { .. } => self.crash(node.expect("resolved above")),
             Fault::Restart { .. } => {
@@ -1444,9 +1529,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             }
             Fault::Unclog => {
-                for (from, to, (msg, sent_at)) in self.links.unclog() {
-                    self.transmit(from, to, msg, sent_at);
-                }
+                self.links.unclog();
+                self.release_held();
             }
             Fault::HealAll => self.heal_all(),
         }
@@ -1590,9 +1674,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
     fn heal_all(&mut self) {
         self.links.heal();
-        for (from, to, (msg, sent_at)) in self.links.unclog() {
-            self.transmit(from, to, msg, sent_at);
-        }
+        self.links.unclog();
+        self.release_held();
         self.loss = self.sc.network.loss;
         for id in 1..=self.sc.nodes {
             self.resume(id);

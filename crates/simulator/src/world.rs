@@ -122,14 +122,21 @@ impl<M> Links<M> {
         }
     }
 
-    /// Clears every clog and hands back what the links held, in link order then FIFO order.
-    pub fn unclog(&mut self) -> Vec<(u32, u32, M)> {
+    /// Clears every clog.
+    pub fn unclog(&mut self) {
         self.clogged.iter_mut().for_each(|c| *c = false);
+    }
+
+    /// Hands back what links that are neither cut nor clogged held, in link order then
+    /// FIFO order.
+    pub fn take_clear(&mut self) -> Vec<(u32, u32, M)> {
         let mut released = Vec::new();
         for from in 1..self.n as u32 {
             for to in 1..self.n as u32 {
                 let i = self.index(from, to);
-                released.extend(self.held[i].drain(..).map(|m| (from, to, m)));
+                if !self.cut[i] && !self.clogged[i] {
+                    released.extend(self.held[i].drain(..).map(|m| (from, to, m)));
+                }
             }
         }
         released

@@ -431,3 +431,86 @@ by = "-300ms"
         "the longest gap between heartbeats was {gap}ns"
     );
 }
+
+#[test]
+fn a_partitioned_fifo_link_holds_messages_in_order_until_the_heal_and_tells_no_one() {
+    let sc = scenario(
+        "[network]\nfifo = true\n\
+         [[faults]]\nat = \"500ms\"\nkind = \"partition\"\ngroups = [[1], [2, 3]]\n\
+         [[faults]]\nat = \"1s\"\nkind = \"heal\"",
+    );
+    let out = run(&sc, 2);
+    let lost = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Drop)
+        .count();
+    assert_eq!(lost, 0, "a partition on a FIFO link loses nothing");
+    assert_eq!(
+        out.log
+            .events
+            .iter()
+            .filter(|e| e.kind == Kind::Reset)
+            .count(),
+        0,
+        "and resets nothing"
+    );
+    let held = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Clogged)
+        .count();
+    assert!(held > 0);
+    // Appends held during the partition arrive after the heal, still in send order.
+    let arrivals: Vec<u64> = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Apply && e.b == 0 && e.node == 2)
+        .map(|e| e.a)
+        .collect();
+    assert!(arrivals.windows(2).all(|w| w[0] < w[1]), "{arrivals:?}");
+    let during = out
+        .log
+        .events
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::Recv
+                && e.node == 2
+                && e.peer == 1
+                && e.at_ns > 510_000_000
+                && e.at_ns < 1_000_000_000
+        })
+        .count();
+    assert_eq!(during, 0);
+}
+
+#[test]
+fn messages_held_across_a_crash_of_their_sender_are_lost_with_its_connections() {
+    let sc = scenario(
+        "[network]\nfifo = true\n\
+         [[faults]]\nat = \"500ms\"\nkind = \"partition\"\ngroups = [[1], [2, 3]]\n\
+         [[faults]]\nat = \"700ms\"\nkind = \"crash\"\nnode = 1\n\
+         [[faults]]\nat = \"1s\"\nkind = \"heal\"",
+    );
+    let out = run(&sc, 2);
+    let reset_after_heal = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Drop && e.label == "reset" && e.at_ns == 1_000_000_000)
+        .count();
+    assert!(
+        reset_after_heal > 0,
+        "what n1 sent before it crashed must not arrive after the heal"
+    );
+    let delivered_from_1 = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Recv && e.peer == 1 && e.at_ns >= 1_000_000_000)
+        .count();
+    assert_eq!(delivered_from_1, 0);
+}
