@@ -466,6 +466,11 @@ impl Zab {
             );
         }
         self.fail_pending_reads(out);
+        if let Phase::Following(l) = &mut self.phase {
+            for w in std::mem::take(&mut l.sync_writes) {
+                self.write(w, WriteEffect::None, out);
+            }
+        }
         out.cancel_timer(TIMER_TICK);
         self.start_election(now, out);
     }

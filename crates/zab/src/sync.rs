@@ -43,8 +43,8 @@ pub(crate) struct LearnerState {
     pub next_sync_id: u64,
     pub pending_syncs: BTreeMap<u64, Command>,
     pub read_waiters: Vec<(Zxid, Command)>,
-    /// The sync's log writes, held until NEWLEADER (ZooKeeper logs `packetsNotCommitted`
-    /// when NEWLEADER arrives).
+    /// The sync's log writes held back until NEWLEADER: only under the mutant
+    /// `zab.current_epoch_before_history` (flushed if the learner leaves first).
     pub sync_writes: Vec<Write>,
 }
 
@@ -676,8 +676,19 @@ impl Zab {
             self.applied = 0;
             self.committed = 0;
         }
-        if let Phase::Following(l) = &mut self.phase {
-            l.sync_writes.extend(writes);
+        if self.config.bug("zab.current_epoch_before_history") {
+            // The mutant needs the history writes still unissued at NEWLEADER to put
+            // currentEpoch ahead of them.
+            if let Phase::Following(l) = &mut self.phase {
+                l.sync_writes.extend(writes);
+            }
+        } else {
+            // Issued now, so the disk never lags what this node holds in memory (a learner
+            // that leaves before NEWLEADER must not keep a history it never wrote); they
+            // still complete before the currentEpoch write NEWLEADER issues.
+            for w in writes {
+                self.write(w, WriteEffect::None, out);
+            }
         }
         self.commit_to(committed.min(self.last_zxid()), out);
     }

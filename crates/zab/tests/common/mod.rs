@@ -101,6 +101,9 @@ impl Cluster {
     fn handle(&mut self, id: NodeId, mut outs: Outputs<Message, Write>) {
         let items: Vec<Out> = outs.drain().collect();
         for o in items {
+            if std::env::var_os("ZAB_TRACE").is_some() {
+                eprintln!("   {id} -> {o:?}");
+            }
             self.nodes.get_mut(&id).unwrap().outputs.push(o.clone());
             match o {
                 Output::Send {
@@ -182,6 +185,9 @@ impl Cluster {
     }
 
     pub fn step(&mut self, id: NodeId, input: Input<Message>) {
+        if std::env::var_os("ZAB_TRACE").is_some() {
+            eprintln!("{id} <- {input:?}");
+        }
         let now = self.now;
         let mut outs = Outputs::new();
         let Some(z) = self.nodes.get_mut(&id).unwrap().zab.as_mut() else {
@@ -428,6 +434,12 @@ impl Cluster {
 
     /// The ZAB invariants over everything recorded so far.
     pub fn check_invariants(&self) {
+        // What a node holds in memory is on disk once its writes completed.
+        for (id, node) in &self.nodes {
+            if let (Some(z), true) = (&node.zab, node.writes.is_empty()) {
+                assert_eq!(node.durable.log, z.log(), "{id}: durable log lags memory");
+            }
+        }
         for (e, ls) in &self.leaders {
             assert!(
                 ls.len() <= 1,
