@@ -193,13 +193,16 @@ impl Zab {
         let Phase::Looking(e) = &mut self.phase else {
             return;
         };
-        let joined = e.out_of_election.values().find_map(|(v, _)| {
-            let agree = e.out_of_election.values().filter(|(w, _)| w == v).count();
-            let leader_says_leading = matches!(
-                e.out_of_election.get(&v.sid),
-                Some((w, PeerState::Leading)) if w == v
-            );
-            (v.sid != me && agree >= q && leader_says_leading).then_some(*v)
+        // Decided peers agree when they name the same leader: as in ZooKeeper's
+        // `Vote.equals` outside LOOKING, the rest of a follower's vote may date from an
+        // earlier election of the same leader. The leader's own vote is the one adopted.
+        let joined = e.out_of_election.iter().find_map(|(&sid, (v, state))| {
+            let agree = e
+                .out_of_election
+                .values()
+                .filter(|(w, _)| w.sid == sid)
+                .count();
+            (*state == PeerState::Leading && v.sid == sid && sid != me && agree >= q).then_some(*v)
         });
         if let Some(v) = joined {
             out.mark("zab.fle_joined_established");

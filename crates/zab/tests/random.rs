@@ -266,3 +266,53 @@ fn regression_divergent_delivery_after_reset_and_crash() {
     ];
     run(3, 0, ReadMode::Local, &actions);
 }
+
+/// Regression (proptest, 30 000 cases): after healing, a follower stayed LOOKING.
+#[test]
+fn regression_learner_rejoins_after_crash_and_reset() {
+    use Action::*;
+    let actions = [
+        Deliver(4875689913084583408),
+        Crash(5),
+        Deliver(11971973621952779752),
+        Deliver(278403858109720136),
+        Deliver(0),
+        Crash(4),
+        Deliver(494636962544726561),
+        Deliver(0),
+        Tick,
+        Deliver(0),
+        Settle,
+        Write(6),
+        Deliver(0),
+        Write(2),
+        Deliver(0),
+        Deliver(0),
+        CompleteWrite(6),
+        Restart(5),
+        Deliver(0),
+        Write(1),
+        Deliver(4610291450),
+        Deliver(956492548945179150),
+        Deliver(0),
+        Write(1),
+        Deliver(0),
+        Deliver(0),
+        Deliver(1614327378692776885),
+        Reset(3, 2),
+        Deliver(1129893360058037703),
+        Deliver(0),
+        Deliver(7020752081837934412),
+        Deliver(5382696383962706423),
+        Deliver(0),
+        Deliver(7167899034184848),
+        Deliver(12188602795293251570),
+        Settle,
+        Crash(2),
+        Deliver(0),
+        Deliver(0),
+        Tick,
+        Settle,
+    ];
+    run(3, 1, ReadMode::Local, &actions);
+}
