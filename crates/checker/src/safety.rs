@@ -294,7 +294,8 @@ pub fn election_times(events: &[NodeEvent]) -> Vec<(u32, u64, u64, u64)> {
                 acting.insert(e.node, term);
             }
             What::Role { leader: false, .. } | What::Crash => {
-                if acting.remove(&e.node).is_some() && acting.is_empty() {
+                let was_leading = acting.remove(&e.node).is_some();
+                if was_leading && acting.is_empty() {
                     leaderless_since = Some(e.at_ns);
                 }
             }
