@@ -603,14 +603,30 @@ impl Zab {
             }
             Message::Proposal { txn } if stage == LearnerStage::Synced && !self.is_observer => {
                 let zxid = txn.zxid;
+                if zxid <= self.last_zxid() {
+                    self.fifo_broken(now, out);
+                    return;
+                }
                 self.append_and_write(vec![txn], out);
                 out.send_after_writes(from, Message::Ack { zxid });
             }
             Message::Commit { zxid } if stage == LearnerStage::Synced => {
+                if zxid > self.committed
+                    && self.position(zxid).is_err()
+                    && self.config.bugs.is_empty()
+                {
+                    self.fifo_broken(now, out);
+                    return;
+                }
                 self.commit_to(zxid, out);
             }
             Message::Inform { txn } if stage == LearnerStage::Synced => {
                 let zxid = txn.zxid;
+                if zxid > self.committed && zxid < self.last_zxid() && self.position(zxid).is_err()
+                {
+                    self.fifo_broken(now, out);
+                    return;
+                }
                 if self.position(zxid).is_err() {
                     self.append_and_write(vec![txn], out);
                 }
@@ -728,6 +744,14 @@ impl Zab {
         } else {
             out.send_after_writes(leader, ack);
         }
+    }
+
+    /// The link to the leader delivered out of order or skipped a message: the contract
+    /// promises FIFO links, so treat it as the broken TCP connection it would be in
+    /// ZooKeeper (drop it and re-sync) rather than log a hole.
+    fn fifo_broken(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        out.mark("zab.learner_saw_fifo_violation");
+        self.go_looking(now, out);
     }
 
     pub(crate) fn learner_tick(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {

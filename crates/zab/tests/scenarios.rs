@@ -431,3 +431,24 @@ fn check_config_rejects_other_read_modes_and_nodes_both_voter_and_observer() {
     assert!(zab::Zab::check_config(&cfg).is_err());
     assert!(zab::Zab::check_config(&config(3, 2, ReadMode::SyncQuorum)).is_ok());
 }
+
+/// Links are FIFO by contract; if one ever delivers out of order, the learner drops the
+/// connection and re-syncs as ZooKeeper would on a broken TCP stream (never logs a hole).
+#[test]
+fn a_learner_that_sees_proposals_out_of_order_drops_the_connection_and_resyncs() {
+    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    assert_eq!(established(&mut c), n(3));
+    c.write(n(3), "x", 1);
+    c.write(n(3), "x", 2);
+    let q = c.links.get_mut(&(n(3), n(1))).unwrap();
+    assert_eq!(q.len(), 2);
+    q.swap(0, 1);
+    c.deliver(n(3), n(1));
+    c.deliver(n(3), n(1));
+    assert!(c.marks(n(1)).contains(&"zab.learner_saw_fifo_violation"));
+    assert_eq!(c.zab(n(1)).role().0, Role::Looking);
+    c.settle();
+    assert_eq!(c.zab(n(1)).role(), (Role::Following, 1));
+    assert_eq!(c.zab(n(1)).log(), c.zab(n(3)).log());
+    c.check_invariants();
+}
