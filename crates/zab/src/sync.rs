@@ -603,7 +603,16 @@ impl Zab {
             }
             Message::Proposal { txn } if stage == LearnerStage::Synced && !self.is_observer => {
                 let zxid = txn.zxid;
-                if zxid <= self.last_zxid() {
+                // A leader numbers its proposals without holes and sends each to every
+                // synced follower, so the next one is exactly last + 1 (or counter 1 of a
+                // newer epoch). Only the propose_only mutant leaves holes on purpose.
+                let last = self.last_zxid();
+                let next = if epoch_of(zxid) == epoch_of(last) {
+                    zxid == last + 1
+                } else {
+                    epoch_of(zxid) > epoch_of(last) && zxid & 0xffff_ffff == 1
+                };
+                if !next && (zxid <= last || self.config.bugs.is_empty()) {
                     self.fifo_broken(now, out);
                     return;
                 }
