@@ -184,7 +184,7 @@ pub fn run(args: FuzzArgs) -> u8 {
     let bar = progress_bar(total);
     let mut ran = 0u64;
     let mut failures: Vec<SeedResult> = Vec::new();
-    let mut inconclusive = 0u64;
+    let mut inconclusive: Vec<u64> = Vec::new();
     let mut exit = 0u8;
     let mut last_line = Instant::now();
     std::thread::scope(|scope| {
@@ -206,7 +206,23 @@ pub fn run(args: FuzzArgs) -> u8 {
                     swarm,
                     describe: false,
                 };
-                let result = match protocols::run(&sc.protocol, sc, &options) {
+                // A protocol that asserts its own invariants panics on a violation: that is
+                // this seed's finding, not the end of the campaign.
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    protocols::run(&sc.protocol, sc, &options)
+                }));
+                let run = match run {
+                    Ok(run) => run,
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "a panic".into());
+                        Err(RunError::Panicked(what))
+                    }
+                };
+                let result = match run {
                     Ok(out) => {
                         let j = judge(sc, &out);
                         SeedResult {
@@ -227,6 +243,14 @@ pub fn run(args: FuzzArgs) -> u8 {
                         inconclusive: false,
                         failed: vec![m],
                     },
+                    Err(RunError::Panicked(m)) => SeedResult {
+                        seed,
+                        passed: false,
+                        inconclusive: false,
+                        failed: vec![format!(
+                            "the protocol asserted an invariant and stopped: {m}"
+                        )],
+                    },
                 };
                 if tx.send(result).is_err() {
                     break;
@@ -242,7 +266,12 @@ pub fn run(args: FuzzArgs) -> u8 {
                 }
             }
             if !result.passed && result.inconclusive {
-                inconclusive += 1;
+                let message = format!("UNKNOWN seed {}: {}", result.seed, result.failed.join("; "));
+                match &bar {
+                    Some(b) => b.suspend(|| eprintln!("{message}")),
+                    None => eprintln!("{message}"),
+                }
+                inconclusive.push(result.seed);
             } else if !result.passed && !failures.is_empty() && !args.keep_going {
                 // Seeds already running when the campaign stopped: counted, not re-run.
                 failures.push(result);
@@ -300,13 +329,14 @@ pub fn run(args: FuzzArgs) -> u8 {
         ));
     } else {
         crate::emit(&format!(
-            "{ran} of {total} seeds in {wall:.2}s ({rate:.1} seeds/s, {jobs} jobs): {} failures, {inconclusive} inconclusive; {why}\n",
-            failures.len()
+            "{ran} of {total} seeds in {wall:.2}s ({rate:.1} seeds/s, {jobs} jobs): {} failures, {} inconclusive; {why}\n",
+            failures.len(),
+            inconclusive.len()
         ));
     }
     if !failures.is_empty() {
         exit = 1;
-    } else if inconclusive > 0 {
+    } else if !inconclusive.is_empty() {
         exit = 3;
     }
     exit
@@ -331,6 +361,22 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
 /// replay it.
 fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bool) -> String {
     let mut text = format!("FAIL seed {}: {}", result.seed, result.failed.join("; "));
+    let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+    let rerun = format!(
+        "sim run {} --seed {} --protocol {}{bugs}{}",
+        args.scenario.display(),
+        result.seed,
+        sc.protocol,
+        if swarm { " --swarm" } else { "" }
+    );
+    if result
+        .failed
+        .iter()
+        .any(|f| f.starts_with("the protocol asserted"))
+    {
+        // No trace can be saved from a run that stopped; the run itself is the reproduction.
+        return format!("{text}\n  Reproduce with: {rerun}");
+    }
     let options = RunOptions {
         seed: result.seed,
         keep_events: true,
@@ -357,7 +403,9 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
                 Err(e) => text.push_str(&format!("\n  could not save the trace: {e}")),
             }
         }
-        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => text.push_str(&format!("\n  {m}")),
+        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
+            text.push_str(&format!("\n  {m}"))
+        }
     }
     text
 }

@@ -68,6 +68,9 @@ struct RunArgs {
     /// Switch a mutant on (repeatable).
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
+    /// Draw this seed's own fault mix from the nemesis rates, as `sim fuzz` does.
+    #[arg(long)]
+    swarm: bool,
     /// Override the scenario's read mode: log, read_index, lease, local, sync, sync_quorum.
     #[arg(long, value_parser = parse_read_mode)]
     read_mode: Option<protocol::ReadMode>,
@@ -281,7 +284,9 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
     };
     let small_out = match protocols::run(&header.protocol, &small, &small_options) {
         Ok(out) => out,
-        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
+        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
+            return fail_input(&m)
+        }
     };
     let small_j = judge(&small, &small_out);
     let dir = args
@@ -377,7 +382,7 @@ fn execute(
     let out = match protocols::run(protocol, sc, options) {
         Ok(out) => out,
         Err(RunError::Input(message)) => return Err(fail_input(&message)),
-        Err(RunError::Aborted(message)) => {
+        Err(RunError::Aborted(message)) | Err(RunError::Panicked(message)) => {
             eprintln!("error: {}: {message}", sc.file);
             return Err(ExitCode::from(1));
         }
@@ -412,7 +417,7 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         seed,
         keep_events: true,
         bugs: args.bugs.clone(),
-        swarm: false,
+        swarm: args.swarm,
         describe: false,
     };
     let (out, j, wall) = match execute(&sc, &protocol, &options) {
@@ -434,6 +439,11 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         match save_new_trace(&args.traces_dir, &sc, &out, &j) {
             Ok(path) => {
                 let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
+                let bugs = if args.swarm {
+                    format!("{bugs} --swarm")
+                } else {
+                    bugs
+                };
                 eprintln!("failing trace saved: {}", path.display());
                 eprintln!("Reproduce with: {}", replay_command(&path));
                 eprintln!(
@@ -590,7 +600,9 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
             let started = Instant::now();
             let out = match protocols::run(&args.protocol, &sc, &options) {
                 Ok(out) => out,
-                Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => return fail_input(&m),
+                Err(RunError::Input(m))
+                | Err(RunError::Aborted(m))
+                | Err(RunError::Panicked(m)) => return fail_input(&m),
             };
             wall += started.elapsed();
             events += out.log.len();

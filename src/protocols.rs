@@ -13,6 +13,8 @@ pub enum RunError {
     Input(String),
     /// The run itself stopped (event budget exceeded).
     Aborted(String),
+    /// The protocol panicked: it asserted one of its own invariants (a bug found).
+    Panicked(String),
 }
 
 fn run_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {

@@ -35,7 +35,9 @@ fn run(sc: &Scenario, protocol: &str, seed: u64) -> RunOutput {
     };
     match protocols::run(protocol, sc, &options) {
         Ok(out) => out,
-        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) => panic!("{m}"),
+        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
+            panic!("{m}")
+        }
     }
 }
 
