@@ -132,6 +132,8 @@ fn linearizability_verdict(out: &RunOutput) -> Verdict {
         Budget {
             time: None,
             steps: Some(LINEARIZABILITY_STEPS),
+            // One thread: parallelism lives between runs (a fuzz campaign's jobs).
+            threads: 1,
         },
     ) {
         linearizability::Outcome::Linearizable { keys, ops } => {

@@ -34,10 +34,7 @@ enum Ev<M> {
     Deliver {
         from: u32,
         to: u32,
-        msg: M,
-        to_incarnation: u32,
-        epoch: u32,
-        sent_at: u64,
+        wire: Wire<M>,
     },
     Timer {
         node: u32,
@@ -88,15 +85,16 @@ enum Stashed<M> {
     Client(Command),
 }
 
-/// A message a link holds (clogged, or a partitioned TCP connection).
-struct HeldMessage<M> {
+/// A message on its way: what was sent, when, on which FIFO connection and as which of its
+/// messages, to which incarnation of the receiver.
+struct Wire<M> {
     msg: M,
     sent_at: u64,
-    /// The FIFO connection it was sent on.
+    /// The FIFO connection it was sent on (bumped by every reset).
     epoch: u32,
-    /// It was already on the wire when the link was cut (so it precedes every message
-    /// held at send).
-    in_flight: bool,
+    /// Its place on that connection: the receiver hands messages over in this order.
+    seq: u64,
+    to_incarnation: u32,
 }
 
 /// What a node holds until its writes complete.
@@ -260,7 +258,7 @@ pub struct Simulation<'s, P: Protocol> {
     free_slots: Vec<u32>,
     nodes: Vec<Node<P>>,
     /// Held messages carry their send time and the FIFO connection they were sent on.
-    links: Links<HeldMessage<P::Message>>,
+    links: Links<Wire<P::Message>>,
     loss: f64,
     clients: Vec<Client>,
     next_process: u64,
@@ -554,14 +552,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     fn handle(&mut self, ev: Ev<P::Message>) {
         match ev {
-            Ev::Deliver {
-                from,
-                to,
-                msg,
-                to_incarnation,
-                epoch,
-                sent_at,
-            } => self.deliver(from, to, msg, to_incarnation, epoch, sent_at),
+            Ev::Deliver { from, to, wire } => self.deliver(from, to, wire),
             Ev::Timer {
                 node,
                 timer,
@@ -986,103 +977,72 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg.kind()
             );
         }
-        let sent_at = self.now;
         let i = self.links.index(from, to);
-        let epoch = self.links.epoch[i];
+        let seq = if self.fifo {
+            self.links.take_send_seq(i)
+        } else {
+            0
+        };
+        let wire = Wire {
+            msg,
+            sent_at: self.now,
+            epoch: self.links.epoch[i],
+            seq,
+            to_incarnation: self.nodes[to as usize - 1].incarnation,
+        };
         if self.links.is_cut(from, to) && !self.fifo {
-            self.drop_msg(from, to, &msg, "partition", sent_at);
+            self.drop_msg(from, to, &wire, "partition");
             return;
         }
         if self.links.is_clogged(from, to) || self.links.is_cut(from, to) {
-            // Clogged, or a partitioned TCP connection: held in order, nothing said to
-            // either end; it leaves when the link is clear unless the connection is reset.
-            self.hold(
-                from,
-                to,
-                HeldMessage {
-                    msg,
-                    sent_at,
-                    epoch,
-                    in_flight: false,
-                },
-            );
+            // Clogged, or a partitioned TCP connection: held, nothing said to either end;
+            // it leaves when the link is clear unless the connection is reset.
+            self.hold(from, to, wire);
             return;
         }
         if self.rng_net.chance(self.loss) {
-            self.drop_msg(from, to, &msg, "loss", sent_at);
+            self.drop_msg(from, to, &wire, "loss");
             return;
         }
-        self.transmit(from, to, msg, sent_at);
+        self.transmit(from, to, wire);
     }
 
-    fn hold(&mut self, from: u32, to: u32, held: HeldMessage<P::Message>) {
+    fn hold(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         self.record(
             Kind::Clogged,
             to,
             from,
-            held.msg.kind(),
-            digest(&held.msg),
-            held.sent_at,
+            wire.msg.kind(),
+            digest(&wire.msg),
+            wire.sent_at,
         );
         let i = self.links.index(from, to);
-        let queue = &mut self.links.held[i];
-        // In-flight messages arrive in send order, and all were sent before any message
-        // held at send: each goes after the in-flight ones already held.
-        let at = if held.in_flight {
-            queue
-                .iter()
-                .position(|h| !h.in_flight)
-                .unwrap_or(queue.len())
-        } else {
-            queue.len()
-        };
-        queue.insert(at, held);
+        self.links.held[i].push_back(wire);
     }
 
-    /// Sends on what links now clear held: in link order, each link's messages in order. A
-    /// message whose FIFO connection was reset meanwhile (a crash) is lost.
+    /// Sends on what links now clear held. A message whose FIFO connection was reset
+    /// meanwhile (a crash) is lost; the others keep their sequence numbers, so the
+    /// receiver still takes them in send order.
     fn release_held(&mut self) {
-        for (
-            from,
-            to,
-            HeldMessage {
-                msg,
-                sent_at,
-                epoch,
-                ..
-            },
-        ) in self.links.take_clear()
-        {
+        for (from, to, wire) in self.links.take_clear() {
             let i = self.links.index(from, to);
-            if self.fifo && self.links.epoch[i] != epoch {
-                self.drop_msg(from, to, &msg, "reset", sent_at);
+            if self.fifo && self.links.epoch[i] != wire.epoch {
+                self.drop_msg(from, to, &wire, "reset");
             } else {
-                self.transmit(from, to, msg, sent_at);
+                self.transmit(from, to, wire);
             }
         }
     }
 
     /// Puts a message on the wire with a latency drawn for it.
-    fn transmit(&mut self, from: u32, to: u32, msg: P::Message, sent_at: u64) {
+    fn transmit(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         let net = &self.sc.network;
         let mut latency = ns(self.rng_net.duration(net.latency.0, net.latency.1));
-        let i = self.links.index(from, to);
-        let to_incarnation = self.nodes[to as usize - 1].incarnation;
-        let epoch = self.links.epoch[i];
         if self.fifo {
+            let i = self.links.index(from, to);
             let at = (self.now + latency).max(self.links.last_arrival[i]);
             self.links.last_arrival[i] = at;
-            self.push(
-                at,
-                Ev::Deliver {
-                    from,
-                    to,
-                    msg,
-                    to_incarnation,
-                    epoch,
-                    sent_at,
-                },
-            );
+            self.push(at, Ev::Deliver { from, to, wire });
             return;
         }
         if self.rng_net.chance(net.reorder) {
@@ -1092,34 +1052,25 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         if self.rng_net.chance(net.duplicate) {
             let again = ns(self.rng_net.duration(net.latency.0, net.latency.1));
+            let copy = Wire {
+                msg: wire.msg.clone(),
+                ..wire
+            };
             self.push(
                 self.now + again,
                 Ev::Deliver {
                     from,
                     to,
-                    msg: msg.clone(),
-                    to_incarnation,
-                    epoch,
-                    sent_at,
+                    wire: copy,
                 },
             );
         }
-        self.push(
-            self.now + latency,
-            Ev::Deliver {
-                from,
-                to,
-                msg,
-                to_incarnation,
-                epoch,
-                sent_at,
-            },
-        );
+        self.push(self.now + latency, Ev::Deliver { from, to, wire });
     }
 
-    fn drop_msg(&mut self, from: u32, to: u32, msg: &P::Message, why: &'static str, sent_at: u64) {
+    fn drop_msg(&mut self, from: u32, to: u32, wire: &Wire<P::Message>, why: &'static str) {
         self.messages_dropped += 1;
-        self.record(Kind::Drop, to, from, why, digest(msg), sent_at);
+        self.record(Kind::Drop, to, from, why, digest(&wire.msg), wire.sent_at);
         if self.fifo && why != "reset" && why != "crashed" {
             // On a FIFO link a lost message is a broken connection, never a hole.
             self.reset_link(from, to);
@@ -1127,11 +1078,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     /// Breaks the FIFO connection between two nodes: what is in flight is lost and both
-    /// ends are told.
+    /// ends are told; the next connection numbers its messages from zero.
     fn reset_link(&mut self, a: u32, b: u32) {
-        let (ab, ba) = (self.links.index(a, b), self.links.index(b, a));
-        self.links.epoch[ab] += 1;
-        self.links.epoch[ba] += 1;
+        for (x, y) in [(a, b), (b, a)] {
+            let i = self.links.index(x, y);
+            self.links.reset(i);
+        }
         self.record(Kind::Reset, a, b, "reset", 0, 0);
         for (node, peer) in [(a, b), (b, a)] {
             let n = &self.nodes[node as usize - 1];
@@ -1149,44 +1101,59 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    fn deliver(
-        &mut self,
-        from: u32,
-        to: u32,
-        msg: P::Message,
-        to_incarnation: u32,
-        epoch: u32,
-        sent_at: u64,
-    ) {
+    fn deliver(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         let i = self.links.index(from, to);
-        if self.links.is_cut(from, to) && self.fifo && self.links.epoch[i] == epoch {
-            // A TCP connection cut while the message was in flight retransmits it later.
-            self.hold(
-                from,
-                to,
-                HeldMessage {
-                    msg,
-                    sent_at,
-                    epoch,
-                    in_flight: true,
-                },
-            );
-            return;
-        }
         if self.links.is_cut(from, to) {
-            // The partition began while the message was in flight.
-            self.drop_msg(from, to, &msg, "partition", sent_at);
+            if self.fifo && self.links.epoch[i] == wire.epoch {
+                // A TCP connection cut while the message was in flight retransmits it later.
+                self.hold(from, to, wire);
+            } else {
+                // The partition began while the message was in flight.
+                self.drop_msg(from, to, &wire, "partition");
+            }
             return;
         }
-        if self.fifo && self.links.epoch[i] != epoch {
-            self.drop_msg(from, to, &msg, "reset", sent_at);
+        if !self.fifo {
+            self.hand_over(from, to, wire);
             return;
         }
+        if self.links.epoch[i] != wire.epoch {
+            self.drop_msg(from, to, &wire, "reset");
+            return;
+        }
+        // TCP reassembly: hand over in sequence; what arrives early waits for its turn.
+        if wire.seq != self.links.next_recv[i] {
+            debug_assert!(
+                wire.seq > self.links.next_recv[i],
+                "a FIFO message arrived twice"
+            );
+            self.links.early[i].insert(wire.seq, wire);
+            return;
+        }
+        let epoch = wire.epoch;
+        let mut next = Some(wire);
+        while let Some(wire) = next {
+            self.links.next_recv[i] += 1;
+            self.hand_over(from, to, wire);
+            // A step may have reset this very connection (which clears what waited).
+            next = if self.links.epoch[i] == epoch {
+                let seq = self.links.next_recv[i];
+                self.links.early[i].remove(&seq)
+            } else {
+                None
+            };
+        }
+    }
+
+    /// Gives an arrived message to its node: lost if the node crashed since it was sent,
+    /// kept for later if the node is paused.
+    fn hand_over(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         let n = &mut self.nodes[to as usize - 1];
-        if n.state.is_none() || n.incarnation != to_incarnation {
-            self.drop_msg(from, to, &msg, "crashed", sent_at);
+        if n.state.is_none() || n.incarnation != wire.to_incarnation {
+            self.drop_msg(from, to, &wire, "crashed");
             return;
         }
+        let Wire { msg, sent_at, .. } = wire;
         if n.paused {
             n.stash.push(Stashed::Message { from, msg, sent_at });
             return;

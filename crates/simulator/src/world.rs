@@ -74,6 +74,11 @@ pub struct Links<M> {
     pub epoch: Vec<u32>,
     /// Last scheduled arrival on a FIFO link, so later sends arrive later.
     pub last_arrival: Vec<u64>,
+    /// FIFO connections: the next sequence number to send, the next to hand over, and
+    /// what arrived ahead of its turn.
+    next_send: Vec<u64>,
+    pub next_recv: Vec<u64>,
+    pub early: Vec<std::collections::BTreeMap<u64, M>>,
 }
 
 impl<M> Links<M> {
@@ -86,6 +91,11 @@ impl<M> Links<M> {
             held: (0..n * n).map(|_| VecDeque::new()).collect(),
             epoch: vec![0; n * n],
             last_arrival: vec![0; n * n],
+            next_send: vec![0; n * n],
+            next_recv: vec![0; n * n],
+            early: (0..n * n)
+                .map(|_| std::collections::BTreeMap::new())
+                .collect(),
         }
     }
 
@@ -120,6 +130,21 @@ impl<M> Links<M> {
             let i = self.index(from, to);
             self.clogged[i] = true;
         }
+    }
+
+    /// The sequence number of the next message sent on link `i`.
+    pub fn take_send_seq(&mut self, i: usize) -> u64 {
+        let seq = self.next_send[i];
+        self.next_send[i] += 1;
+        seq
+    }
+
+    /// A new connection on link `i`: what was in flight is stranded (its epoch is old).
+    pub fn reset(&mut self, i: usize) {
+        self.epoch[i] += 1;
+        self.next_send[i] = 0;
+        self.next_recv[i] = 0;
+        self.early[i].clear();
     }
 
     /// Clears every clog.
