@@ -113,6 +113,7 @@ pub fn run(args: &CheckArgs) -> u8 {
             Budget {
                 time: Some(args.budget),
                 steps: None,
+                threads: 0,
             },
         );
         let ms = t.elapsed().as_secs_f64() * 1e3;

@@ -37,6 +37,8 @@ pub enum Model {
 pub struct Budget {
     pub time: Option<Duration>,
     pub steps: Option<u64>,
+    /// Threads to search keys on; 0 means one per core.
+    pub threads: usize,
 }
 
 impl Default for Budget {
@@ -44,6 +46,7 @@ impl Default for Budget {
         Budget {
             time: Some(Duration::from_secs(10)),
             steps: None,
+            threads: 0,
         }
     }
 }
@@ -633,10 +636,14 @@ pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
     let stop = AtomicBool::new(false);
     let failures: Mutex<Vec<Violation>> = Mutex::new(Vec::new());
     let unknown: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(key_count)
-        .max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (if budget.threads == 0 {
+        cores
+    } else {
+        budget.threads
+    })
+    .min(key_count)
+    .max(1);
     let mut shares: Vec<Vec<(String, Vec<Operation>)>> = (0..threads).map(|_| Vec::new()).collect();
     // Largest keys first, dealt round-robin, so threads get similar work.
     let mut by_size: Vec<(String, Vec<Operation>)> = keys.into_iter().collect();
@@ -834,6 +841,7 @@ mod tests {
             Budget {
                 time: None,
                 steps: Some(5),
+                threads: 0,
             },
         );
         assert_eq!(out.name(), "unknown", "{out:?}");

@@ -50,6 +50,7 @@ fn judge(path: &Path, format: Format, model: Model) -> Outcome {
         Budget {
             time: Some(Duration::from_secs(60)),
             steps: None,
+            threads: 0,
         },
     )
 }
