@@ -113,6 +113,34 @@ pub struct FuzzArgs {
     traces_dir: PathBuf,
 }
 
+/// The seeds of one shard: start + index, start + index + count, ...
+#[derive(Clone, Copy, Debug)]
+struct ShardSeeds {
+    first: u64,
+    step: u64,
+    count: u64,
+}
+
+impl ShardSeeds {
+    fn new(range: SeedRange, index: u64, shards: u64) -> ShardSeeds {
+        let span = range.end - range.start;
+        let count = if index >= span {
+            0
+        } else {
+            (span - index).div_ceil(shards)
+        };
+        ShardSeeds {
+            first: range.start + index,
+            step: shards,
+            count,
+        }
+    }
+
+    fn get(&self, k: u64) -> Option<u64> {
+        (k < self.count).then(|| self.first + k * self.step)
+    }
+}
+
 struct SeedResult {
     seed: u64,
     passed: bool,
@@ -134,9 +162,8 @@ pub fn run(args: FuzzArgs) -> u8 {
         sc.protocol = p.clone();
     }
     let (shard_index, shard_count) = args.shard.unwrap_or((0, 1));
-    let seeds: Vec<u64> = (args.seeds.start..args.seeds.end)
-        .filter(|s| (s - args.seeds.start) % shard_count == shard_index)
-        .collect();
+    // The shard's seeds, computed one at a time (a range may be far too large to list).
+    let seeds = ShardSeeds::new(args.seeds, shard_index, shard_count);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -163,7 +190,7 @@ pub fn run(args: FuzzArgs) -> u8 {
         args.shard
             .map(|(i, n)| format!(" shard {i}/{n}"))
             .unwrap_or_default(),
-        seeds.len(),
+        seeds.count,
         if swarm { "on" } else { "off" },
     );
 
@@ -180,7 +207,7 @@ pub fn run(args: FuzzArgs) -> u8 {
     let next = AtomicU64::new(0);
     let (tx, rx) = mpsc::channel::<SeedResult>();
     let started = Instant::now();
-    let total = seeds.len() as u64;
+    let total = seeds.count;
     let bar = progress_bar(total);
     let mut ran = 0u64;
     let mut failures: Vec<SeedResult> = Vec::new();
@@ -196,7 +223,7 @@ pub fn run(args: FuzzArgs) -> u8 {
                     break;
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&seed) = seeds.get(k as usize) else {
+                let Some(seed) = seeds.get(k) else {
                     break;
                 };
                 let options = RunOptions {
@@ -413,6 +440,29 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shards_split_a_range_into_disjoint_interleaved_parts_without_listing_it() {
+        let range = SeedRange { start: 10, end: 21 };
+        let mut all: Vec<u64> = (0..3)
+            .flat_map(|i| {
+                let s = ShardSeeds::new(range, i, 3);
+                (0..s.count).map(move |k| s.get(k).unwrap())
+            })
+            .collect();
+        all.sort();
+        assert_eq!(all, (10..21).collect::<Vec<_>>());
+        let huge = ShardSeeds::new(
+            SeedRange {
+                start: 0,
+                end: u64::MAX,
+            },
+            7,
+            8,
+        );
+        assert_eq!(huge.get(0), Some(7));
+        assert_eq!(huge.get(huge.count), None);
+    }
 
     #[test]
     fn seed_ranges_and_shards_parse_and_reject_nonsense() {
