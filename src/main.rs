@@ -6,6 +6,7 @@
 
 mod cmd_check;
 mod fuzz;
+mod mutants;
 
 use sim::protocols;
 
@@ -48,6 +49,8 @@ enum Command {
     Shrink(ShrinkArgs),
     /// Run a scenario over many seeds on every core until something breaks.
     Fuzz(fuzz::FuzzArgs),
+    /// Hunt every mutant of a protocol and print what found each.
+    Mutants(mutants::MutantsArgs),
     /// Measure simulated events per second and time compression.
     Bench(BenchArgs),
 }
@@ -359,6 +362,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_export(args),
         Command::Check(args) => ExitCode::from(cmd_check::run(&args)),
         Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
+        Command::Mutants(args) => ExitCode::from(mutants::run(&args)),
         Command::Bench(args) => cmd_bench(args),
     }
 }

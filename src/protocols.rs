@@ -54,3 +54,13 @@ pub fn check(name: &str, sc: &Scenario, options: &RunOptions) -> Result<(), RunE
         ))),
     }
 }
+
+/// The mutants (name, one-line summary) the protocol called `name` can switch on.
+pub fn bugs(name: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    let list: &[protocol::Bug] = match name {
+        "raft" => <raft::Raft as Protocol>::BUGS,
+        "zab" => <zab::Zab as Protocol>::BUGS,
+        _ => return None,
+    };
+    Some(list.iter().map(|b| (b.name, b.summary)).collect())
+}
