@@ -1,5 +1,5 @@
 //! The testbed finds real bugs: each mutant below (a re-created historical bug) is found by
-//! fuzzing `nemesis_mix` within a fixed budget of seeds (not of wall time). A testbed
+//! fuzzing a shipped scenario within a fixed budget of seeds (not of wall time). A testbed
 //! change that weakens a fault or a checker fails here. (Mutants not listed are not found
 //! by `nemesis_mix` yet; see `sim mutants`.)
 
@@ -10,7 +10,16 @@ use std::path::Path;
 
 /// The first seed (swarm on) below `budget` at which `bug` makes a run fail, with what failed.
 fn first_failure(protocol: &str, bug: &str, budget: u64) -> Option<(u64, Vec<String>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nemesis_mix.toml");
+    first_failure_in("nemesis_mix", protocol, bug, budget)
+}
+
+fn first_failure_in(
+    scenario: &str,
+    protocol: &str,
+    bug: &str,
+    budget: u64,
+) -> Option<(u64, Vec<String>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{scenario}.toml"));
     let mut sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     sc.protocol = protocol.to_string();
     (0..budget).find_map(|seed| {
@@ -59,6 +68,17 @@ fn raft_mutants_found_by_nemesis_mix_within_their_seed_budgets() {
 }
 
 #[test]
+fn raft_readindex_before_term_commit_is_found_with_read_index_reads() {
+    let bug = "raft.readindex_before_term_commit";
+    let (seed, failed) = first_failure_in("nemesis_read_index", "raft", bug, 30)
+        .unwrap_or_else(|| panic!("{bug} not found in 30 seeds"));
+    assert!(
+        failed.iter().any(|f| f == "linearizability passes"),
+        "seed {seed}: {failed:?}"
+    );
+}
+
+#[test]
 fn zab_mutants_found_by_nemesis_mix_within_their_seed_budgets() {
     let (seed, failed) = first_failure("zab", "zab.propose_only_to_acked_newleader", 30)
         .unwrap_or_else(|| panic!("zab.propose_only_to_acked_newleader not found in 30 seeds"));
@@ -70,8 +90,12 @@ fn zab_mutants_found_by_nemesis_mix_within_their_seed_budgets() {
 
 #[test]
 fn the_correct_protocols_pass_the_same_seeds() {
-    for protocol in ["raft", "zab"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/nemesis_mix.toml");
+    for (scenario, protocol) in [
+        ("nemesis_mix", "raft"),
+        ("nemesis_mix", "zab"),
+        ("nemesis_read_index", "raft"),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{scenario}.toml"));
         let mut sc = Scenario::load(&path).unwrap();
         sc.protocol = protocol.to_string();
         for seed in 0..40 {
