@@ -62,6 +62,12 @@ pub enum Status {
     Info,
 }
 
+/// A field that is present is `Some`, even when it is `null`; absence gives `None`
+/// through `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// One operation. Times are in any unit that orders events (nanoseconds, or line numbers
 /// for logs that carry no times).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +87,14 @@ pub struct Operation {
     /// cas: the new value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Value>,
-    /// read / get: the value read; absent when unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// read / get: the value read; absent when unknown. `null` is a read that saw the key
+    /// never written, so a present `null` must stay `Some(Nil)` (serde's own `Option`
+    /// would read it as absent and the read would constrain nothing).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// cas: whether the compare matched, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,4 +140,47 @@ impl fmt::Display for Operation {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct History {
     pub ops: Vec<Operation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that returned `null` saw the key never written: an observation, not an
+    /// unknown output (docs/history-format.md, `output`).
+    #[test]
+    fn a_null_output_is_a_read_of_nothing_and_an_absent_one_is_unknown() {
+        let seen: Operation = serde_json::from_str(
+            r#"{"process":0,"call":1,"ret":2,"f":"read","key":"x","output":null,"status":"ok"}"#,
+        )
+        .unwrap();
+        assert_eq!(seen.output, Some(Value::Nil));
+        let unknown: Operation = serde_json::from_str(
+            r#"{"process":0,"call":1,"ret":2,"f":"read","key":"x","status":"ok"}"#,
+        )
+        .unwrap();
+        assert_eq!(unknown.output, None);
+        let again: Operation =
+            serde_json::from_str(&serde_json::to_string(&seen).unwrap()).unwrap();
+        assert_eq!(again, seen, "a null output survives a round trip");
+    }
+
+    /// A read of nothing after a completed write is stale (linearizability: the write
+    /// precedes the read in real time), and the JSON reader must not hide it.
+    #[test]
+    fn a_null_read_after_a_completed_write_is_not_linearizable() {
+        use crate::linearizability::{check, Budget, Model, Outcome};
+        let h: History = serde_json::from_str(
+            r#"{"ops":[
+              {"process":0,"call":1,"ret":2,"f":"write","key":"x","value":1,"status":"ok"},
+              {"process":1,"call":3,"ret":4,"f":"read","key":"x","output":null,"status":"ok"}]}"#,
+        )
+        .unwrap();
+        let outcome = check(&h, Model::Kv, Budget::default());
+        assert!(
+            matches!(outcome, Outcome::NotLinearizable(_)),
+            "{}",
+            outcome.name()
+        );
+    }
 }
