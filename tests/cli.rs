@@ -305,3 +305,28 @@ fn check_reads_the_history_inside_a_sim_trace() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
     assert!(text(&check.stdout).contains("linearizable"));
 }
+
+#[test]
+fn check_on_a_saved_trace_agrees_with_the_runs_own_verdict() {
+    // The history stored in a trace is the one the run judged: checking it again from the
+    // file must give the same verdict. (The `null`-output regression itself is pinned by
+    // the checker's unit test of a lone stale nil read.)
+    let dir = temp_dir("check-agrees");
+    let scenario = root().join("scenarios/stale_reads.toml");
+    let trace = dir.join("stale.json");
+    let run = sim(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+            "--json",
+        ],
+        &dir,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["verdicts"]["linearizability"]["result"], "fail");
+    let check = sim(&["check", trace.to_str().unwrap()], &dir);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stdout));
+}
