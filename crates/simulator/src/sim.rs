@@ -76,7 +76,7 @@ enum Ev<M> {
     NemesisHealAll,
 }
 
-/// Something a paused node will handle when it resumes, in arrival order.
+/// Something a node handles: at once, or on resume (in arrival order) if it is paused.
 enum Stashed<M> {
     Message { from: u32, msg: M, sent_at: u64 },
     Timer { timer: TimerId, generation: u64 },
@@ -562,13 +562,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if n.state.is_none() || n.timers.get(&timer).map(|t| t.0) != Some(generation) {
                     return; // cancelled, re-armed, or the node crashed
                 }
-                if n.paused {
-                    n.stash.push(Stashed::Timer { timer, generation });
-                    return;
-                }
-                n.timers.remove(&timer);
-                self.record(Kind::Timer, node, 0, "timer", u64::from(timer.0), 0);
-                self.step(node, Input::Timer(timer));
+                self.give(node, Stashed::Timer { timer, generation });
             }
             Ev::WriteDone { node, incarnation } => {
                 let n = &mut self.nodes[node as usize - 1];
@@ -582,12 +576,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 P::persist(&mut n.durable, &write);
                 self.record(Kind::WriteDone, node, 0, "write", tag, digest(&write));
                 self.describe(|| format!("{write:?}"));
-                let n = &mut self.nodes[node as usize - 1];
-                if n.paused {
-                    n.stash.push(Stashed::WriteDone { tag });
-                } else {
-                    self.notify_write(node, tag);
-                }
+                // Durable now; the node learns of it when it runs.
+                self.give(node, Stashed::WriteDone { tag });
             }
             Ev::Disconnected {
                 node,
@@ -598,11 +588,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if n.state.is_none() || n.incarnation != incarnation {
                     return;
                 }
-                if n.paused {
-                    n.stash.push(Stashed::Disconnected { peer });
-                    return;
-                }
-                self.step(node, Input::Disconnected { peer: NodeId(peer) });
+                self.give(node, Stashed::Disconnected { peer });
             }
             Ev::ClientArrive {
                 node,
@@ -613,11 +599,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if n.state.is_none() || n.incarnation != incarnation {
                     return; // the client will time out
                 }
-                if n.paused {
-                    n.stash.push(Stashed::Client(cmd));
-                    return;
-                }
-                self.step(node, Input::Client(cmd));
+                self.give(node, Stashed::Client(cmd));
             }
             Ev::ClientReply {
                 client,
@@ -870,6 +852,47 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.start_node(id);
     }
 
+    /// Gives a live node something to handle: now, or on resume if it is paused.
+    fn give(&mut self, id: u32, item: Stashed<P::Message>) {
+        let n = &mut self.nodes[id as usize - 1];
+        if n.paused {
+            n.stash.push(item);
+        } else {
+            self.perform(id, item);
+        }
+    }
+
+    /// Has a running node handle one thing (the one place each kind becomes an input).
+    fn perform(&mut self, id: u32, item: Stashed<P::Message>) {
+        match item {
+            Stashed::Message { from, msg, sent_at } => {
+                self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
+                self.describe(|| format!("{msg:?}"));
+                self.step(
+                    id,
+                    Input::Message {
+                        from: NodeId(from),
+                        msg,
+                    },
+                );
+            }
+            Stashed::Timer { timer, generation } => {
+                // Still armed as it was? (A stashed timer may have been re-armed since.)
+                let n = &mut self.nodes[id as usize - 1];
+                if n.timers.get(&timer).map(|t| t.0) == Some(generation) {
+                    n.timers.remove(&timer);
+                    self.record(Kind::Timer, id, 0, "timer", u64::from(timer.0), 0);
+                    self.step(id, Input::Timer(timer));
+                }
+            }
+            Stashed::WriteDone { tag } => self.notify_write(id, tag),
+            Stashed::Disconnected { peer } => {
+                self.step(id, Input::Disconnected { peer: NodeId(peer) })
+            }
+            Stashed::Client(cmd) => self.step(id, Input::Client(cmd)),
+        }
+    }
+
     fn resume(&mut self, id: u32) {
         let n = &mut self.nodes[id as usize - 1];
         if !n.paused {
@@ -878,36 +901,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.paused = false;
         let stash = std::mem::take(&mut n.stash);
         for item in stash {
-            // A step may crash nothing, but it may re-arm a stashed timer: check again.
+            // A step crashes no node, but stay safe if that ever changes.
             if self.nodes[id as usize - 1].state.is_none() {
                 break;
             }
-            match item {
-                Stashed::Message { from, msg, sent_at } => {
-                    self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
-                    self.describe(|| format!("{msg:?}"));
-                    self.step(
-                        id,
-                        Input::Message {
-                            from: NodeId(from),
-                            msg,
-                        },
-                    );
-                }
-                Stashed::Timer { timer, generation } => {
-                    let n = &mut self.nodes[id as usize - 1];
-                    if n.timers.get(&timer).map(|t| t.0) == Some(generation) {
-                        n.timers.remove(&timer);
-                        self.record(Kind::Timer, id, 0, "timer", u64::from(timer.0), 0);
-                        self.step(id, Input::Timer(timer));
-                    }
-                }
-                Stashed::WriteDone { tag } => self.notify_write(id, tag),
-                Stashed::Disconnected { peer } => {
-                    self.step(id, Input::Disconnected { peer: NodeId(peer) })
-                }
-                Stashed::Client(cmd) => self.step(id, Input::Client(cmd)),
-            }
+            self.perform(id, item);
         }
     }
 
@@ -1148,25 +1146,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// Gives an arrived message to its node: lost if the node crashed since it was sent,
     /// kept for later if the node is paused.
     fn hand_over(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
-        let n = &mut self.nodes[to as usize - 1];
+        let n = &self.nodes[to as usize - 1];
         if n.state.is_none() || n.incarnation != wire.to_incarnation {
             self.drop_msg(from, to, &wire, "crashed");
             return;
         }
         let Wire { msg, sent_at, .. } = wire;
-        if n.paused {
-            n.stash.push(Stashed::Message { from, msg, sent_at });
-            return;
-        }
-        self.record(Kind::Recv, to, from, msg.kind(), digest(&msg), sent_at);
-        self.describe(|| format!("{msg:?}"));
-        self.step(
-            to,
-            Input::Message {
-                from: NodeId(from),
-                msg,
-            },
-        );
+        self.give(to, Stashed::Message { from, msg, sent_at });
     }
 
     // -----------------------------------------------------------------------------------
