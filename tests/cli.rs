@@ -330,3 +330,21 @@ fn check_on_a_saved_trace_agrees_with_the_runs_own_verdict() {
     let check = sim(&["check", trace.to_str().unwrap()], &dir);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stdout));
 }
+
+#[test]
+fn a_run_that_ends_before_a_checker_can_decide_exits_3() {
+    let dir = temp_dir("undecided");
+    // The liveness bound (5s after the last fault, at 2s) lies past the run's 4s end.
+    let scenario = dir.join("short.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"short\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"4s\"\n\
+         [[faults]]\nat = \"2s\"\nkind = \"crash\"\nnode = 1\n\
+         [expect]\npass = [\"liveness\"]\n",
+    )
+    .unwrap();
+    let out = sim(&["run", scenario.to_str().unwrap(), "--json"], &dir);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdicts"]["liveness"]["result"], "unknown");
+}

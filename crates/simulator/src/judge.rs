@@ -15,6 +15,8 @@ pub struct ExpectationResult {
     pub what: String,
     pub held: bool,
     pub detail: String,
+    /// A checker could not decide (its budget ran out, or the run ended too soon).
+    pub undecided: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -44,7 +46,7 @@ impl Judgement {
                 .expectations
                 .iter()
                 .filter(|e| !e.held)
-                .all(|e| e.detail.starts_with("unknown"))
+                .all(|e| e.undecided)
     }
 }
 
@@ -204,6 +206,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     for name in &sc.expect.pass {
         let v = find(name).expect("scenario validation admits only known checkers");
         expectations.push(ExpectationResult {
+            undecided: v.result == Outcome::Unknown,
             what: format!("{name} passes"),
             held: v.result == Outcome::Pass,
             detail: v.result.name().to_string(),
@@ -212,6 +215,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     for name in &sc.expect.fail {
         let v = find(name).expect("scenario validation admits only known checkers");
         expectations.push(ExpectationResult {
+            undecided: v.result == Outcome::Unknown,
             what: format!("{name} catches a violation"),
             held: v.result == Outcome::Fail,
             detail: v.result.name().to_string(),
@@ -227,6 +231,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .map(|l| format!("n{} term {} at {}", l.node, l.term, secs(l.at_ns)))
             .collect();
         expectations.push(ExpectationResult {
+            undecided: false,
             what: format!("no new leader{}", window_text(w)),
             held: elected.is_empty(),
             detail: if elected.is_empty() {
@@ -247,6 +252,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .map(|c| format!("index {} by n{} at {}", c.index, c.node, secs(c.at_ns)))
             .collect();
         expectations.push(ExpectationResult {
+            undecided: false,
             what: format!("nothing commits{}", window_text(w)),
             held: committed.is_empty(),
             detail: if committed.is_empty() {
@@ -266,6 +272,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .min();
         let held = first.is_some_and(|t| t <= after + within);
         expectations.push(ExpectationResult {
+            undecided: false,
             what: format!(
                 "an operation invoked after {} completes within {}",
                 format_duration(p.after),
@@ -281,6 +288,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     for mark in &sc.expect.marks {
         let hits = out.marks.get(mark.as_str()).copied().unwrap_or(0);
         expectations.push(ExpectationResult {
+            undecided: false,
             what: format!("the path {mark} is taken"),
             held: hits > 0,
             detail: format!("{hits} times"),
@@ -289,6 +297,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     if sc.expect.ops_ok_at_least > 0 {
         let ok = op_counts(out).0;
         expectations.push(ExpectationResult {
+            undecided: false,
             what: format!("at least {} operations succeed", sc.expect.ops_ok_at_least),
             held: ok >= sc.expect.ops_ok_at_least,
             detail: format!("{ok} succeeded"),
