@@ -235,20 +235,7 @@ pub fn run(args: FuzzArgs) -> u8 {
                 };
                 // A protocol that asserts its own invariants panics on a violation: that is
                 // this seed's finding, not the end of the campaign.
-                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    protocols::run(&sc.protocol, sc, &options)
-                }));
-                let run = match run {
-                    Ok(run) => run,
-                    Err(panic) => {
-                        let what = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "a panic".into());
-                        Err(RunError::Panicked(what))
-                    }
-                };
+                let run = sim::hunt::run_caught(&sc.protocol, sc, &options);
                 let result = match run {
                     Ok(out) => {
                         let j = judge(sc, &out);

@@ -8,6 +8,7 @@ mod cmd_check;
 mod fuzz;
 mod mutants;
 
+use sim::hunt::{self, failure_signature};
 use sim::protocols;
 
 use clap::{Args, Parser, Subcommand};
@@ -215,31 +216,19 @@ fn trace_scenario(path: &Path) -> Result<(report::TraceHeader, Scenario), ExitCo
     Ok((header, sc))
 }
 
-/// The expectations a run fails: two runs fail "the same way" when these are equal.
-fn failure_signature(j: &Judgement) -> Vec<String> {
-    let mut failed: Vec<String> = j
-        .expectations
-        .iter()
-        .filter(|e| !e.held)
-        .map(|e| e.what.clone())
-        .collect();
-    failed.sort();
-    failed
-}
-
 fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
     let (header, sc) = match trace_scenario(&args.trace) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let options = |keep_events| RunOptions {
+    let options = RunOptions {
         seed: header.seed,
-        keep_events,
+        keep_events: false,
         bugs: header.bugs.clone(),
         swarm: header.swarm,
         describe: false,
     };
-    let (out, j, _) = match execute(&sc, &header.protocol, &options(false)) {
+    let (out, j, _) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -256,42 +245,28 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         args.trace.display(),
         signature.join("; ")
     );
-    // Explicit schedules run without swarm: there is no nemesis left to draw a mix for.
-    let fails_same_way = |candidate: &Scenario| -> bool {
-        let opts = RunOptions {
-            swarm: false,
-            ..options(false)
-        };
-        match protocols::run(&header.protocol, candidate, &opts) {
-            Ok(out) => failure_signature(&judge(candidate, &out)) == signature,
-            Err(_) => false,
-        }
+    let shrunk = match hunt::shrink_failure(&sc, &options, &out, args.max_runs) {
+        Ok(s) => s,
+        Err(m) => return fail_input(&format!("{}: {m}", args.trace.display())),
     };
-    let explicit = simulator::shrink::explicit(&sc, &out);
-    let start = if fails_same_way(&explicit) {
-        explicit
-    } else {
-        eprintln!("note: the nemesis run does not reproduce as an explicit schedule; shrinking it as it is");
-        sc.clone()
-    };
-    let (mut small, stats) = simulator::shrink::shrink(start, args.max_runs, fails_same_way);
+    if !shrunk.explicit {
+        eprintln!(
+            "note: the nemesis run does not reproduce as an explicit schedule; shrunk it as it is"
+        );
+    }
+    let hunt::Shrunk {
+        scenario: mut small,
+        out: small_out,
+        judgement: small_j,
+        stats,
+        ..
+    } = shrunk;
     small.description = format!(
         "Shrunk by `sim shrink` from {} (seed {}): still fails {}.",
         args.trace.display(),
         header.seed,
         signature.join("; ")
     );
-    let small_options = RunOptions {
-        swarm: false,
-        ..options(true)
-    };
-    let small_out = match protocols::run(&header.protocol, &small, &small_options) {
-        Ok(out) => out,
-        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
-            return fail_input(&m)
-        }
-    };
-    let small_j = judge(&small, &small_out);
     let dir = args
         .trace
         .parent()

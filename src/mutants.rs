@@ -1,162 +1,248 @@
-//! `sim mutants`: does the testbed find the bugs it claims to? For every mutant of a
-//! protocol, fuzz a scenario with the mutant switched on until a seed fails, and print a
-//! table: found or not, seeds tried, wall time to the first failure, what caught it, and
-//! (with `--shrink`) the size of the shrunk failing run.
+//! `sim mutants`: does the testbed find the bugs it claims to? For every mutant, fuzz the
+//! scenario the mutant table (`scenarios/mutants/mutants.toml`) names for it, with the
+//! mutant switched on, until a seed fails; print a table: found or not, seeds tried, wall
+//! time to the first failure, what caught it, and (with `--shrink`) the size of the shrunk
+//! failing run. Mutants run side by side on `--jobs` threads; each run stays
+//! single-threaded.
 
-use crate::protocols::{self, RunError};
-use simulator::judge::judge;
+use crate::protocols;
+use sim::hunt::{self, MutantRow};
 use simulator::{RunOptions, Scenario};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct MutantsArgs {
-    /// Protocol whose mutants to hunt.
-    #[arg(long, default_value = "raft")]
-    protocol: String,
-    /// Seeds tried per mutant before it counts as not found.
-    #[arg(long, default_value_t = 200)]
-    seeds: u64,
-    /// The scenario to fuzz (its nemesis supplies the faults).
-    #[arg(long, default_value = "scenarios/nemesis_mix.toml")]
-    scenario: PathBuf,
+    /// Only this protocol's mutants (default: every protocol's).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Seeds tried per mutant before it counts as not found (default: the table's budget).
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// The mutant table: which scenario hunts each mutant, and its seed budget.
+    #[arg(long, default_value = hunt::MUTANT_TABLE)]
+    table: PathBuf,
+    /// Hunt every mutant with this scenario instead of the table's (needs --protocol).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
     /// Also shrink each first failure and report its size (slower).
     #[arg(long)]
     shrink: bool,
     /// Only mutants whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Mutants hunted at once (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
+/// What hunting one mutant came to.
+struct Outcome {
+    text: String,
+    found: bool,
 }
 
 pub fn run(args: &MutantsArgs) -> u8 {
-    let Some(bugs) = protocols::bugs(&args.protocol) else {
-        eprintln!(
-            "error: --protocol: expected one of {}, got {:?}",
-            protocols::NAMES.join(", "),
-            args.protocol
-        );
-        return 2;
-    };
-    let mut sc = match Scenario::load(&args.scenario) {
-        Ok(sc) => sc,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
+    match plan(args) {
+        Ok(rows) => hunt_all(args, &rows),
+        Err(m) => {
+            eprintln!("error: {m}");
+            2
         }
-    };
-    sc.protocol = args.protocol.clone();
-    if args.seeds == 0 {
-        eprintln!("error: --seeds: expected at least 1");
-        return 2;
     }
-    crate::emit(&format!(
-        "{:<44} {:<9} {:>6} {:>9} {:<40} {}\n",
-        "mutant", "found", "seeds", "time", "caught by", "shrunk (events/faults/ops)"
-    ));
-    let mut missed = 0;
-    for (name, _) in bugs
-        .iter()
-        .filter(|(n, _)| args.only.as_ref().is_none_or(|o| n.contains(o.as_str())))
-    {
-        let started = Instant::now();
-        let mut found = None;
-        let mut tried = 0;
-        for seed in 0..args.seeds {
-            tried += 1;
-            let options = RunOptions {
-                seed,
-                keep_events: false,
-                bugs: vec![name.to_string()],
+}
+
+/// The mutants to hunt, each with its scenario and budget.
+fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
+    if args.seeds == Some(0) {
+        return Err("--seeds: expected at least 1".into());
+    }
+    if args.jobs == Some(0) {
+        return Err("--jobs: expected at least 1".into());
+    }
+    let protocols: Vec<&str> = match &args.protocol {
+        Some(p) if protocols::NAMES.contains(&p.as_str()) => vec![p.as_str()],
+        Some(p) => {
+            return Err(format!(
+                "--protocol: expected one of {}, got {p:?}",
+                protocols::NAMES.join(", ")
+            ))
+        }
+        None => protocols::NAMES.to_vec(),
+    };
+    let table = match &args.scenario {
+        Some(_) if args.protocol.is_none() => {
+            return Err("--scenario: name the protocol too (--protocol raft|zab)".into())
+        }
+        Some(_) => Vec::new(),
+        None => hunt::load_table(&args.table)?,
+    };
+    let mut rows = Vec::new();
+    for protocol in protocols {
+        for (bug, _) in protocols::bugs(protocol).expect("a known protocol") {
+            if args
+                .only
+                .as_ref()
+                .is_some_and(|o| !bug.contains(o.as_str()))
+            {
+                continue;
+            }
+            let row = match &args.scenario {
+                Some(scenario) => Some(MutantRow {
+                    bug: bug.to_string(),
+                    protocol: protocol.to_string(),
+                    scenario: scenario.clone(),
+                    seeds: 200,
+                    caught_by: String::new(),
+                    swarm: true,
+                }),
+                None => table.iter().find(|r| r.bug == bug).cloned(),
+            };
+            rows.push(row.unwrap_or_else(|| MutantRow {
+                bug: bug.to_string(),
+                protocol: protocol.to_string(),
+                scenario: PathBuf::new(),
+                seeds: 0,
+                caught_by: String::new(),
                 swarm: true,
-                describe: false,
-            };
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                protocols::run(&sc.protocol, &sc, &options)
             }));
-            let caught: Vec<String> = match run {
-                Ok(Ok(out)) => {
-                    let j = judge(&sc, &out);
-                    j.expectations
-                        .iter()
-                        .filter(|e| !e.held)
-                        .map(|e| e.what.trim_end_matches(" passes").to_string())
-                        .collect()
-                }
-                Ok(Err(RunError::Input(m))) => {
-                    eprintln!("error: {m}");
-                    return 2;
-                }
-                Ok(Err(RunError::Aborted(m))) | Ok(Err(RunError::Panicked(m))) => {
-                    vec![format!("run stopped: {m}")]
-                }
-                Err(_) => vec!["a protocol assertion".to_string()],
-            };
-            if !caught.is_empty() {
-                found = Some((seed, caught));
-                break;
-            }
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let (found_text, caught_text, shrunk) = match &found {
-            Some((seed, caught)) => {
-                let shrunk = if args.shrink {
-                    shrink_size(&sc, name, *seed)
-                } else {
-                    "-".to_string()
-                };
-                (format!("seed {seed}"), caught.join(", "), shrunk)
-            }
-            None => {
-                missed += 1;
-                ("NO".to_string(), "-".to_string(), "-".to_string())
-            }
-        };
-        crate::emit(&format!(
-            "{name:<44} {found_text:<9} {tried:>6} {elapsed:>8.2}s {caught_text:<40} {shrunk}\n"
-        ));
     }
+    if rows.is_empty() {
+        return Err("no mutant matches".into());
+    }
+    for row in &mut rows {
+        if let (Some(n), false) = (args.seeds, row.scenario.as_os_str().is_empty()) {
+            row.seeds = n;
+        }
+    }
+    Ok(rows)
+}
+
+fn hunt_all(args: &MutantsArgs, rows: &[MutantRow]) -> u8 {
+    crate::emit(&format!(
+        "{:<42} {:<26} {:<9} {:>6} {:>8} {:<36} {}\n",
+        "mutant", "scenario", "found", "seeds", "time", "caught by", "shrunk (events/faults/ops)"
+    ));
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(rows.len());
+    // Rows finish out of order; print each as soon as every row above it is done.
+    let done: Mutex<(usize, Vec<Option<Outcome>>)> =
+        Mutex::new((0, rows.iter().map(|_| None).collect()));
+    let next = AtomicUsize::new(0);
+    let bad_input: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(row) = rows.get(i) else { break };
+                if bad_input.lock().unwrap().is_some() {
+                    break;
+                }
+                let outcome = match hunt_one(row, args.shrink) {
+                    Ok(o) => o,
+                    Err(m) => {
+                        *bad_input.lock().unwrap() = Some(m);
+                        break;
+                    }
+                };
+                let mut d = done.lock().unwrap();
+                d.1[i] = Some(outcome);
+                while let Some(Some(o)) = d.1.get(d.0) {
+                    crate::emit(&o.text);
+                    d.0 += 1;
+                }
+            });
+        }
+    });
+    if let Some(m) = bad_input.into_inner().unwrap() {
+        eprintln!("error: {m}");
+        return 2;
+    }
+    let outcomes = done.into_inner().unwrap().1;
+    let missed = outcomes.iter().flatten().filter(|o| !o.found).count();
+    eprintln!(
+        "{} of {} mutants found",
+        outcomes.len() - missed,
+        outcomes.len()
+    );
     u8::from(missed > 0)
 }
 
-/// The sizes of the shrunk run for a mutant's first failing seed.
-fn shrink_size(sc: &Scenario, bug: &str, seed: u64) -> String {
+fn hunt_one(row: &MutantRow, shrink: bool) -> Result<Outcome, String> {
+    let line = |scenario: &str, found: &str, seeds: u64, secs: f64, caught: &str, shrunk: &str| {
+        format!(
+            "{:<42} {scenario:<26} {found:<9} {seeds:>6} {secs:>7.2}s {caught:<36} {shrunk}\n",
+            row.bug
+        )
+    };
+    if row.scenario.as_os_str().is_empty() {
+        return Ok(Outcome {
+            text: line("(not in the table)", "NO", 0, 0.0, "-", "-"),
+            found: false,
+        });
+    }
+    let mut sc = Scenario::load(&row.scenario).map_err(|e| e.to_string())?;
+    sc.protocol = row.protocol.clone();
+    let name = row
+        .scenario
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let started = Instant::now();
+    let found = hunt::first_failure(&sc, &row.bug, 0..row.seeds, row.swarm)?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(match found {
+        Some(f) => {
+            let shrunk = if shrink {
+                shrink_size(&sc, row, f.seed)
+            } else {
+                "-".to_string()
+            };
+            Outcome {
+                text: line(
+                    &name,
+                    &format!("seed {}", f.seed),
+                    f.seed + 1,
+                    secs,
+                    &f.failed.join(", "),
+                    &shrunk,
+                ),
+                found: true,
+            }
+        }
+        None => Outcome {
+            text: line(&name, "NO", row.seeds, secs, "-", "-"),
+            found: false,
+        },
+    })
+}
+
+/// The size of the shrunk run for a mutant's first failing seed (events/faults/ops).
+fn shrink_size(sc: &Scenario, row: &MutantRow, seed: u64) -> String {
     let options = RunOptions {
         seed,
         keep_events: false,
-        bugs: vec![bug.to_string()],
-        swarm: true,
+        bugs: vec![row.bug.clone()],
+        swarm: row.swarm,
         describe: false,
     };
-    let Ok(out) = protocols::run(&sc.protocol, sc, &options) else {
-        return "?".into();
+    let Ok(out) = hunt::run_caught(&sc.protocol, sc, &options) else {
+        return "(a panic: not shrunk)".into();
     };
-    let signature = |j: &simulator::judge::Judgement| {
-        let mut failed: Vec<String> = j
-            .expectations
-            .iter()
-            .filter(|e| !e.held)
-            .map(|e| e.what.clone())
-            .collect();
-        failed.sort();
-        failed
-    };
-    let want = signature(&judge(sc, &out));
-    let explicit = simulator::shrink::explicit(sc, &out);
-    let plain = RunOptions {
-        swarm: false,
-        ..options.clone()
-    };
-    let fails = |candidate: &Scenario| match protocols::run(&candidate.protocol, candidate, &plain)
-    {
-        Ok(o) => signature(&judge(candidate, &o)) == want,
-        Err(_) => false,
-    };
-    if !fails(&explicit) {
-        return "not reproducible without the nemesis".into();
-    }
-    let (small, _) = simulator::shrink::shrink(explicit, 150, fails);
-    match protocols::run(&small.protocol, &small, &plain) {
-        Ok(o) => format!("{}/{}/{}", o.log.len(), small.faults.len(), o.history.len()),
-        Err(_) => "?".into(),
+    match hunt::shrink_failure(sc, &options, &out, 150) {
+        Ok(s) => format!(
+            "{}/{}/{} from {}/{}/{}",
+            s.out.log.len(),
+            s.scenario.faults.len(),
+            s.out.history.len(),
+            out.log.len(),
+            out.faults.len(),
+            out.history.len()
+        ),
+        Err(m) => m,
     }
 }

@@ -1,122 +1,163 @@
-//! The testbed finds real bugs: each mutant below (a re-created historical bug) is found by
-//! fuzzing a shipped scenario within a fixed budget of seeds (not of wall time). A testbed
-//! change that weakens a fault or a checker fails here. (Mutants not listed are not found
-//! by `nemesis_mix` yet; see `sim mutants`.)
+//! The testbed finds real bugs. For every row of the mutant table
+//! (`scenarios/mutants/mutants.toml`): fuzzing the row's scenario with the mutant switched
+//! on finds a failing seed within the row's *seed* budget (never a wall-clock one); the
+//! checker the row names is among what failed; the same seed passes with the mutant off;
+//! and the failure shrinks to a strictly smaller run that fails the same way, whose saved
+//! trace replays to the same hash. Every mutant of every protocol must have a row: a
+//! mutant nothing finds means the simulator lacks a fault.
 
-use sim::protocols::{self, RunError};
+use sim::hunt::{self, MutantRow};
+use sim::protocols;
 use simulator::judge::judge;
+use simulator::report::{read_trace, save_new_trace};
+use simulator::trace::hash_hex;
 use simulator::{RunOptions, Scenario};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-/// The first seed (swarm on) below `budget` at which `bug` makes a run fail, with what failed.
-fn first_failure(protocol: &str, bug: &str, budget: u64) -> Option<(u64, Vec<String>)> {
-    first_failure_in("nemesis_mix", protocol, bug, budget)
+/// Candidates a shrink may try per mutant here (`sim shrink` defaults to more): enough to
+/// show the failure shrinks, few enough to keep CI quick.
+const SHRINK_RUNS: u64 = 12;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn first_failure_in(
-    scenario: &str,
-    protocol: &str,
-    bug: &str,
-    budget: u64,
-) -> Option<(u64, Vec<String>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{scenario}.toml"));
-    let mut sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    sc.protocol = protocol.to_string();
-    (0..budget).find_map(|seed| {
-        let options = RunOptions {
-            seed,
-            keep_events: false,
-            bugs: vec![bug.to_string()],
-            swarm: true,
-            describe: false,
-        };
-        let out = match protocols::run(protocol, &sc, &options) {
-            Ok(out) => out,
-            Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
-                panic!("{m}")
-            }
-        };
-        let j = judge(&sc, &out);
-        let failed: Vec<String> = j
-            .expectations
-            .iter()
-            .filter(|e| !e.held)
-            .map(|e| e.what.clone())
-            .collect();
-        (!failed.is_empty()).then_some((seed, failed))
-    })
+fn table() -> Vec<MutantRow> {
+    hunt::load_table(&root().join(hunt::MUTANT_TABLE)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
-fn raft_mutants_found_by_nemesis_mix_within_their_seed_budgets() {
-    for (bug, budget, caught_by) in [
-        ("raft.truncate_without_conflict", 10, "log_safety passes"),
-        ("raft.commit_before_self_persist", 40, "log_safety passes"),
-        (
-            "raft.forget_vote_on_leader_discovery",
-            40,
-            "election_safety passes",
-        ),
-    ] {
-        let (seed, failed) = first_failure("raft", bug, budget)
-            .unwrap_or_else(|| panic!("{bug} not found in {budget} seeds"));
-        assert!(
-            failed.iter().any(|f| f == caught_by),
-            "{bug} at seed {seed}: {failed:?}"
-        );
+fn every_mutant_of_every_protocol_has_a_row_in_the_table() {
+    let rows = table();
+    let missing: Vec<&str> = protocols::NAMES
+        .iter()
+        .flat_map(|p| protocols::bugs(p).unwrap())
+        .map(|(bug, _)| bug)
+        .filter(|bug| !rows.iter().any(|r| r.bug == *bug))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "mutants with no hunting scenario: {missing:?}"
+    );
+}
+
+/// Everything `sim mutants` and `sim shrink` promise for one row; an error says what broke.
+fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
+    let mut sc = Scenario::load(&row.scenario).map_err(|e| e.to_string())?;
+    sc.protocol = row.protocol.clone();
+    let found = hunt::first_failure(&sc, &row.bug, 0..row.seeds, row.swarm)?.ok_or_else(|| {
+        format!(
+            "not found in {} seeds of {}",
+            row.seeds,
+            row.scenario.display()
+        )
+    })?;
+    if !found.failed.contains(&row.caught_by) {
+        return Err(format!(
+            "seed {} fails {:?}, not {}",
+            found.seed, found.failed, row.caught_by
+        ));
     }
-}
-
-#[test]
-fn raft_readindex_before_term_commit_is_found_with_read_index_reads() {
-    let bug = "raft.readindex_before_term_commit";
-    let (seed, failed) = first_failure_in("nemesis_read_index", "raft", bug, 30)
-        .unwrap_or_else(|| panic!("{bug} not found in 30 seeds"));
-    assert!(
-        failed.iter().any(|f| f == "linearizability passes"),
-        "seed {seed}: {failed:?}"
+    let without = hunt::seed_failures(&sc, &[], found.seed, row.swarm)?;
+    if !without.is_empty() {
+        return Err(format!(
+            "seed {} also fails without the mutant: {without:?}",
+            found.seed
+        ));
+    }
+    let options = RunOptions {
+        seed: found.seed,
+        keep_events: true,
+        bugs: vec![row.bug.clone()],
+        swarm: row.swarm,
+        describe: false,
+    };
+    let out = hunt::run_caught(&sc.protocol, &sc, &options).map_err(|_| {
+        format!(
+            "seed {} ends in a protocol assertion or an aborted run: nothing to shrink",
+            found.seed
+        )
+    })?;
+    let want = hunt::failure_signature(&judge(&sc, &out));
+    let shrunk = hunt::shrink_failure(&sc, &options, &out, SHRINK_RUNS)?;
+    let got = hunt::failure_signature(&shrunk.judgement);
+    if got != want {
+        return Err(format!("the shrunk run fails {got:?}, not {want:?}"));
+    }
+    let before = (out.log.len(), out.faults.len(), out.history.len());
+    let after = (
+        shrunk.out.log.len(),
+        shrunk.scenario.faults.len(),
+        shrunk.out.history.len(),
     );
+    if !(after.0 <= before.0 && after.1 <= before.1 && after.2 <= before.2 && after != before) {
+        return Err(format!(
+            "shrinking did not make the run smaller (events/faults/ops {before:?} -> {after:?})"
+        ));
+    }
+    // The shrunk trace, saved as `sim shrink` saves it, replays to the same hash.
+    let saved = save_new_trace(scratch, &shrunk.scenario, &shrunk.out, &shrunk.judgement)
+        .map_err(|e| format!("cannot save the shrunk trace: {e}"))?;
+    let header = read_trace(&saved)?;
+    let replayed_sc =
+        Scenario::from_toml(&header.scenario_file, &header.scenario).map_err(|e| e.to_string())?;
+    let replayed = hunt::run_caught(
+        &header.protocol,
+        &replayed_sc,
+        &RunOptions {
+            seed: header.seed,
+            keep_events: false,
+            bugs: header.bugs.clone(),
+            swarm: header.swarm,
+            describe: false,
+        },
+    )
+    .map_err(|_| "the saved shrunk trace no longer runs".to_string())?;
+    if hash_hex(replayed.log.hash()) != header.trace_hash {
+        return Err(format!(
+            "{} does not replay to its own hash",
+            saved.display()
+        ));
+    }
+    Ok(format!(
+        "{:<42} seed {:>4} of {:<5} {:<40} shrunk {:?} -> {:?}",
+        row.bug,
+        found.seed,
+        row.seeds,
+        found.failed.join(","),
+        before,
+        after
+    ))
 }
 
 #[test]
-fn zab_mutants_found_by_nemesis_mix_within_their_seed_budgets() {
-    let (seed, failed) = first_failure("zab", "zab.propose_only_to_acked_newleader", 30)
-        .unwrap_or_else(|| panic!("zab.propose_only_to_acked_newleader not found in 30 seeds"));
-    assert!(
-        failed.iter().any(|f| f == "linearizability passes"),
-        "seed {seed}: {failed:?}"
-    );
-}
-
-#[test]
-fn the_correct_protocols_pass_the_same_seeds() {
-    for (scenario, protocol) in [
-        ("nemesis_mix", "raft"),
-        ("nemesis_mix", "zab"),
-        ("nemesis_read_index", "raft"),
-    ] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{scenario}.toml"));
-        let mut sc = Scenario::load(&path).unwrap();
-        sc.protocol = protocol.to_string();
-        for seed in 0..40 {
-            let options = RunOptions {
-                seed,
-                keep_events: false,
-                bugs: vec![],
-                swarm: true,
-                describe: false,
-            };
-            let out = protocols::run(protocol, &sc, &options)
-                .unwrap_or_else(|_| panic!("{protocol} seed {seed}"));
-            let j = judge(&sc, &out);
-            assert!(
-                j.passed(),
-                "{protocol} seed {seed}: {:?}",
-                j.expectations
-                    .iter()
-                    .filter(|e| !e.held)
-                    .collect::<Vec<_>>()
-            );
+fn every_mutant_is_found_within_its_seed_budget_and_its_failure_shrinks() {
+    let rows = table();
+    let scratch = std::env::temp_dir().join(format!("sim-test-mutants-{}", std::process::id()));
+    let results: Mutex<Vec<(usize, Result<String, String>)>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(row) = rows.get(i) else { break };
+                let r = hunt_row(row, &scratch);
+                results.lock().unwrap().push((i, r));
+            });
+        }
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    let mut failures = Vec::new();
+    for (i, r) in results {
+        match r {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => failures.push(format!("{}: {e}", rows[i].bug)),
         }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -63,6 +63,23 @@ pub fn shrink(
             None
         }
     };
+    // 0. An earlier end. Failures in a long random schedule usually happen early, and a
+    // shorter run makes every later candidate cheaper: search for the earliest time t such
+    // that the schedule cut at t (the faults before it, a final heal moved to t, and the
+    // same quiet tail after) still fails.
+    if let Some(last) = best.faults.iter().map(|f| f.at).max() {
+        let (mut lo, mut hi) = (Duration::ZERO, last);
+        while hi.saturating_sub(lo) > Duration::from_millis(20) && stats.runs < max_runs {
+            let mid = lo + (hi - lo) / 2;
+            match attempt(cut_at(&best, mid), &mut stats) {
+                Some(smaller) => {
+                    best = smaller;
+                    hi = mid;
+                }
+                None => lo = mid,
+            }
+        }
+    }
     loop {
         let before = stats.accepted;
         // 1. ddmin over the fault schedule.
@@ -137,6 +154,30 @@ pub fn shrink(
             return (best, stats);
         }
     }
+}
+
+/// The scenario ended early: the faults before `t`, its final heal (if the schedule ends
+/// with one) moved to `t`, and as long a quiet tail after the last fault as it had.
+fn cut_at(sc: &Scenario, t: Duration) -> Scenario {
+    let mut out = sc.clone();
+    let last = sc.faults.iter().map(|f| f.at).max().unwrap_or_default();
+    let tail = sc.duration.saturating_sub(last);
+    let final_heal = sc
+        .faults
+        .iter()
+        .rev()
+        .find(|f| f.at == last && matches!(f.fault, Fault::HealAll))
+        .cloned();
+    out.faults.retain(|f| f.at < t);
+    if let Some(mut heal) = final_heal {
+        heal.at = t;
+        out.faults.push(heal);
+    }
+    let end = out.faults.iter().map(|f| f.at).max().unwrap_or(t);
+    // Whole milliseconds keep the shrunk file readable.
+    out.duration = Duration::from_millis((end + tail).as_millis() as u64 + 1).min(sc.duration);
+    out.workload.stop = out.workload.stop.min(out.duration);
+    out
 }
 
 /// The scenario with its highest-numbered node gone: faults and expectations that name it

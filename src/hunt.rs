@@ -1,0 +1,385 @@
+//! Hunting bugs with the simulator: naming what a run failed, finding a mutant's first
+//! failing seed, shrinking a failure, the mutant table and the frozen regressions. `sim
+//! shrink`, `sim mutants` and the workspace tests all ask these questions through here, so
+//! they ask them the same way.
+
+use crate::protocols::{self, RunError};
+use serde::Deserialize;
+use simulator::judge::{judge, Judgement};
+use simulator::shrink::Stats;
+use simulator::sim::RunOutput;
+use simulator::{RunOptions, Scenario};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// The expectations a run fails, sorted: two runs fail "the same way" when these are equal.
+pub fn failure_signature(j: &Judgement) -> Vec<String> {
+    let mut failed: Vec<String> = j
+        .expectations
+        .iter()
+        .filter(|e| !e.held)
+        .map(|e| e.what.clone())
+        .collect();
+    failed.sort();
+    failed
+}
+
+/// The same, with checkers named as on the command line (`linearizability`, not
+/// `linearizability passes`); other expectations keep their words.
+pub fn failed_checks(j: &Judgement) -> Vec<String> {
+    failure_signature(j)
+        .into_iter()
+        .map(|w| w.trim_end_matches(" passes").to_string())
+        .collect()
+}
+
+/// Runs one seed; a protocol that asserts one of its own invariants panics, and that panic
+/// comes back as `RunError::Panicked` (a finding), not as the end of the caller.
+pub fn run_caught(
+    protocol: &str,
+    sc: &Scenario,
+    options: &RunOptions,
+) -> Result<RunOutput, RunError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        protocols::run(protocol, sc, options)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        Err(RunError::Panicked(what))
+    })
+}
+
+/// A failing seed and what failed (checker names; a protocol assertion or an aborted run
+/// in words).
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub seed: u64,
+    pub failed: Vec<String>,
+}
+
+/// What one seed of `sc` fails with `bugs` switched on: empty when every expectation held.
+/// Bad input is an `Err` (it would fail every seed the same way).
+pub fn seed_failures(
+    sc: &Scenario,
+    bugs: &[String],
+    seed: u64,
+    swarm: bool,
+) -> Result<Vec<String>, String> {
+    let options = RunOptions {
+        seed,
+        keep_events: false,
+        bugs: bugs.to_vec(),
+        swarm,
+        describe: false,
+    };
+    match run_caught(&sc.protocol, sc, &options) {
+        Ok(out) => Ok(failed_checks(&judge(sc, &out))),
+        Err(RunError::Input(m)) => Err(m),
+        Err(RunError::Aborted(m)) => Ok(vec![format!("run stopped: {m}")]),
+        Err(RunError::Panicked(m)) => Ok(vec![format!("a protocol assertion: {m}")]),
+    }
+}
+
+/// The first seed in `seeds` at which `sc` fails with `bug` switched on.
+pub fn first_failure(
+    sc: &Scenario,
+    bug: &str,
+    seeds: Range<u64>,
+    swarm: bool,
+) -> Result<Option<Found>, String> {
+    let bugs = [bug.to_string()];
+    for seed in seeds {
+        let failed = seed_failures(sc, &bugs, seed, swarm)?;
+        if !failed.is_empty() {
+            return Ok(Some(Found { seed, failed }));
+        }
+    }
+    Ok(None)
+}
+
+/// A shrunk failing run.
+pub struct Shrunk {
+    pub scenario: Scenario,
+    pub out: RunOutput,
+    pub judgement: Judgement,
+    pub stats: Stats,
+    /// Whether the nemesis's faults replayed as an explicit schedule (the usual case); if
+    /// not, the scenario was shrunk with its nemesis as it is.
+    pub explicit: bool,
+}
+
+/// Shrinks the failing run `out` of `sc` (run with `options`) to a smaller scenario that
+/// fails the same way (the same expectations fail), trying at most `max_runs` candidates.
+/// The result runs without swarm: its faults are explicit.
+pub fn shrink_failure(
+    sc: &Scenario,
+    options: &RunOptions,
+    out: &RunOutput,
+    max_runs: u64,
+) -> Result<Shrunk, String> {
+    let want = failure_signature(&judge(sc, out));
+    if want.is_empty() {
+        return Err("this run passes every expectation; there is nothing to shrink".into());
+    }
+    let plain = RunOptions {
+        swarm: false,
+        keep_events: false,
+        describe: false,
+        ..options.clone()
+    };
+    let fails_same_way = |candidate: &Scenario, swarm: bool| {
+        let opts = RunOptions {
+            swarm,
+            ..plain.clone()
+        };
+        match run_caught(&candidate.protocol, candidate, &opts) {
+            Ok(o) => failure_signature(&judge(candidate, &o)) == want,
+            Err(_) => false,
+        }
+    };
+    // A nemesis run becomes an explicit schedule of the faults it applied (the same run,
+    // since every concern draws from its own stream); if that does not fail the same way,
+    // shrink the scenario with its nemesis (and swarm mix) as it is.
+    let explicit = simulator::shrink::explicit(sc, out);
+    let explicit_fails = fails_same_way(&explicit, false);
+    let (start, swarm) = if explicit_fails {
+        (explicit, false)
+    } else {
+        (sc.clone(), options.swarm)
+    };
+    let run_options = RunOptions {
+        swarm,
+        keep_events: true,
+        ..plain.clone()
+    };
+    let (scenario, stats) =
+        simulator::shrink::shrink(start, max_runs, |c| fails_same_way(c, swarm));
+    let out = match run_caught(&scenario.protocol, &scenario, &run_options) {
+        Ok(out) => out,
+        Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
+            return Err(format!("the shrunk scenario no longer runs: {m}"))
+        }
+    };
+    let judgement = judge(&scenario, &out);
+    Ok(Shrunk {
+        scenario,
+        out,
+        judgement,
+        stats,
+        explicit: explicit_fails,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The mutant table and the frozen regressions.
+
+/// Where the mutant table lives, relative to the repository root.
+pub const MUTANT_TABLE: &str = "scenarios/mutants/mutants.toml";
+
+/// One row of the mutant table: the scenario that hunts a mutant, and its seed budget.
+#[derive(Clone, Debug)]
+pub struct MutantRow {
+    pub bug: String,
+    pub protocol: String,
+    pub scenario: PathBuf,
+    pub seeds: u64,
+    pub caught_by: String,
+    pub swarm: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    #[serde(default)]
+    mutant: Vec<toml::Spanned<RawRow>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRow {
+    bug: String,
+    scenario: String,
+    seeds: u64,
+    caught_by: String,
+    swarm: Option<bool>,
+}
+
+/// The checker names a row's `caught_by` may use.
+pub const CHECKERS: &[&str] = &[
+    "linearizability",
+    "acknowledged_writes",
+    "election_safety",
+    "log_safety",
+    "split_brain",
+    "lease_exclusivity",
+    "liveness",
+];
+
+/// Most seeds a table row or regression may ask for (a budget, not a campaign).
+const MAX_BUDGET: u64 = 100_000;
+
+fn line_at(text: &str, offset: usize) -> usize {
+    1 + text[..offset.min(text.len())].matches('\n').count()
+}
+
+/// The protocol a mutant belongs to (its name's prefix), if that protocol has it.
+pub fn protocol_of(bug: &str) -> Option<&'static str> {
+    let prefix = bug.split('.').next()?;
+    let name = protocols::NAMES.iter().find(|n| **n == prefix)?;
+    protocols::bugs(name)?
+        .iter()
+        .any(|(b, _)| *b == bug)
+        .then_some(*name)
+}
+
+/// Reads and checks the mutant table; scenario paths come back relative to the table's
+/// folder joined onto it.
+pub fn load_table(path: &Path) -> Result<Vec<MutantRow>, String> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let raw: RawTable = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_at(&text, s.start));
+        format!("{file}:{line}: {}", e.message())
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut rows: Vec<MutantRow> = Vec::new();
+    for spanned in raw.mutant {
+        let line = line_at(&text, spanned.span().start);
+        let row = spanned.into_inner();
+        let at = |field: &str, what: String| format!("{file}:{line}: mutant.{field}: {what}");
+        let protocol = protocol_of(&row.bug).ok_or_else(|| {
+            at(
+                "bug",
+                format!(
+                    "expected a mutant some protocol has (`sim mutants` lists them), got {:?}",
+                    row.bug
+                ),
+            )
+        })?;
+        if rows.iter().any(|r| r.bug == row.bug) {
+            return Err(at("bug", format!("{:?} has a row already", row.bug)));
+        }
+        if !(1..=MAX_BUDGET).contains(&row.seeds) {
+            return Err(at(
+                "seeds",
+                format!("expected 1 to {MAX_BUDGET}, got {}", row.seeds),
+            ));
+        }
+        if !CHECKERS.contains(&row.caught_by.as_str()) {
+            return Err(at(
+                "caught_by",
+                format!(
+                    "expected one of {}, got {:?}",
+                    CHECKERS.join(", "),
+                    row.caught_by
+                ),
+            ));
+        }
+        let scenario = dir.join(&row.scenario);
+        if !scenario.is_file() {
+            return Err(at(
+                "scenario",
+                format!("no such file: {}", scenario.display()),
+            ));
+        }
+        rows.push(MutantRow {
+            bug: row.bug,
+            protocol: protocol.to_string(),
+            scenario,
+            seeds: row.seeds,
+            caught_by: row.caught_by,
+            swarm: row.swarm.unwrap_or(true),
+        });
+    }
+    Ok(rows)
+}
+
+/// A mutant found once, frozen: a scenario and seed that fail with the switch on, exactly
+/// how, and in words what happened.
+#[derive(Clone, Debug)]
+pub struct Regression {
+    pub file: PathBuf,
+    pub bug: String,
+    pub scenario: PathBuf,
+    pub seed: u64,
+    pub swarm: bool,
+    pub fails: Vec<String>,
+    pub postmortem: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegression {
+    bug: String,
+    scenario: String,
+    seed: u64,
+    swarm: Option<bool>,
+    fails: Vec<String>,
+    postmortem: String,
+}
+
+/// Reads a regression file; its scenario path is relative to `root` (the repository).
+pub fn load_regression(path: &Path, root: &Path) -> Result<Regression, String> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let raw: RawRegression = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_at(&text, s.start));
+        format!("{file}:{line}: {}", e.message())
+    })?;
+    if protocol_of(&raw.bug).is_none() {
+        return Err(format!(
+            "{file}: bug: expected a mutant some protocol has, got {:?}",
+            raw.bug
+        ));
+    }
+    if raw.fails.is_empty() {
+        return Err(format!(
+            "{file}: fails: expected the checks the seed fails, got none"
+        ));
+    }
+    let lines = raw.postmortem.trim().lines().count();
+    if lines == 0 || lines > 3 {
+        return Err(format!(
+            "{file}: postmortem: expected two lines a person can read, got {lines}"
+        ));
+    }
+    let mut fails = raw.fails;
+    fails.sort();
+    Ok(Regression {
+        file: path.to_path_buf(),
+        bug: raw.bug,
+        scenario: root.join(raw.scenario),
+        seed: raw.seed,
+        swarm: raw.swarm.unwrap_or(true),
+        fails,
+        postmortem: raw.postmortem.trim().to_string(),
+    })
+}
+
+/// Replays a regression: with its switch the seed fails exactly as recorded; without it,
+/// the same seed passes.
+pub fn replay_regression(r: &Regression) -> Result<(), String> {
+    let file = r.file.display();
+    let mut sc = Scenario::load(&r.scenario).map_err(|e| format!("{file}: {e}"))?;
+    sc.protocol = protocol_of(&r.bug).expect("checked on load").to_string();
+    let with = seed_failures(&sc, std::slice::from_ref(&r.bug), r.seed, r.swarm)
+        .map_err(|e| format!("{file}: {e}"))?;
+    if with != r.fails {
+        return Err(format!(
+            "{file}: seed {} with {} should fail exactly {:?}, but fails {:?}",
+            r.seed, r.bug, r.fails, with
+        ));
+    }
+    let without = seed_failures(&sc, &[], r.seed, r.swarm).map_err(|e| format!("{file}: {e}"))?;
+    if !without.is_empty() {
+        return Err(format!(
+            "{file}: seed {} without {} should pass, but fails {:?}",
+            r.seed, r.bug, without
+        ));
+    }
+    Ok(())
+}
