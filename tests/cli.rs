@@ -348,3 +348,117 @@ fn a_run_that_ends_before_a_checker_can_decide_exits_3() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verdicts"]["liveness"]["result"], "unknown");
 }
+
+#[test]
+fn shrink_writes_a_smaller_trace_beside_the_original_that_replays_and_fails_the_same_way() {
+    let dir = temp_dir("shrink");
+    let scenario = root().join("scenarios/nemesis_mix.toml");
+    let original = dir.join("run.json");
+    let run = sim(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "0",
+            "--swarm",
+            "--bug",
+            "raft.truncate_without_conflict",
+            "--trace",
+            original.to_str().unwrap(),
+        ],
+        &dir,
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let before = std::fs::read(&original).unwrap();
+    let out = sim(
+        &["shrink", original.to_str().unwrap(), "--max-runs", "6"],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(&original).unwrap(),
+        before,
+        "the original is untouched"
+    );
+    let saved = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("saved: "))
+        .unwrap_or_else(|| panic!("no saved line in {stdout}"));
+    let saved = PathBuf::from(saved);
+    assert_eq!(
+        saved.parent(),
+        original.parent(),
+        "saved beside the original"
+    );
+    let size = |name: &str| -> u64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {stdout}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(size("after") < size("before"), "{stdout}");
+    let replay = sim(&["replay", saved.to_str().unwrap()], &dir);
+    let replay_err = text(&replay.stderr) + &text(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{replay_err}");
+    assert!(!replay_err.contains("diverged"), "{replay_err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mutants_hunts_the_rows_of_a_table_and_names_a_bad_row() {
+    let dir = temp_dir("mutants");
+    let table = dir.join("table.toml");
+    let scenario = root().join("scenarios/nemesis_mix.toml");
+    std::fs::write(
+        &table,
+        format!(
+            "[[mutant]]\nbug = \"raft.truncate_without_conflict\"\nscenario = {:?}\nseeds = 3\ncaught_by = \"log_safety\"\n",
+            scenario.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = sim(
+        &[
+            "mutants",
+            "--table",
+            table.to_str().unwrap(),
+            "--only",
+            "truncate_without_conflict",
+        ],
+        &dir,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("raft.truncate_without_conflict") && stdout.contains("seed 0"),
+        "{stdout}"
+    );
+    // A mutant with no row is reported as not found: exit 1.
+    let out = sim(
+        &[
+            "mutants",
+            "--table",
+            table.to_str().unwrap(),
+            "--only",
+            "commit_before_self_persist",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("(not in the table)"));
+    std::fs::write(
+        &table,
+        "[[mutant]]\nbug = \"raft.no_such_bug\"\nscenario = \"x.toml\"\nseeds = 3\ncaught_by = \"log_safety\"\n",
+    )
+    .unwrap();
+    let out = sim(&["mutants", "--table", table.to_str().unwrap()], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("table.toml:1") && err.contains("mutant.bug"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
