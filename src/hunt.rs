@@ -208,22 +208,25 @@ struct RawRow {
     swarm: Option<bool>,
 }
 
-/// The checker names a row's `caught_by` may use.
-pub const CHECKERS: &[&str] = &[
-    "linearizability",
-    "acknowledged_writes",
-    "election_safety",
-    "log_safety",
-    "split_brain",
-    "lease_exclusivity",
-    "liveness",
-];
+/// The checker names a row's `caught_by` may use: those a scenario's `[expect]` may.
+pub use simulator::scenario::CHECKERS;
 
 /// Most seeds a table row or regression may ask for (a budget, not a campaign).
 const MAX_BUDGET: u64 = 100_000;
 
 fn line_at(text: &str, offset: usize) -> usize {
     1 + text[..offset.min(text.len())].matches('\n').count()
+}
+
+/// A TOML file read into `T`, with its text; errors name the file and line.
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), String> {
+    let file = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let value = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map_or(0, |s| line_at(&text, s.start));
+        format!("{file}:{line}: {}", e.message())
+    })?;
+    Ok((value, text))
 }
 
 /// The protocol a mutant belongs to (its name's prefix), if that protocol has it.
@@ -240,11 +243,7 @@ pub fn protocol_of(bug: &str) -> Option<&'static str> {
 /// folder joined onto it.
 pub fn load_table(path: &Path) -> Result<Vec<MutantRow>, String> {
     let file = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let raw: RawTable = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_at(&text, s.start));
-        format!("{file}:{line}: {}", e.message())
-    })?;
+    let (raw, text): (RawTable, String) = read_toml(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut rows: Vec<MutantRow> = Vec::new();
     for spanned in raw.mutant {
@@ -325,11 +324,7 @@ struct RawRegression {
 /// Reads a regression file; its scenario path is relative to `root` (the repository).
 pub fn load_regression(path: &Path, root: &Path) -> Result<Regression, String> {
     let file = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let raw: RawRegression = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_at(&text, s.start));
-        format!("{file}:{line}: {}", e.message())
-    })?;
+    let (raw, _): (RawRegression, String) = read_toml(path)?;
     if protocol_of(&raw.bug).is_none() {
         return Err(format!(
             "{file}: bug: expected a mutant some protocol has, got {:?}",
