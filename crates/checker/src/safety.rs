@@ -209,7 +209,7 @@ pub fn acknowledged_writes(events: &[NodeEvent], acked: &[(u64, u64)]) -> Verdic
 }
 
 /// When a node acted as leader, from its `Role{leader}` report to its next role report or
-/// crash (or the end of the record).
+/// crash (or `end_ns`, the end of the run, for a reign still open then).
 #[derive(Clone, Debug)]
 struct Reign {
     node: u32,
@@ -220,10 +220,10 @@ struct Reign {
     acts: Vec<(u64, &'static str)>,
 }
 
-fn reigns(events: &[NodeEvent]) -> Vec<Reign> {
+fn reigns(events: &[NodeEvent], end_ns: u64) -> Vec<Reign> {
     let mut open: BTreeMap<u32, Reign> = BTreeMap::new();
     let mut done = Vec::new();
-    let end = events.last().map_or(0, |e| e.at_ns);
+    let end = end_ns.max(events.last().map_or(0, |e| e.at_ns));
     let mut first_commit: BTreeMap<u64, u64> = BTreeMap::new();
     for e in events {
         match e.what {
@@ -309,7 +309,8 @@ pub fn election_times(events: &[NodeEvent]) -> Vec<(u32, u64, u64, u64)> {
 /// serve reads. (A deposed leader that has not noticed yet is normal in Raft and ZAB; it
 /// is a split brain only when it still acts.)
 pub fn split_brain(events: &[NodeEvent]) -> Verdict {
-    let reigns = reigns(events);
+    // Acts happen at events, so reigns need last no longer than the last event here.
+    let reigns = reigns(events, 0);
     for (i, a) in reigns.iter().enumerate() {
         for b in &reigns[i + 1..] {
             if b.from_ns >= a.until_ns {
@@ -410,8 +411,9 @@ pub fn liveness(
         };
     }
     // Prefer a leader elected after the heal over one left from before it (which may be
-    // deposed without knowing it yet).
-    let all = reigns(events);
+    // deposed without knowing it yet). A reign nothing ended lasts to the end of the run,
+    // however long ago its last reported event (a read-only workload commits nothing).
+    let all = reigns(events, end_ns);
     let leading = all
         .iter()
         .rev()
@@ -698,6 +700,27 @@ mod tests {
         assert_eq!(
             liveness(&events, &[], 100, 500, 550).result,
             Outcome::Unknown
+        );
+    }
+
+    #[test]
+    fn a_leader_that_reports_nothing_after_taking_office_still_leads_after_the_heal() {
+        // A read-only workload commits nothing: the leader's last event is its election.
+        let events = vec![ev(
+            4,
+            3,
+            What::Role {
+                leader: true,
+                term: 1,
+            },
+        )];
+        assert_eq!(
+            liveness(&events, &[(400, Some(410))], 350, 4000, 4850).result,
+            Outcome::Pass
+        );
+        assert_eq!(
+            liveness(&events, &[(400, None)], 350, 4000, 4850).result,
+            Outcome::Fail
         );
     }
 
