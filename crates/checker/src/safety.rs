@@ -345,7 +345,9 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
 
 /// Lease exclusivity in true time: no node becomes leader of a later term while an
 /// earlier leader's read lease still holds. Finds a lease bug before a stale read happens
-/// to be observed.
+/// to be observed. A lease holds while its holder leads: one that steps down (it saw a
+/// higher term) or crashes serves no more reads from it, and may then vote for the next
+/// leader itself.
 pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
     // The lease end per (node, term) as last reported: an extension moves it later, a
     // clock step can move it either way.
@@ -357,8 +359,9 @@ pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
                 leases.insert((e.node, term), until_ns);
                 count += 1;
             }
-            What::Crash => {
-                // A crashed node's lease dies with its memory of it.
+            What::Crash | What::Role { leader: false, .. } => {
+                // A crashed node's lease dies with its memory of it; a deposed leader's
+                // with its leadership.
                 leases.retain(|&(node, _), _| node != e.node);
             }
             What::Role { leader: true, term } => {
@@ -658,6 +661,49 @@ mod tests {
         let mut later = events.clone();
         later[2].at_ns = 600;
         assert_eq!(lease_exclusivity(&later).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_leader_that_stepped_down_gave_up_its_lease() {
+        // n1 leads term 6 with a lease to 5.416s; at 5.310s a higher term deposes it, it
+        // votes for n2, who takes office at 5.343s: n1 serves no reads after 5.310s.
+        let events = vec![
+            ev(
+                3_301,
+                1,
+                What::Role {
+                    leader: true,
+                    term: 6,
+                },
+            ),
+            ev(
+                5_282,
+                1,
+                What::Lease {
+                    term: 6,
+                    until_ns: 5_416,
+                },
+            ),
+            ev(
+                5_310,
+                1,
+                What::Role {
+                    leader: false,
+                    term: 7,
+                },
+            ),
+            ev(
+                5_343,
+                2,
+                What::Role {
+                    leader: true,
+                    term: 7,
+                },
+            ),
+        ];
+        assert_eq!(lease_exclusivity(&events).result, Outcome::Pass);
+        let still_leading = [&events[..2], &events[3..]].concat();
+        assert_eq!(lease_exclusivity(&still_leading).result, Outcome::Fail);
     }
 
     #[test]
