@@ -251,6 +251,21 @@ struct RawNemesis {
     loss: Option<f64>,
     clock_step_max: Option<Dur>,
     loss_max: Option<f64>,
+    crash_leader: Option<f64>,
+    pause_leader: Option<f64>,
+    isolate_leader: Option<f64>,
+    crash_writing: Option<f64>,
+    drift: Option<f64>,
+    crash_duration: Option<[Dur; 2]>,
+    partition_duration: Option<[Dur; 2]>,
+    pause_duration: Option<[Dur; 2]>,
+    clog_duration: Option<[Dur; 2]>,
+    loss_duration: Option<[Dur; 2]>,
+    crash_leader_duration: Option<[Dur; 2]>,
+    pause_leader_duration: Option<[Dur; 2]>,
+    isolate_leader_duration: Option<[Dur; 2]>,
+    crash_writing_duration: Option<[Dur; 2]>,
+    drift_duration: Option<[Dur; 2]>,
 }
 
 #[derive(Deserialize, Default)]
@@ -478,14 +493,45 @@ pub struct NemesisSpec {
     pub start: Duration,
     pub stop: Duration,
     pub fault_duration: (Duration, Duration),
-    /// Mean faults per simulated second, per kind: crash, partition, pause, clock_step,
-    /// clog, loss.
-    pub rates: [f64; 6],
+    /// Mean faults per simulated second, per kind, in the order of [`NEMESIS_KINDS`].
+    pub rates: [f64; NEMESIS_KIND_COUNT],
+    /// How long a fault of each kind lasts before it is undone, where the scenario gives
+    /// the kind its own range (`crash_duration = [..]`); `fault_duration` otherwise.
+    pub durations: [Option<(Duration, Duration)>; NEMESIS_KIND_COUNT],
     pub clock_step_max: Duration,
     pub loss_max: f64,
 }
 
-pub const NEMESIS_KINDS: [&str; 6] = ["crash", "partition", "pause", "clock_step", "clog", "loss"];
+impl NemesisSpec {
+    /// The range a fault of kind `k` (an index into [`NEMESIS_KINDS`]) lasts.
+    pub fn duration_of(&self, k: usize) -> (Duration, Duration) {
+        self.durations[k].unwrap_or(self.fault_duration)
+    }
+}
+
+pub const NEMESIS_KIND_COUNT: usize = 11;
+
+/// The nemesis's fault kinds, each with a rate field of its name in `[nemesis]`. The
+/// first six pick their node (or link) at random; the targeted kinds pick the node a bug
+/// needs: `crash_leader`, `pause_leader` and `isolate_leader` act on whoever leads when
+/// the fault fires (skipped while no one does), `crash_writing` crashes a node while one
+/// of its durable writes is still in flight (the window of "reply before persist" bugs),
+/// and `drift` sets a node's clock rate within the drift a correct lease tolerates.
+/// New kinds go at the end: a scenario that leaves them off draws the same random
+/// numbers, and so runs the same, as before they existed.
+pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
+    "crash",
+    "partition",
+    "pause",
+    "clock_step",
+    "clog",
+    "loss",
+    "crash_leader",
+    "pause_leader",
+    "isolate_leader",
+    "crash_writing",
+    "drift",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
@@ -551,7 +597,12 @@ impl Ctx<'_> {
     fn line_of(&self, needle: &str) -> Option<usize> {
         self.source
             .lines()
-            .position(|l| l.trim_start().starts_with(needle))
+            .position(|l| {
+                // `crash` names the line `crash = 1`, not `crash_leader = 1`.
+                l.trim_start().strip_prefix(needle).is_some_and(|rest| {
+                    !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            })
             .map(|i| i + 1)
     }
     fn err_near(
@@ -899,8 +950,20 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let nemesis = match raw.nemesis {
         None => None,
         Some(r) => {
-            let rates = [r.crash, r.partition, r.pause, r.clock_step, r.clog, r.loss]
-                .map(|x| x.unwrap_or(0.0));
+            let rates = [
+                r.crash,
+                r.partition,
+                r.pause,
+                r.clock_step,
+                r.clog,
+                r.loss,
+                r.crash_leader,
+                r.pause_leader,
+                r.isolate_leader,
+                r.crash_writing,
+                r.drift,
+            ]
+            .map(|x| x.unwrap_or(0.0));
             for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
                 if !(*rate >= 0.0 && *rate <= 1000.0) {
                     return Err(cx.err_near(
@@ -924,6 +987,23 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     ),
                 )?,
                 rates,
+                durations: nemesis_durations(
+                    cx,
+                    duration,
+                    [
+                        r.crash_duration,
+                        r.partition_duration,
+                        r.pause_duration,
+                        None,
+                        r.clog_duration,
+                        r.loss_duration,
+                        r.crash_leader_duration,
+                        r.pause_leader_duration,
+                        r.isolate_leader_duration,
+                        r.crash_writing_duration,
+                        r.drift_duration,
+                    ],
+                )?,
                 clock_step_max: r
                     .clock_step_max
                     .map(|d| d.0)
@@ -935,6 +1015,18 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     "[nemesis]",
                     "nemesis.stop",
                     "expected start <= stop <= the run's duration",
+                ));
+            }
+            // A crash at the moment a write is issued is only "before it completes" when
+            // writes take time.
+            let crash_writing = NEMESIS_KINDS.iter().position(|&k| k == "crash_writing");
+            if crash_writing.is_some_and(|k| spec.rates[k] > 0.0)
+                && storage.write_latency.1.is_zero()
+            {
+                return Err(cx.err_near(
+                    "crash_writing",
+                    "nemesis.crash_writing",
+                    "expected [storage] write_latency above zero: with instant writes no write is ever in flight to crash inside",
                 ));
             }
             Some(spec)
@@ -1027,6 +1119,32 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         nemesis,
         expect,
     })
+}
+
+/// Validates the per-kind `<kind>_duration` ranges (indexed like [`NEMESIS_KINDS`]).
+fn nemesis_durations(
+    cx: &Ctx,
+    run: Duration,
+    raw: [Option<[Dur; 2]>; NEMESIS_KIND_COUNT],
+) -> Result<[Option<(Duration, Duration)>; NEMESIS_KIND_COUNT], ScenarioError> {
+    let mut out = [None; NEMESIS_KIND_COUNT];
+    for (k, pair) in raw.into_iter().enumerate() {
+        let Some([lo, hi]) = pair else { continue };
+        let key = format!("{}_duration", NEMESIS_KINDS[k]);
+        let field = format!("nemesis.{key}");
+        if lo.0 > hi.0 || hi.0.is_zero() || hi.0 > run {
+            return Err(cx.err_near(
+                &key,
+                field,
+                format!(
+                    "expected [min, max] with min <= max, max above zero and at most the run's duration ({run:?}), got [{:?}, {:?}]",
+                    lo.0, hi.0
+                ),
+            ));
+        }
+        out[k] = Some((lo.0, hi.0));
+    }
+    Ok(out)
 }
 
 fn validate_fault(
@@ -1346,6 +1464,11 @@ impl Scenario {
             let _ = writeln!(t, "fault_duration = {}", dur_range(nem.fault_duration));
             for (kind, rate) in NEMESIS_KINDS.iter().zip(nem.rates) {
                 let _ = writeln!(t, "{kind} = {rate:?}");
+            }
+            for (kind, range) in NEMESIS_KINDS.iter().zip(nem.durations) {
+                if let Some(range) = range {
+                    let _ = writeln!(t, "{kind}_duration = {}", dur_range(range));
+                }
             }
             let _ = writeln!(
                 t,

@@ -111,6 +111,8 @@ struct Node<P: Protocol> {
     paused: bool,
     stash: Vec<Stashed<P::Message>>,
     clock: Clock,
+    /// The clock rate the scenario gave this node (a `drift` fault's undo returns to it).
+    base_rate: f64,
     /// Armed timers: id -> (generation, local deadline).
     timers: BTreeMap<TimerId, (u64, u64)>,
     timer_generation: u64,
@@ -283,6 +285,9 @@ pub struct Simulation<'s, P: Protocol> {
     faults: Vec<AppliedFault>,
     marks: BTreeMap<&'static str, u64>,
     last_heal_ns: u64,
+    /// A `crash_writing` fault that found no write in flight waits for the next write
+    /// any live node issues; it holds how long the crash lasts.
+    crash_on_next_write_ns: Option<u64>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -353,6 +358,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     paused: false,
                     stash: Vec::new(),
                     clock: Clock::new(offset, rate),
+                    base_rate: rate,
                     timers: BTreeMap::new(),
                     timer_generation: 0,
                     writes: VecDeque::new(),
@@ -413,6 +419,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             faults: Vec::new(),
             marks: BTreeMap::new(),
             last_heal_ns: 0,
+            crash_on_next_write_ns: None,
         })
     }
 
@@ -715,6 +722,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                             incarnation,
                         },
                     );
+                    if let Some(lasting) = self.crash_on_next_write_ns.take() {
+                        self.crash_while_writing(id, lasting);
+                    }
                 }
                 Output::Report(report) => self.report(id, report),
             }
@@ -1523,9 +1533,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             x -= rate;
         }
-        let lasting = ns(self
-            .rng_nemesis
-            .duration(nem.fault_duration.0, nem.fault_duration.1));
+        let (lo, hi) = nem.duration_of(kind);
+        let lasting = ns(self.rng_nemesis.duration(lo, hi));
         let undo_at = (self.now + lasting).min(stop);
         let n = self.sc.nodes;
         let (fault, undo) = match NEMESIS_KINDS[kind] {
@@ -1598,7 +1607,52 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     Some(Fault::Unclog),
                 )
             }
-            _ => {
+            "crash_leader" | "pause_leader" | "isolate_leader" => {
+                let Some(id) = self.current_leader() else {
+                    self.record(Kind::FaultSkipped, 0, 0, NEMESIS_KINDS[kind], 0, 0);
+                    self.schedule_nemesis_tick(stop);
+                    return;
+                };
+                let node = NodeSel::Id(id);
+                match NEMESIS_KINDS[kind] {
+                    "crash_leader" => (Fault::Crash { node }, Some(Fault::Restart { node })),
+                    "pause_leader" => (Fault::Pause { node }, Some(Fault::Resume { node })),
+                    _ => (Fault::Isolate { node }, Some(Fault::Heal)),
+                }
+            }
+            "crash_writing" => {
+                let writing: Vec<u32> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.state.is_some() && !n.writes.is_empty())
+                    .map(|n| n.id)
+                    .collect();
+                if writing.is_empty() {
+                    // Crash whichever node issues the next write, right after it does.
+                    self.crash_on_next_write_ns = Some(lasting);
+                    self.schedule_nemesis_tick(stop);
+                    return;
+                }
+                let node = NodeSel::Id(writing[self.rng_nemesis.index(writing.len())]);
+                (Fault::Crash { node }, Some(Fault::Restart { node }))
+            }
+            "drift" => {
+                let id = self.random_node();
+                // The widest rate a lease of this drift bound tolerates: a follower's vote
+                // fence (its minimum election timeout on its clock) must outlast the
+                // leader's lease (that timeout × (1 − bound) on the leader's clock), so
+                // (1 + d) / (1 − d) ≤ 1 / (1 − bound), that is d ≤ bound / (2 − bound).
+                let bound = self.sc.options.clock_drift_bound;
+                let d = bound / (2.0 - bound);
+                let rate = 1.0 + d * (2.0 * self.rng_nemesis.unit() - 1.0);
+                let base = self.nodes[id as usize - 1].base_rate;
+                let node = NodeSel::Id(id);
+                (
+                    Fault::Drift { node, rate },
+                    Some(Fault::Drift { node, rate: base }),
+                )
+            }
+            "loss" => {
                 let p = self.rng_nemesis.unit() * nem.loss_max;
                 (
                     Fault::Loss { probability: p },
@@ -1607,6 +1661,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     }),
                 )
             }
+            other => unreachable!("nemesis kind {other} has no fault"),
         };
         self.apply_fault(fault, true);
         if let Some(undo) = undo {
@@ -1618,14 +1673,48 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 },
             );
         }
+        self.schedule_nemesis_tick(stop);
+    }
+
+    fn schedule_nemesis_tick(&mut self, stop: u64) {
         let next = self.now + self.nemesis_gap();
         if next < stop {
             self.push(next, Ev::NemesisTick);
         }
     }
 
+    /// A `crash_writing` fault caught node `id` issuing a write: it crashes as soon as
+    /// the step that issued it ends (before the write can complete, as writes take
+    /// time), and restarts `lasting` later (no later than the nemesis's stop).
+    fn crash_while_writing(&mut self, id: u32, lasting: u64) {
+        let stop = self.nemesis.as_ref().map_or(self.end, |n| ns(n.stop));
+        if self.now >= stop {
+            return;
+        }
+        let node = NodeSel::Id(id);
+        let fault = Fault::Crash { node };
+        let undo = Fault::Restart { node };
+        let from_nemesis = true;
+        self.push(
+            self.now,
+            Ev::Fault {
+                fault,
+                from_nemesis,
+            },
+        );
+        let undo_at = (self.now + lasting).min(stop);
+        self.push(
+            undo_at,
+            Ev::Fault {
+                fault: undo,
+                from_nemesis,
+            },
+        );
+    }
+
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
     fn heal_all(&mut self) {
+        self.crash_on_next_write_ns = None;
         self.links.heal();
         self.links.unclog();
         self.release_held();

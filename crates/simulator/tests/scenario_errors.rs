@@ -177,3 +177,89 @@ fn every_shipped_scenario_writes_back_as_toml_that_parses_to_the_same_scenario()
         assert_eq!(format!("{:?}", again.network), format!("{:?}", sc.network));
     }
 }
+
+const TARGETED: &str = r#"name = "t"
+protocol = "raft"
+nodes = 5
+duration = "10s"
+
+[storage]
+write_latency = ["1ms", "5ms"]
+
+[nemesis]
+crash = 1.0
+crash_leader = 2.0
+pause_leader = 0.5
+isolate_leader = 0.5
+crash_writing = 8.0
+drift = 1.0
+crash_duration = ["5ms", "100ms"]
+crash_writing_duration = ["5ms", "50ms"]
+"#;
+
+#[test]
+fn targeted_nemesis_kinds_and_their_own_durations_parse_and_write_back() {
+    use simulator::scenario::NEMESIS_KINDS;
+    let sc = Scenario::from_toml("t.toml", TARGETED).unwrap_or_else(|e| panic!("{e}"));
+    let nem = sc.nemesis.as_ref().unwrap();
+    let k = |name: &str| NEMESIS_KINDS.iter().position(|&n| n == name).unwrap();
+    assert_eq!(nem.rates[k("crash_leader")], 2.0);
+    assert_eq!(nem.rates[k("crash_writing")], 8.0);
+    assert_eq!(nem.rates[k("partition")], 0.0);
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(nem.duration_of(k("crash")), (ms(5), ms(100)));
+    assert_eq!(nem.duration_of(k("crash_writing")), (ms(5), ms(50)));
+    // A kind without a range of its own lasts `fault_duration` (default 200ms to 3s).
+    assert_eq!(nem.duration_of(k("crash_leader")), nem.fault_duration);
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.to_toml(), sc.to_toml());
+    let nem2 = again.nemesis.unwrap();
+    assert_eq!((nem2.rates, nem2.durations), (nem.rates, nem.durations));
+}
+
+#[test]
+fn a_negative_targeted_rate_names_its_line_and_field() {
+    let e = error(&TARGETED.replace("crash_leader = 2.0", "crash_leader = -1.0"));
+    assert_eq!(e.field, "nemesis.crash_leader", "{e}");
+    assert_eq!(e.line, Some(11), "{e}");
+    assert!(e.message.contains("between 0 and 1000"), "{e}");
+    // `crash` is found on its own line, not on `crash_leader`'s.
+    let e = error(&TARGETED.replace("crash = 1.0", "crash = -1.0"));
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("nemesis.crash", Some(10)),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_per_kind_duration_must_be_ordered_positive_and_within_the_run() {
+    for bad in [
+        r#"["100ms", "5ms"]"#,
+        r#"["0ms", "0ms"]"#,
+        r#"["1s", "11s"]"#,
+    ] {
+        let text = TARGETED.replace(
+            r#"crash_duration = ["5ms", "100ms"]"#,
+            &format!("crash_duration = {bad}"),
+        );
+        let e = error(&text);
+        assert_eq!(e.field, "nemesis.crash_duration", "{bad}: {e}");
+        assert_eq!(e.line, Some(16), "{bad}: {e}");
+        assert!(e.message.contains("min <= max"), "{bad}: {e}");
+    }
+    // clock_step is never undone: it has no duration of its own.
+    let e = error(&TARGETED.replace(
+        "drift = 1.0",
+        "drift = 1.0\nclock_step_duration = [\"1ms\", \"2ms\"]",
+    ));
+    assert_eq!(e.field, "nemesis.clock_step_duration", "{e}");
+}
+
+#[test]
+fn crash_writing_needs_writes_that_take_time() {
+    let e = error(&TARGETED.replace(r#"write_latency = ["1ms", "5ms"]"#, ""));
+    assert_eq!(e.field, "nemesis.crash_writing", "{e}");
+    assert_eq!(e.line, Some(14), "{e}");
+    assert!(e.message.contains("write_latency"), "{e}");
+}

@@ -516,3 +516,122 @@ fn messages_held_across_a_crash_of_their_sender_are_lost_with_its_connections() 
         .count();
     assert_eq!(delivered_from_1, 0);
 }
+
+/// The nemesis's applied faults of one kind of fault text, as (time, node).
+fn nemesis_faults(out: &RunOutput, name: &str) -> Vec<(u64, u32)> {
+    out.faults
+        .iter()
+        .filter(|f| f.from_nemesis && f.fault.name() == name)
+        .map(|f| (f.at_ns, f.node.expect("a single-node fault")))
+        .collect()
+}
+
+#[test]
+fn crash_leader_crashes_whoever_leads_and_restarts_it_after_its_own_duration() {
+    let sc = scenario(
+        "[nemesis]\nstart = \"200ms\"\nstop = \"1800ms\"\ncrash_leader = 5.0\n\
+         crash_leader_duration = [\"30ms\", \"30ms\"]",
+    );
+    let out = run(&sc, 4);
+    let crashes = nemesis_faults(&out, "crash");
+    let restarts = nemesis_faults(&out, "restart");
+    assert!(crashes.len() >= 3, "{crashes:?}");
+    // The toy's leader is n1, for ever.
+    assert!(crashes.iter().all(|&(_, node)| node == 1), "{crashes:?}");
+    for &(at, node) in &crashes {
+        assert!(
+            restarts.contains(&(at + 30_000_000, node)),
+            "n{node} crashed at {at} and did not restart 30ms later: {restarts:?}"
+        );
+    }
+}
+
+#[test]
+fn crash_leader_is_skipped_while_no_one_leads() {
+    // n1, the only leader, is down from 100ms to the end: every crash_leader finds none.
+    let sc = scenario(
+        "[[faults]]\nat = \"100ms\"\nkind = \"crash\"\nnode = 1\n\
+         [nemesis]\nstart = \"200ms\"\nstop = \"1800ms\"\ncrash_leader = 5.0\npause_leader = 5.0",
+    );
+    let out = run(&sc, 4);
+    assert!(out
+        .faults
+        .iter()
+        .all(|f| !f.from_nemesis || f.fault.name() == "heal_all"));
+    let skipped = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::FaultSkipped)
+        .count();
+    assert!(skipped >= 3, "{skipped}");
+}
+
+#[test]
+fn crash_writing_crashes_a_node_while_one_of_its_writes_is_in_flight() {
+    let sc = scenario(
+        "[storage]\nwrite_latency = [\"20ms\", \"20ms\"]\n\
+         [nemesis]\nstart = \"200ms\"\nstop = \"1800ms\"\ncrash_writing = 5.0\n\
+         crash_writing_duration = [\"5ms\", \"50ms\"]",
+    );
+    let out = run(&sc, 7);
+    let crashes = nemesis_faults(&out, "crash");
+    // A follower writes each Append it receives (tag = index, reported as an Apply);
+    // writes complete in order, so the last one issued before the crash never did.
+    let mut followers = 0;
+    for &(at, node) in crashes.iter().filter(|&&(_, node)| node != 1) {
+        let last_issued = out
+            .log
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.kind == Kind::Apply && e.node == node && e.at_ns <= at)
+            .map(|e| (e.a, e.at_ns))
+            .expect("a follower that wrote");
+        let completed = out.log.events.iter().any(|e| {
+            e.kind == Kind::WriteDone
+                && e.node == node
+                && e.a == last_issued.0
+                && e.at_ns >= last_issued.1
+                && e.at_ns <= at
+        });
+        assert!(
+            !completed,
+            "n{node} crashed at {at} with no write in flight (its last, {last_issued:?}, had completed)"
+        );
+        followers += 1;
+    }
+    assert!(followers >= 2, "{crashes:?}");
+}
+
+#[test]
+fn drift_keeps_every_rate_within_what_the_lease_tolerates_and_undoes_it() {
+    let sc = scenario(
+        "[options]\nclock_drift_bound = 0.2\n\
+         [nemesis]\nstart = \"200ms\"\nstop = \"1800ms\"\ndrift = 10.0\n\
+         drift_duration = [\"50ms\", \"100ms\"]",
+    );
+    let out = run(&sc, 3);
+    let d = 0.2 / (2.0 - 0.2);
+    let rates: Vec<(u32, f64)> = out
+        .faults
+        .iter()
+        .filter_map(|f| match f.fault {
+            simulator::scenario::Fault::Drift { rate, .. } => Some((f.node.unwrap(), rate)),
+            _ => None,
+        })
+        .collect();
+    assert!(rates.len() >= 10, "{rates:?}");
+    assert!(
+        rates.iter().all(|&(_, r)| (r - 1.0).abs() <= d),
+        "{rates:?}"
+    );
+    assert!(
+        rates.iter().any(|&(_, r)| (r - 1.0).abs() > d / 2.0),
+        "drift should use its band: {rates:?}"
+    );
+    // Each drift is undone by a drift back to the scenario's rate (here 1).
+    let drifts = nemesis_faults(&out, "drift");
+    let back = rates.iter().filter(|&&(_, r)| r == 1.0).count();
+    assert_eq!(back * 2, drifts.len(), "{rates:?}");
+}
