@@ -191,7 +191,6 @@ pub fn save_new_trace(
     out: &RunOutput,
     j: &Judgement,
 ) -> io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
     let hash = hash_hex(out.log.hash());
     let base = format!(
         "{}-{}-seed{}-{}",
@@ -200,14 +199,30 @@ pub fn save_new_trace(
         out.seed,
         &hash[..8]
     );
+    save_new_file(dir, &base, "json", |tmp| write_trace_to(tmp, sc, out, j))
+}
+
+/// Saves a new file under `dir` as `base.ext` (or `base-1.ext`, `base-2.ext`, … if taken):
+/// `write` fills a temporary file, which is then linked into place, so a reader never sees
+/// half a file and a saved file is never replaced.
+pub fn save_new_file(
+    dir: &Path,
+    base: &str,
+    ext: &str,
+    write: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{base}.{}.tmp", std::process::id()));
-    write_trace_to(&tmp, sc, out, j)?;
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     let result = (0..10_000)
         .map(|k| {
             if k == 0 {
-                dir.join(format!("{base}.json"))
+                dir.join(format!("{base}.{ext}"))
             } else {
-                dir.join(format!("{base}-{k}.json"))
+                dir.join(format!("{base}-{k}.{ext}"))
             }
         })
         .find_map(|candidate| match std::fs::hard_link(&tmp, &candidate) {
@@ -215,7 +230,7 @@ pub fn save_new_trace(
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
             Err(e) => Some(Err(e)),
         })
-        .unwrap_or_else(|| Err(io::Error::other("no free trace file name")));
+        .unwrap_or_else(|| Err(io::Error::other("no free file name")));
     let _ = std::fs::remove_file(&tmp);
     result
 }
