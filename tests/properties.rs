@@ -32,6 +32,9 @@ use std::path::Path;
 const DEFAULT_CASES: u32 = 64;
 /// Shrinking steps when `PROPTEST_MAX_SHRINK_ITERS` is not set: each step is a whole run.
 const DEFAULT_SHRINK_ITERS: u32 = 400;
+/// Shrinking time in milliseconds when `PROPTEST_MAX_SHRINK_TIME` is not set (a run whose
+/// history exhausts the linearizability budget takes seconds).
+const DEFAULT_SHRINK_TIME_MS: u32 = 60_000;
 
 /// Faults start before this (from 0, when there may be no leader yet) ...
 const FAULTS_UNTIL_MS: u32 = 12_000;
@@ -755,6 +758,9 @@ fn config() -> Config {
         .unwrap_or(DEFAULT_CASES);
     if std::env::var_os("PROPTEST_MAX_SHRINK_ITERS").is_none() {
         config.max_shrink_iters = DEFAULT_SHRINK_ITERS;
+    }
+    if std::env::var_os("PROPTEST_MAX_SHRINK_TIME").is_none() {
+        config.max_shrink_time = DEFAULT_SHRINK_TIME_MS;
     }
     config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(concat!(
         env!("CARGO_MANIFEST_DIR"),
