@@ -178,25 +178,43 @@ fn lease_reads_under_a_clock_step_are_caught_while_read_index_reads_of_the_same_
 }
 
 #[test]
-fn zab_local_reads_under_a_partition_are_caught_while_quorum_synced_reads_pass() {
+fn zab_local_and_sync_reads_under_a_partition_are_caught_while_quorum_synced_reads_pass() {
+    use checker::safety::Outcome;
     let sc = load(&scenarios_dir().join("zab_local_reads.toml"));
+    let linearizable = |mode: protocol::ReadMode, seed: u64| {
+        let mut sc = sc.clone();
+        sc.workload.read_mode = Some(mode);
+        let out = run(&sc, "zab", seed);
+        let j = judge(&sc, &out);
+        j.verdict("linearizability").unwrap().result
+    };
+    // The scenario as shipped: local reads, caught, every other expectation held.
     let out = run(&sc, "zab", sc.seed);
     let j = judge(&sc, &out);
     assert!(j.passed(), "{:?}", j.expectations);
     assert_eq!(
-        j.verdict("linearizability").unwrap().result,
-        checker::safety::Outcome::Fail
+        linearizable(protocol::ReadMode::Local, sc.seed),
+        Outcome::Fail
     );
-    let mut quorum = sc.clone();
-    quorum.workload.read_mode = Some(protocol::ReadMode::SyncQuorum);
-    let out = run(&quorum, "zab", sc.seed);
-    let j = judge(&quorum, &out);
+    // ZooKeeper's sync (ZOOKEEPER-1675): the cut-off leader answers a sync at once when it
+    // has no proposal outstanding, so whether a seed catches it is a race; the shipped seed
+    // does, and so do most.
     assert_eq!(
-        j.verdict("linearizability").unwrap().result,
-        checker::safety::Outcome::Pass,
-        "{:?}",
-        j.verdict("linearizability")
+        linearizable(protocol::ReadMode::Sync, sc.seed),
+        Outcome::Fail
     );
+    let caught = (1..=8)
+        .filter(|&seed| linearizable(protocol::ReadMode::Sync, seed) == Outcome::Fail)
+        .count();
+    assert!(caught >= 4, "sync caught in only {caught} of 8 seeds");
+    // The leader confirms with a quorum first: never caught.
+    for seed in 1..=8 {
+        assert_eq!(
+            linearizable(protocol::ReadMode::SyncQuorum, seed),
+            Outcome::Pass,
+            "sync_quorum, seed {seed}"
+        );
+    }
 }
 
 #[test]

@@ -124,6 +124,7 @@ struct RawWorkload {
     timeout: Option<Dur>,
     think: Option<[Dur; 2]>,
     target: Option<String>,
+    read_only_at: Option<Vec<u32>>,
     start: Option<Dur>,
     stop: Option<Dur>,
 }
@@ -369,6 +370,9 @@ pub enum Target {
     Leader,
     /// Send each operation to a node chosen at random; still follow redirects.
     Random,
+    /// Start every operation at the client's own server, `1 + client mod nodes`, as a
+    /// ZooKeeper session does; a redirect is followed for that operation only.
+    Sticky,
 }
 
 #[derive(Clone, Debug)]
@@ -382,6 +386,8 @@ pub struct WorkloadSpec {
     pub timeout: Duration,
     pub think: (Duration, Duration),
     pub target: Target,
+    /// Clients whose own server (with `Target::Sticky`) is one of these only read.
+    pub read_only_at: Vec<u32>,
     pub start: Duration,
     pub stop: Duration,
 }
@@ -876,14 +882,30 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let target = match wl.target.as_deref().unwrap_or("leader") {
         "leader" => Target::Leader,
         "random" => Target::Random,
+        "sticky" => Target::Sticky,
         other => {
             return Err(cx.err_near(
                 "target",
                 "workload.target",
-                format!("expected \"leader\" or \"random\", got {other:?}"),
+                format!("expected \"leader\", \"random\" or \"sticky\", got {other:?}"),
             ))
         }
     };
+    let read_only_at = wl.read_only_at.unwrap_or_default();
+    if !read_only_at.is_empty() && target != Target::Sticky {
+        return Err(cx.err_near(
+            "read_only_at",
+            "workload.read_only_at",
+            "expected target = \"sticky\" (clients have no server of their own otherwise)",
+        ));
+    }
+    if let Some(&bad) = read_only_at.iter().find(|&&id| id == 0 || id > n) {
+        return Err(cx.err_near(
+            "read_only_at",
+            "workload.read_only_at",
+            format!("unknown node id {bad}: expected ids from 1 to {n}"),
+        ));
+    }
     let mix = [
         wl.read.unwrap_or(0.4),
         wl.write.unwrap_or(0.4),
@@ -920,6 +942,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             range(wl.think, (Duration::ZERO, Duration::from_millis(10))),
         )?,
         target,
+        read_only_at,
         start: wl.start.map(|d| d.0).unwrap_or(Duration::ZERO),
         stop: wl.stop.map(|d| d.0).unwrap_or(duration),
     };
@@ -1405,7 +1428,12 @@ impl Scenario {
         let target = match w.target {
             Target::Leader => "leader",
             Target::Random => "random",
+            Target::Sticky => "sticky",
         };
+        if !w.read_only_at.is_empty() {
+            let ids: Vec<String> = w.read_only_at.iter().map(u32::to_string).collect();
+            let _ = writeln!(t, "read_only_at = [{}]", ids.join(", "));
+        }
         let _ = writeln!(
             t,
             "target = \"{target}\"\nstart = {}\nstop = {}",

@@ -187,6 +187,7 @@ fn without_last_node(sc: &Scenario) -> Scenario {
     let mut out = sc.clone();
     out.nodes -= 1;
     out.options.observers = out.options.observers.min(out.nodes.saturating_sub(1));
+    out.workload.read_only_at.retain(|&n| n != gone);
     let keep = |v: &mut Vec<u32>| v.retain(|&n| n != gone);
     out.faults.retain_mut(|f| match &mut f.fault {
         Fault::Partition { groups } => {

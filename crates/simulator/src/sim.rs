@@ -1188,7 +1188,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let [r, wr, _] = w.mix;
         let total: f64 = w.mix.iter().sum();
         let x = self.rng_work.unit() * total;
-        let op = if x < r {
+        // A sticky client whose server is read-only draws as the others do, then reads.
+        let home = 1 + c % self.sc.nodes;
+        let read_only = w.target == Target::Sticky && w.read_only_at.contains(&home);
+        let op = if x < r || read_only {
             Op::Read { key }
         } else if x < r + wr {
             self.next_value += 1;
@@ -1216,6 +1219,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 client.leader_guess.unwrap_or(client.target)
             }
             Target::Random => 1 + self.rng_work.index(self.sc.nodes as usize) as u32,
+            Target::Sticky => home,
         };
         let client = &mut self.clients[c as usize];
         client.current = Some(self.history.len());
@@ -1339,6 +1343,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 );
                 let next = match hint {
                     Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
+                    // A session stays with its own server while that server has no leader
+                    // to name (ZAB: electing); it does not wander to another one.
+                    _ if self.sc.workload.target == Target::Sticky => 1 + c % self.sc.nodes,
                     _ => 1 + (node % self.sc.nodes),
                 };
                 self.clients[c as usize].leader_guess = Some(next);

@@ -263,3 +263,23 @@ fn crash_writing_needs_writes_that_take_time() {
     assert_eq!(e.line, Some(14), "{e}");
     assert!(e.message.contains("write_latency"), "{e}");
 }
+
+#[test]
+fn read_only_servers_need_sticky_clients_and_known_node_ids() {
+    let with = |workload: &str| format!("{GOOD}\n[workload]\n{workload}\n");
+    let e = error(&with("read_only_at = [5]"));
+    assert_eq!(e.field, "workload.read_only_at");
+    assert!(e.to_string().contains("sticky"), "{e}");
+    let e = error(&with("target = \"sticky\"\nread_only_at = [7]"));
+    assert_eq!(e.field, "workload.read_only_at");
+    assert!(e.to_string().contains("unknown node id 7"), "{e}");
+    let e = error(&with("target = \"nearest\""));
+    assert_eq!(e.field, "workload.target");
+    let sc = Scenario::from_toml(
+        "good.toml",
+        &with("target = \"sticky\"\nread_only_at = [2]"),
+    )
+    .unwrap();
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.workload.read_only_at, vec![2]);
+}
