@@ -220,6 +220,9 @@ struct Reign {
     acts: Vec<(u64, &'static str)>,
 }
 
+/// A reign's act of answering a client on its own authority.
+const READ: &str = "served a read";
+
 fn reigns(events: &[NodeEvent], end_ns: u64) -> Vec<Reign> {
     let mut open: BTreeMap<u32, Reign> = BTreeMap::new();
     let mut done = Vec::new();
@@ -305,9 +308,14 @@ pub fn election_times(events: &[NodeEvent]) -> Vec<(u32, u64, u64, u64)> {
     out
 }
 
-/// Split brain: two nodes acting as leader at the same true time where both commit or
-/// serve reads. (A deposed leader that has not noticed yet is normal in Raft and ZAB; it
-/// is a split brain only when it still acts.)
+/// Split brain: two nodes acting as leader at the same true time, where one serves a read
+/// on its own authority while the other commits or serves one too. (A deposed leader that
+/// has not noticed yet is normal in Raft and ZAB; it is a split brain only when it still
+/// answers clients as leader, or when two leaders of the *same* term both commit. Leaders
+/// of different terms that both commit at once are not: a deposed Raft leader may still
+/// learn, from acks already in flight, that an entry of its term is on a majority and
+/// commit it (§5.4), which is true; commits that disagree are a log safety violation,
+/// which `log_safety` reports.)
 pub fn split_brain(events: &[NodeEvent]) -> Verdict {
     // Acts happen at events, so reigns need last no longer than the last event here.
     let reigns = reigns(events, 0);
@@ -320,19 +328,30 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
                 continue;
             }
             let (lo, hi) = (a.from_ns.max(b.from_ns), a.until_ns.min(b.until_ns));
-            let act_a = a.acts.iter().find(|(t, _)| *t >= lo && *t <= hi);
-            let act_b = b.acts.iter().find(|(t, _)| *t >= lo && *t <= hi);
-            if let (Some((ta, wa)), Some((tb, wb))) = (act_a, act_b) {
+            let within = |r: &'_ Reign, kind: &str| {
+                r.acts
+                    .iter()
+                    .find(|(t, w)| *t >= lo && *t <= hi && (kind.is_empty() || *w == kind))
+                    .copied()
+            };
+            let pair = match (within(a, READ), within(b, READ)) {
+                (Some(ra), _) => within(b, "").map(|x| (ra, x)),
+                (None, Some(rb)) => within(a, "").map(|x| (x, rb)),
+                // Two leaders of one term that both commit: the classic split brain.
+                (None, None) if a.term == b.term => within(a, "").zip(within(b, "")),
+                (None, None) => None,
+            };
+            if let Some(((ta, wa), (tb, wb))) = pair {
                 return Verdict::fail(format!(
                     "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
                     ms(lo),
                     ms(hi),
                     a.node,
                     a.term,
-                    ms(*ta),
+                    ms(ta),
                     b.node,
                     b.term,
-                    ms(*tb)
+                    ms(tb)
                 ));
             }
         }
@@ -610,6 +629,35 @@ mod tests {
                 && v.detail.contains("served a read"),
             "{v}"
         );
+        // Both committing at once is not split brain (a deposed Raft leader may still
+        // commit an entry of its term from acks in flight; disagreeing commits are
+        // log_safety's): only answering clients on its own authority is.
+        let mut committing = base.clone();
+        committing.push(ev(
+            121,
+            1,
+            What::Commit {
+                index: 3,
+                term: 1,
+                op: None,
+            },
+        ));
+        assert_eq!(split_brain(&committing).result, Outcome::Pass);
+        // A read served by the new leader while the deposed one commits is.
+        committing.push(ev(125, 2, What::ReadServed { term: 2 }));
+        assert_eq!(split_brain(&committing).result, Outcome::Fail);
+        // Two leaders of one term that both commit are, reads or not.
+        let same_term: Vec<NodeEvent> = committing[..committing.len() - 1]
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                if let What::Role { term, .. } = &mut e.what {
+                    *term = 1;
+                }
+                e
+            })
+            .collect();
+        assert_eq!(split_brain(&same_term).result, Outcome::Fail);
         // Learning an old commit is not an act of leadership.
         let mut learning = base;
         learning.push(ev(
