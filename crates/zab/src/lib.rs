@@ -211,6 +211,9 @@ pub struct Durable {
     pub accepted_epoch: u64,
     pub current_epoch: u64,
     pub log: Vec<Txn>,
+    /// The zxid of the newest snapshot file (ZooKeeper names snapshots by zxid), 0 for
+    /// none. The log is this model's snapshot; only `zab.epoch_file_gap` writes one.
+    pub snapshot_zxid: Zxid,
 }
 
 /// One write to one durable cell.
@@ -224,6 +227,11 @@ pub enum Write {
     Truncate(Zxid),
     /// Replaces the whole log (SNAP).
     Snapshot(Vec<Txn>),
+    /// Writes txns into the log file at their zxids, keeping what is there: the file of a
+    /// node whose in-memory log no longer mirrors it (mutants only).
+    Merge(Vec<Txn>),
+    /// A snapshot file named by this zxid (`zab.epoch_file_gap` only).
+    TakeSnapshot(Zxid),
 }
 
 const TIMER_ELECTION: TimerId = TimerId(0);
@@ -273,6 +281,11 @@ pub struct Zab {
     pending_writes: BTreeSet<OpId>,
     /// The next election starts without announcing itself (after a refused LEADERINFO).
     quiet_election: bool,
+    /// The log file holds txns the in-memory log does not (only under
+    /// `zab.retain_db_across_election` / `zab.snap_in_memory_only`): appends merge by zxid.
+    disk_diverged: bool,
+    /// Refused to start (`zab.epoch_file_gap`): takes no part in anything until a restart.
+    inert: bool,
     phase: Phase,
     role_reported: (Role, u64),
 }
@@ -294,6 +307,22 @@ impl Zab {
         Bug {
             name: "zab.propose_only_to_acked_newleader",
             summary: "the leader sends new proposals only to followers that already acked NEWLEADER, so a learner in sync misses them",
+        },
+        Bug {
+            name: "zab.snap_in_memory_only",
+            summary: "a learner takes a SNAP into memory and saves it only at NEWLEADER; if it leaves first, the snapshot is never written (ZOOKEEPER-3642, ZOOKEEPER-5094)",
+        },
+        Bug {
+            name: "zab.retain_db_across_election",
+            summary: "a leader that steps down keeps its in-memory database (its committed txns) and reports that last zxid, so a txn only it logged is never truncated from its log file (ZOOKEEPER-2845)",
+        },
+        Bug {
+            name: "zab.ack_proposal_before_ack_newleader",
+            summary: "a follower ACKs the synced proposals above the leader's commit point before it ACKs NEWLEADER; the leader takes that ACK for its NEWLEADER ack and drops it (ZOOKEEPER-4685)",
+        },
+        Bug {
+            name: "zab.epoch_file_gap",
+            summary: "a learner writes a snapshot of the new epoch at NEWLEADER before rewriting currentEpoch, and a server whose currentEpoch is below its snapshot's epoch refuses to start (ZOOKEEPER-1653)",
         },
     ];
 
@@ -382,7 +411,17 @@ impl Zab {
             last = t.zxid;
         }
         self.log.extend(txns.iter().cloned());
-        self.write(Write::Append(txns), WriteEffect::LogDurable(last), out);
+        let w = self.log_append_write(txns);
+        self.write(w, WriteEffect::LogDurable(last), out);
+    }
+
+    /// The write that puts txns appended in memory on disk.
+    fn log_append_write(&self, txns: Vec<Txn>) -> Write {
+        if self.disk_diverged {
+            Write::Merge(txns)
+        } else {
+            Write::Append(txns)
+        }
     }
 
     /// Marks everything up to `zxid` committed and applies it. ZAB: a txn commits only
@@ -467,8 +506,29 @@ impl Zab {
         }
         self.fail_pending_reads(out);
         if let Phase::Following(l) = &mut self.phase {
+            if l.unsaved_snapshot.take().is_some() {
+                // zab.snap_in_memory_only: the snapshot was never written; what this node
+                // reports from now on is a history its disk does not hold.
+                out.mark("zab.unsaved_snapshot_abandoned");
+                self.disk_diverged = true;
+            }
             for w in std::mem::take(&mut l.sync_writes) {
                 self.write(w, WriteEffect::None, out);
+            }
+        }
+        if matches!(self.phase, Phase::Leading(_))
+            && self.config.bug("zab.retain_db_across_election")
+        {
+            // ZOOKEEPER-2845: the in-memory database holds only what this node applied;
+            // the txns it logged past that stay in its log file, unreported.
+            let keep = match self.position(self.committed) {
+                Ok(i) => i + 1,
+                Err(i) => i,
+            };
+            if keep < self.log.len() {
+                out.mark("zab.bug.retain_db_across_election");
+                self.log.truncate(keep);
+                self.disk_diverged = true;
             }
         }
         out.cancel_timer(TIMER_TICK);
@@ -521,6 +581,10 @@ impl Protocol for Zab {
             durable.current_epoch,
             durable.accepted_epoch
         );
+        // QuorumPeer.loadDataBase: a currentEpoch below the epoch of the newest snapshot
+        // means the server stopped between the snapshot and the currentEpoch write.
+        let snapshot_epoch = epoch_of(durable.snapshot_zxid);
+        let epoch_gap = snapshot_epoch > durable.current_epoch;
         let mut z = Zab {
             id,
             config: config.clone(),
@@ -542,14 +606,37 @@ impl Protocol for Zab {
             early_infos: BTreeMap::new(),
             pending_writes: BTreeSet::new(),
             quiet_election: false,
+            disk_diverged: false,
+            inert: false,
             phase: Phase::Looking(election::Election::default()),
             role_reported: (Role::Crashed, u64::MAX),
         };
+        if epoch_gap {
+            if config.bug("zab.epoch_file_gap") {
+                // Before ZOOKEEPER-1653: "The current epoch is older than the last zxid";
+                // the server exits, on every start.
+                out.mark("zab.bug.epoch_file_gap");
+                z.inert = true;
+                return z;
+            }
+            // ZOOKEEPER-1653's repair: the snapshot is complete, only the currentEpoch
+            // write was lost; finish it.
+            out.mark("zab.current_epoch_repaired");
+            z.current_epoch = snapshot_epoch;
+            z.write(Write::CurrentEpoch(snapshot_epoch), WriteEffect::None, out);
+        }
         z.start_election(now, out);
         z
     }
 
     fn step(&mut self, now: LocalTime, input: Input<Message>, out: &mut Outputs<Message, Write>) {
+        if self.inert {
+            // A server that refused to start answers no one; a client's connection fails.
+            if let Input::Client(cmd) = input {
+                out.reply(cmd.id, Reply::NotLeader { hint: None });
+            }
+            return;
+        }
         match input {
             Input::WriteDone { tag } => self.on_write_done(now, tag, out),
             Input::Client(cmd) => self.on_client(now, cmd, out),
@@ -628,6 +715,14 @@ impl Protocol for Zab {
             }
             Write::Truncate(to) => durable.log.retain(|t| t.zxid <= *to),
             Write::Snapshot(txns) => durable.log = txns.clone(),
+            Write::Merge(txns) => {
+                for t in txns {
+                    if let Err(i) = durable.log.binary_search_by_key(&t.zxid, |x| x.zxid) {
+                        durable.log.insert(i, t.clone());
+                    }
+                }
+            }
+            Write::TakeSnapshot(zxid) => durable.snapshot_zxid = *zxid,
         }
     }
 

@@ -46,6 +46,12 @@ pub(crate) struct LearnerState {
     /// The sync's log writes held back until NEWLEADER: only under the mutant
     /// `zab.current_epoch_before_history` (flushed if the learner leaves first).
     pub sync_writes: Vec<Write>,
+    /// A SNAP held in memory until NEWLEADER: only under `zab.snap_in_memory_only`
+    /// (dropped, never written, if the learner leaves first).
+    pub unsaved_snapshot: Option<Vec<Txn>>,
+    /// The commit point the leader's sync carried: txns above it are the sync's
+    /// proposals not yet committed (ZooKeeper's `packetsNotCommitted`).
+    pub sync_committed: Zxid,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -115,6 +121,8 @@ impl Zab {
             pending_syncs: BTreeMap::new(),
             read_waiters: Vec::new(),
             sync_writes: Vec::new(),
+            unsaved_snapshot: None,
+            sync_committed: 0,
         });
         let role = if self.is_observer {
             Role::Observing
@@ -471,6 +479,17 @@ impl Zab {
                     self.try_establish(now, out);
                 }
             }
+            Message::Ack { .. } if peer.stage == PeerStage::Synced => {
+                // LearnerHandler reads the learner's next packet as its NEWLEADER ack
+                // (Leader.waitForNewLeaderAck): an ACK of any other zxid is logged and not
+                // counted, and the real one, arriving later, is just an ACK.
+                out.mark("zab.newleader_ack_of_other_zxid");
+                peer.stage = PeerStage::NewLeaderAcked;
+                if s.established {
+                    let committed = self.committed;
+                    out.send(from, Message::UpToDate { committed });
+                }
+            }
             Message::Ack { zxid } if voter && !peer.observer && peer.stage >= PeerStage::Synced => {
                 self.leader_on_ack(from, zxid, out);
             }
@@ -657,9 +676,21 @@ impl Zab {
         out: &mut Outputs<Message, Write>,
     ) {
         let mut writes = Vec::new();
-        if snap {
+        if let Phase::Following(l) = &mut self.phase {
+            l.sync_committed = committed;
+        }
+        if snap && self.config.bug("zab.snap_in_memory_only") {
+            // ZOOKEEPER-3642: the snapshot is deserialised into memory and saved only when
+            // NEWLEADER arrives.
+            out.mark("zab.bug.snap_in_memory_only");
+            self.log = txns.clone();
+            if let Phase::Following(l) = &mut self.phase {
+                l.unsaved_snapshot = Some(txns);
+            }
+        } else if snap {
             out.mark("zab.learner_took_snap");
             self.log = txns.clone();
+            self.disk_diverged = false;
             writes.push(Write::Snapshot(txns));
         } else {
             if let Some(to) = trunc_to {
@@ -680,7 +711,7 @@ impl Zab {
             }
             self.log.extend(txns.iter().cloned());
             if !txns.is_empty() {
-                writes.push(Write::Append(txns));
+                writes.push(self.log_append_write(txns));
             }
         }
         // What this node applied must still be in its history: committed txns are in
@@ -724,7 +755,13 @@ impl Zab {
         };
         let leader = l.leader;
         l.stage = LearnerStage::Synced;
+        let sync_committed = l.sync_committed;
+        let unsaved_snapshot = l.unsaved_snapshot.take();
         let writes = std::mem::take(&mut l.sync_writes);
+        if let Some(txns) = unsaved_snapshot {
+            self.disk_diverged = false;
+            self.write(Write::Snapshot(txns), WriteEffect::None, out);
+        }
         assert!(
             epoch <= self.accepted_epoch,
             "n{}: currentEpoch {epoch} would exceed acceptedEpoch {}",
@@ -739,11 +776,27 @@ impl Zab {
         for w in writes {
             self.write(w, WriteEffect::None, out);
         }
+        if self.config.bug("zab.epoch_file_gap") {
+            // Before ZOOKEEPER-1653: the snapshot of the new epoch goes to disk first, and
+            // nothing marks that currentEpoch is about to follow.
+            self.write(
+                Write::TakeSnapshot(make_zxid(epoch, 0)),
+                WriteEffect::None,
+                out,
+            );
+        }
         if !epoch_first {
             // Persist the synced history, THEN currentEpoch, THEN ack (ZOOKEEPER-4643).
             self.write(Write::CurrentEpoch(epoch), WriteEffect::None, out);
         }
         self.current_epoch = epoch;
+        let last = self.last_zxid();
+        if self.config.bug("zab.ack_proposal_before_ack_newleader") && last > sync_committed {
+            // ZOOKEEPER-4685: the synced proposals not yet committed are acked as they are
+            // logged, ahead of the NEWLEADER ack.
+            out.mark("zab.bug.ack_proposal_before_ack_newleader");
+            out.send_after_writes(leader, Message::Ack { zxid: last });
+        }
         let ack = Message::Ack {
             zxid: make_zxid(epoch, 0),
         };

@@ -31,7 +31,11 @@ fn bugs_lists_exactly_the_implemented_switches_and_check_config_accepts_them() {
             "zab.diff_instead_of_trunc",
             "zab.ack_newleader_before_durable",
             "zab.current_epoch_before_history",
-            "zab.propose_only_to_acked_newleader"
+            "zab.propose_only_to_acked_newleader",
+            "zab.snap_in_memory_only",
+            "zab.retain_db_across_election",
+            "zab.ack_proposal_before_ack_newleader",
+            "zab.epoch_file_gap"
         ]
     );
     for b in Zab::BUGS {

@@ -67,6 +67,7 @@ fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
             accepted_epoch: 2,
             current_epoch: 2,
             log: log_of(1, 2),
+            ..Durable::default()
         },
     );
     durables.insert(
@@ -75,6 +76,7 @@ fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
             accepted_epoch: 1,
             current_epoch: 1,
             log: log_of(1, 3),
+            ..Durable::default()
         },
     );
     let mut c = Cluster::with_durables(config(5, 0, ReadMode::Local), durables);
@@ -99,6 +101,7 @@ fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
                 accepted_epoch: 1,
                 current_epoch: 1,
                 log: log_of(1, 1),
+                ..Durable::default()
             },
         );
         d
