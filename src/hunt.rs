@@ -101,6 +101,14 @@ pub fn first_failure(
     Ok(None)
 }
 
+/// A run's size as shrinking measures it.
+pub fn size_of(out: &RunOutput) -> simulator::shrink::Size {
+    simulator::shrink::Size {
+        events: out.log.len() as u64,
+        operations: out.history.len() as u64,
+    }
+}
+
 /// A shrunk failing run.
 pub struct Shrunk {
     pub scenario: Scenario,
@@ -137,15 +145,15 @@ pub fn shrink_failure(
             ..plain.clone()
         };
         match run_caught(&candidate.protocol, candidate, &opts) {
-            Ok(o) => failure_signature(&judge(candidate, &o)) == want,
-            Err(_) => false,
+            Ok(o) => (failure_signature(&judge(candidate, &o)) == want).then(|| size_of(&o)),
+            Err(_) => None,
         }
     };
     // A nemesis run becomes an explicit schedule of the faults it applied (the same run,
     // since every concern draws from its own stream); if that does not fail the same way,
     // shrink the scenario with its nemesis (and swarm mix) as it is.
     let explicit = simulator::shrink::explicit(sc, out);
-    let explicit_fails = fails_same_way(&explicit, false);
+    let explicit_fails = fails_same_way(&explicit, false).is_some();
     let (start, swarm) = if explicit_fails {
         (explicit, false)
     } else {
@@ -157,7 +165,7 @@ pub fn shrink_failure(
         ..plain.clone()
     };
     let (scenario, stats) =
-        simulator::shrink::shrink(start, max_runs, |c| fails_same_way(c, swarm));
+        simulator::shrink::shrink(start, size_of(out), max_runs, |c| fails_same_way(c, swarm));
     let out = match run_caught(&scenario.protocol, &scenario, &run_options) {
         Ok(out) => out,
         Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {

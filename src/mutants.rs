@@ -237,7 +237,7 @@ fn shrink_size(sc: &Scenario, row: &MutantRow, seed: u64) -> String {
         Ok(s) => format!(
             "{}/{}/{} from {}/{}/{}",
             s.out.log.len(),
-            s.scenario.faults.len(),
+            s.out.faults.len(),
             s.out.history.len(),
             out.log.len(),
             out.faults.len(),

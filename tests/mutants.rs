@@ -18,7 +18,7 @@ use std::sync::Mutex;
 
 /// Candidates a shrink may try per mutant here (`sim shrink` defaults to more): enough to
 /// show the failure shrinks, few enough to keep CI quick.
-const SHRINK_RUNS: u64 = 12;
+const SHRINK_RUNS: u64 = 20;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -89,7 +89,7 @@ fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
     let before = (out.log.len(), out.faults.len(), out.history.len());
     let after = (
         shrunk.out.log.len(),
-        shrunk.scenario.faults.len(),
+        shrunk.out.faults.len(),
         shrunk.out.history.len(),
     );
     if !(after.0 <= before.0 && after.1 <= before.1 && after.2 <= before.2 && after != before) {

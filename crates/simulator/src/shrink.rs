@@ -30,6 +30,9 @@ pub fn explicit(sc: &Scenario, out: &RunOutput) -> Scenario {
             }
         })
         .collect();
+    // The scenario's text is what a saved trace embeds and replay re-runs: it must be this
+    // schedule's, not the nemesis file it came from.
+    explicit.source = explicit.to_toml();
     explicit
 }
 
@@ -40,13 +43,32 @@ pub struct Stats {
     pub accepted: u64,
 }
 
-/// Shrinks `start` while `fails` says a candidate still fails the same way, trying at most
-/// `max_runs` candidates. Candidates are re-validated through their TOML form, so the
-/// result is always a scenario file a user could have written.
+/// How big a failing run is, as a person reading its trace sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub events: u64,
+    pub operations: u64,
+}
+
+impl Size {
+    /// No bigger than `other` in any measure.
+    pub fn fits_in(self, other: Size) -> bool {
+        self.events <= other.events && self.operations <= other.operations
+    }
+}
+
+/// Shrinks `start` (whose run has size `start_size`) while `fails` says a candidate still
+/// fails the same way, giving its run's size, trying at most `max_runs` candidates. A
+/// candidate is kept only if its run is no bigger in events or operations than the
+/// original (removing a crash can make a run busier), so the result is never bigger in any
+/// measure, and smaller in faults, time, clients or nodes.
+/// Candidates are re-validated through their TOML form, so the result is always a
+/// scenario file a user could have written.
 pub fn shrink(
     start: Scenario,
+    start_size: Size,
     max_runs: u64,
-    mut fails: impl FnMut(&Scenario) -> bool,
+    mut fails: impl FnMut(&Scenario) -> Option<Size>,
 ) -> (Scenario, Stats) {
     let mut stats = Stats::default();
     let mut best = start;
@@ -56,11 +78,12 @@ pub fn shrink(
         }
         let candidate = Scenario::from_toml(&candidate.file, &candidate.to_toml()).ok()?;
         stats.runs += 1;
-        if fails(&candidate) {
-            stats.accepted += 1;
-            Some(candidate)
-        } else {
-            None
+        match fails(&candidate) {
+            Some(size) if size.fits_in(start_size) => {
+                stats.accepted += 1;
+                Some(candidate)
+            }
+            _ => None,
         }
     };
     // 0. An earlier end. Failures in a long random schedule usually happen early, and a
@@ -69,7 +92,9 @@ pub fn shrink(
     // same quiet tail after) still fails.
     if let Some(last) = best.faults.iter().map(|f| f.at).max() {
         let (mut lo, mut hi) = (Duration::ZERO, last);
-        while hi.saturating_sub(lo) > Duration::from_millis(20) && stats.runs < max_runs {
+        // To a sixteenth of the schedule: ddmin below does the fine work.
+        let resolution = (last / 16).max(Duration::from_millis(20));
+        while hi.saturating_sub(lo) > resolution && stats.runs < max_runs {
             let mid = lo + (hi - lo) / 2;
             match attempt(cut_at(&best, mid), &mut stats) {
                 Some(smaller) => {
@@ -238,14 +263,17 @@ mod tests {
     fn ddmin_finds_the_one_fault_that_matters_among_many() {
         // The "bug" needs the crash at 7s and nothing else.
         let culprit = Duration::from_secs(7);
-        let (small, stats) = shrink(scenario(12), 500, |sc| {
-            sc.faults.iter().any(|f| {
-                f.at == culprit
-                    && f.fault
-                        == Fault::Crash {
-                            node: NodeSel::Id(2),
-                        }
-            })
+        let (small, stats) = shrink(scenario(12), Size::default(), 500, |sc| {
+            sc.faults
+                .iter()
+                .any(|f| {
+                    f.at == culprit
+                        && f.fault
+                            == Fault::Crash {
+                                node: NodeSel::Id(2),
+                            }
+                })
+                .then_some(Size::default())
         });
         assert_eq!(small.faults.len(), 1, "{:?}", small.faults);
         assert_eq!(small.faults[0].at, culprit);
@@ -260,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_scenario_that_stops_failing_is_never_accepted() {
-        let (same, stats) = shrink(scenario(3), 100, |_| false);
+        let (same, stats) = shrink(scenario(3), Size::default(), 100, |_| None);
         assert_eq!(same.faults.len(), 3);
         assert_eq!(stats.accepted, 0);
     }
