@@ -1702,8 +1702,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let fault = Fault::Crash { node };
         let undo = Fault::Restart { node };
         let from_nemesis = true;
+        // One nanosecond on, so that the same crash in an explicit schedule (which
+        // `sim shrink` replays, and which fires before anything else queued for its
+        // instant) also lands after the step that issued the write.
         self.push(
-            self.now,
+            self.now + 1,
             Ev::Fault {
                 fault,
                 from_nemesis,
