@@ -76,6 +76,12 @@ pub struct Config {
     pub check_quorum: bool,
     /// The relative clock drift the lease assumes at most (0.05 = 5%).
     pub clock_drift_bound: f64,
+    /// Raft: after a rejection that names the follower's conflicting term, continue at
+    /// the first index the follower holds of that term (the Raft paper's §5.3 variant),
+    /// not after the leader's own last entry of that term (thesis §5.3, etcd). The former
+    /// may resume before the point of divergence, so an AppendEntries then verifies only
+    /// a prefix of what the follower holds.
+    pub backtrack_to_term_start: bool,
     /// Mutants switched on (names from `Protocol::BUGS`).
     pub bugs: BTreeSet<String>,
 }
@@ -91,6 +97,7 @@ impl Config {
             pre_vote: false,
             check_quorum: false,
             clock_drift_bound: 0.05,
+            backtrack_to_term_start: false,
             bugs: BTreeSet::new(),
         }
     }

@@ -343,6 +343,7 @@ impl Raft {
         };
         let last = self.last_index();
         let log = &self.log;
+        let to_term_start = self.config.backtrack_to_term_start;
         let leader = self.leader.as_mut().expect("leader state");
         let p = &mut leader.progress[index];
         p.recent_active = true;
@@ -376,9 +377,12 @@ impl Raft {
                     resend = false;
                 } else {
                     // Skip the follower's conflicting term: continue after our last entry
-                    // of that term if we have one, else at the start of theirs.
+                    // of that term if we have one, else at the start of theirs. (With
+                    // `backtrack_to_term_start`, always at the start of theirs, the Raft
+                    // paper's §5.3 variant: possibly before the divergence, so the next
+                    // AppendEntries may verify only a prefix of the follower's log.)
                     let mut next = hint_index;
-                    if let Some(term) = hint_term {
+                    if let Some(term) = hint_term.filter(|_| !to_term_start) {
                         let mut i = prev_log_index.min(last);
                         while i > 0 && log[i as usize - 1].term > term {
                             i -= 1;

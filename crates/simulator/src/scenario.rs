@@ -85,6 +85,7 @@ struct RawOptions {
     check_quorum: Option<bool>,
     clock_drift_bound: Option<f64>,
     observers: Option<u32>,
+    backtrack: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -337,6 +338,8 @@ pub struct Options {
     pub check_quorum: bool,
     pub clock_drift_bound: f64,
     pub observers: u32,
+    /// Raft, `backtrack = "to_term_start"`: see `protocol::Config::backtrack_to_term_start`.
+    pub backtrack_to_term_start: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -785,6 +788,17 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         check_quorum: o.check_quorum.unwrap_or(false),
         clock_drift_bound: o.clock_drift_bound.unwrap_or(0.05),
         observers: o.observers.unwrap_or(0),
+        backtrack_to_term_start: match o.backtrack.as_deref() {
+            None | Some("skip_term") => false,
+            Some("to_term_start") => true,
+            Some(other) => {
+                return Err(cx.err_near(
+                    "backtrack",
+                    "options.backtrack",
+                    format!("expected \"skip_term\" or \"to_term_start\", got {other:?}"),
+                ))
+            }
+        },
     };
     if !(0.0..1.0).contains(&options.clock_drift_bound) {
         return Err(cx.err_near(
@@ -1378,6 +1392,9 @@ impl Scenario {
             "clock_drift_bound = {:?}\nobservers = {}",
             o.clock_drift_bound, o.observers
         );
+        if o.backtrack_to_term_start {
+            let _ = writeln!(t, "backtrack = \"to_term_start\"");
+        }
         let n = &self.network;
         let _ = writeln!(t, "\n[network]");
         let _ = writeln!(t, "latency = {}", dur_range(n.latency));

@@ -328,6 +328,7 @@ pub fn config_for(
     config.pre_vote = sc.options.pre_vote;
     config.check_quorum = sc.options.check_quorum;
     config.clock_drift_bound = sc.options.clock_drift_bound;
+    config.backtrack_to_term_start = sc.options.backtrack_to_term_start;
     config.bugs = sc.bugs.iter().chain(extra_bugs).cloned().collect();
     config
 }
