@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use protocol::{Delivery, Output, Protocol, ReadMode};
 use std::time::Duration;
-use zab::{make_zxid, Message, Write, Zab};
+use zab::{make_zxid, Durable, Message, Write, Zab};
 
 fn with_bug(bug: Option<&str>) -> Cluster {
     let mut cfg = config(3, 0, ReadMode::Local);
@@ -213,5 +213,143 @@ fn propose_only_to_acked_newleader_makes_a_syncing_learner_miss_a_txn() {
             c.any_mark("zab.bug.propose_only_to_acked_newleader"),
             bug.is_some()
         );
+    }
+}
+
+/// ZOOKEEPER-1653: a snapshot of a newer epoch than currentEpoch is on disk. Before the fix
+/// the server refuses to start, every time; the fix finishes the currentEpoch write.
+#[test]
+fn epoch_file_gap_leaves_a_server_that_never_starts_where_the_fix_repairs_it() {
+    let durable = Durable {
+        accepted_epoch: 2,
+        current_epoch: 1,
+        log: vec![],
+        snapshot_zxid: make_zxid(2, 0),
+    };
+    for bug in [None, Some("zab.epoch_file_gap")] {
+        let mut cfg = config(3, 0, ReadMode::Local);
+        if let Some(b) = bug {
+            cfg.bugs.insert(b.to_string());
+        }
+        let mut out = protocol::Outputs::new();
+        let z = Zab::start(n(1), &cfg, &durable, protocol::LocalTime(0), &mut out);
+        let outs: Vec<Output<Message, Write>> = out.drain().collect();
+        let refused = outs.iter().any(|o| {
+            matches!(
+                o,
+                Output::Report(protocol::Report::Mark("zab.bug.epoch_file_gap"))
+            )
+        });
+        let sends = outs.iter().any(|o| matches!(o, Output::Send { .. }));
+        let repaired = outs.iter().any(|o| {
+            matches!(
+                o,
+                Output::Write {
+                    write: Write::CurrentEpoch(2),
+                    ..
+                }
+            )
+        });
+        assert_eq!(refused, bug.is_some(), "{bug:?}");
+        assert_eq!(
+            sends,
+            bug.is_none(),
+            "{bug:?}: an inert server sends nothing"
+        );
+        assert_eq!(repaired, bug.is_none(), "{bug:?}");
+        assert_eq!(z.current_epoch(), if bug.is_some() { 1 } else { 2 });
+    }
+}
+
+/// ZOOKEEPER-4685: the follower's ACK of a synced, uncommitted proposal leaves before its
+/// NEWLEADER ack; the leader does not count it, and without that follower no quorum forms.
+#[test]
+fn ack_proposal_before_ack_newleader_keeps_the_leader_from_establishing() {
+    for bug in [None, Some("zab.ack_proposal_before_ack_newleader")] {
+        let mut c = with_bug(bug);
+        c.checking = bug.is_none();
+        // n3 logs a proposal nobody acks; everyone restarts, so the next leader (n3, the
+        // longest log) syncs its followers with a proposal above its commit point.
+        c.write(n(3), "x", 99);
+        c.complete_write(n(3));
+        for i in 1..=3 {
+            c.crash_losing_sent(n(i));
+        }
+        for i in 1..=3 {
+            c.restart(n(i));
+        }
+        c.settle();
+        assert_eq!(c.established_leader().is_some(), bug.is_none(), "{bug:?}");
+        assert_eq!(
+            c.any_mark("zab.newleader_ack_of_other_zxid"),
+            bug.is_some(),
+            "{bug:?}"
+        );
+    }
+}
+
+/// ZOOKEEPER-2845: a leader that steps down keeps only what it applied in memory, so the
+/// zxid it reports next is below a txn its log file still holds.
+#[test]
+fn retain_db_across_election_reports_the_applied_zxid_and_keeps_the_tail_on_disk() {
+    for bug in [None, Some("zab.retain_db_across_election")] {
+        let mut c = with_bug(bug);
+        c.write(n(3), "x", 55);
+        c.complete_write(n(3));
+        let extra = c.zab(n(3)).last_zxid();
+        c.reset_link(n(3), n(1));
+        c.reset_link(n(3), n(2));
+        assert_ne!(c.zab(n(3)).role().0, protocol::Role::Leader);
+        assert!(c.nodes[&n(3)].durable.log.iter().any(|t| t.zxid == extra));
+        let in_memory = c.zab(n(3)).log().iter().any(|t| t.zxid == extra);
+        assert_eq!(in_memory, bug.is_none(), "{bug:?}");
+        assert_eq!(
+            c.any_mark("zab.bug.retain_db_across_election"),
+            bug.is_some()
+        );
+    }
+}
+
+/// ZOOKEEPER-3642: a SNAP taken into memory only; the learner leaves before NEWLEADER and
+/// its disk never gets the snapshot it reports having.
+#[test]
+fn snap_in_memory_only_loses_the_snapshot_when_the_learner_leaves_before_newleader() {
+    for bug in [None, Some("zab.snap_in_memory_only")] {
+        let mut cfg = config(3, 0, ReadMode::Local);
+        if let Some(b) = bug {
+            cfg.bugs.insert(b.to_string());
+        }
+        let mut c = Cluster::new(cfg);
+        c.settle();
+        c.crash(n(1));
+        for v in 0..4 {
+            c.write(n(3), "x", v);
+            c.run_until_quiet();
+        }
+        c.restart(n(1));
+        // Deliver until n1 has taken the SNAP, with NEWLEADER still on the link.
+        let mut took = false;
+        for _ in 0..200 {
+            if matches!(c.peek(n(3), n(1)), Some(Message::NewLeader { .. }))
+                && c.zab(n(1)).log().len() == 4
+            {
+                took = true;
+                break;
+            }
+            let keys: Vec<_> = c.links.keys().copied().collect();
+            for (a, b) in keys {
+                if matches!(c.peek(a, b), Some(Message::NewLeader { .. })) && b == n(1) {
+                    continue;
+                }
+                c.deliver(a, b);
+            }
+        }
+        assert!(took, "{bug:?}: n1 took the SNAP");
+        assert!(c.any_mark("zab.sync_snap"));
+        c.reset_link(n(3), n(1));
+        while c.complete_write(n(1)) {}
+        assert_eq!(c.zab(n(1)).log().len(), 4);
+        let on_disk = c.nodes[&n(1)].durable.log.len();
+        assert_eq!(on_disk, if bug.is_some() { 0 } else { 4 }, "{bug:?}");
     }
 }
