@@ -219,6 +219,28 @@ struct RawRow {
 /// The checker names a row's `caught_by` may use: those a scenario's `[expect]` may.
 pub use simulator::scenario::CHECKERS;
 
+/// The other expectations a row's `caught_by` may name (a mutant whose only symptom is
+/// that leadership never settles fails no checker), each with how its failure starts
+/// when `failed_checks` prints it (`no new leader between 3s and 8s`).
+pub const EXPECTATION_KINDS: &[(&str, &str)] = &[
+    ("no_new_leader", "no new leader"),
+    ("no_commit", "nothing commits"),
+    ("progress", "an operation invoked after"),
+    ("ops_ok_at_least", "at least "),
+];
+
+/// Whether `caught_by` (a checker, or an expectation kind of [`EXPECTATION_KINDS`]) is
+/// among what a run failed (`failed_checks`).
+pub fn caught(failed: &[String], caught_by: &str) -> bool {
+    match EXPECTATION_KINDS
+        .iter()
+        .find(|(kind, _)| *kind == caught_by)
+    {
+        Some((_, text)) => failed.iter().any(|f| f.starts_with(text)),
+        None => failed.iter().any(|f| f == caught_by),
+    }
+}
+
 /// Most seeds a table row or regression may ask for (a budget, not a campaign).
 const MAX_BUDGET: u64 = 100_000;
 
@@ -276,12 +298,16 @@ pub fn load_table(path: &Path) -> Result<Vec<MutantRow>, String> {
                 format!("expected 1 to {MAX_BUDGET}, got {}", row.seeds),
             ));
         }
-        if !CHECKERS.contains(&row.caught_by.as_str()) {
+        let kinds = EXPECTATION_KINDS.iter().map(|(kind, _)| *kind);
+        if !CHECKERS.contains(&row.caught_by.as_str())
+            && !kinds.clone().any(|kind| kind == row.caught_by)
+        {
+            let names: Vec<&str> = CHECKERS.iter().copied().chain(kinds).collect();
             return Err(at(
                 "caught_by",
                 format!(
                     "expected one of {}, got {:?}",
-                    CHECKERS.join(", "),
+                    names.join(", "),
                     row.caught_by
                 ),
             ));
@@ -385,4 +411,48 @@ pub fn replay_regression(r: &Regression) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_by_matches_checkers_exactly_and_expectations_by_kind() {
+        let failed = vec![
+            "log_safety".to_string(),
+            "no new leader between 2s and 5s".to_string(),
+        ];
+        assert!(caught(&failed, "log_safety"));
+        assert!(!caught(&failed, "linearizability"));
+        assert!(caught(&failed, "no_new_leader"));
+        assert!(!caught(&failed, "progress"));
+        assert!(!caught(&failed, "no new leader"));
+        let progress = vec!["an operation invoked after 3s completes within 2s".to_string()];
+        assert!(caught(&progress, "progress"));
+        assert!(!caught(&progress, "no_commit"));
+    }
+
+    #[test]
+    fn table_accepts_expectation_kinds_and_rejects_unknown_names() {
+        let dir = std::env::temp_dir().join(format!("hunt-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("s.toml"), "").unwrap();
+        let table = dir.join("mutants.toml");
+        let row = |caught_by: &str| {
+            format!(
+                "[[mutant]]\nbug = \"raft.no_vote_fence\"\nscenario = \"s.toml\"\nseeds = 5\ncaught_by = \"{caught_by}\"\n"
+            )
+        };
+        std::fs::write(&table, row("no_new_leader")).unwrap();
+        let rows = load_table(&table).unwrap();
+        assert_eq!(rows[0].caught_by, "no_new_leader");
+        std::fs::write(&table, row("no new leader")).unwrap();
+        let err = load_table(&table).unwrap_err();
+        assert!(
+            err.contains("mutant.caught_by") && err.contains("no_new_leader"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -54,7 +54,7 @@ fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
             row.scenario.display()
         )
     })?;
-    if !found.failed.contains(&row.caught_by) {
+    if !hunt::caught(&found.failed, &row.caught_by) {
         return Err(format!(
             "seed {} fails {:?}, not {}",
             found.seed, found.failed, row.caught_by
