@@ -93,6 +93,7 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
                 Some(scenario) => Some(MutantRow {
                     bug: bug.to_string(),
                     protocol: protocol.to_string(),
+                    unreached: None,
                     scenario: scenario.clone(),
                     seeds: 200,
                     caught_by: String::new(),
@@ -103,6 +104,7 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
             rows.push(row.unwrap_or_else(|| MutantRow {
                 bug: bug.to_string(),
                 protocol: protocol.to_string(),
+                unreached: Some("it has no row in the table".to_string()),
                 scenario: PathBuf::new(),
                 seeds: 0,
                 caught_by: String::new(),
@@ -114,7 +116,7 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
         return Err("no mutant matches".into());
     }
     for row in &mut rows {
-        if let (Some(n), false) = (args.seeds, row.scenario.as_os_str().is_empty()) {
+        if let (Some(n), None) = (args.seeds, &row.unreached) {
             row.seeds = n;
         }
     }
@@ -180,9 +182,9 @@ fn hunt_one(row: &MutantRow, shrink: bool) -> Result<Outcome, String> {
             row.bug
         )
     };
-    if row.scenario.as_os_str().is_empty() {
+    if let Some(why) = &row.unreached {
         return Ok(Outcome {
-            text: line("(not in the table)", "NO", 0, 0.0, "-", "-"),
+            text: line("(unreached)", "NO", 0, 0.0, why, "-"),
             found: false,
         });
     }

@@ -447,7 +447,7 @@ fn mutants_hunts_the_rows_of_a_table_and_names_a_bad_row() {
         &dir,
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains("(not in the table)"));
+    assert!(text(&out.stdout).contains("it has no row in the table"));
     std::fs::write(
         &table,
         "[[mutant]]\nbug = \"raft.no_such_bug\"\nscenario = \"x.toml\"\nseeds = 3\ncaught_by = \"log_safety\"\n",

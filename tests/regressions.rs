@@ -85,3 +85,29 @@ The replay must refuse it."""
     assert!(err.contains("wrong.toml"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_table_row_either_says_how_fuzzing_finds_its_mutant_or_why_nothing_does() {
+    let dir = std::env::temp_dir().join(format!("sim-test-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("table.toml");
+    std::fs::write(
+        &file,
+        "[[mutant]]\nbug = \"raft.truncate_without_conflict\"\nunreached = \"no fault for it yet\"\n",
+    )
+    .unwrap();
+    let rows = hunt::load_table(&file).unwrap();
+    assert_eq!(rows[0].unreached.as_deref(), Some("no fault for it yet"));
+    // Half of each is neither.
+    std::fs::write(
+        &file,
+        "[[mutant]]\nbug = \"raft.truncate_without_conflict\"\nunreached = \"x\"\nseeds = 3\n",
+    )
+    .unwrap();
+    let err = hunt::load_table(&file).unwrap_err();
+    assert!(
+        err.contains("table.toml:1") && err.contains("mutant.unreached"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
