@@ -474,7 +474,8 @@ impl Raft {
             self.last_leader_contact = None;
             self.persist_hard_state(out);
         }
-        if self.role == Role::Leader {
+        let was_leader = self.role == Role::Leader;
+        if was_leader {
             self.step_down(out);
         } else if self.role == Role::Candidate {
             out.cancel_timer(TIMER_HEARTBEAT);
@@ -484,7 +485,14 @@ impl Raft {
             self.leader_hint = leader;
         }
         self.votes.clear();
-        self.reset_election_timer(out);
+        // Figure 2: the election timer restarts on hearing the leader or granting a vote,
+        // not on merely adopting a higher term. A follower or candidate keeps the timer it
+        // has: were it restarted by every stale candidate's RequestVote, the one node whose
+        // log could win would never stand (two candidates behind it, alternating, kept a
+        // cluster leaderless for seconds). A deposed leader has none running, so it starts one.
+        if was_leader || leader.is_some() {
+            self.reset_election_timer(out);
+        }
         self.report_role(out);
     }
 
