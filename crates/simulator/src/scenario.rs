@@ -258,6 +258,7 @@ struct RawNemesis {
     isolate_leader: Option<f64>,
     crash_writing: Option<f64>,
     drift: Option<f64>,
+    crash_new_leader: Option<f64>,
     crash_duration: Option<[Dur; 2]>,
     partition_duration: Option<[Dur; 2]>,
     pause_duration: Option<[Dur; 2]>,
@@ -268,6 +269,7 @@ struct RawNemesis {
     isolate_leader_duration: Option<[Dur; 2]>,
     crash_writing_duration: Option<[Dur; 2]>,
     drift_duration: Option<[Dur; 2]>,
+    crash_new_leader_duration: Option<[Dur; 2]>,
 }
 
 #[derive(Deserialize, Default)]
@@ -518,14 +520,16 @@ impl NemesisSpec {
     }
 }
 
-pub const NEMESIS_KIND_COUNT: usize = 11;
+pub const NEMESIS_KIND_COUNT: usize = 12;
 
 /// The nemesis's fault kinds, each with a rate field of its name in `[nemesis]`. The
 /// first six pick their node (or link) at random; the targeted kinds pick the node a bug
 /// needs: `crash_leader`, `pause_leader` and `isolate_leader` act on whoever leads when
 /// the fault fires (skipped while no one does), `crash_writing` crashes a node while one
 /// of its durable writes is still in flight (the window of "reply before persist" bugs),
-/// and `drift` sets a node's clock rate within the drift a correct lease tolerates.
+/// `drift` sets a node's clock rate within the drift a correct lease tolerates, and
+/// `crash_new_leader` crashes the next node to become leader right after the step in
+/// which it takes office (Raft's Figure 8 needs leaders that die young).
 /// New kinds go at the end: a scenario that leaves them off draws the same random
 /// numbers, and so runs the same, as before they existed.
 pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
@@ -540,6 +544,7 @@ pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
     "isolate_leader",
     "crash_writing",
     "drift",
+    "crash_new_leader",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -999,6 +1004,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 r.isolate_leader,
                 r.crash_writing,
                 r.drift,
+                r.crash_new_leader,
             ]
             .map(|x| x.unwrap_or(0.0));
             for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
@@ -1039,6 +1045,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         r.isolate_leader_duration,
                         r.crash_writing_duration,
                         r.drift_duration,
+                        r.crash_new_leader_duration,
                     ],
                 )?,
                 clock_step_max: r

@@ -288,6 +288,9 @@ pub struct Simulation<'s, P: Protocol> {
     /// A `crash_writing` fault that found no write in flight waits for the next write
     /// any live node issues; it holds how long the crash lasts.
     crash_on_next_write_ns: Option<u64>,
+    /// A `crash_new_leader` fault waits for the next node to become leader; it crashes
+    /// right after that step and stays down this long.
+    crash_on_next_leader_ns: Option<u64>,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -421,6 +424,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             marks: BTreeMap::new(),
             last_heal_ns: 0,
             crash_on_next_write_ns: None,
+            crash_on_next_leader_ns: None,
         })
     }
 
@@ -724,7 +728,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         },
                     );
                     if let Some(lasting) = self.crash_on_next_write_ns.take() {
-                        self.crash_while_writing(id, lasting);
+                        self.crash_after_step(id, lasting);
                     }
                 }
                 Output::Report(report) => self.report(id, report),
@@ -769,6 +773,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         term,
                         at_ns,
                     });
+                    if let Some(lasting) = self.crash_on_next_leader_ns.take() {
+                        self.crash_after_step(id, lasting);
+                    }
                 }
                 self.node_events.push(NodeEvent {
                     at_ns,
@@ -1644,6 +1651,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let node = NodeSel::Id(writing[self.rng_nemesis.index(writing.len())]);
                 (Fault::Crash { node }, Some(Fault::Restart { node }))
             }
+            "crash_new_leader" => {
+                // Crash whichever node next becomes leader, right after it does.
+                self.crash_on_next_leader_ns = Some(lasting);
+                self.schedule_nemesis_tick(stop);
+                return;
+            }
             "drift" => {
                 let id = self.random_node();
                 // The widest rate a lease of this drift bound tolerates: a follower's vote
@@ -1691,10 +1704,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    /// A `crash_writing` fault caught node `id` issuing a write: it crashes as soon as
-    /// the step that issued it ends (before the write can complete, as writes take
-    /// time), and restarts `lasting` later (no later than the nemesis's stop).
-    fn crash_while_writing(&mut self, id: u32, lasting: u64) {
+    /// A `crash_writing` fault caught node `id` issuing a write (or `crash_new_leader`
+    /// caught it taking office): it crashes as soon as the step ends (before the write can
+    /// complete, or its first entry reach anyone), and restarts `lasting` later (no later
+    /// than the nemesis's stop).
+    fn crash_after_step(&mut self, id: u32, lasting: u64) {
         let stop = self.nemesis.as_ref().map_or(self.end, |n| ns(n.stop));
         if self.now >= stop {
             return;
@@ -1726,6 +1740,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
     fn heal_all(&mut self) {
         self.crash_on_next_write_ns = None;
+        self.crash_on_next_leader_ns = None;
         self.links.heal();
         self.links.unclog();
         self.release_held();

@@ -635,3 +635,36 @@ fn drift_keeps_every_rate_within_what_the_lease_tolerates_and_undoes_it() {
     let back = rates.iter().filter(|&&(_, r)| r == 1.0).count();
     assert_eq!(back * 2, drifts.len(), "{rates:?}");
 }
+
+#[test]
+fn crash_new_leader_crashes_the_next_node_to_take_office_right_as_it_does() {
+    // The toy's n1 takes office again each time it restarts (at 500ms and 1100ms here).
+    let sc = scenario(
+        "[[faults]]\nat = \"400ms\"\nkind = \"crash\"\nnode = 1\n\
+         [[faults]]\nat = \"500ms\"\nkind = \"restart\"\nnode = 1\n\
+         [[faults]]\nat = \"1s\"\nkind = \"crash\"\nnode = 1\n\
+         [[faults]]\nat = \"1100ms\"\nkind = \"restart\"\nnode = 1\n\
+         [nemesis]\nstart = \"200ms\"\nstop = \"1800ms\"\ncrash_new_leader = 20.0\n\
+         crash_new_leader_duration = [\"30ms\", \"30ms\"]",
+    );
+    let out = run(&sc, 3);
+    let crashes = nemesis_faults(&out, "crash");
+    let restarts = nemesis_faults(&out, "restart");
+    let took_office: Vec<u64> = out
+        .leaders
+        .iter()
+        .filter(|l| l.at_ns > 200_000_000)
+        .map(|l| l.at_ns)
+        .collect();
+    assert!(!took_office.is_empty());
+    // Every nemesis crash lands 1 ns after n1 took office, and is undone 30ms later.
+    assert!(!crashes.is_empty(), "{:?}", out.faults);
+    for &(at, node) in &crashes {
+        assert_eq!(node, 1);
+        assert!(
+            took_office.contains(&(at - 1)),
+            "crash at {at}, took office at {took_office:?}"
+        );
+        assert!(restarts.contains(&(at - 1 + 30_000_000, 1)), "{restarts:?}");
+    }
+}
