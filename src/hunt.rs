@@ -13,11 +13,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// The expectations a run fails, sorted: two runs fail "the same way" when these are equal.
+/// One that failed only because its checker could not decide (a budget ran out) is not a
+/// finding and is left out.
 pub fn failure_signature(j: &Judgement) -> Vec<String> {
     let mut failed: Vec<String> = j
         .expectations
         .iter()
-        .filter(|e| !e.held)
+        .filter(|e| !e.held && !e.undecided)
         .map(|e| e.what.clone())
         .collect();
     failed.sort();
@@ -131,7 +133,7 @@ pub fn shrink_failure(
 ) -> Result<Shrunk, String> {
     let want = failure_signature(&judge(sc, out));
     if want.is_empty() {
-        return Err("this run passes every expectation; there is nothing to shrink".into());
+        return Err("this run fails no expectation (each held, or its checker could not decide); there is nothing to shrink".into());
     }
     let plain = RunOptions {
         swarm: false,

@@ -235,7 +235,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
     let signature = failure_signature(&j);
     if signature.is_empty() {
         eprintln!(
-            "{}: this run passes every expectation; there is nothing to shrink",
+            "{}: this run fails no expectation (each held, or its checker could not decide); there is nothing to shrink",
             args.trace.display()
         );
         return ExitCode::from(2);
