@@ -49,6 +49,7 @@ fn every_mutant_in_the_table_is_frozen_as_a_regression() {
         .collect();
     let missing: Vec<&str> = table
         .iter()
+        .filter(|r| r.unreached.is_none())
         .map(|r| r.bug.as_str())
         .filter(|b| !frozen.iter().any(|f| f == b))
         .collect();
