@@ -203,7 +203,8 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
     };
-    for name in &sc.expect.pass {
+    let (pass, fail) = sc.expect.checkers_for(sc.workload.read_mode);
+    for name in &pass {
         let v = find(name).expect("scenario validation admits only known checkers");
         expectations.push(ExpectationResult {
             undecided: v.result == Outcome::Unknown,
@@ -212,7 +213,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             detail: v.result.name().to_string(),
         });
     }
-    for name in &sc.expect.fail {
+    for name in &fail {
         let v = find(name).expect("scenario validation admits only known checkers");
         expectations.push(ExpectationResult {
             undecided: v.result == Outcome::Unknown,

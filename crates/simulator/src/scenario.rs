@@ -288,6 +288,18 @@ struct RawExpect {
     liveness_within: Option<Dur>,
     #[serde(default)]
     marks: Vec<String>,
+    /// `[expect.read_mode.<mode>]`: checkers expected otherwise under that read mode.
+    #[serde(default)]
+    read_mode: std::collections::BTreeMap<String, RawModeExpect>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModeExpect {
+    #[serde(default)]
+    pass: Vec<String>,
+    #[serde(default)]
+    fail: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -576,6 +588,42 @@ pub struct Expect {
     pub liveness_within: Duration,
     /// Coverage marks (rare paths a protocol names) that must each be hit at least once.
     pub marks: Vec<String>,
+    /// Per read mode (`[expect.read_mode.<mode>]`), checkers that must pass or fail
+    /// instead when the run reads in that mode (the scenario's `read_mode`, or
+    /// `--read-mode`): one scenario shows which read modes a fault defeats.
+    pub by_read_mode: Vec<ModeExpect>,
+}
+
+/// The checkers a read mode expects otherwise than `[expect]` does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeExpect {
+    pub mode: ReadMode,
+    pub pass: Vec<String>,
+    pub fail: Vec<String>,
+}
+
+impl Expect {
+    /// The checkers that must pass and those that must fail in a run reading in `mode`
+    /// (`None`: the protocol's default, which no `[expect.read_mode.*]` names).
+    pub fn checkers_for(&self, mode: Option<ReadMode>) -> (Vec<String>, Vec<String>) {
+        let mut pass = self.pass.clone();
+        let mut fail = self.fail.clone();
+        if let Some(m) = self.by_read_mode.iter().find(|m| Some(m.mode) == mode) {
+            for name in &m.pass {
+                fail.retain(|f| f != name);
+                if !pass.contains(name) {
+                    pass.push(name.clone());
+                }
+            }
+            for name in &m.fail {
+                pass.retain(|p| p != name);
+                if !fail.contains(name) {
+                    fail.push(name.clone());
+                }
+            }
+        }
+        (pass, fail)
+    }
 }
 
 struct Ctx<'a> {
@@ -1100,6 +1148,45 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             ));
         }
     }
+    let mut by_read_mode = Vec::new();
+    for (name, m) in e.read_mode {
+        let field = format!("expect.read_mode.{name}");
+        let mode = ReadMode::from_name(&name).ok_or_else(|| {
+            let names: Vec<&str> = ReadMode::ALL.iter().map(|m| m.name()).collect();
+            cx.err_near(
+                &format!("[expect.read_mode.{name}"),
+                field.clone(),
+                format!(
+                    "unknown read mode {name:?}; expected one of {}",
+                    names.join(", ")
+                ),
+            )
+        })?;
+        for checker in m.pass.iter().chain(m.fail.iter()) {
+            if !CHECKERS.contains(&checker.as_str()) {
+                return Err(cx.err_near(
+                    &format!("[expect.read_mode.{name}"),
+                    field.clone(),
+                    format!(
+                        "unknown checker {checker:?}; expected one of {}",
+                        CHECKERS.join(", ")
+                    ),
+                ));
+            }
+            if m.pass.contains(checker) && m.fail.contains(checker) {
+                return Err(cx.err_near(
+                    &format!("[expect.read_mode.{name}"),
+                    field.clone(),
+                    format!("checker {checker:?} cannot be expected both to pass and to fail"),
+                ));
+            }
+        }
+        by_read_mode.push(ModeExpect {
+            mode,
+            pass: m.pass,
+            fail: m.fail,
+        });
+    }
     let windows = |list: Vec<RawWindow>, field: &str| -> Result<Vec<Window>, ScenarioError> {
         let key = field.rsplit('.').next().unwrap_or(field);
         list.into_iter()
@@ -1142,6 +1229,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             .map(|d| d.0)
             .unwrap_or(Duration::from_secs(5)),
         marks: e.marks,
+        by_read_mode,
     };
 
     Ok(Scenario {
@@ -1567,6 +1655,15 @@ impl Scenario {
         let _ = writeln!(t, "ops_ok_at_least = {}", e.ops_ok_at_least);
         let _ = writeln!(t, "liveness_within = {}", dur(e.liveness_within));
         let _ = writeln!(t, "marks = [{}]", names(&e.marks));
+        for m in &e.by_read_mode {
+            let _ = writeln!(
+                t,
+                "\n[expect.read_mode.{}]\npass = [{}]\nfail = [{}]",
+                m.mode.name(),
+                names(&m.pass),
+                names(&m.fail)
+            );
+        }
         t
     }
 }

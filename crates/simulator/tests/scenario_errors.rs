@@ -283,3 +283,48 @@ fn read_only_servers_need_sticky_clients_and_known_node_ids() {
     let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
     assert_eq!(again.workload.read_only_at, vec![2]);
 }
+
+#[test]
+fn a_read_mode_may_expect_checkers_otherwise_and_bad_overrides_name_their_table() {
+    use protocol::ReadMode;
+    let with = |expect: &str| {
+        format!(
+            "{GOOD}\n[expect]\npass = [\"log_safety\"]\nfail = [\"linearizability\"]\n{expect}\n"
+        )
+    };
+    let sc = Scenario::from_toml(
+        "good.toml",
+        &with("\n[expect.read_mode.sync_quorum]\npass = [\"linearizability\"]"),
+    )
+    .unwrap();
+    let (pass, fail) = sc.expect.checkers_for(Some(ReadMode::SyncQuorum));
+    assert_eq!(pass, vec!["log_safety", "linearizability"]);
+    assert!(fail.is_empty(), "{fail:?}");
+    for other in [None, Some(ReadMode::Sync), Some(ReadMode::Local)] {
+        let (pass, fail) = sc.expect.checkers_for(other);
+        assert_eq!(
+            (pass, fail),
+            (sc.expect.pass.clone(), sc.expect.fail.clone())
+        );
+    }
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.expect, sc.expect);
+
+    let e = error(&with(
+        "\n[expect.read_mode.eventual]\npass = [\"linearizability\"]",
+    ));
+    assert_eq!(e.field, "expect.read_mode.eventual", "{e}");
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(e.message.contains("sync_quorum"), "{e}");
+    let e = error(&with(
+        "\n[expect.read_mode.sync]\nfail = [\"linearisability\"]",
+    ));
+    assert_eq!(e.field, "expect.read_mode.sync", "{e}");
+    assert!(e.message.contains("unknown checker"), "{e}");
+    let e = error(&with(
+        "\n[expect.read_mode.sync]\npass = [\"liveness\"]\nfail = [\"liveness\"]",
+    ));
+    assert!(e.message.contains("both to pass and to fail"), "{e}");
+    let e = error(&with("\n[expect.read_mode.sync]\npasses = [\"liveness\"]"));
+    assert_eq!(e.field, "expect.read_mode.sync.passes", "{e}");
+}
