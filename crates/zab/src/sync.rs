@@ -631,7 +631,8 @@ impl Zab {
                 } else {
                     epoch_of(zxid) > epoch_of(last) && zxid & 0xffff_ffff == 1
                 };
-                if !next && (zxid <= last || self.config.bugs.is_empty()) {
+                let holes = self.config.bug("zab.propose_only_to_acked_newleader");
+                if !next && (zxid <= last || !holes) {
                     self.fifo_broken(now, out);
                     return;
                 }
@@ -641,7 +642,7 @@ impl Zab {
             Message::Commit { zxid } if stage == LearnerStage::Synced => {
                 if zxid > self.committed
                     && self.position(zxid).is_err()
-                    && self.config.bugs.is_empty()
+                    && !self.config.bug("zab.propose_only_to_acked_newleader")
                 {
                     self.fifo_broken(now, out);
                     return;
