@@ -65,6 +65,11 @@ pub struct Config {
     pub voters: Vec<NodeId>,
     /// Non-voting learners (ZAB observers).
     pub observers: Vec<NodeId>,
+    /// The initial voting membership, for protocols that change membership at run time
+    /// (`Protocol::SUPPORTS_MEMBERSHIP`): a subset of `voters`, ascending. `None` means
+    /// every voter. Voters outside it start as non-members (empty, silent) and take part
+    /// once a membership change adds them.
+    pub members: Option<Vec<NodeId>>,
     pub read_mode: ReadMode,
     /// Election timeout range, in local time; each timer draws from it.
     pub election_timeout: (Duration, Duration),
@@ -91,6 +96,7 @@ impl Config {
         Config {
             voters,
             observers: Vec::new(),
+            members: None,
             read_mode: ReadMode::Log,
             election_timeout: (Duration::from_millis(150), Duration::from_millis(300)),
             heartbeat_interval: Duration::from_millis(50),
@@ -104,6 +110,11 @@ impl Config {
 
     pub fn bug(&self, name: &str) -> bool {
         self.bugs.contains(name)
+    }
+
+    /// The voting membership the cluster starts with (`members`, or every voter).
+    pub fn initial_members(&self) -> Vec<NodeId> {
+        self.members.clone().unwrap_or_else(|| self.voters.clone())
     }
 
     /// Every node, voters then observers.

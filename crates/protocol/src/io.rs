@@ -23,6 +23,33 @@ pub enum Input<M> {
     /// The FIFO connection to `peer` was reset (TCP): messages sent on it after the last
     /// one delivered are lost. Only drivers with FIFO links send this.
     Disconnected { peer: NodeId },
+    /// The operator asks this node, if it leads, to change the voting membership by one
+    /// server. Only protocols with `Protocol::SUPPORTS_MEMBERSHIP` act on it; a node that
+    /// cannot start the change now (not the leader, a change still in progress) ignores it.
+    ChangeMembership(MembershipChange),
+}
+
+/// A single-server membership change (Raft thesis §4.1): one voter joins or leaves.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum MembershipChange {
+    Add(NodeId),
+    Remove(NodeId),
+}
+
+impl MembershipChange {
+    /// The server that joins or leaves.
+    pub fn node(self) -> NodeId {
+        match self {
+            MembershipChange::Add(n) | MembershipChange::Remove(n) => n,
+        }
+    }
+    /// "add_server" or "remove_server", as scenario files name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MembershipChange::Add(_) => "add_server",
+            MembershipChange::Remove(_) => "remove_server",
+        }
+    }
 }
 
 /// When a send may leave the node.
@@ -110,6 +137,9 @@ pub enum Report {
     /// (A ReadIndex or quorum-confirmed read is not reported: it linearizes at the
     /// confirmation, even when served later.) The split-brain checker counts these.
     ReadServed { term: u64 },
+    /// The node's voting membership changed: from now on `members` vote and make up its
+    /// quorums (Raft: a configuration entry was appended, or truncated away).
+    Members { members: Vec<NodeId> },
     /// A rare path was taken (coverage mark, for campaign reports and unit tests).
     Mark(&'static str),
 }

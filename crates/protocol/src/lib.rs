@@ -30,7 +30,7 @@ mod kv;
 mod time;
 
 pub use config::{Config, ReadMode};
-pub use io::{Delivery, Input, Output, Outputs, Reply, Report, Role, TimerId};
+pub use io::{Delivery, Input, MembershipChange, Output, Outputs, Reply, Report, Role, TimerId};
 pub use kv::{Command, Key, Kv, Op, OpId, OpResult, Value};
 pub use time::LocalTime;
 
@@ -96,6 +96,10 @@ pub trait Protocol: Sized {
     const BUGS: &'static [Bug];
     /// Read modes this protocol serves.
     const READ_MODES: &'static [ReadMode];
+    /// Whether the protocol changes its voting membership at run time
+    /// ([`Input::ChangeMembership`], `Config::members`). A driver must refuse to run a
+    /// scenario that asks a protocol without it to change membership.
+    const SUPPORTS_MEMBERSHIP: bool = false;
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
@@ -167,6 +171,26 @@ pub fn check_common(
             field: "nodes",
             message: "at least one voting node is needed".into(),
         });
+    }
+    if let Some(members) = &config.members {
+        if members.is_empty() {
+            return Err(ConfigError {
+                field: "options.members",
+                message: "expected at least one initial member".into(),
+            });
+        }
+        if let Some(m) = members.iter().find(|m| !config.voters.contains(m)) {
+            return Err(ConfigError {
+                field: "options.members",
+                message: format!("{m} is not a voting node of the cluster"),
+            });
+        }
+        if members.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(ConfigError {
+                field: "options.members",
+                message: "expected distinct node ids in ascending order".into(),
+            });
+        }
     }
     let (lo, hi) = config.election_timeout;
     if lo.is_zero() || hi < lo {

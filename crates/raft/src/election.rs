@@ -22,7 +22,14 @@ impl Raft {
     ) {
         match timer {
             TIMER_ELECTION => {
-                if self.role == Role::Leader || !self.is_voter {
+                if self.role == Role::Leader {
+                    return;
+                }
+                if !self.is_member(self.id) {
+                    // Thesis §4.2: a server outside its latest configuration does not
+                    // campaign (a spare not yet added, or a removed server).
+                    out.mark("raft.non_member_does_not_campaign");
+                    self.reset_election_timer(out);
                     return;
                 }
                 if self.config.pre_vote {
@@ -174,10 +181,10 @@ impl Raft {
             last_log_index: self.last_index(),
             last_log_term: self.last_term(),
         };
-        for &peer in &self.peers {
+        for &peer in self.members.iter().filter(|&&p| p != self.id) {
             out.send(peer, msg.clone());
         }
-        if self.votes.len() >= self.quorum {
+        if self.votes.len() >= self.quorum() {
             self.become_candidate(now, out);
         }
     }
@@ -201,7 +208,7 @@ impl Raft {
         self.answered.clear();
         self.reset_election_timer(out);
         self.retry_request_vote(out);
-        if self.votes.len() >= self.quorum {
+        if self.votes.len() >= self.quorum() {
             self.become_leader(now, out);
         }
     }
@@ -215,7 +222,7 @@ impl Raft {
             last_log_index: self.last_index(),
             last_log_term: self.last_term(),
         };
-        for &peer in &self.peers {
+        for &peer in self.members.iter().filter(|&&p| p != self.id) {
             if !self.answered.contains(&peer) {
                 out.send_after_writes(peer, msg.clone());
             }
@@ -234,10 +241,15 @@ impl Raft {
         from: NodeId,
         out: &mut Outputs<Message, Write>,
     ) {
+        if !self.is_member(from) {
+            // Thesis §4.1: only the members of the candidate's configuration count.
+            out.mark("raft.vote_from_non_member_not_counted");
+            return;
+        }
         if !self.votes.contains(&from) {
             self.votes.push(from);
         }
-        if self.votes.len() >= self.quorum {
+        if self.votes.len() >= self.quorum() {
             match self.role {
                 Role::PreCandidate => self.become_candidate(now, out),
                 Role::Candidate => self.become_leader(now, out),
@@ -279,10 +291,7 @@ impl Raft {
             quorum_round: 0,
             lease_until: None,
         }));
-        let noop = Entry {
-            term: self.term,
-            command: None,
-        };
+        let noop = Entry::noop(self.term);
         self.log.push(noop.clone());
         self.write(
             Write::Log(LogWrite::Append {
@@ -308,12 +317,20 @@ impl Raft {
     /// Thesis §6.2: a leader that has not heard from a majority (itself included) within
     /// an election timeout steps down, so clients can find the real leader.
     fn check_quorum(&mut self, out: &mut Outputs<Message, Write>) {
+        let quorum = self.quorum();
+        let self_member = usize::from(self.is_member(self.id));
+        let members = &self.members;
         let leader = self.leader.as_mut().expect("leader state");
-        let active = 1 + leader.progress.iter().filter(|p| p.recent_active).count();
+        let active = self_member
+            + leader
+                .progress
+                .iter()
+                .filter(|p| p.recent_active && members.binary_search(&p.id).is_ok())
+                .count();
         for p in leader.progress.iter_mut() {
             p.recent_active = false;
         }
-        if active >= self.quorum {
+        if active >= quorum {
             let period = self.config.election_timeout.0;
             out.set_timer(TIMER_CHECK_QUORUM, period, period);
         } else {

@@ -37,10 +37,20 @@
 //! (ReadIndex, lease and local reads). This file holds the types, the [`Protocol`]
 //! implementation, the dispatch on role, and the transitions every story shares.
 //!
-//! What this crate is not: membership change, snapshots and log compaction are not
-//! implemented; the cluster is `Config::voters` for the node's whole life.
+//! Membership changes one server at a time (thesis §4.1, `membership.rs`): a
+//! configuration entry in the log names the voting members, takes effect on every node as
+//! soon as it is appended (not when it commits), and every quorum (votes, commit,
+//! heartbeat rounds, check-quorum) is a majority of the latest configuration in the log.
+//! A leader starts a change only once the previous one committed and an entry of its own
+//! term committed (the fix Ongaro posted to raft-dev in 2015: without it, two leaders of
+//! consecutive terms can each change the same committed configuration, and the two
+//! changes' majorities need not overlap).
+//!
+//! What this crate is not: snapshots and log compaction are not implemented, and a new
+//! server joins as a voter at once (no non-voting catch-up phase, thesis §4.2.1).
 
 mod election;
+mod membership;
 mod reads;
 mod replication;
 
@@ -49,6 +59,7 @@ use protocol::{
     Protocol, ReadMode, Report, Role, TimerId,
 };
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 /// The election timer (followers, pre-candidates, candidates).
@@ -70,12 +81,55 @@ pub const MAX_UNACKED_ENTRIES: u64 = 8 * MAX_ENTRIES_PER_MESSAGE as u64;
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
 const MAX_ROUNDS_REMEMBERED: usize = 4096;
 
-/// One log entry: the term of the leader that created it and the client command it
-/// carries (`None` for the leader's no-op).
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+/// One log entry: the term of the leader that created it and what it carries: a client
+/// command, a configuration (thesis §4.1), or neither (the leader's no-op).
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     pub term: u64,
     pub command: Option<Command>,
+    /// A configuration entry: the voting members (ascending), in force on a node from the
+    /// moment it holds this entry until a later configuration entry replaces it.
+    pub config: Option<Vec<NodeId>>,
+}
+
+impl Entry {
+    /// The no-op a new leader appends.
+    pub fn noop(term: u64) -> Entry {
+        Entry {
+            term,
+            command: None,
+            config: None,
+        }
+    }
+    pub fn command(term: u64, command: Command) -> Entry {
+        Entry {
+            term,
+            command: Some(command),
+            config: None,
+        }
+    }
+    /// A configuration entry naming the voting members.
+    pub fn config(term: u64, members: Vec<NodeId>) -> Entry {
+        debug_assert!(members.windows(2).all(|w| w[0] < w[1]), "{members:?}");
+        Entry {
+            term,
+            command: None,
+            config: Some(members),
+        }
+    }
+}
+
+/// Hashes an entry without a configuration exactly as it hashed before entries could
+/// carry one, so that message digests (and so the trace hashes of runs without
+/// membership changes) stay what they were.
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.term.hash(state);
+        self.command.hash(state);
+        if let Some(members) = &self.config {
+            members.hash(state);
+        }
+    }
 }
 
 /// What a node keeps across a crash (Raft Figure 2: currentTerm, votedFor, log[]).
@@ -203,6 +257,7 @@ struct Bugs {
     truncate_without_conflict: bool,
     prevote_reply_local_term: bool,
     no_vote_fence: bool,
+    conf_change_before_term_commit: bool,
     /// Any switch on: cross-node invariants (never truncate a committed entry, at most
     /// one leader per term) are no longer this node's to assert; the checkers judge them.
     any: bool,
@@ -221,6 +276,7 @@ impl Bugs {
             truncate_without_conflict: config.bug("raft.truncate_without_conflict"),
             prevote_reply_local_term: config.bug("raft.prevote_reply_local_term"),
             no_vote_fence: config.bug("raft.no_vote_fence"),
+            conf_change_before_term_commit: config.bug("raft.conf_change_before_term_commit"),
             any: !config.bugs.is_empty(),
         }
     }
@@ -285,9 +341,14 @@ struct Leader {
 pub struct Raft {
     id: NodeId,
     config: Config,
+    /// Every other node of the cluster (`Config::voters`), member or not: the leader
+    /// keeps a progress entry for each, and ships entries to those that are members.
     peers: Vec<NodeId>,
-    is_voter: bool,
-    quorum: usize,
+    /// The voting members: the latest configuration entry in the log, or the initial
+    /// membership when the log holds none (thesis §4.1). Ascending.
+    members: Vec<NodeId>,
+    /// Index of the log entry `members` comes from (0: the initial membership).
+    config_index: u64,
     bugs: Bugs,
     /// Thesis §4.2.3 / §9.6: ignore (pre)votes while a leader is known to be alive.
     fence_active: bool,
@@ -369,6 +430,10 @@ impl Raft {
             name: "raft.no_vote_fence",
             summary: "nodes that heard from a leader within the election timeout still grant (pre)votes",
         },
+        Bug {
+            name: "raft.conf_change_before_term_commit",
+            summary: "a new leader starts a single-server membership change before an entry of its own term has committed",
+        },
     ];
 
     /// The node's id.
@@ -395,6 +460,10 @@ impl Raft {
     /// The replicated state machine as applied on this node.
     pub fn kv(&self) -> &Kv {
         &self.kv
+    }
+    /// The voting members as this node sees them (the latest configuration in its log).
+    pub fn members(&self) -> &[NodeId] {
+        &self.members
     }
 
     fn last_index(&self) -> u64 {
@@ -762,6 +831,15 @@ impl Raft {
             );
         }
         debug_assert!(self.durable_index <= self.last_index());
+        debug_assert!(!self.members.is_empty(), "{}: no members", self.id);
+        debug_assert!(
+            self.config_index == 0
+                || self.entry(self.config_index).config.as_ref() == Some(&self.members),
+            "{}: members {:?} are not the configuration entry at {}",
+            self.id,
+            self.members,
+            self.config_index
+        );
         debug_assert!(
             self.role != Role::Leader || self.voted_for == Some(self.id),
             "{} leads term {} without having voted for itself ({:?})",
@@ -792,6 +870,7 @@ impl Protocol for Raft {
         ReadMode::Lease,
         ReadMode::Local,
     ];
+    const SUPPORTS_MEMBERSHIP: bool = true;
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -829,8 +908,8 @@ impl Protocol for Raft {
         let mut raft = Raft {
             id,
             peers: config.voters.iter().copied().filter(|&p| p != id).collect(),
-            is_voter: config.voters.contains(&id),
-            quorum: protocol::quorum(config.voters.len()),
+            members: config.initial_members(),
+            config_index: 0,
             bugs,
             fence_active: config.pre_vote
                 || config.check_quorum
@@ -858,11 +937,10 @@ impl Protocol for Raft {
             scratch: Vec::new(),
         };
         raft.report_role(out);
-        if raft.is_voter {
-            raft.reset_election_timer(out);
-        } else {
-            out.mark("raft.non_voter_stays_passive");
-        }
+        raft.refresh_membership(1, out);
+        // Every node keeps an election timer; one that is not a member lets it run out
+        // without campaigning, and stands once a configuration entry adds it.
+        raft.reset_election_timer(out);
         raft.check_invariants();
         raft
     }
@@ -873,9 +951,11 @@ impl Protocol for Raft {
             Input::Timer(timer) => self.handle_timer(now, timer, out),
             Input::Client(command) => self.handle_client(now, command, out),
             Input::WriteDone { tag } => self.handle_write_done(now, tag, out),
+            Input::ChangeMembership(change) => self.change_membership(now, change, out),
             // Raft tolerates message loss; a reset connection needs no action.
             Input::Disconnected { .. } => {}
         }
+        self.step_down_if_removed(out);
         self.check_invariants();
     }
 
@@ -933,6 +1013,7 @@ mod tests {
                 b.truncate_without_conflict,
                 b.prevote_reply_local_term,
                 b.no_vote_fence,
+                b.conf_change_before_term_commit,
             ]
         };
         let mut seen = vec![false; flags(&Bugs::default()).len()];

@@ -81,7 +81,7 @@ impl Raft {
         self.update_quorum_round(now, out);
     }
 
-    fn own_term_committed(&self) -> bool {
+    pub(crate) fn own_term_committed(&self) -> bool {
         self.leader
             .as_ref()
             .is_some_and(|l| self.commit_index >= l.noop_index)
@@ -116,12 +116,21 @@ impl Raft {
         out: &mut Outputs<Message, Write>,
     ) {
         let leader = self.leader.as_mut().expect("leader state");
+        // A majority of the latest configuration answered (thesis §4.1).
         self.scratch.clear();
-        self.scratch.push(leader.round);
-        self.scratch
-            .extend(leader.progress.iter().map(|p| p.acked_round));
+        if self.members.binary_search(&self.id).is_ok() {
+            self.scratch.push(leader.round);
+        }
+        let members = &self.members;
+        self.scratch.extend(
+            leader
+                .progress
+                .iter()
+                .filter(|p| members.binary_search(&p.id).is_ok())
+                .map(|p| p.acked_round),
+        );
         self.scratch.sort_unstable_by(|a, b| b.cmp(a));
-        let q = self.scratch[self.quorum - 1];
+        let q = self.scratch[protocol::quorum(self.members.len()) - 1];
         if q > leader.quorum_round {
             leader.quorum_round = q;
             while leader.round_started.front().is_some_and(|&(r, _)| r < q) {

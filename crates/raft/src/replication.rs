@@ -50,6 +50,11 @@ impl Raft {
         heartbeat: bool,
         out: &mut Outputs<Message, Write>,
     ) {
+        if !self.is_member(self.peers[index]) {
+            // Thesis §4.2.3: the leader replicates to the members of its latest
+            // configuration only (a spare not yet added, a removed server).
+            return;
+        }
         let leader = self.leader.as_mut().expect("only a leader replicates");
         let p = &mut leader.progress[index];
         let last = self.log.len() as u64;
@@ -146,10 +151,7 @@ impl Raft {
         debug_assert_eq!(self.role, Role::Leader);
         let index = self.last_index() + 1;
         let id = command.id;
-        let entry = Entry {
-            term: self.term,
-            command: Some(command),
-        };
+        let entry = Entry::command(self.term, command);
         self.log.push(entry.clone());
         self.write(
             Write::Log(LogWrite::Append {
@@ -307,6 +309,8 @@ impl Raft {
             }),
             out,
         );
+        // Thesis §4.1: a configuration entry takes effect as soon as it is appended.
+        self.refresh_membership(index, out);
     }
 
     /// Deletes the entry at `from` and all after it.
@@ -327,6 +331,11 @@ impl Raft {
         }
         self.log.truncate(from as usize - 1);
         self.write(Write::Log(LogWrite::Truncate { from }), out);
+        // A truncated configuration entry no longer counts: the previous one is back.
+        if self.config_index >= from {
+            out.mark("raft.conf_entry_truncated");
+        }
+        self.refresh_membership(from, out);
     }
 
     /// The leader learns how a follower's log stands.
@@ -413,12 +422,22 @@ impl Raft {
         } else {
             self.durable_index
         };
+        // Thesis §4.1: a majority of the latest configuration, the leader counting only
+        // if it is a member.
         self.scratch.clear();
-        self.scratch.push(own);
-        self.scratch
-            .extend(leader.progress.iter().map(|p| p.matched));
+        if self.members.binary_search(&self.id).is_ok() {
+            self.scratch.push(own);
+        }
+        let members = &self.members;
+        self.scratch.extend(
+            leader
+                .progress
+                .iter()
+                .filter(|p| members.binary_search(&p.id).is_ok())
+                .map(|p| p.matched),
+        );
         self.scratch.sort_unstable_by(|a, b| b.cmp(a));
-        let n = self.scratch[self.quorum - 1];
+        let n = self.scratch[protocol::quorum(self.members.len()) - 1];
         if n <= self.commit_index {
             return;
         }

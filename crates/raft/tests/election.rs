@@ -268,13 +268,7 @@ fn delayed_vote_after_leader_known(cfg: protocol::Config) -> Cluster {
             raft::Durable {
                 term: 1,
                 voted_for: None,
-                log: vec![
-                    raft::Entry {
-                        term: 1,
-                        command: None
-                    };
-                    len
-                ],
+                log: vec![raft::Entry::noop(1); len],
             },
         );
     }

@@ -9,13 +9,7 @@ use raft::{AppendOutcome, Durable, Entry, Message, MAX_ENTRIES_PER_MESSAGE};
 use std::collections::BTreeMap;
 
 fn entries(terms: &[u64]) -> Vec<Entry> {
-    terms
-        .iter()
-        .map(|&term| Entry {
-            term,
-            command: None,
-        })
-        .collect()
+    terms.iter().map(|&term| Entry::noop(term)).collect()
 }
 
 fn with_bug(mut cfg: Config, bug: &str) -> Config {

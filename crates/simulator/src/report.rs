@@ -424,6 +424,13 @@ pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
             e.peer,
             e.a >> 10
         ),
+        Members => {
+            let ids: Vec<String> = (0..64)
+                .filter(|i| e.b >> i & 1 == 1)
+                .map(|i| format!("n{}", i + 1))
+                .collect();
+            format!("voting members now {}", ids.join(" "))
+        }
     };
     format!(
         "{:>12} {node} {what}",

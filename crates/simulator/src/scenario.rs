@@ -86,6 +86,7 @@ struct RawOptions {
     clock_drift_bound: Option<f64>,
     observers: Option<u32>,
     backtrack: Option<String>,
+    members: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -237,6 +238,14 @@ enum RawFault {
     HealAll {
         at: Dur,
     },
+    AddServer {
+        at: Dur,
+        node: u32,
+    },
+    RemoveServer {
+        at: Dur,
+        node: u32,
+    },
 }
 
 #[derive(Deserialize)]
@@ -259,6 +268,7 @@ struct RawNemesis {
     crash_writing: Option<f64>,
     drift: Option<f64>,
     crash_new_leader: Option<f64>,
+    reconfigure: Option<f64>,
     crash_duration: Option<[Dur; 2]>,
     partition_duration: Option<[Dur; 2]>,
     pause_duration: Option<[Dur; 2]>,
@@ -354,6 +364,9 @@ pub struct Options {
     pub observers: u32,
     /// Raft, `backtrack = "to_term_start"`: see `protocol::Config::backtrack_to_term_start`.
     pub backtrack_to_term_start: bool,
+    /// The initial voting membership (`members = [1, 2, 3, 4]`), ascending; `None`: every
+    /// voting node. Nodes outside it start empty and silent until a change adds them.
+    pub members: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug)]
@@ -462,6 +475,14 @@ pub enum Fault {
     /// Undoes everything: heals partitions, releases clogs, restores the scenario's loss,
     /// resumes paused nodes and restarts crashed ones (the nemesis does this at its stop).
     HealAll,
+    /// Asks whoever leads to add `node` to the voting membership (skipped if no one leads).
+    AddServer {
+        node: u32,
+    },
+    /// Asks whoever leads to remove `node` from the voting membership.
+    RemoveServer {
+        node: u32,
+    },
 }
 
 impl Fault {
@@ -501,6 +522,8 @@ impl Fault {
             Fault::Clog { .. } => "clog",
             Fault::Unclog => "unclog",
             Fault::HealAll => "heal_all",
+            Fault::AddServer { .. } => "add_server",
+            Fault::RemoveServer { .. } => "remove_server",
         }
     }
 }
@@ -532,7 +555,7 @@ impl NemesisSpec {
     }
 }
 
-pub const NEMESIS_KIND_COUNT: usize = 12;
+pub const NEMESIS_KIND_COUNT: usize = 13;
 
 /// The nemesis's fault kinds, each with a rate field of its name in `[nemesis]`. The
 /// first six pick their node (or link) at random; the targeted kinds pick the node a bug
@@ -541,7 +564,9 @@ pub const NEMESIS_KIND_COUNT: usize = 12;
 /// of its durable writes is still in flight (the window of "reply before persist" bugs),
 /// `drift` sets a node's clock rate within the drift a correct lease tolerates, and
 /// `crash_new_leader` crashes the next node to become leader right after the step in
-/// which it takes office (Raft's Figure 8 needs leaders that die young).
+/// which it takes office (Raft's Figure 8 needs leaders that die young). `reconfigure`
+/// asks the leader to add a random non-member or remove a random member (keeping at
+/// least three), by the membership the leader last reported; it is not undone.
 /// New kinds go at the end: a scenario that leaves them off draws the same random
 /// numbers, and so runs the same, as before they existed.
 pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
@@ -557,6 +582,7 @@ pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
     "crash_writing",
     "drift",
     "crash_new_leader",
+    "reconfigure",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -841,6 +867,10 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         check_quorum: o.check_quorum.unwrap_or(false),
         clock_drift_bound: o.clock_drift_bound.unwrap_or(0.05),
         observers: o.observers.unwrap_or(0),
+        members: o.members.map(|mut m| {
+            m.sort_unstable();
+            m
+        }),
         backtrack_to_term_start: match o.backtrack.as_deref() {
             None | Some("skip_term") => false,
             Some("to_term_start") => true,
@@ -872,6 +902,30 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 options.observers
             ),
         ));
+    }
+    if let Some(members) = &options.members {
+        let voters = n - options.observers;
+        if members.is_empty() {
+            return Err(cx.err_near(
+                "members",
+                "options.members",
+                "expected at least one initial member",
+            ));
+        }
+        if let Some(bad) = members.iter().find(|&&id| id == 0 || id > voters) {
+            return Err(cx.err_near(
+                "members",
+                "options.members",
+                format!("unknown voting node id {bad}: expected ids from 1 to {voters}"),
+            ));
+        }
+        if let Some(w) = members.windows(2).find(|w| w[0] == w[1]) {
+            return Err(cx.err_near(
+                "members",
+                "options.members",
+                format!("node {} is listed twice; expected distinct ids", w[0]),
+            ));
+        }
     }
 
     let w = raw.network;
@@ -1053,6 +1107,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 r.crash_writing,
                 r.drift,
                 r.crash_new_leader,
+                r.reconfigure,
             ]
             .map(|x| x.unwrap_or(0.0));
             for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
@@ -1094,6 +1149,8 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         r.crash_writing_duration,
                         r.drift_duration,
                         r.crash_new_leader_duration,
+                        // A membership change is not undone.
+                        None,
                     ],
                 )?,
                 clock_step_max: r
@@ -1365,6 +1422,18 @@ fn validate_fault(
         RawFault::Heal { at } => (at, Fault::Heal),
         RawFault::Unclog { at } => (at, Fault::Unclog),
         RawFault::HealAll { at } => (at, Fault::HealAll),
+        RawFault::AddServer { at, node } => (
+            at,
+            Fault::AddServer {
+                node: node_ok(node, "node")?,
+            },
+        ),
+        RawFault::RemoveServer { at, node } => (
+            at,
+            Fault::RemoveServer {
+                node: node_ok(node, "node")?,
+            },
+        ),
         RawFault::Crash { at, node } => (
             at,
             Fault::Crash {
@@ -1490,6 +1559,9 @@ impl Scenario {
         if o.backtrack_to_term_start {
             let _ = writeln!(t, "backtrack = \"to_term_start\"");
         }
+        if let Some(members) = &o.members {
+            let _ = writeln!(t, "members = {members:?}");
+        }
         let n = &self.network;
         let _ = writeln!(t, "\n[network]");
         let _ = writeln!(t, "latency = {}", dur_range(n.latency));
@@ -1590,6 +1662,9 @@ impl Scenario {
                 }
                 Fault::Loss { probability } => {
                     let _ = writeln!(t, "probability = {probability:?}");
+                }
+                Fault::AddServer { node } | Fault::RemoveServer { node } => {
+                    let _ = writeln!(t, "node = {node}");
                 }
                 Fault::Heal | Fault::Unclog | Fault::HealAll => {}
             }

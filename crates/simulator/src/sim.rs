@@ -13,8 +13,8 @@ use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
 use checker::safety::{NodeEvent, What};
 use protocol::{
-    Command, Config, Delivery, Input, LocalTime, MessageKind, NodeId, Op, OpId, OpResult, Output,
-    Outputs, Protocol, Reply, Report, Role, TimerId,
+    Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
+    OpResult, Output, Outputs, Protocol, Reply, Report, Role, TimerId,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -83,6 +83,7 @@ enum Stashed<M> {
     WriteDone { tag: u64 },
     Disconnected { peer: u32 },
     Client(Command),
+    Membership(MembershipChange),
 }
 
 /// A message on its way: what was sent, when, on which FIFO connection and as which of its
@@ -128,6 +129,8 @@ struct Node<P: Protocol> {
     /// The read lease this node last reported: (term, local deadline). Its end in true time
     /// moves when the node's clock is stepped or drifts, so the ghost record follows it.
     lease: Option<(u64, u64)>,
+    /// The voting members this node last reported (the initial membership until then).
+    members: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -316,6 +319,36 @@ fn swarm_mix(rng: &mut Rng, nem: &mut NemesisSpec) {
     }
 }
 
+/// Refuses a scenario that changes membership for a protocol that cannot.
+fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::ConfigError> {
+    let refuse = |field: &'static str, what: &str| {
+        Err(protocol::ConfigError {
+            field,
+            message: format!(
+                "{protocol} does not support membership changes, but the scenario {what}; run it with a protocol that does (raft)"
+            ),
+        })
+    };
+    if sc.options.members.is_some() {
+        return refuse("options.members", "sets an initial membership");
+    }
+    if let Some(f) = sc.faults.iter().find(|f| {
+        matches!(
+            f.fault,
+            Fault::AddServer { .. } | Fault::RemoveServer { .. }
+        )
+    }) {
+        return refuse("faults", &format!("schedules {}", f.fault.name()));
+    }
+    let reconfigure = NEMESIS_KINDS.iter().position(|&k| k == "reconfigure");
+    if let (Some(nem), Some(k)) = (&sc.nemesis, reconfigure) {
+        if nem.rates[k] > 0.0 {
+            return refuse("nemesis.reconfigure", "draws membership changes");
+        }
+    }
+    Ok(())
+}
+
 /// Builds the protocol configuration a scenario describes.
 pub fn config_for(
     sc: &Scenario,
@@ -332,6 +365,11 @@ pub fn config_for(
     config.check_quorum = sc.options.check_quorum;
     config.clock_drift_bound = sc.options.clock_drift_bound;
     config.backtrack_to_term_start = sc.options.backtrack_to_term_start;
+    config.members = sc
+        .options
+        .members
+        .as_ref()
+        .map(|m| m.iter().copied().map(NodeId).collect());
     config.bugs = sc.bugs.iter().chain(extra_bugs).cloned().collect();
     config
 }
@@ -345,6 +383,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             protocol::ReadMode::default_for(P::READ_MODES),
         );
         P::check_config(&config)?;
+        if !P::SUPPORTS_MEMBERSHIP {
+            check_no_membership(sc, P::NAME)?;
+        }
         let seed = options.seed;
         let n = sc.nodes;
         let mut rng_clocks = Rng::new(seed, Stream::Clocks);
@@ -373,6 +414,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     role: Role::Follower,
                     term: 0,
                     lease: None,
+                    members: Vec::new(),
                 }
             })
             .collect();
@@ -641,6 +683,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.incarnation += 1;
         n.role = Role::Follower;
         n.term = 0;
+        // A node starts with the initial membership unless its durable state says (and
+        // reports) otherwise.
+        n.members = self.config.initial_members().iter().map(|m| m.0).collect();
         n.state = Some(P::start(
             NodeId(id),
             &self.config,
@@ -823,6 +868,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     what: What::ReadServed { term },
                 });
             }
+            Report::Members { members } => {
+                let bits = members.iter().fold(0u64, |b, m| b | 1 << (m.0 - 1));
+                self.record(Kind::Members, id, 0, "members", members.len() as u64, bits);
+                self.describe(|| format!("{members:?}"));
+                self.nodes[id as usize - 1].members = members.iter().map(|m| m.0).collect();
+            }
             Report::Mark(name) => {
                 self.record(Kind::Mark, id, 0, name, 0, 0);
                 *self.marks.entry(name).or_insert(0) += 1;
@@ -908,6 +959,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.step(id, Input::Disconnected { peer: NodeId(peer) })
             }
             Stashed::Client(cmd) => self.step(id, Input::Client(cmd)),
+            Stashed::Membership(change) => self.step(id, Input::ChangeMembership(change)),
         }
     }
 
@@ -1412,7 +1464,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     fn apply_fault(&mut self, fault: Fault, from_nemesis: bool) {
+        // A membership change goes to whoever leads (like a leader-targeted fault).
+        let to_leader = matches!(fault, Fault::AddServer { .. } | Fault::RemoveServer { .. });
         let node = match fault.node() {
+            None if to_leader => match self.current_leader() {
+                Some(id) => Some(id),
+                None => {
+                    self.record(Kind::FaultSkipped, 0, 0, fault.name(), 0, 0);
+                    return;
+                }
+            },
             Some(sel) => match self.resolve(sel) {
                 Some(id) => Some(id),
                 None => {
@@ -1511,6 +1572,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.release_held();
             }
             Fault::HealAll => self.heal_all(),
+            Fault::AddServer { node: server } => {
+                let change = MembershipChange::Add(NodeId(server));
+                self.give(node.expect("resolved above"), Stashed::Membership(change));
+            }
+            Fault::RemoveServer { node: server } => {
+                let change = MembershipChange::Remove(NodeId(server));
+                self.give(node.expect("resolved above"), Stashed::Membership(change));
+            }
         }
     }
 
@@ -1656,6 +1725,33 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.crash_on_next_leader_ns = Some(lasting);
                 self.schedule_nemesis_tick(stop);
                 return;
+            }
+            "reconfigure" => {
+                // Add a non-member or remove a member (keeping three), by the membership
+                // the leader last reported; skipped while no one leads.
+                let Some(leader) = self.current_leader() else {
+                    self.record(Kind::FaultSkipped, 0, 0, "reconfigure", 0, 0);
+                    self.schedule_nemesis_tick(stop);
+                    return;
+                };
+                let members = self.nodes[leader as usize - 1].members.clone();
+                let others: Vec<u32> = (1..=n).filter(|id| !members.contains(id)).collect();
+                let remove =
+                    members.len() > 3 && (others.is_empty() || self.rng_nemesis.chance(0.5));
+                let fault = if remove {
+                    Fault::RemoveServer {
+                        node: members[self.rng_nemesis.index(members.len())],
+                    }
+                } else if !others.is_empty() {
+                    Fault::AddServer {
+                        node: others[self.rng_nemesis.index(others.len())],
+                    }
+                } else {
+                    self.record(Kind::FaultSkipped, 0, 0, "reconfigure", 0, 0);
+                    self.schedule_nemesis_tick(stop);
+                    return;
+                };
+                (fault, None)
             }
             "drift" => {
                 let id = self.random_node();

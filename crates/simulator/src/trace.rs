@@ -121,6 +121,9 @@ pub enum Kind {
     Return,
     /// Client `peer` gave up on operation `a` (timeout: indeterminate).
     Timeout,
+    /// `node`'s voting membership changed to `a` members, `b` their bit set (bit `i - 1`
+    /// for node `i`).
+    Members,
 }
 
 impl Kind {
@@ -146,6 +149,7 @@ impl Kind {
             Kind::Invoke => "invoke",
             Kind::Return => "return",
             Kind::Timeout => "timeout",
+            Kind::Members => "members",
         }
     }
 }

@@ -680,6 +680,8 @@ impl Protocol for Zab {
                 Phase::Leading(_) => self.leader_tick(now, out),
             },
             Input::Timer(_) => {}
+            // No membership change in ZAB (SUPPORTS_MEMBERSHIP is false); drivers refuse it.
+            Input::ChangeMembership(_) => {}
             Input::Disconnected { peer } => {
                 self.early_infos.remove(&peer);
                 match self.phase {

@@ -367,6 +367,11 @@ impl Cluster {
         op_id
     }
 
+    /// Asks `id` to add or remove one server.
+    pub fn change(&mut self, id: NodeId, change: protocol::MembershipChange) {
+        self.step(id, Input::ChangeMembership(change));
+    }
+
     pub fn reply(&self, op: OpId) -> Option<&Reply> {
         self.replies.iter().find(|r| r.1 == op).map(|r| &r.2)
     }
@@ -426,6 +431,7 @@ fn describe_input(input: &Input<Message>) -> String {
         Input::Client(c) => format!("client {} {}", c.id, c.op),
         Input::WriteDone { tag } => format!("write done {tag}"),
         Input::Disconnected { peer } => format!("disconnected {peer}"),
+        Input::ChangeMembership(change) => format!("{} {}", change.name(), change.node()),
     }
 }
 

@@ -1,0 +1,162 @@
+//! Membership changes, one server at a time (Ongaro's thesis §4.1).
+//!
+//! A configuration is an ordinary log entry naming the voting members. A node uses the
+//! latest configuration in its log, committed or not, from the moment it appends it; a
+//! truncation that removes a configuration entry puts the previous one back in force.
+//! Every quorum is a majority of that configuration: votes, the commit index, heartbeat
+//! rounds (ReadIndex, lease) and check-quorum. Adding or removing one server keeps any
+//! majority of the old configuration overlapping any majority of the new one, so one
+//! change at a time is safe as long as a leader never stacks changes:
+//!
+//! - a change starts only once the previous configuration entry has committed, and
+//! - only once an entry of the leader's own term has committed (raft-dev, 2015). Without
+//!   this, a leader of term 1 may append C1 (add a server) on itself and the new server
+//!   only, and a leader of term 2 that never saw C1 may append C2 (remove a server) and
+//!   commit it; C1 and C2 differ by two servers, a majority of each can be disjoint, and
+//!   the first leader can later win an election under C1 and overwrite what C2's majority
+//!   committed. Committing an entry of its own term first makes the new leader's majority
+//!   of the old configuration hold a log no C1-holder can beat in an election.
+//!
+//! The leader ships entries to the members of its latest configuration only (§4.2.3); a
+//! leader that removed itself keeps leading, without counting itself, until the entry
+//! that removes it commits, and then steps down (§4.2.2). A node that is not a member of
+//! its own latest configuration never campaigns; it still answers RequestVote and
+//! AppendEntries, which a server processes whatever its configuration says (§4.1).
+
+use crate::{Entry, LogWrite, Message, Outputs, Raft, Shipping, Write};
+use protocol::{LocalTime, MembershipChange, NodeId, Report, Role};
+
+impl Raft {
+    pub(crate) fn is_member(&self, id: NodeId) -> bool {
+        self.members.binary_search(&id).is_ok()
+    }
+
+    /// Votes, acknowledgements and heartbeat answers needed: a majority of the members.
+    pub(crate) fn quorum(&self) -> usize {
+        protocol::quorum(self.members.len())
+    }
+
+    /// Re-reads the configuration in force after the log changed from index `first_changed`
+    /// on (entries appended there, or everything from there truncated): the latest
+    /// configuration entry, else the initial membership. Reports a change.
+    pub(crate) fn refresh_membership(
+        &mut self,
+        first_changed: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        // Below `first_changed` the log is as it was, and `config_index` was its latest
+        // configuration entry; if that entry is gone, look through the whole log.
+        let (lowest, fallback) = if self.config_index < first_changed {
+            (first_changed, self.config_index)
+        } else {
+            (1, 0)
+        };
+        let index = (lowest..=self.last_index())
+            .rev()
+            .find(|&i| self.entry(i).config.is_some())
+            .unwrap_or(fallback);
+        if index == self.config_index {
+            return;
+        }
+        let members = match index {
+            0 => self.config.initial_members(),
+            i => self.entry(i).config.clone().expect("a configuration entry"),
+        };
+        self.config_index = index;
+        if members != self.members {
+            let was = std::mem::replace(&mut self.members, members);
+            out.report(Report::Members {
+                members: self.members.clone(),
+            });
+            self.on_members_changed(&was);
+        }
+    }
+
+    /// A leader starts probing a server its configuration just added.
+    fn on_members_changed(&mut self, was: &[NodeId]) {
+        let last = self.last_index();
+        let members = self.members.clone();
+        if let Some(leader) = self.leader.as_mut() {
+            for p in leader.progress.iter_mut() {
+                if members.contains(&p.id) && !was.contains(&p.id) {
+                    p.next = last.max(p.matched + 1).min(last + 1);
+                    p.shipping = Shipping::Probe { paused: false };
+                    p.recent_active = true;
+                }
+            }
+        }
+    }
+
+    /// Thesis §4.1: the world asks the leader to add or remove one server.
+    pub(crate) fn change_membership(
+        &mut self,
+        now: LocalTime,
+        change: MembershipChange,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if self.role != Role::Leader {
+            out.mark("raft.conf_change_not_leader");
+            return;
+        }
+        if self.config_index > self.commit_index {
+            // One change at a time: the previous configuration must have committed.
+            out.mark("raft.conf_change_waits_for_previous");
+            return;
+        }
+        if !self.own_term_committed() {
+            if !self.bugs.conf_change_before_term_commit {
+                // raft-dev 2015: not before an entry of this leader's term has committed.
+                out.mark("raft.conf_change_waits_for_term_commit");
+                return;
+            }
+            out.mark("raft.conf_change_before_term_commit");
+        }
+        let node = change.node();
+        let mut members = self.members.clone();
+        match change {
+            MembershipChange::Add(_) => {
+                if node != self.id && !self.peers.contains(&node) || members.contains(&node) {
+                    out.mark("raft.conf_change_nothing_to_do");
+                    return;
+                }
+                members.push(node);
+                members.sort_unstable();
+            }
+            MembershipChange::Remove(_) => {
+                if !members.contains(&node) || members.len() == 1 {
+                    out.mark("raft.conf_change_nothing_to_do");
+                    return;
+                }
+                members.retain(|&m| m != node);
+            }
+        }
+        out.mark("raft.conf_change_started");
+        let index = self.last_index() + 1;
+        let entry = Entry::config(self.term, members);
+        self.log.push(entry.clone());
+        self.write(
+            Write::Log(LogWrite::Append {
+                index,
+                entries: vec![entry],
+            }),
+            out,
+        );
+        self.refresh_membership(index, out);
+        self.broadcast_append(out);
+        // The quorum may have shrunk: earlier entries may commit now.
+        self.maybe_commit(now, out);
+        self.update_quorum_round(now, out);
+    }
+
+    /// Thesis §4.2.2: a leader that is not in the configuration it committed steps down.
+    pub(crate) fn step_down_if_removed(&mut self, out: &mut Outputs<Message, Write>) {
+        if self.role == Role::Leader
+            && !self.is_member(self.id)
+            && self.commit_index >= self.config_index
+        {
+            out.mark("raft.removed_leader_steps_down");
+            let term = self.term;
+            self.become_follower(term, None, out);
+        }
+    }
+}
