@@ -48,15 +48,8 @@ const FAULTS_MAX: usize = 16;
 /// its next one complete.
 const LIVENESS_WITHIN_MS: u32 = 6_000;
 
-const CHECKERS: &[&str] = &[
-    "linearizability",
-    "acknowledged_writes",
-    "election_safety",
-    "log_safety",
-    "split_brain",
-    "lease_exclusivity",
-    "liveness",
-];
+// Every checker must pass: the scenario format's own list.
+use simulator::scenario::CHECKERS;
 
 // ---------------------------------------------------------------------------------------
 // The generated structure. Node references are raw numbers mapped onto the cluster when
