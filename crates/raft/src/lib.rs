@@ -349,6 +349,8 @@ pub struct Raft {
     members: Vec<NodeId>,
     /// Index of the log entry `members` comes from (0: the initial membership).
     config_index: u64,
+    /// The configuration the one at `config_index` replaced (empty for the initial one).
+    previous_members: Vec<NodeId>,
     bugs: Bugs,
     /// Thesis §4.2.3 / §9.6: ignore (pre)votes while a leader is known to be alive.
     fence_active: bool,
@@ -910,6 +912,7 @@ impl Protocol for Raft {
             peers: config.voters.iter().copied().filter(|&p| p != id).collect(),
             members: config.initial_members(),
             config_index: 0,
+            previous_members: Vec::new(),
             bugs,
             fence_active: config.pre_vote
                 || config.check_quorum

@@ -17,8 +17,10 @@
 //!   committed. Committing an entry of its own term first makes the new leader's majority
 //!   of the old configuration hold a log no C1-holder can beat in an election.
 //!
-//! The leader ships entries to the members of its latest configuration only (§4.2.3); a
-//! leader that removed itself keeps leading, without counting itself, until the entry
+//! The leader ships entries to the members of its latest configuration (§4.2.3), and
+//! also to a server that configuration removed until the removal commits, so that a
+//! removed server that is up learns it is out and stops campaigning (etcd likewise keeps
+//! a removed server's progress until the change applies); a leader that removed itself keeps leading, without counting itself, until the entry
 //! that removes it commits, and then steps down (§4.2.2). A node that is not a member of
 //! its own latest configuration never campaigns; it still answers RequestVote and
 //! AppendEntries, which a server processes whatever its configuration says (§4.1).
@@ -29,6 +31,15 @@ use protocol::{LocalTime, MembershipChange, NodeId, Report, Role};
 impl Raft {
     pub(crate) fn is_member(&self, id: NodeId) -> bool {
         self.members.binary_search(&id).is_ok()
+    }
+
+    /// Whether the leader replicates to `id`: a member, or a server the latest
+    /// configuration removed while that configuration is not yet committed. Only members'
+    /// answers count.
+    pub(crate) fn ships_to(&self, id: NodeId) -> bool {
+        self.is_member(id)
+            || (self.config_index > self.commit_index
+                && self.previous_members.binary_search(&id).is_ok())
     }
 
     /// Votes, acknowledgements and heartbeat answers needed: a majority of the members.
@@ -63,6 +74,14 @@ impl Raft {
             i => self.entry(i).config.clone().expect("a configuration entry"),
         };
         self.config_index = index;
+        self.previous_members = if index == 0 {
+            Vec::new()
+        } else {
+            match (1..index).rev().find(|&i| self.entry(i).config.is_some()) {
+                Some(i) => self.entry(i).config.clone().expect("a configuration entry"),
+                None => self.config.initial_members(),
+            }
+        };
         if members != self.members {
             let was = std::mem::replace(&mut self.members, members);
             out.report(Report::Members {

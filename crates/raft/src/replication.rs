@@ -50,9 +50,9 @@ impl Raft {
         heartbeat: bool,
         out: &mut Outputs<Message, Write>,
     ) {
-        if !self.is_member(self.peers[index]) {
-            // Thesis §4.2.3: the leader replicates to the members of its latest
-            // configuration only (a spare not yet added, a removed server).
+        if !self.ships_to(self.peers[index]) {
+            // Thesis §4.2.3: not a member of the latest configuration (a spare not yet
+            // added, a server removed by a committed change).
             return;
         }
         let leader = self.leader.as_mut().expect("only a leader replicates");

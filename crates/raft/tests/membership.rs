@@ -287,3 +287,20 @@ fn without_the_fix_two_leaders_commit_different_entries_at_one_index() {
         c.commits(n(2))
     );
 }
+
+#[test]
+fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
+    // The leader keeps shipping to it until the removal commits; having the entry, it
+    // knows it is out and never campaigns (thesis §4.2.3's disruptive server).
+    let mut c = settled(four_and_a_spare());
+    c.change(n(1), REMOVE(4));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    assert_eq!(c.raft(n(4)).members(), ids(&[1, 2, 3]));
+    c.fire_election(n(4));
+    assert!(c.net.is_empty(), "a removed server campaigned: {:?}", c.net);
+    // Once the removal committed, the leader no longer writes to it.
+    c.client(n(1), write("x", 1));
+    assert!(c.net.iter().all(|e| e.to != n(4)));
+}
