@@ -328,3 +328,71 @@ fn a_read_mode_may_expect_checkers_otherwise_and_bad_overrides_name_their_table(
     let e = error(&with("\n[expect.read_mode.sync]\npasses = [\"liveness\"]"));
     assert_eq!(e.field, "expect.read_mode.sync.passes", "{e}");
 }
+
+#[test]
+fn initial_members_and_membership_changes_parse_and_write_back() {
+    let text = GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n\n[options]\nmembers = [4, 1, 2]\n\n[nemesis]\nreconfigure = 2.5\n",
+    ) + "\n[[faults]]\nat = \"2s\"\nkind = \"add_server\"\nnode = 5\n\n[[faults]]\nat = \"3s\"\nkind = \"remove_server\"\nnode = 1\n";
+    let sc = Scenario::from_toml("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.options.members, Some(vec![1, 2, 4]));
+    use simulator::scenario::{Fault, NEMESIS_KINDS};
+    assert_eq!(sc.faults[1].fault, Fault::AddServer { node: 5 });
+    assert_eq!(sc.faults[2].fault, Fault::RemoveServer { node: 1 });
+    let k = NEMESIS_KINDS
+        .iter()
+        .position(|&n| n == "reconfigure")
+        .unwrap();
+    assert_eq!(sc.nemesis.as_ref().unwrap().rates[k], 2.5);
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.to_toml(), sc.to_toml());
+    assert_eq!(again.options.members, sc.options.members);
+    assert_eq!(again.faults, sc.faults);
+}
+
+#[test]
+fn bad_initial_members_name_the_line_and_what_was_expected() {
+    let with = |members: &str| {
+        GOOD.replace(
+            "duration = \"10s\"\n",
+            &format!("duration = \"10s\"\n\n[options]\nmembers = {members}\n"),
+        )
+    };
+    for (members, says) in [
+        ("[]", "at least one initial member"),
+        (
+            "[1, 7]",
+            "unknown voting node id 7: expected ids from 1 to 6",
+        ),
+        ("[0]", "unknown voting node id 0"),
+        ("[2, 1, 2]", "node 2 is listed twice"),
+    ] {
+        let e = error(&with(members));
+        assert_eq!(e.field, "options.members", "{members}: {e}");
+        assert_eq!(e.line, Some(7), "{members}: {e}");
+        assert!(e.message.contains(says), "{members}: {e}");
+    }
+}
+
+#[test]
+fn a_membership_change_names_a_node_of_the_cluster() {
+    let e = error(
+        &(GOOD.to_string() + "\n[[faults]]\nat = \"2s\"\nkind = \"remove_server\"\nnode = 9\n"),
+    );
+    assert_eq!(e.field, "faults[1].node", "{e}");
+    assert_eq!(e.line, Some(11), "{e}");
+    assert!(e.message.contains("unknown node id 9"), "{e}");
+    // Only a node id: a change is sent to the leader, the node is the server it concerns.
+    let e = error(
+        &(GOOD.to_string()
+            + "\n[[faults]]\nat = \"2s\"\nkind = \"add_server\"\nnode = \"leader\"\n"),
+    );
+    assert!(e.line.is_some(), "{e}");
+    // reconfigure is never undone: it has no duration of its own.
+    let e = error(
+        &(GOOD.to_string()
+            + "\n[nemesis]\nreconfigure = 1.0\nreconfigure_duration = [\"1ms\", \"2ms\"]\n"),
+    );
+    assert_eq!(e.field, "nemesis.reconfigure_duration", "{e}");
+}

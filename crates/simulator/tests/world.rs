@@ -668,3 +668,152 @@ fn crash_new_leader_crashes_the_next_node_to_take_office_right_as_it_does() {
         assert!(restarts.contains(&(at - 1 + 30_000_000, 1)), "{restarts:?}");
     }
 }
+
+/// The toy with membership changes: it answers a change by reporting the membership it
+/// would have (the requested server added or removed), so a test sees where it went.
+struct MemberToy {
+    toy: Toy,
+    members: Vec<NodeId>,
+}
+
+impl Protocol for MemberToy {
+    type Message = Msg;
+    type Durable = Durable;
+    type Write = Append;
+    const NAME: &'static str = "member_toy";
+    const BUGS: &'static [Bug] = &[];
+    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+    const SUPPORTS_MEMBERSHIP: bool = true;
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Msg, Append>,
+    ) -> Self {
+        MemberToy {
+            toy: Toy::start(id, config, durable, now, out),
+            members: config.initial_members(),
+        }
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
+        match input {
+            Input::ChangeMembership(change) => {
+                match change {
+                    protocol::MembershipChange::Add(n) => self.members.push(n),
+                    protocol::MembershipChange::Remove(n) => self.members.retain(|&m| m != n),
+                }
+                self.members.sort_unstable();
+                out.report(Report::Members {
+                    members: self.members.clone(),
+                });
+            }
+            input => self.toy.step(now, input, out),
+        }
+    }
+
+    fn persist(durable: &mut Durable, write: &Append) {
+        Toy::persist(durable, write);
+    }
+
+    fn role(&self) -> (Role, u64) {
+        self.toy.role()
+    }
+}
+
+#[test]
+fn a_protocol_without_membership_change_refuses_every_way_of_asking_for_one() {
+    let options = RunOptions {
+        seed: 1,
+        keep_events: false,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    for (extra, field) in [
+        ("[options]\nmembers = [1, 2]", "options.members"),
+        (
+            "[[faults]]\nat = \"1s\"\nkind = \"add_server\"\nnode = 3",
+            "faults",
+        ),
+        ("[nemesis]\nreconfigure = 1.0", "nemesis.reconfigure"),
+    ] {
+        let sc = scenario(extra);
+        let Err(e) = Simulation::<Toy>::new(&sc, &options) else {
+            panic!("toy accepted {extra}");
+        };
+        assert_eq!(e.field, field, "{e}");
+        assert!(
+            e.message
+                .contains("toy does not support membership changes"),
+            "{e}"
+        );
+        assert!(
+            Simulation::<MemberToy>::new(&sc, &options).is_ok(),
+            "{extra}"
+        );
+    }
+}
+
+#[test]
+fn a_membership_change_goes_to_whoever_leads_and_the_ghost_follows_its_report() {
+    let sc = scenario(
+        "[options]\nmembers = [1, 2]\n\n[[faults]]\nat = \"1s\"\nkind = \"add_server\"\nnode = 3\n\n[[faults]]\nat = \"1.5s\"\nkind = \"remove_server\"\nnode = 1",
+    );
+    let options = RunOptions {
+        seed: 1,
+        keep_events: true,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    let out = Simulation::<MemberToy>::new(&sc, &options)
+        .expect("config")
+        .run()
+        .expect("run");
+    let applied: Vec<(&str, Option<u32>)> = out
+        .faults
+        .iter()
+        .map(|f| (f.fault.name(), f.node))
+        .collect();
+    assert_eq!(
+        applied,
+        vec![("add_server", Some(1)), ("remove_server", Some(1))]
+    );
+    // Bit i - 1 stands for node i: {1, 2, 3}, then {2, 3}.
+    let members: Vec<(u32, u64, u64)> = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::Members)
+        .map(|e| (e.node, e.a, e.b))
+        .collect();
+    assert_eq!(members, vec![(1, 3, 0b111), (1, 2, 0b110)]);
+}
+
+#[test]
+fn a_membership_change_with_no_leader_is_skipped_and_recorded() {
+    // The toy's node 1 leads for ever; crash it and no one leads.
+    let sc = scenario(
+        "[[faults]]\nat = \"1s\"\nkind = \"crash\"\nnode = 1\n\n[[faults]]\nat = \"1.1s\"\nkind = \"add_server\"\nnode = 3",
+    );
+    let options = RunOptions {
+        seed: 1,
+        keep_events: true,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    let out = Simulation::<MemberToy>::new(&sc, &options)
+        .expect("config")
+        .run()
+        .expect("run");
+    assert!(out
+        .log
+        .events
+        .iter()
+        .any(|e| e.kind == Kind::FaultSkipped && e.label == "add_server"));
+    assert!(!out.log.events.iter().any(|e| e.kind == Kind::Members));
+}
