@@ -817,3 +817,36 @@ fn a_membership_change_with_no_leader_is_skipped_and_recorded() {
         .any(|e| e.kind == Kind::FaultSkipped && e.label == "add_server"));
     assert!(!out.log.events.iter().any(|e| e.kind == Kind::Members));
 }
+
+#[test]
+fn the_reconfigure_nemesis_adds_non_members_and_never_drops_below_three_members() {
+    // Members {1, 2} of three nodes: the only change it may draw is adding n3; after that
+    // three members remain and no one is left to add, so it skips.
+    let sc = scenario("[options]\nmembers = [1, 2]\n\n[nemesis]\nreconfigure = 20.0");
+    let options = RunOptions {
+        seed: 3,
+        keep_events: true,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    let out = Simulation::<MemberToy>::new(&sc, &options)
+        .expect("config")
+        .run()
+        .expect("run");
+    use simulator::scenario::Fault;
+    let changes: Vec<(Fault, Option<u32>)> = out
+        .faults
+        .iter()
+        .filter(|f| f.from_nemesis && f.fault.name() != "heal_all")
+        .map(|f| (f.fault.clone(), f.node))
+        .collect();
+    assert_eq!(changes, vec![(Fault::AddServer { node: 3 }, Some(1))]);
+    let skipped = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind == Kind::FaultSkipped && e.label == "reconfigure")
+        .count();
+    assert!(skipped > 10, "{skipped} reconfigure draws skipped");
+}
