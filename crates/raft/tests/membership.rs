@@ -304,3 +304,21 @@ fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
     c.client(n(1), write("x", 1));
     assert!(c.net.iter().all(|e| e.to != n(4)));
 }
+
+#[test]
+fn an_initial_membership_must_be_distinct_ascending_voters() {
+    use protocol::Protocol;
+    for (members, says) in [
+        (vec![], "at least one"),
+        (vec![n(1), n(6)], "n6 is not a voting node"),
+        (vec![n(2), n(1)], "ascending"),
+        (vec![n(1), n(1)], "distinct"),
+    ] {
+        let mut cfg = config(5);
+        cfg.members = Some(members);
+        let e = raft::Raft::check_config(&cfg).expect_err(says);
+        assert_eq!(e.field, "options.members");
+        assert!(e.message.contains(says), "{e}");
+    }
+    assert!(raft::Raft::check_config(&four_and_a_spare()).is_ok());
+}
