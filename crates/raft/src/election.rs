@@ -25,12 +25,16 @@ impl Raft {
                 if self.role == Role::Leader {
                     return;
                 }
-                if !self.is_member(self.id) {
-                    // Thesis §4.2: a server outside its latest configuration does not
-                    // campaign (a spare not yet added, or a removed server).
+                if !self.may_campaign() {
+                    // Thesis §4.2.2: a server outside its latest configuration, known
+                    // committed, does not campaign (a spare not yet added, or a removed
+                    // server that knows it).
                     out.mark("raft.non_member_does_not_campaign");
                     self.reset_election_timer(out);
                     return;
+                }
+                if !self.is_member(self.id) {
+                    out.mark("raft.non_member_campaigns_until_its_removal_commits");
                 }
                 if self.config.pre_vote {
                     self.become_pre_candidate(now, out);
@@ -173,7 +177,11 @@ impl Raft {
         self.role = Role::PreCandidate;
         self.leader_hint = None;
         self.votes.clear();
-        self.votes.push(self.id);
+        // Thesis §4.2.2: a server outside its latest configuration does not count its
+        // own vote.
+        if self.is_member(self.id) {
+            self.votes.push(self.id);
+        }
         self.report_role(out);
         self.reset_election_timer(out);
         let msg = Message::PreVote {
@@ -204,13 +212,28 @@ impl Raft {
             candidate: self.id,
         });
         self.votes.clear();
-        self.votes.push(self.id);
+        if self.is_member(self.id) {
+            self.votes.push(self.id);
+        }
         self.answered.clear();
         self.reset_election_timer(out);
         self.retry_request_vote(out);
-        if self.votes.len() >= self.quorum() {
-            self.become_leader(now, out);
+        self.maybe_win_alone(now, out);
+    }
+
+    /// A candidate whose own vote is a quorum (a configuration of one) takes office only
+    /// once that vote and its term are durable: were it to crash before, it would restart
+    /// in the old term, and another node could lead the term it claimed. (Other voters'
+    /// grants answer a RequestVote that left after the write, so they come later anyway.)
+    pub(crate) fn maybe_win_alone(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        if self.role != Role::Candidate || self.votes.len() < self.quorum() {
+            return;
         }
+        if self.writes_in_flight.iter().any(|(_, len)| len.is_none()) {
+            out.mark("raft.sole_voter_waits_for_its_vote_to_be_durable");
+            return;
+        }
+        self.become_leader(now, out);
     }
 
     /// Sends RequestVote to every peer that has not answered this term's round, and

@@ -817,6 +817,7 @@ impl Raft {
                 self.maybe_commit(now, out);
             }
         }
+        self.maybe_win_alone(now, out);
     }
 
     /// Invariants that hold after every step (TigerBeetle style: the second line of

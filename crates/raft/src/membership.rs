@@ -18,12 +18,15 @@
 //!   of the old configuration hold a log no C1-holder can beat in an election.
 //!
 //! The leader ships entries to the members of its latest configuration (§4.2.3), and
-//! also to a server that configuration removed until the removal commits, so that a
-//! removed server that is up learns it is out and stops campaigning (etcd likewise keeps
-//! a removed server's progress until the change applies); a leader that removed itself keeps leading, without counting itself, until the entry
-//! that removes it commits, and then steps down (§4.2.2). A node that is not a member of
-//! its own latest configuration never campaigns; it still answers RequestVote and
-//! AppendEntries, which a server processes whatever its configuration says (§4.1).
+//! also to a server that configuration removed until the removal commits, with one last
+//! heartbeat carrying that commit, so that a removed server that is up learns it is out
+//! (etcd likewise keeps a removed server's progress until the change applies). A leader
+//! that removed itself keeps leading, without counting itself, until the entry that
+//! removes it commits, and then steps down (§4.2.2). A server outside its latest
+//! configuration still campaigns while it does not know that configuration committed (it
+//! may be needed to commit it, §4.2.2), without counting its own vote; once it knows, or
+//! if it never was a member (a spare), it stays quiet. Every server answers RequestVote
+//! and AppendEntries whatever its configuration says (§4.1).
 
 use crate::{Entry, LogWrite, Message, Outputs, Raft, Shipping, Write};
 use protocol::{LocalTime, MembershipChange, NodeId, Report, Role};
@@ -165,6 +168,23 @@ impl Raft {
         // The quorum may have shrunk: earlier entries may commit now.
         self.maybe_commit(now, out);
         self.update_quorum_round(now, out);
+    }
+
+    /// Thesis §4.2.2: a server outside its latest configuration campaigns only while it
+    /// does not know that configuration committed (it may be needed to commit it).
+    pub(crate) fn may_campaign(&self) -> bool {
+        self.is_member(self.id) || self.commit_index < self.config_index
+    }
+
+    /// The removal committed: one last heartbeat to each server it removed carries the
+    /// commit index, so that a removed server that is up knows it is out for good.
+    pub(crate) fn tell_removed_servers(&mut self, out: &mut Outputs<Message, Write>) {
+        for i in 0..self.peers.len() {
+            let peer = self.peers[i];
+            if !self.is_member(peer) && self.previous_members.binary_search(&peer).is_ok() {
+                self.ship(i, true, out);
+            }
+        }
     }
 
     /// Thesis §4.2.2: a leader that is not in the configuration it committed steps down.

@@ -55,6 +55,16 @@ impl Raft {
             // added, a server removed by a committed change).
             return;
         }
+        self.ship(index, heartbeat, out);
+    }
+
+    /// `send_append` without asking whether the peer is replicated to.
+    pub(crate) fn ship(
+        &mut self,
+        index: usize,
+        heartbeat: bool,
+        out: &mut Outputs<Message, Write>,
+    ) {
         let leader = self.leader.as_mut().expect("only a leader replicates");
         let p = &mut leader.progress[index];
         let last = self.log.len() as u64;
@@ -480,6 +490,9 @@ impl Raft {
             let noop = self.leader.as_ref().expect("leader state").noop_index;
             if old < noop && index >= noop {
                 self.on_own_term_commit(now, out);
+            }
+            if old < self.config_index && index >= self.config_index {
+                self.tell_removed_servers(out);
             }
             self.try_serve_reads(out);
         }

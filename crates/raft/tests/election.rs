@@ -240,11 +240,16 @@ fn a_follower_that_heard_from_the_leader_within_the_election_timeout_ignores_vot
 }
 
 #[test]
-fn a_single_node_cluster_elects_itself_and_commits_once_its_write_is_durable() {
-    // Raft §5.2 with a quorum of one; the leader counts only its durable log.
+fn a_single_node_cluster_elects_itself_once_its_vote_is_durable_and_commits_once_its_write_is() {
+    // Raft §5.2 with a quorum of one; the leader counts only its durable log. Its own
+    // vote is a quorum, but were it to lead before that vote is written, a crash would
+    // lose term 1 and another node (after a membership change) could lead term 1 too.
     let mut c = Cluster::new(config(1));
     c.auto_write = false;
     c.fire_election(n(1));
+    assert_eq!(c.role(n(1)), (Role::Candidate, 1));
+    assert!(c.marked("raft.sole_voter_waits_for_its_vote_to_be_durable"));
+    c.complete_one_write(n(1));
     assert_eq!(c.role(n(1)), (Role::Leader, 1));
     let op = c.client(n(1), write("k", 3));
     assert_eq!(c.reply(op), None);
