@@ -2,7 +2,7 @@
 //! becoming leader, the vote fence (thesis §4.2.3) and check-quorum (thesis §6.2).
 
 use crate::{
-    Entry, Leader, LogWrite, Message, Outputs, Progress, Raft, Shipping, Write, TIMER_CHECK_QUORUM,
+    Entry, Leader, Message, Outputs, Progress, Raft, Shipping, Write, TIMER_CHECK_QUORUM,
     TIMER_ELECTION, TIMER_HEARTBEAT,
 };
 use protocol::{LocalTime, NodeId, Report, Role, TimerId};
@@ -314,15 +314,7 @@ impl Raft {
             quorum_round: 0,
             lease_until: None,
         }));
-        let noop = Entry::noop(self.term);
-        self.log.push(noop.clone());
-        self.write(
-            Write::Log(LogWrite::Append {
-                index: next,
-                entries: vec![noop],
-            }),
-            out,
-        );
+        self.append_own(Entry::noop(self.term), out);
         self.broadcast_append(out);
         out.set_timer(
             TIMER_HEARTBEAT,

@@ -28,7 +28,7 @@
 //! if it never was a member (a spare), it stays quiet. Every server answers RequestVote
 //! and AppendEntries whatever its configuration says (§4.1).
 
-use crate::{Entry, LogWrite, Message, Outputs, Raft, Shipping, Write};
+use crate::{Entry, Message, Outputs, Raft, Shipping, Write};
 use protocol::{LocalTime, MembershipChange, NodeId, Report, Role};
 
 impl Raft {
@@ -153,16 +153,7 @@ impl Raft {
             }
         }
         out.mark("raft.conf_change_started");
-        let index = self.last_index() + 1;
-        let entry = Entry::config(self.term, members);
-        self.log.push(entry.clone());
-        self.write(
-            Write::Log(LogWrite::Append {
-                index,
-                entries: vec![entry],
-            }),
-            out,
-        );
+        let index = self.append_own(Entry::config(self.term, members), out);
         self.refresh_membership(index, out);
         self.broadcast_append(out);
         // The quorum may have shrunk: earlier entries may commit now.

@@ -117,20 +117,13 @@ impl Raft {
     ) {
         let leader = self.leader.as_mut().expect("leader state");
         // A majority of the latest configuration answered (thesis §4.1).
-        self.scratch.clear();
-        if self.members.binary_search(&self.id).is_ok() {
-            self.scratch.push(leader.round);
-        }
-        let members = &self.members;
-        self.scratch.extend(
-            leader
-                .progress
-                .iter()
-                .filter(|p| members.binary_search(&p.id).is_ok())
-                .map(|p| p.acked_round),
+        let q = crate::replication::quorum_value(
+            &mut self.scratch,
+            &self.members,
+            self.id,
+            leader.round,
+            leader.progress.iter().map(|p| (p.id, p.acked_round)),
         );
-        self.scratch.sort_unstable_by(|a, b| b.cmp(a));
-        let q = self.scratch[protocol::quorum(self.members.len()) - 1];
         if q > leader.quorum_round {
             leader.quorum_round = q;
             while leader.round_started.front().is_some_and(|&(r, _)| r < q) {

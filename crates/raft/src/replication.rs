@@ -159,17 +159,8 @@ impl Raft {
         out: &mut Outputs<Message, Write>,
     ) {
         debug_assert_eq!(self.role, Role::Leader);
-        let index = self.last_index() + 1;
         let id = command.id;
-        let entry = Entry::command(self.term, command);
-        self.log.push(entry.clone());
-        self.write(
-            Write::Log(LogWrite::Append {
-                index,
-                entries: vec![entry],
-            }),
-            out,
-        );
+        let index = self.append_own(Entry::command(self.term, command), out);
         let leader = self.leader.as_mut().expect("leader state");
         leader.pending_entries.insert(index, id);
         self.broadcast_append(out);
@@ -423,6 +414,21 @@ impl Raft {
         self.update_quorum_round(now, out);
     }
 
+    /// The leader appends one entry of its own (its no-op, a command, a configuration) and
+    /// starts writing it; returns its index.
+    pub(crate) fn append_own(&mut self, entry: Entry, out: &mut Outputs<Message, Write>) -> u64 {
+        let index = self.last_index() + 1;
+        self.log.push(entry.clone());
+        self.write(
+            Write::Log(LogWrite::Append {
+                index,
+                entries: vec![entry],
+            }),
+            out,
+        );
+        index
+    }
+
     /// Raft §5.4.2 / thesis §3.6.2: commit the highest index a majority holds durably, but
     /// only by counting replicas of an entry of the current term (Figure 8).
     pub(crate) fn maybe_commit(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
@@ -432,22 +438,13 @@ impl Raft {
         } else {
             self.durable_index
         };
-        // Thesis §4.1: a majority of the latest configuration, the leader counting only
-        // if it is a member.
-        self.scratch.clear();
-        if self.members.binary_search(&self.id).is_ok() {
-            self.scratch.push(own);
-        }
-        let members = &self.members;
-        self.scratch.extend(
-            leader
-                .progress
-                .iter()
-                .filter(|p| members.binary_search(&p.id).is_ok())
-                .map(|p| p.matched),
+        let n = quorum_value(
+            &mut self.scratch,
+            &self.members,
+            self.id,
+            own,
+            leader.progress.iter().map(|p| (p.id, p.matched)),
         );
-        self.scratch.sort_unstable_by(|a, b| b.cmp(a));
-        let n = self.scratch[protocol::quorum(self.members.len()) - 1];
         if n <= self.commit_index {
             return;
         }
@@ -521,4 +518,27 @@ impl Raft {
             }
         }
     }
+}
+
+/// The highest value a majority of the latest configuration has reached (thesis §4.1):
+/// `own` counts only if `me` is a member, each peer's value only if it is one. Used for
+/// the commit index (match indexes) and for confirmed heartbeat rounds (reads, lease).
+pub(crate) fn quorum_value(
+    scratch: &mut Vec<u64>,
+    members: &[NodeId],
+    me: NodeId,
+    own: u64,
+    peers: impl Iterator<Item = (NodeId, u64)>,
+) -> u64 {
+    scratch.clear();
+    if members.binary_search(&me).is_ok() {
+        scratch.push(own);
+    }
+    scratch.extend(
+        peers
+            .filter(|(id, _)| members.binary_search(id).is_ok())
+            .map(|(_, v)| v),
+    );
+    scratch.sort_unstable_by(|a, b| b.cmp(a));
+    scratch[protocol::quorum(members.len()) - 1]
 }
