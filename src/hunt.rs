@@ -124,6 +124,8 @@ pub struct Shrunk {
 
 /// Shrinks the failing run `out` of `sc` (run with `options`) to a smaller scenario that
 /// fails the same way (the same expectations fail), trying at most `max_runs` candidates.
+/// With mutants on, a candidate also runs without them and must not fail any of those
+/// expectations there: the shrunk run still shows the mutant, not a failure of its own.
 /// The result runs without swarm: its faults are explicit.
 pub fn shrink_failure(
     sc: &Scenario,
@@ -141,15 +143,35 @@ pub fn shrink_failure(
         describe: false,
         ..options.clone()
     };
+    let mutants_on = !plain.bugs.is_empty() || !sc.bugs.is_empty();
     let fails_same_way = |candidate: &Scenario, swarm: bool| {
         let opts = RunOptions {
             swarm,
             ..plain.clone()
         };
-        match run_caught(&candidate.protocol, candidate, &opts) {
-            Ok(o) => (failure_signature(&judge(candidate, &o)) == want).then(|| size_of(&o)),
-            Err(_) => None,
+        let out = run_caught(&candidate.protocol, candidate, &opts).ok()?;
+        if failure_signature(&judge(candidate, &out)) != want {
+            return None;
         }
+        // With mutants on, the candidate must still be the mutants' doing: without them it
+        // fails none of those expectations (else a shrink could keep a failure any
+        // protocol has, such as liveness with most nodes crashed for good).
+        if mutants_on {
+            let correct = Scenario {
+                bugs: Vec::new(),
+                ..candidate.clone()
+            };
+            let opts = RunOptions {
+                bugs: Vec::new(),
+                ..opts
+            };
+            let without = run_caught(&correct.protocol, &correct, &opts).ok()?;
+            let failed = failure_signature(&judge(&correct, &without));
+            if failed.iter().any(|f| want.contains(f)) {
+                return None;
+            }
+        }
+        Some(size_of(&out))
     };
     // A nemesis run becomes an explicit schedule of the faults it applied (the same run,
     // since every concern draws from its own stream); if that does not fail the same way,

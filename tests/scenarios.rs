@@ -259,3 +259,50 @@ fn fifo_links_never_show_zab_a_hole_in_its_stream_under_random_faults() {
         );
     }
 }
+
+#[test]
+fn liveness_is_judged_while_a_majority_can_work_and_not_when_the_last_fault_strands_it() {
+    use checker::safety::Outcome;
+    let liveness = |faults: &str, protocol: &str| {
+        let text = format!(
+            "name = \"stranded\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"8s\"\n{faults}\n[expect]\npass = [\"liveness\"]\n"
+        );
+        let sc = Scenario::from_toml("stranded.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+        let out = run(&sc, protocol, 1);
+        let j = judge(&sc, &out);
+        let (_, v) = j
+            .verdicts
+            .iter()
+            .find(|(n, _)| *n == "liveness")
+            .expect("a liveness verdict");
+        (v.result, v.detail.clone())
+    };
+    for protocol in ["raft", "zab"] {
+        // One of three down for good: the other two must elect and serve.
+        let (result, detail) = liveness(
+            "faults = [{ at = \"1s\", kind = \"crash\", node = \"leader\" }]",
+            protocol,
+        );
+        assert_eq!(result, Outcome::Pass, "{protocol}: {detail}");
+        // Two of three down for good, or the one live node cut off from the other: no
+        // protocol can make progress, so liveness is not judged (rather than failed).
+        for faults in [
+            "faults = [{ at = \"1s\", kind = \"crash\", node = 1 }, { at = \"1s\", kind = \"crash\", node = 2 }]",
+            "faults = [{ at = \"1s\", kind = \"crash\", node = 1 }, { at = \"1s\", kind = \"isolate\", node = 2 }]",
+            "faults = [{ at = \"1s\", kind = \"pause\", node = 1 }, { at = \"1s\", kind = \"crash\", node = 2 }]",
+        ] {
+            let (result, detail) = liveness(faults, protocol);
+            assert_eq!(result, Outcome::Unknown, "{protocol} {faults}: {detail}");
+            assert!(
+                detail.contains("no voter reaches a majority"),
+                "{protocol}: {detail}"
+            );
+        }
+        // A cut that leaves a majority connected is still judged.
+        let (result, detail) = liveness(
+            "faults = [{ at = \"1s\", kind = \"isolate\", node = \"leader\" }]",
+            protocol,
+        );
+        assert_eq!(result, Outcome::Pass, "{protocol}: {detail}");
+    }
+}

@@ -193,7 +193,13 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         ("lease_exclusivity", safety::lease_exclusivity(events)),
         (
             "liveness",
-            safety::liveness(events, &ops, out.last_heal_ns, within, out.end_ns),
+            match &out.stranded {
+                Some(why) => Verdict {
+                    result: Outcome::Unknown,
+                    detail: format!("not judged: {why}"),
+                },
+                None => safety::liveness(events, &ops, out.last_heal_ns, within, out.end_ns),
+            },
         ),
     ];
     let mut expectations = Vec::new();

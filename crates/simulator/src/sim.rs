@@ -227,6 +227,11 @@ pub struct RunOutput {
     /// The time of the last fault of any kind, or of the nemesis's final heal (liveness is
     /// judged from here).
     pub last_heal_ns: u64,
+    /// Set when, after the last fault, no live voter can exchange messages both ways with a
+    /// majority of its membership (itself included): crashed or paused nodes and cuts or
+    /// clogs left in place. No leader-based protocol can then make progress, so liveness is
+    /// not judged; the text says who was up and what each could reach.
+    pub stranded: Option<String>,
 }
 
 /// Run-time switches that do not come from the scenario file.
@@ -581,6 +586,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 (n.id, role, n.term, n.clock.offset_ns(end))
             })
             .collect();
+        let stranded = self.stranded();
         RunOutput {
             protocol: P::NAME,
             seed: self.seed,
@@ -601,7 +607,48 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             marks: self.marks,
             final_roles,
             last_heal_ns: self.last_heal_ns,
+            stranded,
         }
+    }
+
+    /// Whether the world the last fault left (nothing changes after it) strands every
+    /// voter: see `RunOutput::stranded`.
+    fn stranded(&self) -> Option<String> {
+        let up = |id: u32| {
+            let n = &self.nodes[id as usize - 1];
+            n.state.is_some() && !n.paused
+        };
+        let both_ways = |a: u32, b: u32| {
+            a == b
+                || !(self.links.is_cut(a, b)
+                    || self.links.is_cut(b, a)
+                    || self.links.is_clogged(a, b)
+                    || self.links.is_clogged(b, a))
+        };
+        let mut reach = Vec::new();
+        for n in self.nodes.iter().filter(|n| up(n.id)) {
+            if !n.members.contains(&n.id) {
+                continue;
+            }
+            let reached = n
+                .members
+                .iter()
+                .filter(|&&m| up(m) && both_ways(n.id, m))
+                .count();
+            if reached > n.members.len() / 2 {
+                return None;
+            }
+            reach.push(format!("n{} {} of {}", n.id, reached, n.members.len()));
+        }
+        let down: Vec<String> = (1..=self.sc.nodes)
+            .filter(|&id| !up(id))
+            .map(|id| format!("n{id}"))
+            .collect();
+        Some(format!(
+            "after the last fault no voter reaches a majority of its membership (down or paused: {}; live voters reach {})",
+            if down.is_empty() { "none".into() } else { down.join(", ") },
+            if reach.is_empty() { "nothing".into() } else { reach.join(", ") }
+        ))
     }
 
     fn handle(&mut self, ev: Ev<P::Message>) {
