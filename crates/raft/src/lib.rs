@@ -426,7 +426,7 @@ impl Raft {
         },
         Bug {
             name: "raft.prevote_reply_local_term",
-            summary: "a granted pre-vote reply carries the responder's own term instead of the proposed term, so a pre-candidate ahead in term ignores it",
+            summary: "a granted pre-vote reply carries the responder's own term instead of the proposed term, so a pre-candidate ahead in term ignores it; and, as etcd's Step did then (etcd#8243), a pre-vote of a lower term is dropped unanswered, so the node behind never learns the term",
         },
         Bug {
             name: "raft.no_vote_fence",
@@ -650,6 +650,11 @@ impl Raft {
                         granted: false,
                     },
                 ),
+                // etcd, when #8243 was filed, dropped every message of a lower term,
+                // pre-votes included: the pre-candidate behind never learns the term.
+                Message::PreVote { .. } if self.bugs.prevote_reply_local_term => {
+                    out.mark("raft.prevote_from_lower_term_dropped")
+                }
                 Message::PreVote { .. } => {
                     out.mark("raft.prevote_rejected");
                     out.send_after_writes(
