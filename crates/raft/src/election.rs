@@ -314,7 +314,14 @@ impl Raft {
             quorum_round: 0,
             lease_until: None,
         }));
-        self.append_own(Entry::noop(self.term), out);
+        if self.bugs.commit_prior_term_by_count {
+            // As the implementations that had this bug (canonical/raft before #336, which
+            // added both the rule and the no-op): nothing of the new term until a client
+            // writes, so the old entries it ships are what it commits.
+            out.mark("raft.no_noop_on_election");
+        } else {
+            self.append_own(Entry::noop(self.term), out);
+        }
         self.broadcast_append(out);
         out.set_timer(
             TIMER_HEARTBEAT,

@@ -394,7 +394,7 @@ impl Raft {
     pub const BUGS: &'static [Bug] = &[
         Bug {
             name: "raft.commit_prior_term_by_count",
-            summary: "the leader commits an entry of an earlier term once a majority holds it (ignores thesis §3.6.2, Figure 8)",
+            summary: "the leader commits an entry of an earlier term once a majority holds it (ignores thesis §3.6.2, Figure 8), and, like the implementations that had this bug (canonical/raft before #336 added both), appends no no-op on election",
         },
         Bug {
             name: "raft.follower_commit_beyond_verified",
