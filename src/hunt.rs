@@ -86,17 +86,25 @@ pub fn seed_failures(
     }
 }
 
-/// The first seed in `seeds` at which `sc` fails with `bug` switched on.
+/// The first seed in `seeds` at which `sc` fails with `bug` switched on and `caught_by`
+/// (see `caught`; empty: anything) is among the failures. An earlier seed may fail
+/// another way first: a mutant can also stall a cluster before it loses a write.
 pub fn first_failure(
     sc: &Scenario,
     bug: &str,
     seeds: Range<u64>,
     swarm: bool,
+    caught_by: &str,
 ) -> Result<Option<Found>, String> {
     let bugs = [bug.to_string()];
     for seed in seeds {
         let failed = seed_failures(sc, &bugs, seed, swarm)?;
-        if !failed.is_empty() {
+        let hit = if caught_by.is_empty() {
+            !failed.is_empty()
+        } else {
+            caught(&failed, caught_by)
+        };
+        if hit {
             return Ok(Some(Found { seed, failed }));
         }
     }

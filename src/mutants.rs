@@ -195,7 +195,7 @@ fn hunt_one(row: &MutantRow, shrink: bool) -> Result<Outcome, String> {
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     let started = Instant::now();
-    let found = hunt::first_failure(&sc, &row.bug, 0..row.seeds, row.swarm)?;
+    let found = hunt::first_failure(&sc, &row.bug, 0..row.seeds, row.swarm, &row.caught_by)?;
     let secs = started.elapsed().as_secs_f64();
     Ok(match found {
         Some(f) => {

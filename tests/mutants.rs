@@ -47,16 +47,8 @@ fn every_mutant_of_every_protocol_has_a_row_in_the_table() {
 fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
     let mut sc = Scenario::load(&row.scenario).map_err(|e| e.to_string())?;
     sc.protocol = row.protocol.clone();
-    // The first seed at which the row's checker catches it (an earlier seed may fail
-    // another way first: a mutant can also stall a cluster before it loses a write).
-    let mut found = None;
-    for seed in 0..row.seeds {
-        let failed = hunt::seed_failures(&sc, std::slice::from_ref(&row.bug), seed, row.swarm)?;
-        if hunt::caught(&failed, &row.caught_by) {
-            found = Some(hunt::Found { seed, failed });
-            break;
-        }
-    }
+    // The first seed at which the row's checker catches it, as `sim mutants` reports.
+    let found = hunt::first_failure(&sc, &row.bug, 0..row.seeds, row.swarm, &row.caught_by)?;
     let found = found.ok_or_else(|| {
         format!(
             "{} did not catch it in {} seeds of {}",
