@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use protocol::{Protocol, ReadMode, Report, Role};
+use protocol::{Config, Protocol, ReadMode, Report, Role};
 use raft::{TIMER_CHECK_QUORUM, TIMER_ELECTION, TIMER_HEARTBEAT};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -172,6 +172,21 @@ fn check_safety(c: &Cluster) -> Result<(), TestCaseError> {
 /// Restart everyone, let clocks move past every fence, and elect someone with every
 /// message delivered; then all nodes (all members of the leader's configuration, when
 /// membership changed) must agree on one committed log.
+/// Runs `actions` on a cluster of `cfg`, checks safety, heals, lets it converge and
+/// checks again. For exploring by hand: RAFT_BUG=raft.vote_not_durable shows the
+/// schedules finding a mutant (the test is then expected to fail).
+fn explore(mut cfg: Config, nodes: u32, actions: &[Action]) -> Result<(), TestCaseError> {
+    if let Ok(bug) = std::env::var("RAFT_BUG") {
+        cfg.bugs.insert(bug);
+    }
+    let mut c = Cluster::new(cfg);
+    c.auto_write = false;
+    run(&mut c, nodes, actions);
+    check_safety(&c)?;
+    heal_and_converge(&mut c, nodes)?;
+    check_safety(&c)
+}
+
 fn heal_and_converge(c: &mut Cluster, nodes: u32) -> Result<(), TestCaseError> {
     c.auto_write = true;
     for k in 1..=nodes {
@@ -269,17 +284,7 @@ proptest! {
         cfg.pre_vote = pre_vote;
         cfg.check_quorum = check_quorum;
         cfg.read_mode = mode;
-        // For exploring by hand: RAFT_BUG=raft.vote_not_durable shows the schedules
-        // finding a mutant (the test is then expected to fail).
-        if let Ok(bug) = std::env::var("RAFT_BUG") {
-            cfg.bugs.insert(bug);
-        }
-        let mut c = Cluster::new(cfg);
-        c.auto_write = false;
-        run(&mut c, nodes, &actions);
-        check_safety(&c)?;
-        heal_and_converge(&mut c, nodes)?;
-        check_safety(&c)?;
+        explore(cfg, nodes, &actions)?;
     }
 
     /// Single-server membership changes (thesis §4.1) drawn among the same faults: one
@@ -302,14 +307,6 @@ proptest! {
         cfg.pre_vote = pre_vote;
         cfg.check_quorum = check_quorum;
         cfg.members = Some((1..nodes).map(protocol::NodeId).collect());
-        if let Ok(bug) = std::env::var("RAFT_BUG") {
-            cfg.bugs.insert(bug);
-        }
-        let mut c = Cluster::new(cfg);
-        c.auto_write = false;
-        run(&mut c, nodes, &actions);
-        check_safety(&c)?;
-        heal_and_converge(&mut c, nodes)?;
-        check_safety(&c)?;
+        explore(cfg, nodes, &actions)?;
     }
 }

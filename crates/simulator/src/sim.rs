@@ -614,9 +614,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// Whether the world the last fault left (nothing changes after it) strands every
     /// voter: see `RunOutput::stranded`.
     fn stranded(&self) -> Option<String> {
+        // A reported member outside the cluster (no such node) counts as down.
         let up = |id: u32| {
-            let n = &self.nodes[id as usize - 1];
-            n.state.is_some() && !n.paused
+            (id as usize)
+                .checked_sub(1)
+                .and_then(|i| self.nodes.get(i))
+                .is_some_and(|n| n.state.is_some() && !n.paused)
         };
         let both_ways = |a: u32, b: u32| {
             a == b

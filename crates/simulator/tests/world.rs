@@ -189,6 +189,10 @@ timeout = "300ms"
 }
 
 fn run(sc: &Scenario, seed: u64) -> RunOutput {
+    run_as::<Toy>(sc, seed)
+}
+
+fn run_as<P: Protocol>(sc: &Scenario, seed: u64) -> RunOutput {
     let options = RunOptions {
         seed,
         keep_events: true,
@@ -196,7 +200,7 @@ fn run(sc: &Scenario, seed: u64) -> RunOutput {
         swarm: false,
         describe: false,
     };
-    Simulation::<Toy>::new(sc, &options)
+    Simulation::<P>::new(sc, &options)
         .expect("config")
         .run()
         .expect("run")
@@ -762,17 +766,7 @@ fn a_membership_change_goes_to_whoever_leads_and_the_ghost_follows_its_report() 
     let sc = scenario(
         "[options]\nmembers = [1, 2]\n\n[[faults]]\nat = \"1s\"\nkind = \"add_server\"\nnode = 3\n\n[[faults]]\nat = \"1.5s\"\nkind = \"remove_server\"\nnode = 1",
     );
-    let options = RunOptions {
-        seed: 1,
-        keep_events: true,
-        bugs: vec![],
-        swarm: false,
-        describe: false,
-    };
-    let out = Simulation::<MemberToy>::new(&sc, &options)
-        .expect("config")
-        .run()
-        .expect("run");
+    let out = run_as::<MemberToy>(&sc, 1);
     let applied: Vec<(&str, Option<u32>)> = out
         .faults
         .iter()
@@ -799,17 +793,7 @@ fn a_membership_change_with_no_leader_is_skipped_and_recorded() {
     let sc = scenario(
         "[[faults]]\nat = \"1s\"\nkind = \"crash\"\nnode = 1\n\n[[faults]]\nat = \"1.1s\"\nkind = \"add_server\"\nnode = 3",
     );
-    let options = RunOptions {
-        seed: 1,
-        keep_events: true,
-        bugs: vec![],
-        swarm: false,
-        describe: false,
-    };
-    let out = Simulation::<MemberToy>::new(&sc, &options)
-        .expect("config")
-        .run()
-        .expect("run");
+    let out = run_as::<MemberToy>(&sc, 1);
     assert!(out
         .log
         .events
@@ -823,17 +807,7 @@ fn the_reconfigure_nemesis_adds_non_members_and_never_drops_below_three_members(
     // Members {1, 2} of three nodes: the only change it may draw is adding n3; after that
     // three members remain and no one is left to add, so it skips.
     let sc = scenario("[options]\nmembers = [1, 2]\n\n[nemesis]\nreconfigure = 20.0");
-    let options = RunOptions {
-        seed: 3,
-        keep_events: true,
-        bugs: vec![],
-        swarm: false,
-        describe: false,
-    };
-    let out = Simulation::<MemberToy>::new(&sc, &options)
-        .expect("config")
-        .run()
-        .expect("run");
+    let out = run_as::<MemberToy>(&sc, 3);
     use simulator::scenario::Fault;
     let changes: Vec<(Fault, Option<u32>)> = out
         .faults
