@@ -1,5 +1,6 @@
 use crate::NodeId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::Duration;
 
 /// How a protocol serves a client read. Which guarantee each gives under which fault is
@@ -19,16 +20,20 @@ pub enum ReadMode {
     Sync,
     /// `sync` where the leader first confirms its leadership with a quorum (linearizable).
     SyncQuorum,
+    /// Paxos quorum read with repair: the value a quorum of acceptors reports, after any
+    /// accepted-but-unchosen slot it reveals has been finished (CASSANDRA-12126).
+    Quorum,
 }
 
 impl ReadMode {
-    pub const ALL: [ReadMode; 6] = [
+    pub const ALL: [ReadMode; 7] = [
         ReadMode::Log,
         ReadMode::ReadIndex,
         ReadMode::Lease,
         ReadMode::Local,
         ReadMode::Sync,
         ReadMode::SyncQuorum,
+        ReadMode::Quorum,
     ];
 
     /// The name used in scenario files.
@@ -40,6 +45,7 @@ impl ReadMode {
             ReadMode::Local => "local",
             ReadMode::Sync => "sync",
             ReadMode::SyncQuorum => "sync_quorum",
+            ReadMode::Quorum => "quorum",
         }
     }
 
@@ -89,6 +95,9 @@ pub struct Config {
     pub backtrack_to_term_start: bool,
     /// Mutants switched on (names from `Protocol::BUGS`).
     pub bugs: BTreeSet<String>,
+    /// Options only this protocol has (`Protocol::OPTIONS`), by name; an option left out
+    /// takes its spec's default.
+    pub options: BTreeMap<String, OptionValue>,
 }
 
 impl Config {
@@ -105,6 +114,7 @@ impl Config {
             clock_drift_bound: 0.05,
             backtrack_to_term_start: false,
             bugs: BTreeSet::new(),
+            options: BTreeMap::new(),
         }
     }
 
@@ -120,5 +130,110 @@ impl Config {
     /// Every node, voters then observers.
     pub fn all_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.voters.iter().chain(self.observers.iter()).copied()
+    }
+}
+
+/// The links a protocol assumes between peers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum LinkKind {
+    /// Datagrams: a message may be lost, duplicated or overtaken by a later one.
+    Datagram,
+    /// FIFO connections (TCP): in order, and a loss breaks the connection
+    /// (`Input::Disconnected`) rather than leaving a hole.
+    Fifo,
+}
+
+/// The kind of value a protocol option takes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum OptionKind {
+    Bool,
+    /// A non-negative whole number (entries, slots, pages).
+    Count,
+    /// A duration, written in scenario files as `"250ms"`.
+    Duration,
+}
+
+impl OptionKind {
+    /// What a scenario must write, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OptionKind::Bool => "true or false",
+            OptionKind::Count => "a whole number >= 0",
+            OptionKind::Duration => "a duration such as \"250ms\"",
+        }
+    }
+}
+
+/// A protocol-specific option's value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum OptionValue {
+    Bool(bool),
+    Count(u64),
+    Duration(Duration),
+}
+
+impl OptionValue {
+    pub fn kind(self) -> OptionKind {
+        match self {
+            OptionValue::Bool(_) => OptionKind::Bool,
+            OptionValue::Count(_) => OptionKind::Count,
+            OptionValue::Duration(_) => OptionKind::Duration,
+        }
+    }
+}
+
+impl fmt::Display for OptionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionValue::Bool(b) => write!(f, "{b}"),
+            OptionValue::Count(n) => write!(f, "{n}"),
+            OptionValue::Duration(d) => write!(f, "{d:?}"),
+        }
+    }
+}
+
+/// One option a protocol declares (`Protocol::OPTIONS`).
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    /// As written in the scenario's `[options.PROTOCOL]` table.
+    pub name: &'static str,
+    pub kind: OptionKind,
+    /// The value when the scenario leaves it out.
+    pub default: OptionValue,
+    /// What it does, in one sentence (for help texts and docs).
+    pub summary: &'static str,
+}
+
+impl Config {
+    /// The value of a protocol option: the scenario's, or the spec's default.
+    pub fn option(&self, spec: &OptionSpec) -> OptionValue {
+        self.options.get(spec.name).copied().unwrap_or(spec.default)
+    }
+    pub fn option_bool(&self, spec: &OptionSpec) -> bool {
+        match self.option(spec) {
+            OptionValue::Bool(b) => b,
+            other => panic!(
+                "option {} is {other}, not a bool: check_options lets no such config through",
+                spec.name
+            ),
+        }
+    }
+    pub fn option_count(&self, spec: &OptionSpec) -> u64 {
+        match self.option(spec) {
+            OptionValue::Count(n) => n,
+            other => panic!(
+                "option {} is {other}, not a count: check_options lets no such config through",
+                spec.name
+            ),
+        }
+    }
+    pub fn option_duration(&self, spec: &OptionSpec) -> Duration {
+        match self.option(spec) {
+            OptionValue::Duration(d) => d,
+            other => panic!(
+                "option {} is {other}, not a duration: check_options lets no such config through",
+                spec.name
+            ),
+        }
     }
 }

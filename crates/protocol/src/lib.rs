@@ -29,7 +29,7 @@ mod io;
 mod kv;
 mod time;
 
-pub use config::{Config, ReadMode};
+pub use config::{Config, LinkKind, OptionKind, OptionSpec, OptionValue, ReadMode};
 pub use io::{Delivery, Input, MembershipChange, Output, Outputs, Reply, Report, Role, TimerId};
 pub use kv::{Command, Key, Kv, Op, OpId, OpResult, Value};
 pub use time::LocalTime;
@@ -68,8 +68,9 @@ pub struct Bug {
 /// A configuration the protocol cannot run with; the text reads as a sentence.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The configuration field at fault (as named in a scenario file).
-    pub field: &'static str,
+    /// The configuration field at fault, as named in a scenario file
+    /// (`options.heartbeat_interval`, `options.paxos.snapshot_every`).
+    pub field: String,
     pub message: String,
 }
 
@@ -100,10 +101,18 @@ pub trait Protocol: Sized {
     /// ([`Input::ChangeMembership`], `Config::members`). A driver must refuse to run a
     /// scenario that asks a protocol without it to change membership.
     const SUPPORTS_MEMBERSHIP: bool = false;
+    /// The links the protocol assumes between peers: datagrams that may be lost,
+    /// duplicated and reordered (Raft, Paxos), or FIFO connections whose loss is a reset
+    /// (ZAB assumes TCP). A scenario's `network.fifo` overrides it.
+    const LINKS: LinkKind = LinkKind::Datagram;
+    /// Options only this protocol has, set in a scenario's `[options.NAME]` table and
+    /// handed over in `Config::options` (checked against these specs by `check_common`).
+    const OPTIONS: &'static [OptionSpec] = &[];
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
-        check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)
+        check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        check_options(Self::NAME, Self::OPTIONS, config)
     }
 
     /// (Re)starts node `id` from the durable state its completed writes left behind.
@@ -143,7 +152,7 @@ pub fn check_common(
         if !bugs.iter().any(|b| b.name == bug) {
             let known: Vec<&str> = bugs.iter().map(|b| b.name).collect();
             return Err(ConfigError {
-                field: "bugs",
+                field: "bugs".into(),
                 message: format!(
                     "{name} has no mutant named {bug:?}; expected one of: {}",
                     if known.is_empty() {
@@ -158,7 +167,7 @@ pub fn check_common(
     if !read_modes.contains(&config.read_mode) {
         let modes: Vec<&str> = read_modes.iter().map(|m| m.name()).collect();
         return Err(ConfigError {
-            field: "workload.read_mode",
+            field: "workload.read_mode".into(),
             message: format!(
                 "{name} does not serve read mode {:?}; expected one of: {}",
                 config.read_mode.name(),
@@ -168,26 +177,26 @@ pub fn check_common(
     }
     if config.voters.is_empty() {
         return Err(ConfigError {
-            field: "nodes",
+            field: "nodes".into(),
             message: "at least one voting node is needed".into(),
         });
     }
     if let Some(members) = &config.members {
         if members.is_empty() {
             return Err(ConfigError {
-                field: "options.members",
+                field: "options.members".into(),
                 message: "expected at least one initial member".into(),
             });
         }
         if let Some(m) = members.iter().find(|m| !config.voters.contains(m)) {
             return Err(ConfigError {
-                field: "options.members",
+                field: "options.members".into(),
                 message: format!("{m} is not a voting node of the cluster"),
             });
         }
         if members.windows(2).any(|w| w[0] >= w[1]) {
             return Err(ConfigError {
-                field: "options.members",
+                field: "options.members".into(),
                 message: "expected distinct node ids in ascending order".into(),
             });
         }
@@ -195,18 +204,47 @@ pub fn check_common(
     let (lo, hi) = config.election_timeout;
     if lo.is_zero() || hi < lo {
         return Err(ConfigError {
-            field: "options.election_timeout",
+            field: "options.election_timeout".into(),
             message: format!("expected a range min <= max with min > 0, got {lo:?}..{hi:?}"),
         });
     }
     if config.heartbeat_interval.is_zero() || config.heartbeat_interval >= lo {
         return Err(ConfigError {
-            field: "options.heartbeat_interval",
+            field: "options.heartbeat_interval".into(),
             message: format!(
                 "expected a positive interval shorter than the election timeout minimum ({lo:?}), got {:?}",
                 config.heartbeat_interval
             ),
         });
+    }
+    Ok(())
+}
+
+/// Checks `config.options` against a protocol's option specs: every name known, every
+/// value of the declared kind. (Ranges are the protocol's own `check_config` to check.)
+pub fn check_options(name: &str, specs: &[OptionSpec], config: &Config) -> Result<(), ConfigError> {
+    for (key, value) in &config.options {
+        let field = format!("options.{name}.{key}");
+        let Some(spec) = specs.iter().find(|s| s.name == key) else {
+            let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
+            return Err(ConfigError {
+                field,
+                message: format!(
+                    "{name} has no option {key:?}; expected one of: {}",
+                    if known.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        };
+        if value.kind() != spec.kind {
+            return Err(ConfigError {
+                field,
+                message: format!("expected {}, got {value}", spec.kind.describe()),
+            });
+        }
     }
     Ok(())
 }

@@ -882,15 +882,16 @@ impl Protocol for Raft {
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        protocol::check_options(Self::NAME, Self::OPTIONS, config)?;
         if !config.observers.is_empty() {
             return Err(ConfigError {
-                field: "nodes.observers",
+                field: "nodes.observers".into(),
                 message: "raft has no non-voting members; remove the observers".into(),
             });
         }
         if !(0.0..1.0).contains(&config.clock_drift_bound) {
             return Err(ConfigError {
-                field: "options.clock_drift_bound",
+                field: "options.clock_drift_bound".into(),
                 message: format!(
                     "expected a relative drift in [0, 1), got {}",
                     config.clock_drift_bound

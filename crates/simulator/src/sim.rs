@@ -328,7 +328,7 @@ fn swarm_mix(rng: &mut Rng, nem: &mut NemesisSpec) {
 fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::ConfigError> {
     let refuse = |field: &'static str, what: &str| {
         Err(protocol::ConfigError {
-            field,
+            field: field.into(),
             message: format!(
                 "{protocol} does not support membership changes, but the scenario {what}; run it with a protocol that does (raft)"
             ),
@@ -423,7 +423,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             })
             .collect();
-        let fifo = sc.network.fifo.unwrap_or(P::NAME == "zab");
+        let fifo = sc
+            .network
+            .fifo
+            .unwrap_or(P::LINKS == protocol::LinkKind::Fifo);
         let mut nemesis = sc.nemesis.clone();
         if let (true, Some(nem)) = (options.swarm, nemesis.as_mut()) {
             swarm_mix(&mut Rng::new(seed, Stream::Swarm), nem);

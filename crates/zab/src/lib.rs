@@ -545,12 +545,14 @@ impl Protocol for Zab {
     const BUGS: &'static [Bug] = Zab::BUGS_LIST;
     const READ_MODES: &'static [ReadMode] =
         &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
+    const LINKS: protocol::LinkKind = protocol::LinkKind::Fifo;
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        protocol::check_options(Self::NAME, Self::OPTIONS, config)?;
         if let Some(n) = config.observers.iter().find(|o| config.voters.contains(o)) {
             return Err(ConfigError {
-                field: "nodes",
+                field: "nodes".into(),
                 message: format!("{n} is listed both as a voter and as an observer"),
             });
         }
@@ -560,7 +562,7 @@ impl Protocol for Zab {
         all.dedup();
         if all.len() != before {
             return Err(ConfigError {
-                field: "nodes",
+                field: "nodes".into(),
                 message: "a node is listed twice".into(),
             });
         }
