@@ -29,6 +29,9 @@ mod io;
 mod kv;
 mod time;
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 pub use config::{Config, LinkKind, OptionKind, OptionSpec, OptionValue, ReadMode};
 pub use io::{Delivery, Input, MembershipChange, Output, Outputs, Reply, Report, Role, TimerId};
 pub use kv::{Command, Key, Kv, Op, OpId, OpResult, Value};
