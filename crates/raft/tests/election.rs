@@ -29,7 +29,7 @@ fn a_leader_is_elected_and_replicates_a_write_to_every_node() {
     c.deliver_all();
     for i in 1..=3 {
         assert_eq!(c.commits(n(i)), vec![(1, 1, None), (2, 1, Some(op))], "{i}");
-        assert_eq!(c.raft(n(i)).kv().read("x"), Some(7));
+        assert_eq!(c.node(n(i)).kv().read("x"), Some(7));
     }
 }
 
@@ -57,7 +57,7 @@ fn a_vote_reply_never_leaves_before_the_vote_is_durable() {
     );
     c.complete_writes(n(1));
     assert_eq!(c.in_flight("RequestVote"), 2);
-    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(1), n(2), "RequestVote"));
     assert!(c.reports.contains(&(
         n(2),
         Report::Vote {
@@ -80,14 +80,14 @@ fn after_a_crash_a_node_still_refuses_a_second_vote_in_the_same_term() {
     // Raft §5.2: at most one vote per term, kept across crashes (votedFor is durable).
     let mut c = Cluster::new(config(3));
     c.fire_election(n(1));
-    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(1), n(2), "RequestVote"));
     c.net.clear();
     c.crash(n(2));
     c.restart(n(2));
-    assert_eq!(c.raft(n(2)).voted_for(), Some(n(1)));
+    assert_eq!(c.node(n(2)).voted_for(), Some(n(1)));
     c.fire_election(n(3)); // n3 also campaigns in term 1
     assert_eq!(c.role(n(3)), (Role::Candidate, 1));
-    assert!(c.deliver(n(3), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(3), n(2), "RequestVote"));
     let resp = c.hold(n(2), n(3), "RequestVoteResp");
     assert_eq!(
         resp.msg,
@@ -168,7 +168,7 @@ fn a_pre_vote_grant_carries_the_proposed_term_and_changes_no_term() {
     cfg.pre_vote = true;
     let mut c = Cluster::new(cfg);
     c.fire_election(n(1));
-    assert!(c.deliver(n(1), n(2), "PreVote"));
+    assert!(c.deliver_kind(n(1), n(2), "PreVote"));
     assert_eq!(c.role(n(2)), (Role::Follower, 0));
     let resp = c.hold(n(2), n(1), "PreVoteResp");
     assert_eq!(
@@ -219,8 +219,7 @@ fn a_follower_that_heard_from_the_leader_within_the_election_timeout_ignores_vot
     let mut c = Cluster::new(cfg);
     c.elect(n(1));
     // One link cut: n3 no longer hears n1 and campaigns; n2 still hears n1.
-    c.cut.insert((n(1), n(3)));
-    c.cut.insert((n(3), n(1)));
+    c.cut(n(1), n(3));
     c.fire_election(n(3));
     c.deliver_all();
     assert!(c.marked("raft.vote_fenced"));
@@ -230,10 +229,8 @@ fn a_follower_that_heard_from_the_leader_within_the_election_timeout_ignores_vot
     c.isolate(n(1));
     c.advance(Duration::from_millis(200));
     c.heal();
-    c.cut.insert((n(1), n(3)));
-    c.cut.insert((n(3), n(1)));
-    c.cut.insert((n(1), n(2)));
-    c.cut.insert((n(2), n(1)));
+    c.cut(n(1), n(3));
+    c.cut(n(1), n(2));
     c.fire_election(n(3));
     c.deliver_all();
     assert_eq!(c.role(n(3)), (Role::Leader, 3));
@@ -249,7 +246,7 @@ fn a_single_node_cluster_elects_itself_once_its_vote_is_durable_and_commits_once
     c.fire_election(n(1));
     assert_eq!(c.role(n(1)), (Role::Candidate, 1));
     assert!(c.marked("raft.sole_voter_waits_for_its_vote_to_be_durable"));
-    c.complete_one_write(n(1));
+    c.complete_write(n(1));
     assert_eq!(c.role(n(1)), (Role::Leader, 1));
     let op = c.client(n(1), write("k", 3));
     assert_eq!(c.reply(op), None);
@@ -281,44 +278,22 @@ fn delayed_vote_after_leader_known(cfg: protocol::Config) -> Cluster {
     c.fire_election(n(1));
     c.fire_election(n(3));
     let late = c.hold(n(3), n(2), "RequestVote");
-    assert!(c.deliver(n(1), n(2), "RequestVote"));
-    assert!(c.deliver(n(2), n(1), "RequestVoteResp"));
+    assert!(c.deliver_kind(n(1), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(2), n(1), "RequestVoteResp"));
     assert_eq!(c.role(n(1)), (Role::Leader, 2));
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
-    assert_eq!(c.raft(n(2)).leader_hint(), Some(n(1)));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
+    assert_eq!(c.node(n(2)).leader_hint(), Some(n(1)));
     c.inject(late);
-    c.deliver_where(|e| e.from == n(2) && e.to == n(3) && e.msg.kind_is("RequestVoteResp"));
+    c.deliver_kind(n(2), n(3), "RequestVoteResp");
     c
-}
-
-trait KindIs {
-    fn kind_is(&self, kind: &str) -> bool;
-}
-impl KindIs for Message {
-    fn kind_is(&self, kind: &str) -> bool {
-        protocol::MessageKind::kind(self) == kind
-    }
-}
-
-fn leaders_of_term(c: &Cluster, term: u64) -> Vec<protocol::NodeId> {
-    c.reports
-        .iter()
-        .filter(|(_, r)| {
-            *r == Report::Role {
-                role: Role::Leader,
-                term,
-            }
-        })
-        .map(|(who, _)| *who)
-        .collect()
 }
 
 #[test]
 fn a_node_that_learns_its_terms_leader_keeps_its_vote() {
     // Raft §5.2: each server votes for at most one candidate in a given term.
     let c = delayed_vote_after_leader_known(config(3));
-    assert_eq!(c.raft(n(2)).voted_for(), Some(n(1)));
-    assert_eq!(leaders_of_term(&c, 2), vec![n(1)]);
+    assert_eq!(c.node(n(2)).voted_for(), Some(n(1)));
+    assert_eq!(c.leaders_of_term(2), vec![n(1)]);
 }
 
 #[test]
@@ -328,7 +303,7 @@ fn mutant_forget_vote_on_leader_discovery_votes_twice_and_elects_two_leaders() {
         "raft.forget_vote_on_leader_discovery",
     ));
     assert!(c.marked("raft.vote_forgotten_on_leader_discovery"));
-    assert_eq!(leaders_of_term(&c, 2), vec![n(1), n(3)]);
+    assert_eq!(c.leaders_of_term(2), vec![n(1), n(3)]);
 }
 
 /// n2 votes for n1 in term 1 with writes held; returns whether the reply left before
@@ -337,13 +312,13 @@ fn vote_then_crash(cfg: protocol::Config) -> (Cluster, bool) {
     let mut c = Cluster::new(cfg);
     c.fire_election(n(1));
     c.auto_write = false;
-    assert!(c.deliver(n(1), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(1), n(2), "RequestVote"));
     let replied_early = c.in_flight("RequestVoteResp") == 1;
     c.crash(n(2));
     c.auto_write = true;
     c.restart(n(2));
     c.fire_election(n(3));
-    assert!(c.deliver(n(3), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(3), n(2), "RequestVote"));
     (c, replied_early)
 }
 
@@ -411,8 +386,7 @@ fn one_link_cut(cfg: protocol::Config) -> Cluster {
     cfg.check_quorum = true;
     let mut c = Cluster::new(cfg);
     c.elect(n(1));
-    c.cut.insert((n(1), n(3)));
-    c.cut.insert((n(3), n(1)));
+    c.cut(n(1), n(3));
     c.fire_election(n(3));
     c.deliver_all();
     c
@@ -440,11 +414,11 @@ fn a_candidate_asks_again_the_peers_that_did_not_answer() {
     let mut c = Cluster::new(config(3));
     c.fire_election(n(1));
     c.drop_where(|e| e.to == n(2));
-    assert!(c.deliver(n(1), n(3), "RequestVote"));
+    assert!(c.deliver_kind(n(1), n(3), "RequestVote"));
     c.drop_where(|_| true); // n3's grant is lost too
     c.fire_heartbeat(n(1));
     assert_eq!(c.in_flight("RequestVote"), 2);
-    assert!(c.deliver(n(1), n(2), "RequestVote"));
-    assert!(c.deliver(n(2), n(1), "RequestVoteResp"));
+    assert!(c.deliver_kind(n(1), n(2), "RequestVote"));
+    assert!(c.deliver_kind(n(2), n(1), "RequestVoteResp"));
     assert_eq!(c.role(n(1)), (Role::Leader, 1));
 }

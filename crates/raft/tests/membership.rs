@@ -20,13 +20,6 @@ fn ids(list: &[u32]) -> Vec<NodeId> {
     list.iter().copied().map(NodeId).collect()
 }
 
-fn cut_both(c: &mut Cluster, a: u32, b: u32) {
-    c.cut.insert((n(a), n(b)));
-    c.cut.insert((n(b), n(a)));
-    c.net
-        .retain(|e| !(e.from == n(a) && e.to == n(b) || e.from == n(b) && e.to == n(a)));
-}
-
 /// n1 leads term 1 and its no-op committed on every member.
 fn settled(cfg: Config) -> Cluster {
     let mut c = Cluster::new(cfg);
@@ -53,12 +46,12 @@ fn a_configuration_entry_takes_effect_on_append_not_on_commit() {
     let mut c = settled(four_and_a_spare());
     c.change(n(1), ADD(5));
     assert!(c.marked("raft.conf_change_started"));
-    assert_eq!(c.raft(n(1)).members(), ids(&[1, 2, 3, 4, 5]));
-    let config_index = c.raft(n(1)).log().len() as u64;
-    assert!(c.raft(n(1)).commit_index() < config_index);
+    assert_eq!(c.node(n(1)).members(), ids(&[1, 2, 3, 4, 5]));
+    let config_index = c.node(n(1)).log().len() as u64;
+    assert!(c.node(n(1)).commit_index() < config_index);
     // n2 appends it (its ack not yet delivered): in force on n2 too, uncommitted.
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
     assert!(c.reports.contains(&(
         n(2),
         Report::Members {
@@ -69,9 +62,9 @@ fn a_configuration_entry_takes_effect_on_append_not_on_commit() {
     c.deliver_all();
     c.fire_heartbeat(n(1));
     c.deliver_all();
-    assert_eq!(c.raft(n(5)).members(), ids(&[1, 2, 3, 4, 5]));
-    assert_eq!(c.raft(n(5)).log(), c.raft(n(1)).log());
-    assert!(c.raft(n(1)).commit_index() >= config_index);
+    assert_eq!(c.node(n(5)).members(), ids(&[1, 2, 3, 4, 5]));
+    assert_eq!(c.node(n(5)).log(), c.node(n(1)).log());
+    assert!(c.node(n(1)).commit_index() >= config_index);
 }
 
 #[test]
@@ -84,13 +77,12 @@ fn the_commit_quorum_is_a_majority_of_the_latest_configuration() {
     c.fire_heartbeat(n(1));
     c.deliver_all();
     for id in [3, 4, 5] {
-        cut_both(&mut c, 1, id);
+        c.cut(n(1), n(id));
     }
     let op = c.client(n(1), write("x", 1));
     c.deliver_all();
     assert_eq!(c.reply(op), None, "committed with two of five");
-    c.cut.remove(&(n(1), n(3)));
-    c.cut.remove(&(n(3), n(1)));
+    c.heal_link(n(1), n(3));
     c.fire_heartbeat(n(1));
     c.deliver_all();
     assert!(c.reply(op).is_some(), "three of five did not commit");
@@ -101,13 +93,13 @@ fn removing_a_member_shrinks_the_quorum_at_once() {
     // Four members need three; once n4 is removed (appended, not yet committed), n1 and
     // n2 are a majority of {1, 2, 3}.
     let mut c = settled(four_and_a_spare());
-    cut_both(&mut c, 1, 3);
-    cut_both(&mut c, 1, 4);
+    c.cut(n(1), n(3));
+    c.cut(n(1), n(4));
     let op = c.client(n(1), write("x", 1));
     c.deliver_all();
     assert_eq!(c.reply(op), None, "committed with two of four");
     c.change(n(1), REMOVE(4));
-    assert_eq!(c.raft(n(1)).members(), ids(&[1, 2, 3]));
+    assert_eq!(c.node(n(1)).members(), ids(&[1, 2, 3]));
     c.deliver_all();
     assert!(c.reply(op).is_some(), "two of three did not commit");
 }
@@ -118,12 +110,12 @@ fn a_second_change_waits_until_the_first_commits() {
     c.change(n(1), ADD(5));
     c.change(n(1), REMOVE(4));
     assert!(c.marked("raft.conf_change_waits_for_previous"));
-    assert_eq!(c.raft(n(1)).members(), ids(&[1, 2, 3, 4, 5]));
+    assert_eq!(c.node(n(1)).members(), ids(&[1, 2, 3, 4, 5]));
     c.deliver_all();
     c.fire_heartbeat(n(1));
     c.deliver_all();
     c.change(n(1), REMOVE(4));
-    assert_eq!(c.raft(n(1)).members(), ids(&[1, 2, 3, 5]));
+    assert_eq!(c.node(n(1)).members(), ids(&[1, 2, 3, 5]));
 }
 
 #[test]
@@ -132,15 +124,15 @@ fn a_new_leader_starts_no_change_before_an_entry_of_its_term_commits() {
     let mut c = Cluster::new(four_and_a_spare());
     c.fire_election(n(1));
     for id in [2, 3, 4] {
-        c.deliver(n(1), n(id), "RequestVote");
+        c.deliver_kind(n(1), n(id), "RequestVote");
     }
     for id in [2, 3] {
-        c.deliver(n(id), n(1), "RequestVoteResp");
+        c.deliver_kind(n(id), n(1), "RequestVoteResp");
     }
     assert_eq!(c.role(n(1)).0, Role::Leader);
     c.change(n(1), ADD(5));
     assert!(c.marked("raft.conf_change_waits_for_term_commit"));
-    assert_eq!(c.raft(n(1)).members(), ids(&[1, 2, 3, 4]));
+    assert_eq!(c.node(n(1)).members(), ids(&[1, 2, 3, 4]));
     c.deliver_all();
     c.change(n(1), ADD(5));
     assert!(c.marked("raft.conf_change_started"));
@@ -151,7 +143,7 @@ fn a_change_goes_to_the_leader_only() {
     let mut c = settled(four_and_a_spare());
     c.change(n(2), ADD(5));
     assert!(c.marked("raft.conf_change_not_leader"));
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4]));
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4]));
 }
 
 #[test]
@@ -160,23 +152,22 @@ fn a_truncated_configuration_entry_gives_way_to_the_previous_one() {
     // and n5, then overwrites n2's copy: n2 is back to five members.
     let mut c = settled(config(5));
     for id in [3, 4, 5] {
-        cut_both(&mut c, 1, id);
+        c.cut(n(1), n(id));
     }
     c.change(n(1), REMOVE(5));
     c.deliver_all();
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4]));
-    cut_both(&mut c, 1, 2);
-    cut_both(&mut c, 2, 3);
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4]));
+    c.cut(n(1), n(2));
+    c.cut(n(2), n(3));
     c.elect(n(3));
-    c.cut.remove(&(n(2), n(3)));
-    c.cut.remove(&(n(3), n(2)));
+    c.heal_link(n(2), n(3));
     c.client(n(3), write("x", 1));
     for _ in 0..3 {
         c.fire_heartbeat(n(3));
         c.deliver_all();
     }
     assert!(c.marked("raft.conf_entry_truncated"));
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
     assert!(c.reports.contains(&(
         n(2),
         Report::Members {
@@ -191,7 +182,7 @@ fn a_leader_that_removes_itself_steps_down_once_the_removal_commits() {
     let mut c = settled(four_and_a_spare());
     c.change(n(1), REMOVE(1));
     assert_eq!(c.role(n(1)).0, Role::Leader);
-    assert_eq!(c.raft(n(1)).members(), ids(&[2, 3, 4]));
+    assert_eq!(c.node(n(1)).members(), ids(&[2, 3, 4]));
     c.deliver_all();
     assert!(c.marked("raft.removed_leader_steps_down"));
     assert_eq!(c.role(n(1)).0, Role::Follower);
@@ -208,7 +199,7 @@ fn a_configuration_survives_a_restart_as_part_of_the_durable_log() {
     c.deliver_all();
     c.crash(n(2));
     c.restart(n(2));
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4, 5]));
     assert!(
         c.reports
             .iter()
@@ -229,19 +220,19 @@ fn two_changes_from_one_committed_configuration(bug: bool) -> Cluster {
     }
     let mut c = settled(cfg);
     for id in [2, 3, 4] {
-        cut_both(&mut c, 1, id);
+        c.cut(n(1), n(id));
     }
     c.change(n(1), ADD(5));
     c.deliver_all();
-    assert_eq!(c.raft(n(5)).members(), ids(&[1, 2, 3, 4, 5]));
-    cut_both(&mut c, 2, 5);
+    assert_eq!(c.node(n(5)).members(), ids(&[1, 2, 3, 4, 5]));
+    c.cut(n(2), n(5));
     c.fire_election(n(2));
     for id in [3, 4] {
-        c.deliver(n(2), n(id), "RequestVote");
-        c.deliver(n(id), n(2), "RequestVoteResp");
+        c.deliver_kind(n(2), n(id), "RequestVote");
+        c.deliver_kind(n(id), n(2), "RequestVoteResp");
     }
     assert_eq!(c.role(n(2)), (Role::Leader, 2));
-    cut_both(&mut c, 2, 4);
+    c.cut(n(2), n(4));
     c.change(n(2), REMOVE(4));
     c.deliver_all();
     c
@@ -253,7 +244,7 @@ fn with_the_fix_the_second_change_waits_and_no_committed_entry_is_lost() {
     assert!(c.marked("raft.conf_change_waits_for_term_commit"));
     // n2's no-op cannot commit (n2 and n3 are two of four), so nothing of term 2 did.
     assert!(c.commits(n(2)).iter().all(|&(_, term, _)| term == 1));
-    assert_eq!(c.raft(n(2)).members(), ids(&[1, 2, 3, 4]));
+    assert_eq!(c.node(n(2)).members(), ids(&[1, 2, 3, 4]));
 }
 
 #[test]
@@ -261,14 +252,13 @@ fn without_the_fix_two_leaders_commit_different_entries_at_one_index() {
     let mut c = two_changes_from_one_committed_configuration(true);
     assert!(c.marked("raft.conf_change_before_term_commit"));
     // n2 and n3 are a majority of {1, 2, 3}: the removal and the no-op commit.
-    let config_index = c.raft(n(2)).log().len() as u64;
-    assert!(c.raft(n(2)).commit_index() >= config_index);
+    let config_index = c.node(n(2)).log().len() as u64;
+    assert!(c.node(n(2)).commit_index() >= config_index);
     let (index, term, _) = *c.commits(n(2)).last().expect("n2 committed");
     assert_eq!(term, 2);
     // n1, under {1..5}, reaches n4 (which never saw term 2's entries) and n5: it learns
     // of term 2 from n4, stands in term 3 and wins with three of five.
-    c.cut.remove(&(n(1), n(4)));
-    c.cut.remove(&(n(4), n(1)));
+    c.heal_link(n(1), n(4));
     c.fire_heartbeat(n(1));
     c.deliver_all();
     assert_eq!(c.role(n(1)), (Role::Follower, 2));
@@ -279,7 +269,7 @@ fn without_the_fix_two_leaders_commit_different_entries_at_one_index() {
     let lost = c
         .commits(n(1))
         .into_iter()
-        .find(|&(i, t, _)| i <= index && t == 1 && c.raft(n(2)).log()[i as usize - 1].term == 2);
+        .find(|&(i, t, _)| i <= index && t == 1 && c.node(n(2)).log()[i as usize - 1].term == 2);
     assert!(
         lost.is_some(),
         "n1 committed {:?}, n2 committed {:?}",
@@ -297,7 +287,7 @@ fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
     c.deliver_all();
     c.fire_heartbeat(n(1));
     c.deliver_all();
-    assert_eq!(c.raft(n(4)).members(), ids(&[1, 2, 3]));
+    assert_eq!(c.node(n(4)).members(), ids(&[1, 2, 3]));
     c.fire_election(n(4));
     assert!(c.net.is_empty(), "a removed server campaigned: {:?}", c.net);
     // Once the removal committed, the leader no longer writes to it.

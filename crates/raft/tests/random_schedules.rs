@@ -53,10 +53,6 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
-fn up(c: &Cluster, id: u32) -> bool {
-    c.nodes.get(&n(id)).is_some_and(|node| node.raft.is_some())
-}
-
 fn run(c: &mut Cluster, nodes: u32, actions: &[Action]) {
     for a in actions {
         match *a {
@@ -103,17 +99,17 @@ fn run(c: &mut Cluster, nodes: u32, actions: &[Action]) {
             }
             Action::CompleteWrite(k) if k <= nodes => {
                 if k % 2 == 0 {
-                    c.complete_one_write(n(k));
+                    c.complete_write(n(k));
                 } else {
                     c.complete_writes(n(k));
                 }
             }
-            Action::Crash(k) if k <= nodes && up(c, k) => c.crash(n(k)),
-            Action::Restart(k) if k <= nodes && !up(c, k) => c.restart(n(k)),
-            Action::Write(k, v) if k <= nodes && up(c, k) => {
+            Action::Crash(k) if k <= nodes && c.is_up(n(k)) => c.crash(n(k)),
+            Action::Restart(k) if k <= nodes && !c.is_up(n(k)) => c.restart(n(k)),
+            Action::Write(k, v) if k <= nodes && c.is_up(n(k)) => {
                 c.client(n(k), write("x", v));
             }
-            Action::Read(k) if k <= nodes && up(c, k) => {
+            Action::Read(k) if k <= nodes && c.is_up(n(k)) => {
                 c.client(n(k), read("x"));
             }
             Action::Advance(ms) => c.advance(Duration::from_millis(ms)),
@@ -124,7 +120,7 @@ fn run(c: &mut Cluster, nodes: u32, actions: &[Action]) {
                     protocol::MembershipChange::Remove(n(k))
                 };
                 for l in 1..=nodes {
-                    if up(c, l) && c.role(n(l)).0 == Role::Leader {
+                    if c.is_up(n(l)) && c.role(n(l)).0 == Role::Leader {
                         c.change(n(l), change);
                     }
                 }
@@ -190,7 +186,7 @@ fn explore(mut cfg: Config, nodes: u32, actions: &[Action]) -> Result<(), TestCa
 fn heal_and_converge(c: &mut Cluster, nodes: u32) -> Result<(), TestCaseError> {
     c.auto_write = true;
     for k in 1..=nodes {
-        if up(c, k) {
+        if c.is_up(n(k)) {
             c.complete_writes(n(k));
         } else {
             c.restart(n(k));
@@ -219,10 +215,10 @@ fn heal_and_converge(c: &mut Cluster, nodes: u32) -> Result<(), TestCaseError> {
             }
             let settled = (1..=nodes).find(|&l| {
                 c.role(n(l)).0 == Role::Leader
-                    && c.raft(n(l)).members().iter().all(|&i| {
+                    && c.node(n(l)).members().iter().all(|&i| {
                         i == n(l)
                             || (c.role(i) == (Role::Follower, c.role(n(l)).1)
-                                && c.raft(i).leader_hint() == Some(n(l)))
+                                && c.node(i).leader_hint() == Some(n(l)))
                     })
             });
             if let Some(l) = settled {
@@ -241,21 +237,21 @@ fn heal_and_converge(c: &mut Cluster, nodes: u32) -> Result<(), TestCaseError> {
         c.step(leader, protocol::Input::Timer(TIMER_HEARTBEAT));
         c.deliver_all();
     }
-    let reference = c.raft(leader).log().to_vec();
+    let reference = c.node(leader).log().to_vec();
     let state: Vec<_> = (1..=nodes)
         .map(|k| {
-            let r = c.raft(n(k));
+            let r = c.node(n(k));
             (k, r.role(), r.commit_index(), c.log_terms(n(k)))
         })
         .collect();
     for k in c
-        .raft(leader)
+        .node(leader)
         .members()
         .iter()
         .map(|m| m.0)
         .collect::<Vec<_>>()
     {
-        let r = c.raft(n(k));
+        let r = c.node(n(k));
         prop_assert_eq!(
             r.commit_index(),
             reference.len() as u64,

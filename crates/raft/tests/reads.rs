@@ -49,15 +49,15 @@ fn new_leader_reads_before_its_noop_commits(cfg: Config) -> (Cluster, protocol::
     let mut c = Cluster::new(cfg);
     c.elect(n(1));
     let w = c.client(n(1), write("x", 1));
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
-    assert!(c.deliver(n(2), n(1), "AppendEntriesResp"));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
+    assert!(c.deliver_kind(n(2), n(1), "AppendEntriesResp"));
     assert_eq!(c.reply(w), Some(&Reply::Ok(OpResult::Written)));
     c.net.clear();
     c.crash(n(1));
     c.fire_election(n(2));
     while c.deliver_where(is_vote) {}
     assert_eq!(c.role(n(2)), (Role::Leader, 2));
-    assert_eq!(c.raft(n(2)).commit_index(), 1);
+    assert_eq!(c.node(n(2)).commit_index(), 1);
     let r = c.client(n(2), read("x"));
     let rejected_probe = |e: &Envelope| match &e.msg {
         Message::AppendEntries { prev_log_index, .. } => *prev_log_index == 2,
@@ -113,8 +113,8 @@ fn read_index_waits_for_a_quorum_heartbeat_round_started_after_the_read() {
         2,
         "a round to confirm leadership"
     );
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
-    assert!(c.deliver(n(2), n(1), "AppendEntriesResp"));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
+    assert!(c.deliver_kind(n(2), n(1), "AppendEntriesResp"));
     assert_eq!(c.reply(r), Some(&Reply::Ok(OpResult::Read(Some(2)))));
 }
 
@@ -130,8 +130,7 @@ fn a_deposed_leader_never_answers_a_read_index_read_and_says_it_did_not_happen()
     assert_eq!(c.reply(r), None);
     c.heal();
     c.isolate(n(1));
-    c.cut.remove(&(n(2), n(3)));
-    c.cut.remove(&(n(3), n(2)));
+    c.heal_link(n(2), n(3));
     c.elect(n(2));
     c.heal();
     c.fire_heartbeat(n(2));

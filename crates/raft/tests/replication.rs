@@ -28,8 +28,7 @@ fn a_stale_leaders_uncommitted_entries_are_truncated_on_conflict() {
     assert_eq!(c.log_terms(n(1)), vec![1, 1, 1]);
     c.heal();
     c.isolate(n(1));
-    c.cut.remove(&(n(2), n(3)));
-    c.cut.remove(&(n(3), n(2)));
+    c.heal_link(n(2), n(3));
     c.elect(n(2));
     let kept = c.client(n(2), write("x", 3));
     c.deliver_all();
@@ -39,7 +38,7 @@ fn a_stale_leaders_uncommitted_entries_are_truncated_on_conflict() {
     assert!(c.marked("raft.conflict_truncated"));
     assert_eq!(c.role(n(1)), (Role::Follower, 2));
     assert_eq!(c.log_terms(n(1)), vec![1, 2, 2]);
-    assert_eq!(c.raft(n(1)).log(), c.raft(n(2)).log());
+    assert_eq!(c.node(n(1)).log(), c.node(n(2)).log());
     // The deposed leader told its clients their writes may or may not have happened.
     for op in [lost_a, lost_b] {
         assert!(matches!(
@@ -53,7 +52,7 @@ fn a_stale_leaders_uncommitted_entries_are_truncated_on_conflict() {
     assert_eq!(c.reply(kept), Some(&Reply::Ok(protocol::OpResult::Written)));
     c.fire_heartbeat(n(2));
     c.deliver_all();
-    assert_eq!(c.raft(n(1)).kv().read("x"), Some(3));
+    assert_eq!(c.node(n(1)).kv().read("x"), Some(3));
 }
 
 /// n1 leads and has replicated [noop, a, b] to n2; the AppendEntries that carried `a`
@@ -123,8 +122,7 @@ fn figure_8(cfg: Config) -> Cluster {
     }
     let mut c = Cluster::with_durable(cfg, durable);
     for other in [2, 5] {
-        c.cut.insert((n(1), n(other)));
-        c.cut.insert((n(other), n(1)));
+        c.cut(n(1), n(other));
     }
     c.fire_election(n(1));
     // Votes and the probes (the first, at prevLogIndex NOOP - 1, is rejected by n3 and
@@ -146,7 +144,7 @@ fn figure_8(cfg: Config) -> Cluster {
     // At least the first batch of old entries, nothing of term 4 (with the mutant there
     // is no no-op, and every old entry arrives).
     for id in [3, 4] {
-        let log = c.raft(n(id)).log();
+        let log = c.node(n(id)).log();
         assert!(log.len() as u64 > BATCH, "n{id}: {} entries", log.len());
         assert!(log.iter().all(|e| e.term < 4), "n{id} holds a term-4 entry");
     }
@@ -160,8 +158,7 @@ fn figure_8_continued(c: &mut Cluster) {
     c.crash(n(1));
     c.heal();
     for other in [2, 3, 4, 5] {
-        c.cut.insert((n(1), n(other)));
-        c.cut.insert((n(other), n(1)));
+        c.cut(n(1), n(other));
     }
     c.fire_election(n(5)); // term 4: n3, n4 already voted for n1
     c.deliver_all();
@@ -177,7 +174,7 @@ fn an_old_term_entry_on_a_majority_is_not_committed_by_counting() {
     // Thesis §3.6.2 (Figure 8): only current-term entries commit by counting replicas.
     let mut c = figure_8(config(5));
     assert!(c.marked("raft.prior_term_entry_not_committed_by_count"));
-    assert_eq!(c.raft(n(1)).commit_index(), 0);
+    assert_eq!(c.node(n(1)).commit_index(), 0);
     assert!(c.commits(n(1)).is_empty());
     figure_8_continued(&mut c);
     // The entries n5 overwrote were never reported committed by anyone.
@@ -197,7 +194,7 @@ fn an_old_term_entry_on_a_majority_is_not_committed_by_counting() {
 fn mutant_commit_prior_term_by_count_commits_an_entry_that_is_later_overwritten() {
     let mut c = figure_8(with_bug(config(5), "raft.commit_prior_term_by_count"));
     assert!(c.marked("raft.committed_prior_term_by_count"));
-    assert!(c.raft(n(1)).commit_index() > BATCH);
+    assert!(c.node(n(1)).commit_index() > BATCH);
     assert!(c.marked("raft.no_noop_on_election"));
     assert!(c.commits(n(1)).contains(&(2, 2, None)));
     figure_8_continued(&mut c);
@@ -215,9 +212,9 @@ fn ack_before_own_write(cfg: Config) -> (Cluster, protocol::OpId) {
     c.auto_write = false;
     let op = c.client(n(1), write("x", 1));
     assert_eq!(c.pending_writes(n(1)), 1);
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
     c.complete_writes(n(2));
-    assert!(c.deliver(n(2), n(1), "AppendEntriesResp"));
+    assert!(c.deliver_kind(n(2), n(1), "AppendEntriesResp"));
     (c, op)
 }
 
@@ -226,17 +223,17 @@ fn the_leader_counts_its_own_entry_toward_the_quorum_only_once_it_is_durable() {
     // Raft §5.3 with thesis §10.2.1: the leader may write in parallel with replication,
     // but a commit counts only durable copies. Here {n1 (not durable), n2} is no quorum.
     let (mut c, op) = ack_before_own_write(config(3));
-    assert_eq!(c.raft(n(1)).commit_index(), 1);
+    assert_eq!(c.node(n(1)).commit_index(), 1);
     assert_eq!(c.reply(op), None);
     c.complete_writes(n(1));
-    assert_eq!(c.raft(n(1)).commit_index(), 2);
+    assert_eq!(c.node(n(1)).commit_index(), 2);
     assert_eq!(c.reply(op), Some(&Reply::Ok(protocol::OpResult::Written)));
 }
 
 #[test]
 fn mutant_commit_before_self_persist_commits_on_a_copy_that_is_not_durable() {
     let (c, op) = ack_before_own_write(with_bug(config(3), "raft.commit_before_self_persist"));
-    assert_eq!(c.raft(n(1)).commit_index(), 2);
+    assert_eq!(c.node(n(1)).commit_index(), 2);
     assert_eq!(c.reply(op), Some(&Reply::Ok(protocol::OpResult::Written)));
 }
 
@@ -247,7 +244,7 @@ fn a_follower_acknowledges_entries_only_once_they_are_durable() {
     c.elect(n(1));
     c.auto_write = false;
     c.client(n(1), write("x", 1));
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
     assert_eq!(c.in_flight("AppendEntriesResp"), 0);
     c.complete_writes(n(2));
     assert_eq!(c.in_flight("AppendEntriesResp"), 1);
@@ -259,7 +256,7 @@ fn mutant_commit_before_self_persist_lets_a_follower_acknowledge_before_its_writ
     c.elect(n(1));
     c.auto_write = false;
     c.client(n(1), write("x", 1));
-    assert!(c.deliver(n(1), n(2), "AppendEntries"));
+    assert!(c.deliver_kind(n(1), n(2), "AppendEntries"));
     assert_eq!(c.in_flight("AppendEntriesResp"), 1);
     assert_eq!(c.pending_writes(n(2)), 1);
 }
@@ -298,7 +295,7 @@ fn a_follower_commits_only_up_to_the_last_entry_the_message_verified() {
     // Raft Figure 2: commitIndex = min(leaderCommit, index of last new entry); entries
     // after prevLogIndex were not checked against the leader's log.
     let c = stale_tail(config(3));
-    assert_eq!(c.raft(n(3)).commit_index(), 1);
+    assert_eq!(c.node(n(3)).commit_index(), 1);
     assert_eq!(c.commits(n(3)), vec![(1, 1, None)]);
     let resp = c.net.last().expect("a reply");
     assert!(matches!(
@@ -313,7 +310,7 @@ fn a_follower_commits_only_up_to_the_last_entry_the_message_verified() {
 #[test]
 fn mutant_follower_commit_beyond_verified_commits_a_stale_tail() {
     let c = stale_tail(with_bug(config(3), "raft.follower_commit_beyond_verified"));
-    assert_eq!(c.raft(n(3)).commit_index(), 3);
+    assert_eq!(c.node(n(3)).commit_index(), 3);
     assert_eq!(
         c.commits(n(3)),
         vec![(1, 1, None), (2, 1, None), (3, 1, None)]
@@ -345,8 +342,7 @@ fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
         );
     }
     let mut c = Cluster::with_durable(config(3), durable);
-    c.cut.insert((n(3), n(1)));
-    c.cut.insert((n(1), n(3)));
+    c.cut(n(3), n(1));
     c.elect(n(1)); // term 3 with n2's vote
     c.heal();
     c.fire_heartbeat(n(1));
@@ -386,5 +382,5 @@ fn the_leader_ships_at_most_a_window_of_unacknowledged_entries_to_a_follower() {
     c.deliver_all();
     c.fire_heartbeat(n(1));
     c.deliver_all();
-    assert_eq!(c.raft(n(3)).commit_index(), 201);
+    assert_eq!(c.node(n(3)).commit_index(), 201);
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use protocol::{Input, Protocol, Reply};
+use protocol::{Input, Reply};
 use raft::TIMER_HEARTBEAT;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ fn steps_per_second_for_five_nodes_under_a_write_load() {
         .filter(|r| matches!(r.2, Reply::Ok(_)))
         .count() as u64;
     assert_eq!(ok, writes);
-    assert_eq!(c.raft(n(1)).role().0, protocol::Role::Leader);
+    assert_eq!(c.role(n(1)).0, protocol::Role::Leader);
     eprintln!(
         "{writes} writes, {steps} steps in {elapsed:?}: {:.0} steps/s, {} reports",
         steps as f64 / elapsed.as_secs_f64(),
