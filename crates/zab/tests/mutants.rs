@@ -12,12 +12,12 @@ fn with_bug(bug: Option<&str>) -> Cluster {
     if let Some(b) = bug {
         cfg.bugs.insert(b.to_string());
     }
-    let mut c = Cluster::new(cfg);
+    let mut c = cluster(cfg);
     c.settle();
     assert_eq!(c.established_leader(), Some(n(3)));
     for v in 0..4 {
-        c.write(n(3), "x", v);
-        c.run_until_quiet();
+        c.client(n(3), write("x", v));
+        c.deliver_all();
     }
     c
 }
@@ -51,13 +51,13 @@ fn bugs_lists_exactly_the_implemented_switches_and_check_config_accepts_them() {
 /// The TRUNC scenario: n3 logged 1:5 alone, crashed; n2 leads epoch 2; n3 rejoins.
 fn rejoin_with_extra_txn(bug: Option<&str>) -> Cluster {
     let mut c = with_bug(bug);
-    c.write(n(3), "x", 55);
+    c.client(n(3), write("x", 55));
     c.complete_write(n(3));
     c.crash_losing_sent(n(3));
     c.tick_all(Duration::from_millis(400));
     assert_eq!(c.established_leader(), Some(n(2)));
-    c.write(n(2), "x", 66);
-    c.run_until_quiet();
+    c.client(n(2), write("x", 66));
+    c.deliver_all();
     c.restart(n(3));
     c.settle();
     c
@@ -68,24 +68,24 @@ fn rejoin_with_extra_txn(bug: Option<&str>) -> Cluster {
 #[test]
 fn diff_instead_of_trunc_leaves_an_uncommitted_txn_in_the_learners_history() {
     let good = rejoin_with_extra_txn(None);
-    assert!(good.any_mark("zab.sync_trunc"));
-    assert_eq!(good.zab(n(3)).log(), good.zab(n(2)).log());
+    assert!(good.marked("zab.sync_trunc"));
+    assert_eq!(good.node(n(3)).log(), good.node(n(2)).log());
     good.check_invariants();
 
     let bad = rejoin_with_extra_txn(Some("zab.diff_instead_of_trunc"));
-    assert!(bad.any_mark("zab.bug.diff_instead_of_trunc"));
-    assert!(!bad.any_mark("zab.sync_trunc"));
+    assert!(bad.marked("zab.bug.diff_instead_of_trunc"));
+    assert!(!bad.marked("zab.sync_trunc"));
     let extra = make_zxid(1, 5);
-    assert!(bad.zab(n(3)).log().iter().any(|t| t.zxid == extra));
-    assert!(bad.zab(n(2)).log().iter().all(|t| t.zxid != extra));
-    assert!(bad.nodes[&n(3)].applied.iter().any(|(z, _)| *z == extra));
+    assert!(bad.node(n(3)).log().iter().any(|t| t.zxid == extra));
+    assert!(bad.node(n(2)).log().iter().all(|t| t.zxid != extra));
+    assert!(bad.monitor.applied(n(3)).iter().any(|(z, _)| *z == extra));
 }
 
 fn newleader_outputs(bug: Option<&str>) -> Vec<Output<Message, Write>> {
     let mut c = with_bug(bug);
     c.crash(n(1));
-    c.write(n(3), "x", 9);
-    c.run_until_quiet();
+    c.client(n(3), write("x", 9));
+    c.deliver_all();
     c.restart(n(1));
     c.settle();
     c.nodes[&n(1)].outputs.clone()
@@ -203,14 +203,14 @@ fn propose_only_to_acked_newleader_makes_a_syncing_learner_miss_a_txn() {
             }
         }
         assert!(newleader_sent(&c));
-        let op = c.write(n(3), "x", 77);
-        let z = c.zab(n(3)).last_zxid();
+        let op = c.client(n(3), write("x", 77));
+        let z = c.node(n(3)).last_zxid();
         c.settle();
         assert!(matches!(c.reply(op), Some(protocol::Reply::Ok(_))));
-        let has = c.zab(n(1)).log().iter().any(|t| t.zxid == z);
+        let has = c.node(n(1)).log().iter().any(|t| t.zxid == z);
         assert_eq!(has, bug.is_none(), "{bug:?}: n1 holds {z:#x}: {has}");
         assert_eq!(
-            c.any_mark("zab.bug.propose_only_to_acked_newleader"),
+            c.marked("zab.bug.propose_only_to_acked_newleader"),
             bug.is_some()
         );
     }
@@ -267,10 +267,10 @@ fn epoch_file_gap_leaves_a_server_that_never_starts_where_the_fix_repairs_it() {
 fn ack_proposal_before_ack_newleader_keeps_the_leader_from_establishing() {
     for bug in [None, Some("zab.ack_proposal_before_ack_newleader")] {
         let mut c = with_bug(bug);
-        c.checking = bug.is_none();
+        c.monitor.checking = bug.is_none();
         // n3 logs a proposal nobody acks; everyone restarts, so the next leader (n3, the
         // longest log) syncs its followers with a proposal above its commit point.
-        c.write(n(3), "x", 99);
+        c.client(n(3), write("x", 99));
         c.complete_write(n(3));
         for i in 1..=3 {
             c.crash_losing_sent(n(i));
@@ -281,7 +281,7 @@ fn ack_proposal_before_ack_newleader_keeps_the_leader_from_establishing() {
         c.settle();
         assert_eq!(c.established_leader().is_some(), bug.is_none(), "{bug:?}");
         assert_eq!(
-            c.any_mark("zab.newleader_ack_of_other_zxid"),
+            c.marked("zab.newleader_ack_of_other_zxid"),
             bug.is_some(),
             "{bug:?}"
         );
@@ -294,19 +294,16 @@ fn ack_proposal_before_ack_newleader_keeps_the_leader_from_establishing() {
 fn retain_db_across_election_reports_the_applied_zxid_and_keeps_the_tail_on_disk() {
     for bug in [None, Some("zab.retain_db_across_election")] {
         let mut c = with_bug(bug);
-        c.write(n(3), "x", 55);
+        c.client(n(3), write("x", 55));
         c.complete_write(n(3));
-        let extra = c.zab(n(3)).last_zxid();
+        let extra = c.node(n(3)).last_zxid();
         c.reset_link(n(3), n(1));
         c.reset_link(n(3), n(2));
-        assert_ne!(c.zab(n(3)).role().0, protocol::Role::Leader);
+        assert_ne!(c.node(n(3)).role().0, protocol::Role::Leader);
         assert!(c.nodes[&n(3)].durable.log.iter().any(|t| t.zxid == extra));
-        let in_memory = c.zab(n(3)).log().iter().any(|t| t.zxid == extra);
+        let in_memory = c.node(n(3)).log().iter().any(|t| t.zxid == extra);
         assert_eq!(in_memory, bug.is_none(), "{bug:?}");
-        assert_eq!(
-            c.any_mark("zab.bug.retain_db_across_election"),
-            bug.is_some()
-        );
+        assert_eq!(c.marked("zab.bug.retain_db_across_election"), bug.is_some());
     }
 }
 
@@ -319,19 +316,19 @@ fn snap_in_memory_only_loses_the_snapshot_when_the_learner_leaves_before_newlead
         if let Some(b) = bug {
             cfg.bugs.insert(b.to_string());
         }
-        let mut c = Cluster::new(cfg);
+        let mut c = cluster(cfg);
         c.settle();
         c.crash(n(1));
         for v in 0..4 {
-            c.write(n(3), "x", v);
-            c.run_until_quiet();
+            c.client(n(3), write("x", v));
+            c.deliver_all();
         }
         c.restart(n(1));
         // Deliver until n1 has taken the SNAP, with NEWLEADER still on the link.
         let mut took = false;
         for _ in 0..200 {
             if matches!(c.peek(n(3), n(1)), Some(Message::NewLeader { .. }))
-                && c.zab(n(1)).log().len() == 4
+                && c.node(n(1)).log().len() == 4
             {
                 took = true;
                 break;
@@ -345,10 +342,10 @@ fn snap_in_memory_only_loses_the_snapshot_when_the_learner_leaves_before_newlead
             }
         }
         assert!(took, "{bug:?}: n1 took the SNAP");
-        assert!(c.any_mark("zab.sync_snap"));
+        assert!(c.marked("zab.sync_snap"));
         c.reset_link(n(3), n(1));
         while c.complete_write(n(1)) {}
-        assert_eq!(c.zab(n(1)).log().len(), 4);
+        assert_eq!(c.node(n(1)).log().len(), 4);
         let on_disk = c.nodes[&n(1)].durable.log.len();
         assert_eq!(on_disk, if bug.is_some() { 0 } else { 4 }, "{bug:?}");
     }

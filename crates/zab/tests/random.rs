@@ -40,7 +40,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn run(voters: u32, observers: u32, mode: ReadMode, actions: &[Action]) {
-    let mut c = Cluster::new(config(voters, observers, mode));
+    let mut c = cluster(config(voters, observers, mode));
     play(&mut c, actions);
     c.check_invariants();
     heal_and_check(&mut c);
@@ -66,7 +66,7 @@ fn play(c: &mut Cluster, actions: &[Action]) {
                     if c.is_up(to) {
                         c.deliver(from, to);
                     } else {
-                        c.drop_head(from, to);
+                        c.drop_next(from, to);
                     }
                 }
             }
@@ -78,28 +78,22 @@ fn play(c: &mut Cluster, actions: &[Action]) {
             }
             Action::Tick => {
                 c.advance(Duration::from_millis(60));
-                let ids: Vec<NodeId> = c.nodes.keys().copied().collect();
-                for id in ids {
-                    let timers: Vec<_> = c.nodes[&id].timers.iter().copied().collect();
-                    for t in timers {
-                        c.fire(id, t);
-                    }
-                }
+                c.fire_all_timers();
             }
             Action::Write(i) => {
                 let id = pick(*i);
                 if c.is_up(id) {
                     value += 1;
-                    c.write(id, "k", value);
+                    c.client(id, write("k", value));
                 }
             }
             Action::Read(i) => {
                 let id = pick(*i);
                 if c.is_up(id) {
-                    c.read(id, "k");
+                    c.client(id, read("k"));
                 }
             }
-            Action::Settle => c.run_until_quiet(),
+            Action::Settle => c.deliver_all(),
             Action::Crash(i) => c.crash(pick(*i)),
             Action::Restart(i) => c.restart(pick(*i)),
             Action::Reset(a, b) => {
@@ -121,28 +115,28 @@ fn heal_and_check(c: &mut Cluster) {
     c.tick_all(Duration::from_secs(3));
     let leader = c
         .established_leader()
-        .unwrap_or_else(|| panic!("no leader after healing: {:?}", roles(c)));
-    let op = c.write(leader, "k", 1_000_000);
+        .unwrap_or_else(|| panic!("no leader after healing: {:?}", c.roles()));
+    let op = c.client(leader, write("k", 1_000_000));
     c.tick_all(Duration::from_millis(200));
     assert!(
         matches!(c.reply(op), Some(protocol::Reply::Ok(_))),
         "write at the healed leader not answered: {:?}",
-        roles(c)
+        c.roles()
     );
-    let epoch = c.zab(leader).role().1;
+    let epoch = c.node(leader).role().1;
     for &id in &ids {
-        let role = c.zab(id).role().0;
+        let role = c.node(id).role().0;
         // ZooKeeper's own limit (Learner.registerWithLeader): a server that accepted a
         // higher epoch from a leader that never got established refuses this leader's
         // LEADERINFO and stays out until leadership changes.
-        if c.zab(id).accepted_epoch() > epoch {
+        if c.node(id).accepted_epoch() > epoch {
             assert!(c.marks(id).contains(&"zab.leaderinfo_stale_epoch"));
             continue;
         }
         assert!(
             matches!(role, Role::Leader | Role::Following | Role::Observing),
             "{id} is {role:?} after healing: {:?}",
-            roles(c)
+            c.roles()
         );
     }
     c.check_invariants();
@@ -159,8 +153,8 @@ fn heal_and_check(c: &mut Cluster) {
         marks.dedup();
         eprintln!(
             "STATS commits={} leaders={} marks={marks:?}",
-            c.committed.len(),
-            c.leaders.len()
+            c.monitor.committed.len(),
+            c.monitor.leaders.len()
         );
     }
 }
@@ -171,13 +165,6 @@ fn cases(default: u32) -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn roles(c: &Cluster) -> Vec<(NodeId, Role, u64)> {
-    c.nodes
-        .iter()
-        .filter_map(|(&id, n)| n.zab.as_ref().map(|z| (id, z.role().0, z.role().1)))
-        .collect()
 }
 
 proptest! {
@@ -207,8 +194,8 @@ proptest! {
     ) {
         let mut cfg = config(voters, 0, ReadMode::Local);
         cfg.bugs.insert(<zab::Zab as Protocol>::BUGS[bug].name.to_string());
-        let mut c = Cluster::new(cfg);
-        c.checking = false;
+        let mut c = cluster(cfg);
+        c.monitor.checking = false;
         play(&mut c, &actions);
         let ids: Vec<NodeId> = c.nodes.keys().copied().collect();
         for &id in &ids {

@@ -28,30 +28,17 @@ fn log_of(epoch: u64, n: u64) -> Vec<Txn> {
         .collect()
 }
 
-fn leader_reports(c: &Cluster) -> Vec<(protocol::NodeId, u64)> {
-    c.reports
-        .iter()
-        .filter_map(|(id, r)| match r {
-            Report::Role {
-                role: Role::Leader,
-                term,
-            } => Some((*id, *term)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// FLE: with equal (epoch, zxid) the highest sid wins; Role{Leader} is reported once, when
 /// a quorum acked NEWLEADER (ZAB DSN'11 §IV, FastLeaderElection.totalOrderPredicate).
 #[test]
 fn three_fresh_servers_elect_the_highest_sid_and_establish_it_once() {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     let l = established(&mut c);
     assert_eq!(l, n(3));
-    assert_eq!(leader_reports(&c), vec![(n(3), 1)]);
+    assert_eq!(c.leader_reports(), vec![(n(3), 1)]);
     for f in [n(1), n(2)] {
-        assert_eq!(c.zab(f).role(), (Role::Following, 1));
-        assert_eq!(c.zab(f).current_epoch(), 1);
+        assert_eq!(c.node(f).role(), (Role::Following, 1));
+        assert_eq!(c.node(f).current_epoch(), 1);
     }
     c.check_invariants();
 }
@@ -79,21 +66,21 @@ fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
             ..Durable::default()
         },
     );
-    let mut c = Cluster::with_durables(config(5, 0, ReadMode::Local), durables);
+    let mut c = cluster_with_durables(config(5, 0, ReadMode::Local), durables);
     let l = established(&mut c);
     assert_eq!(l, n(2));
     assert_eq!(
-        leader_reports(&c),
+        c.leader_reports(),
         vec![(n(2), 3)],
         "newEpoch = max acceptedEpoch + 1"
     );
     // Everyone now holds n2's history (n4's extra 1:3 was truncated away: never committed).
     for i in 1..=5 {
-        assert_eq!(c.zab(n(i)).log(), log_of(1, 2).as_slice(), "n{i}");
+        assert_eq!(c.node(n(i)).log(), log_of(1, 2).as_slice(), "n{i}");
     }
-    assert!(c.any_mark("zab.sync_trunc") || c.any_mark("zab.sync_snap"));
+    assert!(c.marked("zab.sync_trunc") || c.marked("zab.sync_snap"));
 
-    let mut c5 = Cluster::with_durables(config(5, 0, ReadMode::Local), {
+    let mut c5 = cluster_with_durables(config(5, 0, ReadMode::Local), {
         let mut d = BTreeMap::new();
         d.insert(
             n(1),
@@ -117,9 +104,9 @@ fn five_servers_elect_the_highest_epoch_then_zxid_not_the_highest_sid() {
 /// ZAB integrity: a txn acked by a quorum survives the leader's crash into the new epoch.
 #[test]
 fn a_txn_acked_by_a_quorum_survives_the_leaders_crash() {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     assert_eq!(established(&mut c), n(3));
-    let op = c.write(n(3), "x", 7);
+    let op = c.client(n(3), write("x", 7));
     c.complete_write(n(3));
     // The proposal reaches n1 only (n2's connection resets); n1 logs and acks; the leader
     // commits, but its COMMIT to n1 is lost with the crash.
@@ -127,36 +114,37 @@ fn a_txn_acked_by_a_quorum_survives_the_leaders_crash() {
     assert!(c.deliver(n(3), n(1)));
     c.complete_write(n(1));
     assert!(c.deliver(n(1), n(3)));
-    assert!(c.committed.contains_key(&make_zxid(1, 1)));
+    assert!(c.monitor.committed.contains_key(&make_zxid(1, 1)));
     c.crash_losing_sent(n(3));
     // n1 and n2 notice the silent leader.
     c.tick_all(Duration::from_millis(400));
     c.tick_all(Duration::from_millis(400));
     let l = c.established_leader().expect("new leader");
     assert_eq!(l, n(1), "n1 holds the highest zxid");
-    assert_eq!(c.zab(n(1)).role(), (Role::Leader, 2));
+    assert_eq!(c.node(n(1)).role(), (Role::Leader, 2));
     for f in [n(1), n(2)] {
         assert!(
-            c.nodes[&f].applied.contains(&(make_zxid(1, 1), Some(op))),
+            c.monitor.applied(f).contains(&(make_zxid(1, 1), Some(op))),
             "{f} applied the txn"
         );
     }
     // The restarted old leader rejoins the round it missed (its round is behind).
     c.restart(n(3));
     c.settle();
-    assert_eq!(c.zab(n(3)).role(), (Role::Following, 2));
-    assert!(c.nodes[&n(3)]
-        .applied
+    assert_eq!(c.node(n(3)).role(), (Role::Following, 2));
+    assert!(c
+        .monitor
+        .applied(n(3))
         .contains(&(make_zxid(1, 1), Some(op))));
     c.check_invariants();
 }
 
 fn cluster_with_writes(writes: u64) -> Cluster {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     assert_eq!(established(&mut c), n(3));
     for v in 0..writes {
-        c.write(n(3), "x", v);
-        c.run_until_quiet();
+        c.client(n(3), write("x", v));
+        c.deliver_all();
     }
     c
 }
@@ -167,8 +155,8 @@ fn cluster_with_writes(writes: u64) -> Cluster {
 fn a_restarted_follower_that_missed_one_txn_is_synced_by_diff() {
     let mut c = cluster_with_writes(4);
     c.crash(n(1));
-    let op = c.write(n(3), "x", 99);
-    c.run_until_quiet();
+    let op = c.client(n(3), write("x", 99));
+    c.deliver_all();
     assert!(matches!(c.reply(op), Some(Reply::Ok(_))));
     c.reports.clear();
     c.restart(n(1));
@@ -178,11 +166,11 @@ fn a_restarted_follower_that_missed_one_txn_is_synced_by_diff() {
         "{:?}",
         c.marks(n(3))
     );
-    assert_eq!(c.zab(n(1)).role(), (Role::Following, 1));
-    assert_eq!(c.zab(n(1)).log(), c.zab(n(3)).log());
-    assert_eq!(c.zab(n(1)).applied(), make_zxid(1, 5));
+    assert_eq!(c.node(n(1)).role(), (Role::Following, 1));
+    assert_eq!(c.node(n(1)).log(), c.node(n(3)).log());
+    assert_eq!(c.node(n(1)).applied(), make_zxid(1, 5));
     // The recovered follower serves local reads from the synced state.
-    let r = c.read(n(1), "x");
+    let r = c.client(n(1), read("x"));
     assert_eq!(
         c.reply(r),
         Some(&Reply::Ok(protocol::OpResult::Read(Some(99))))
@@ -196,15 +184,15 @@ fn a_restarted_follower_that_missed_one_txn_is_synced_by_diff() {
 fn a_follower_with_an_extra_uncommitted_txn_is_synced_by_trunc() {
     let mut c = cluster_with_writes(4);
     // n3 (leader) logs 1:5 but no one else sees it.
-    c.write(n(3), "x", 55);
+    c.client(n(3), write("x", 55));
     c.complete_write(n(3));
     c.crash_losing_sent(n(3));
     c.tick_all(Duration::from_millis(400));
     c.tick_all(Duration::from_millis(400));
     let l = c.established_leader().expect("new leader");
     assert_eq!(l, n(2));
-    c.write(n(2), "x", 66);
-    c.run_until_quiet();
+    c.client(n(2), write("x", 66));
+    c.deliver_all();
     c.reports.clear();
     c.restart(n(3));
     c.settle();
@@ -214,8 +202,8 @@ fn a_follower_with_an_extra_uncommitted_txn_is_synced_by_trunc() {
         c.marks(n(2))
     );
     assert!(c.marks(n(3)).contains(&"zab.learner_truncated"));
-    assert_eq!(c.zab(n(3)).log(), c.zab(n(2)).log());
-    assert!(c.zab(n(3)).log().iter().all(|t| t.zxid != make_zxid(1, 5)));
+    assert_eq!(c.node(n(3)).log(), c.node(n(2)).log());
+    assert!(c.node(n(3)).log().iter().all(|t| t.zxid != make_zxid(1, 5)));
     assert!(c.nodes[&n(3)]
         .durable
         .log
@@ -227,13 +215,13 @@ fn a_follower_with_an_extra_uncommitted_txn_is_synced_by_trunc() {
 /// A learner with an empty log (or more than a third of the leader's log behind) gets SNAP.
 #[test]
 fn an_empty_follower_is_synced_by_snap() {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     c.crash(n(1));
     c.tick_all(Duration::from_millis(400));
     assert_eq!(c.established_leader(), Some(n(3)));
     for v in 0..3 {
-        c.write(n(3), "y", v);
-        c.run_until_quiet();
+        c.client(n(3), write("y", v));
+        c.deliver_all();
     }
     c.reports.clear();
     c.restart(n(1));
@@ -243,8 +231,8 @@ fn an_empty_follower_is_synced_by_snap() {
         "{:?}",
         c.marks(n(3))
     );
-    assert_eq!(c.nodes[&n(1)].durable.log, c.zab(n(3)).log().to_vec());
-    assert_eq!(c.zab(n(1)).applied(), make_zxid(1, 3));
+    assert_eq!(c.nodes[&n(1)].durable.log, c.node(n(3)).log().to_vec());
+    assert_eq!(c.node(n(1)).applied(), make_zxid(1, 3));
     c.check_invariants();
 }
 
@@ -252,16 +240,17 @@ fn an_empty_follower_is_synced_by_snap() {
 /// notifications never count towards a quorum.
 #[test]
 fn an_observer_learns_commits_by_inform_but_never_acks_or_votes() {
-    let mut c = Cluster::new(config(3, 1, ReadMode::Local));
+    let mut c = cluster(config(3, 1, ReadMode::Local));
     assert_eq!(established(&mut c), n(3));
     // The observer re-sends its notifications on its timer and learns the leader.
     c.tick_all(Duration::from_millis(300));
-    assert_eq!(c.zab(n(4)).role(), (Role::Observing, 1));
-    let op = c.write(n(4), "z", 5);
-    c.run_until_quiet();
+    assert_eq!(c.node(n(4)).role(), (Role::Observing, 1));
+    let op = c.client(n(4), write("z", 5));
+    c.deliver_all();
     assert_eq!(c.reply(op), Some(&Reply::Ok(protocol::OpResult::Written)));
-    assert!(c.nodes[&n(4)]
-        .applied
+    assert!(c
+        .monitor
+        .applied(n(4))
         .contains(&(make_zxid(1, 1), Some(op))));
     let sent_by_observer: Vec<&'static str> = c.nodes[&n(4)]
         .outputs
@@ -288,7 +277,7 @@ fn an_observer_learns_commits_by_inform_but_never_acks_or_votes() {
     }
     assert_eq!(c.established_leader(), None);
     assert!(!matches!(
-        c.zab(n(1)).role().0,
+        c.node(n(1)).role().0,
         Role::Leading | Role::Leader
     ));
     c.check_invariants();
@@ -300,8 +289,8 @@ fn an_observer_learns_commits_by_inform_but_never_acks_or_votes() {
 fn a_follower_persists_history_then_current_epoch_then_acks_newleader() {
     let mut c = cluster_with_writes(4);
     c.crash(n(1));
-    c.write(n(3), "x", 9);
-    c.run_until_quiet();
+    c.client(n(3), write("x", 9));
+    c.deliver_all();
     c.restart(n(1));
     c.settle();
     let outs = &c.nodes[&n(1)].outputs;
@@ -339,12 +328,12 @@ fn a_follower_persists_history_then_current_epoch_then_acks_newleader() {
 #[test]
 fn sync_quorum_confirms_with_a_quorum_while_sync_does_not() {
     for mode in [ReadMode::Sync, ReadMode::SyncQuorum] {
-        let mut c = Cluster::new(config(3, 0, mode));
+        let mut c = cluster(config(3, 0, mode));
         assert_eq!(established(&mut c), n(3));
-        c.write(n(3), "x", 1);
-        c.run_until_quiet();
+        c.client(n(3), write("x", 1));
+        c.deliver_all();
         // The leader is cut off: nothing it sends is delivered yet.
-        let r = c.read(n(3), "x");
+        let r = c.client(n(3), read("x"));
         let answered = c.reply(r).cloned();
         let served = c
             .reports
@@ -368,10 +357,10 @@ fn sync_quorum_confirms_with_a_quorum_while_sync_does_not() {
             }
         }
         // A follower's sync read goes through the leader and sees the latest write.
-        let w = c.write(n(3), "x", 2);
+        let w = c.client(n(3), write("x", 2));
         c.complete_write(n(3));
-        let r2 = c.read(n(1), "x");
-        c.run_until_quiet();
+        let r2 = c.client(n(1), read("x"));
+        c.deliver_all();
         assert!(matches!(c.reply(w), Some(Reply::Ok(_))));
         assert_eq!(
             c.reply(r2),
@@ -386,26 +375,26 @@ fn sync_quorum_confirms_with_a_quorum_while_sync_does_not() {
 fn a_leader_without_a_quorum_steps_down_and_a_link_reset_sends_learners_looking() {
     let mut c = cluster_with_writes(1);
     c.reset_link(n(3), n(1));
-    assert_eq!(c.zab(n(1)).role().0, Role::Looking);
-    assert_eq!(c.zab(n(3)).role(), (Role::Leader, 1), "n2 is still synced");
+    assert_eq!(c.node(n(1)).role().0, Role::Looking);
+    assert_eq!(c.node(n(3)).role(), (Role::Leader, 1), "n2 is still synced");
     c.reset_link(n(3), n(2));
-    assert_eq!(c.zab(n(3)).role().0, Role::Looking);
-    assert!(c.any_mark("zab.leader_lost_quorum"));
+    assert_eq!(c.node(n(3)).role().0, Role::Looking);
+    assert!(c.marked("zab.leader_lost_quorum"));
     c.settle();
     let l = c.established_leader().expect("re-elected");
-    assert_eq!(c.zab(l).role(), (Role::Leader, 2));
+    assert_eq!(c.node(l).role(), (Role::Leader, 2));
     c.check_invariants();
 }
 
 /// Higher round resets the tally (FastLeaderElection: logicalclock).
 #[test]
 fn a_notification_of_a_higher_round_resets_the_tally() {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     c.crash_losing_sent(n(3));
-    c.run_until_quiet();
+    c.deliver_all();
     c.fire(n(1), common::zab_timer::FINALIZE);
     c.fire(n(2), common::zab_timer::FINALIZE);
-    c.run_until_quiet();
+    c.deliver_all();
     let l = c.established_leader().expect("n2 leads n1");
     assert_eq!(l, n(2));
     c.reset_link(n(1), n(2));
@@ -415,7 +404,7 @@ fn a_notification_of_a_higher_round_resets_the_tally() {
     c.restart(n(3));
     c.settle();
     c.tick_all(Duration::from_millis(400));
-    assert!(c.any_mark("zab.fle_round_reset"));
+    assert!(c.marked("zab.fle_round_reset"));
     c.check_invariants();
 }
 
@@ -439,19 +428,19 @@ fn check_config_rejects_other_read_modes_and_nodes_both_voter_and_observer() {
 /// connection and re-syncs as ZooKeeper would on a broken TCP stream (never logs a hole).
 #[test]
 fn a_learner_that_sees_proposals_out_of_order_drops_the_connection_and_resyncs() {
-    let mut c = Cluster::new(config(3, 0, ReadMode::Local));
+    let mut c = cluster(config(3, 0, ReadMode::Local));
     assert_eq!(established(&mut c), n(3));
-    c.write(n(3), "x", 1);
-    c.write(n(3), "x", 2);
+    c.client(n(3), write("x", 1));
+    c.client(n(3), write("x", 2));
     let q = c.links.get_mut(&(n(3), n(1))).unwrap();
     assert_eq!(q.len(), 2);
     q.swap(0, 1);
     c.deliver(n(3), n(1));
     c.deliver(n(3), n(1));
     assert!(c.marks(n(1)).contains(&"zab.learner_saw_fifo_violation"));
-    assert_eq!(c.zab(n(1)).role().0, Role::Looking);
+    assert_eq!(c.node(n(1)).role().0, Role::Looking);
     c.settle();
-    assert_eq!(c.zab(n(1)).role(), (Role::Following, 1));
-    assert_eq!(c.zab(n(1)).log(), c.zab(n(3)).log());
+    assert_eq!(c.node(n(1)).role(), (Role::Following, 1));
+    assert_eq!(c.node(n(1)).log(), c.node(n(3)).log());
     c.check_invariants();
 }

@@ -1,55 +1,18 @@
-//! A small deterministic driver for ZAB nodes: one FIFO queue per directed link, messages
-//! delivered in the order the test chooses, timers fired by hand, writes completed
-//! explicitly, crash = rebuild from the persisted `Durable`, link reset = drop both queues
-//! and tell both ends `Disconnected`.
-#![allow(dead_code)]
+//! ZAB's side of the shared test driver ([`protocol::testkit`], FIFO links): the ZAB
+//! invariants kept as reports arrive ([`ZabInvariants`]), and the helpers that finish Fast
+//! Leader Election (`settle`, `tick_all`). ZAB clusters complete writes by hand (or in
+//! `deliver_all`) and record every output, for assertions on write and send order.
+//! `ZAB_TRACE=1` prints every input and output.
+#![allow(dead_code, unused_imports)] // each test file uses a part of it
 
-use protocol::{
-    Command, Config, Delivery, Input, LocalTime, NodeId, Op, OpId, Output, Outputs, Protocol,
-    ReadMode, Reply, Report, TimerId,
-};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use protocol::testkit::{self, Monitor};
+pub use protocol::testkit::{n, read, write, Envelope};
+use protocol::{Config, NodeId, OpId, Protocol, ReadMode, Report, Role};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use zab::{Durable, Message, Write, Zab};
+use zab::{Durable, Zab};
 
-pub type Out = Output<Message, Write>;
-
-#[derive(Default)]
-pub struct Node {
-    pub zab: Option<Zab>,
-    pub durable: Durable,
-    pub writes: VecDeque<(u64, Write)>,
-    pub issued: u64,
-    pub completed: u64,
-    pub held: Vec<(u64, Out)>,
-    pub timers: BTreeSet<TimerId>,
-    /// Every output this node produced, in order (for transcript assertions).
-    pub outputs: Vec<Out>,
-    /// Apply reports of the current incarnation: (zxid, op).
-    pub applied: Vec<(u64, Option<OpId>)>,
-}
-
-pub struct Cluster {
-    pub config: Config,
-    pub nodes: BTreeMap<NodeId, Node>,
-    pub links: BTreeMap<(NodeId, NodeId), VecDeque<Message>>,
-    pub now: LocalTime,
-    pub reports: Vec<(NodeId, Report)>,
-    pub replies: Vec<(NodeId, OpId, Reply)>,
-    /// Every (zxid, op) any node reported committed.
-    pub committed: BTreeMap<u64, Option<OpId>>,
-    /// Epoch -> nodes that reported `Role{Leader, epoch}`.
-    pub leaders: BTreeMap<u64, BTreeSet<NodeId>>,
-    /// Every Apply sequence of every incarnation that ended (crashes) plus live ones at check.
-    pub finished_sequences: Vec<Vec<(u64, Option<OpId>)>>,
-    /// Assert the ZAB invariants as reports arrive (off for mutants, which break them).
-    pub checking: bool,
-    next_op: u64,
-}
-
-pub fn n(i: u32) -> NodeId {
-    NodeId(i)
-}
+pub type Cluster = testkit::Cluster<Zab, ZabInvariants>;
 
 pub fn config(voters: u32, observers: u32, read_mode: ReadMode) -> Config {
     let mut c = Config::new((1..=voters).map(NodeId).collect());
@@ -58,114 +21,70 @@ pub fn config(voters: u32, observers: u32, read_mode: ReadMode) -> Config {
     c
 }
 
-impl Cluster {
-    pub fn new(config: Config) -> Cluster {
-        Cluster::with_durables(config, BTreeMap::new())
-    }
+/// A ZAB cluster of `config` started from empty durable images.
+pub fn cluster(config: Config) -> Cluster {
+    cluster_with_durables(config, BTreeMap::new())
+}
 
-    pub fn with_durables(config: Config, durables: BTreeMap<NodeId, Durable>) -> Cluster {
-        Zab::check_config(&config).expect("valid config");
-        let mut c = Cluster {
-            nodes: BTreeMap::new(),
-            links: BTreeMap::new(),
-            now: LocalTime(1_000_000_000),
-            reports: Vec::new(),
-            replies: Vec::new(),
+pub fn cluster_with_durables(config: Config, durables: BTreeMap<NodeId, Durable>) -> Cluster {
+    let mut c = Cluster::unstarted(config, durables, ZabInvariants::default());
+    c.auto_write = false;
+    c.record_outputs = true;
+    c.trace = std::env::var_os("ZAB_TRACE").is_some();
+    c.start_all();
+    c
+}
+
+/// The ZAB invariants of PROTOCOLS.md, recorded as reports arrive.
+pub struct ZabInvariants {
+    /// Every (zxid, op) any node reported committed.
+    pub committed: BTreeMap<u64, Option<OpId>>,
+    /// Epoch -> nodes that reported `Role{Leader, epoch}`.
+    pub leaders: BTreeMap<u64, BTreeSet<NodeId>>,
+    /// Apply reports of each node's current incarnation: (zxid, op).
+    applied: BTreeMap<NodeId, Vec<(u64, Option<OpId>)>>,
+    /// The Apply sequence of every incarnation that ended in a crash.
+    pub finished_sequences: Vec<Vec<(u64, Option<OpId>)>>,
+    /// Assert the invariants as reports arrive (off for mutants, which break them).
+    pub checking: bool,
+}
+
+impl Default for ZabInvariants {
+    fn default() -> Self {
+        ZabInvariants {
             committed: BTreeMap::new(),
             leaders: BTreeMap::new(),
+            applied: BTreeMap::new(),
             finished_sequences: Vec::new(),
             checking: true,
-            next_op: 1,
-            config,
-        };
-        let ids: Vec<NodeId> = c.config.all_nodes().collect();
-        for id in ids {
-            let node = Node {
-                durable: durables.get(&id).cloned().unwrap_or_default(),
-                ..Node::default()
-            };
-            c.nodes.insert(id, node);
-            c.restart(id);
-        }
-        c
-    }
-
-    pub fn zab(&self, id: NodeId) -> &Zab {
-        self.nodes[&id].zab.as_ref().expect("node is up")
-    }
-
-    pub fn is_up(&self, id: NodeId) -> bool {
-        self.nodes[&id].zab.is_some()
-    }
-
-    fn handle(&mut self, id: NodeId, mut outs: Outputs<Message, Write>) {
-        let items: Vec<Out> = outs.drain().collect();
-        for o in items {
-            if std::env::var_os("ZAB_TRACE").is_some() {
-                eprintln!("   {id} -> {o:?}");
-            }
-            self.nodes.get_mut(&id).unwrap().outputs.push(o.clone());
-            match o {
-                Output::Send {
-                    to,
-                    msg,
-                    delivery: Delivery::Immediate,
-                } => self.links.entry((id, to)).or_default().push_back(msg),
-                Output::Send {
-                    delivery: Delivery::AfterWrites,
-                    ..
-                }
-                | Output::Reply {
-                    delivery: Delivery::AfterWrites,
-                    ..
-                } => {
-                    let node = self.nodes.get_mut(&id).unwrap();
-                    if node.completed >= node.issued {
-                        self.release(id, o);
-                    } else {
-                        let need = node.issued;
-                        node.held.push((need, o));
-                    }
-                }
-                Output::Reply { id: op, reply, .. } => self.replies.push((id, op, reply)),
-                Output::Write { tag, write } => {
-                    let node = self.nodes.get_mut(&id).unwrap();
-                    node.writes.push_back((tag, write));
-                    node.issued += 1;
-                }
-                Output::SetTimer { timer, .. } => {
-                    self.nodes.get_mut(&id).unwrap().timers.insert(timer);
-                }
-                Output::CancelTimer { timer } => {
-                    self.nodes.get_mut(&id).unwrap().timers.remove(&timer);
-                }
-                Output::Report(r) => self.on_report(id, r),
-            }
         }
     }
+}
 
-    fn release(&mut self, id: NodeId, o: Out) {
-        match o {
-            Output::Send { to, msg, .. } => self.links.entry((id, to)).or_default().push_back(msg),
-            Output::Reply { id: op, reply, .. } => self.replies.push((id, op, reply)),
-            _ => unreachable!(),
-        }
+impl ZabInvariants {
+    /// What `id` applied since it last started.
+    pub fn applied(&self, id: NodeId) -> &[(u64, Option<OpId>)] {
+        self.applied.get(&id).map_or(&[], |a| a.as_slice())
     }
+}
 
-    fn on_report(&mut self, id: NodeId, r: Report) {
-        match &r {
+impl Monitor<Zab> for ZabInvariants {
+    fn report(&mut self, id: NodeId, node: &Zab, report: &Report) {
+        match report {
             Report::Role {
-                role: protocol::Role::Leader,
+                role: Role::Leader,
                 term,
             } => {
                 self.leaders.entry(*term).or_default().insert(id);
                 // Committed txns are never lost: an established leader holds them all.
-                let log = self.zab(id).log();
-                for (&z, &op) in self.committed.iter().filter(|_| self.checking) {
-                    assert!(
-                        log.iter().any(|t| t.zxid == z && Some(t.cmd.id) == op),
-                        "{id} established epoch {term} without committed txn {z:#x} ({op:?})"
-                    );
+                if self.checking {
+                    let log = node.log();
+                    for (&z, &op) in &self.committed {
+                        assert!(
+                            log.iter().any(|t| t.zxid == z && Some(t.cmd.id) == op),
+                            "{id} established epoch {term} without committed txn {z:#x} ({op:?})"
+                        );
+                    }
                 }
             }
             Report::Commit { index, op, .. } => {
@@ -177,207 +96,40 @@ impl Cluster {
                 }
             }
             Report::Apply { index, op, .. } => {
-                self.nodes.get_mut(&id).unwrap().applied.push((*index, *op));
+                self.applied.entry(id).or_default().push((*index, *op));
             }
             _ => {}
         }
-        self.reports.push((id, r));
     }
 
-    pub fn step(&mut self, id: NodeId, input: Input<Message>) {
-        if std::env::var_os("ZAB_TRACE").is_some() {
-            eprintln!("{id} <- {input:?}");
-        }
-        let now = self.now;
-        let mut outs = Outputs::new();
-        let Some(z) = self.nodes.get_mut(&id).unwrap().zab.as_mut() else {
-            return;
-        };
-        z.step(now, input, &mut outs);
-        self.handle(id, outs);
+    fn crashed(&mut self, id: NodeId) {
+        let sequence = self.applied.remove(&id).unwrap_or_default();
+        self.finished_sequences.push(sequence);
     }
+}
 
-    /// Delivers the oldest message on `from -> to`; false if there is none.
-    pub fn deliver(&mut self, from: NodeId, to: NodeId) -> bool {
-        let Some(msg) = self.links.get_mut(&(from, to)).and_then(|q| q.pop_front()) else {
-            return false;
-        };
-        self.step(to, Input::Message { from, msg });
-        true
-    }
-
-    /// Peeks at the oldest message on `from -> to`.
-    pub fn peek(&self, from: NodeId, to: NodeId) -> Option<&Message> {
-        self.links.get(&(from, to)).and_then(|q| q.front())
-    }
-
-    /// Drops the oldest message on `from -> to` (for tests that cut a link silently).
-    pub fn drop_head(&mut self, from: NodeId, to: NodeId) -> Option<Message> {
-        self.links.get_mut(&(from, to)).and_then(|q| q.pop_front())
-    }
-
-    /// Completes the node's oldest pending write; false if there is none.
-    pub fn complete_write(&mut self, id: NodeId) -> bool {
-        let node = self.nodes.get_mut(&id).unwrap();
-        let Some((tag, w)) = node.writes.pop_front() else {
-            return false;
-        };
-        Zab::persist(&mut node.durable, &w);
-        node.completed += 1;
-        let done = node.completed;
-        let (ready, held): (Vec<_>, Vec<_>) = std::mem::take(&mut node.held)
-            .into_iter()
-            .partition(|(need, _)| *need <= done);
-        node.held = held;
-        for (_, o) in ready {
-            self.release(id, o);
-        }
-        self.step(id, Input::WriteDone { tag });
-        true
-    }
-
-    pub fn fire(&mut self, id: NodeId, timer: TimerId) -> bool {
-        if !self.nodes.get_mut(&id).unwrap().timers.remove(&timer) {
-            return false;
-        }
-        self.step(id, Input::Timer(timer));
-        true
-    }
-
-    pub fn crash(&mut self, id: NodeId) {
-        let node = self.nodes.get_mut(&id).unwrap();
-        if node.zab.take().is_none() {
-            return;
-        }
-        node.writes.clear();
-        node.issued = 0;
-        node.completed = 0;
-        node.held.clear();
-        node.timers.clear();
-        let seq = std::mem::take(&mut node.applied);
-        self.finished_sequences.push(seq);
-        for ((_, to), q) in self.links.iter_mut() {
-            if *to == id {
-                q.clear();
-            }
-        }
-    }
-
-    /// Crashes `id` and also loses everything it had sent that was not yet delivered.
-    pub fn crash_losing_sent(&mut self, id: NodeId) {
-        self.crash(id);
-        for ((from, _), q) in self.links.iter_mut() {
-            if *from == id {
-                q.clear();
-            }
-        }
-    }
-
-    pub fn restart(&mut self, id: NodeId) {
-        if self.is_up(id) {
-            return;
-        }
-        let mut outs = Outputs::new();
-        let durable = self.nodes[&id].durable.clone();
-        let z = Zab::start(id, &self.config, &durable, self.now, &mut outs);
-        self.nodes.get_mut(&id).unwrap().zab = Some(z);
-        self.handle(id, outs);
-    }
-
-    pub fn reset_link(&mut self, a: NodeId, b: NodeId) {
-        for k in [(a, b), (b, a)] {
-            if let Some(q) = self.links.get_mut(&k) {
-                q.clear();
-            }
-        }
-        self.step(a, Input::Disconnected { peer: b });
-        self.step(b, Input::Disconnected { peer: a });
-    }
-
-    pub fn client(&mut self, at: NodeId, op: Op) -> OpId {
-        let id = OpId(self.next_op);
-        self.next_op += 1;
-        self.step(at, Input::Client(Command { id, op }));
-        id
-    }
-
-    pub fn write(&mut self, at: NodeId, key: &str, value: u64) -> OpId {
-        self.client(
-            at,
-            Op::Write {
-                key: key.into(),
-                value,
-            },
-        )
-    }
-
-    pub fn read(&mut self, at: NodeId, key: &str) -> OpId {
-        self.client(at, Op::Read { key: key.into() })
-    }
-
-    pub fn reply(&self, op: OpId) -> Option<&Reply> {
-        self.replies
-            .iter()
-            .find(|(_, o, _)| *o == op)
-            .map(|(_, _, r)| r)
-    }
-
-    pub fn advance(&mut self, d: Duration) {
-        self.now = self.now + d;
-    }
-
-    /// Delivers every message and completes every write among up nodes, round robin,
-    /// until nothing moves. Messages to crashed nodes are dropped.
-    pub fn run_until_quiet(&mut self) {
-        for _ in 0..100_000 {
-            let mut moved = false;
-            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-            for &id in &ids {
-                if self.is_up(id) {
-                    while self.complete_write(id) {
-                        moved = true;
-                    }
-                }
-            }
-            let keys: Vec<(NodeId, NodeId)> = self.links.keys().copied().collect();
-            for (a, b) in keys {
-                if !self.is_up(b) {
-                    if let Some(q) = self.links.get_mut(&(a, b)) {
-                        moved |= !q.is_empty();
-                        q.clear();
-                    }
-                    continue;
-                }
-                if self.deliver(a, b) {
-                    moved = true;
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        let heads: Vec<_> = self
-            .links
-            .iter()
-            .filter_map(|(k, q)| q.front().map(|m| (k, m.clone())))
-            .collect();
-        let roles: Vec<_> = self
-            .nodes
-            .iter()
-            .filter_map(|(id, n)| n.zab.as_ref().map(|z| (id, z.role())))
-            .collect();
-        panic!("cluster did not quiesce: {roles:?} {heads:?}");
-    }
-
+/// What only ZAB tests ask of the cluster.
+pub trait ZabCluster {
     /// Runs until quiet, firing FLE finalize timers (the only timers that complete an
     /// election when not every voter agreed) until no more are set.
-    pub fn settle(&mut self) {
+    fn settle(&mut self);
+    /// Passes `d` in heartbeat-sized steps; at each step every pending timer fires once
+    /// (a coarse clock: election timers fire early, which only re-sends notifications),
+    /// then the cluster settles.
+    fn tick_all(&mut self, d: Duration);
+    fn established_leader(&self) -> Option<NodeId>;
+    /// The ZAB invariants over everything recorded so far.
+    fn check_invariants(&self);
+}
+
+impl ZabCluster for Cluster {
+    fn settle(&mut self) {
         for _ in 0..50 {
-            self.run_until_quiet();
+            self.deliver_all();
             let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
             let mut fired = false;
             for id in ids {
-                fired |= self.fire(id, zab_timer::FINALIZE);
+                fired |= self.fire_if_set(id, zab_timer::FINALIZE);
             }
             if !fired {
                 return;
@@ -385,69 +137,47 @@ impl Cluster {
         }
     }
 
-    /// Passes `d` in heartbeat-sized steps; at each step every pending timer fires once
-    /// (a coarse clock: election timers fire early, which only re-sends notifications),
-    /// then the cluster settles.
-    pub fn tick_all(&mut self, d: Duration) {
+    fn tick_all(&mut self, d: Duration) {
         let step = self.config.heartbeat_interval;
         let mut left = d;
         while !left.is_zero() {
             let dt = step.min(left);
             left -= dt;
             self.advance(dt);
-            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-            for id in ids {
-                let timers: Vec<TimerId> = self.nodes[&id].timers.iter().copied().collect();
-                for t in timers {
-                    self.fire(id, t);
-                }
-            }
+            self.fire_all_timers();
             self.settle();
         }
     }
 
-    pub fn established_leader(&self) -> Option<NodeId> {
+    fn established_leader(&self) -> Option<NodeId> {
         self.nodes.iter().find_map(|(&id, node)| {
-            node.zab
+            node.state
                 .as_ref()
-                .filter(|z| z.role().0 == protocol::Role::Leader)
+                .filter(|z| z.role().0 == Role::Leader)
                 .map(|_| id)
         })
     }
 
-    pub fn marks(&self, id: NodeId) -> Vec<&'static str> {
-        self.reports
-            .iter()
-            .filter(|(n, _)| *n == id)
-            .filter_map(|(_, r)| match r {
-                Report::Mark(m) => Some(*m),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn any_mark(&self, mark: &str) -> bool {
-        self.reports
-            .iter()
-            .any(|(_, r)| matches!(r, Report::Mark(m) if *m == mark))
-    }
-
-    /// The ZAB invariants over everything recorded so far.
-    pub fn check_invariants(&self) {
+    fn check_invariants(&self) {
         // What a node holds in memory is on disk once its writes completed.
         for (id, node) in &self.nodes {
-            if let (Some(z), true) = (&node.zab, node.writes.is_empty()) {
+            if let (Some(z), 0) = (&node.state, self.pending_writes(*id)) {
                 assert_eq!(node.durable.log, z.log(), "{id}: durable log lags memory");
             }
         }
-        for (e, ls) in &self.leaders {
+        for (e, ls) in &self.monitor.leaders {
             assert!(
                 ls.len() <= 1,
                 "epoch {e} has two established leaders: {ls:?}"
             );
         }
-        let mut seqs: Vec<&Vec<(u64, Option<OpId>)>> = self.finished_sequences.iter().collect();
-        seqs.extend(self.nodes.values().map(|n| &n.applied));
+        let mut seqs: Vec<&[(u64, Option<OpId>)]> = self
+            .monitor
+            .finished_sequences
+            .iter()
+            .map(|s| s.as_slice())
+            .collect();
+        seqs.extend(self.nodes.keys().map(|&id| self.monitor.applied(id)));
         for a in &seqs {
             for b in &seqs {
                 let k = a.len().min(b.len());
