@@ -77,7 +77,7 @@ pub struct Command {
 }
 
 /// The replicated key-value state machine.
-#[derive(Clone, Default, Debug, PartialEq, Eq)]
+#[derive(Clone, Default, Debug, PartialEq, Eq, Hash)]
 pub struct Kv {
     map: BTreeMap<Key, Value>,
 }

@@ -1,0 +1,903 @@
+//! Multi-Paxos with a stable leader (Lamport, "Paxos Made Simple", 2001; van Renesse &
+//! Altinbuken, "Paxos Made Moderately Complex" (PMMC), 2015; Chandra, Griesemer &
+//! Redstone, "Paxos Made Live" (PML), 2007) as a pure step function.
+//!
+//! Every node plays the three parts at once: *acceptor* (it promises ballots and accepts
+//! values), *replica* (it applies chosen slots, in order, to a [`protocol::Kv`]) and
+//! potential *leader* (it proposes). A ballot is `(round, node id)`, unique because the
+//! round is durable before a Prepare uses it. A leader runs phase 1 once for every slot
+//! from the first one it does not know chosen: its Prepare names that slot, and each
+//! acceptor's Promise returns every value it accepted at or above it (in bounded pages),
+//! with its low-water mark (the slots it compacted into a snapshot). With promises from a
+//! majority, the leader re-proposes in each slot the value of the highest ballot reported
+//! (PMMC's `pmax`), fills the holes with no-ops, and only then takes new commands in free
+//! slots. After that it runs phase 2 alone: Accept to every acceptor, a value is chosen
+//! once a majority accepted it in this ballot, and the leader tells the replicas how far
+//! the chosen prefix reaches. A replica that misses values asks for them (catch-up), and
+//! one behind the leader's compacted prefix gets the leader's snapshot first.
+//!
+//! Acceptor state is durable before any reply that depends on it (sends with
+//! `Delivery::AfterWrites`): the promise, and per slot the highest-ballot accepted
+//! `(ballot, value)`. Accepting raises the promise, and compaction never lowers it. With a
+//! stable leader each replica writes once per chosen command (PML §4): its accept.
+//!
+//! The leader is stable: it sends heartbeats; a follower starts phase 1 only after it
+//! missed the leader for a randomised election timeout; a preempted leader (an acceptor
+//! answered with a higher promise) goes passive and waits a randomised timeout before it
+//! tries again (PMMC §3), so duelling proposers settle.
+//!
+//! Reads: through the log (a read is a command like a write); `quorum` (the leader
+//! confirms with a heartbeat round a majority answers after the read arrived, then waits
+//! until it executed every slot it had proposed, finishing any in-progress one first);
+//! `lease` (Chubby's master lease, PML §5.2: an acceptor that acknowledged the leader
+//! refuses other proposers' Prepares for the minimum election timeout, and the leader
+//! trusts its lease for that time shrunk by the clock drift bound); and `local` (any node
+//! answers from what it executed: stale). A command in flight when its leader loses
+//! leadership fails or is indeterminate, never ok (PML §5.3's epoch numbers).
+//!
+//! The code is split by story: `election.rs` (ballots, phase 1, preemption, timers),
+//! `replication.rs` (phase 2, learning, execution, catch-up, compaction) and `reads.rs`.
+//! This file holds the types, the [`Protocol`] implementation, the dispatch, and the
+//! invariants every step asserts.
+
+mod election;
+mod reads;
+mod replication;
+
+use protocol::{
+    Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, OptionKind,
+    OptionSpec, OptionValue, Outputs, Protocol, ReadMode, Reply, Report, Role, TimerId,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+/// The election timer: a follower that missed the leader this long starts phase 1; a
+/// candidate whose phase 1 did not complete tries again with a higher ballot.
+pub const TIMER_ELECTION: TimerId = TimerId(0);
+/// The leader's heartbeat (and retransmission) timer; a candidate's Prepare retry timer.
+pub const TIMER_HEARTBEAT: TimerId = TimerId(1);
+
+/// Most accepted slots one Promise page carries (PMMC §4.1: bounded messages).
+pub const PROMISE_PAGE_SLOTS: usize = 64;
+/// Most slots one Accept or Decided message carries.
+pub const MAX_SLOTS_PER_MESSAGE: usize = 64;
+/// Most slots the leader has proposed and not yet seen chosen; a command beyond it is
+/// refused (a limit on the leader's memory and on the pipeline).
+pub const MAX_SLOTS_IN_FLIGHT: u64 = 1024;
+/// Node ids must stay below this for a ballot to map onto a term number.
+pub const MAX_NODE_ID: u32 = 1000;
+
+/// The options only Paxos has (`[options.paxos]` in a scenario).
+pub const OPTION_SNAPSHOT_EVERY: OptionSpec = OptionSpec {
+    name: "snapshot_every",
+    kind: OptionKind::Count,
+    default: OptionValue::Count(0),
+    summary: "every this many executed slots a node snapshots its state machine and drops the accepted slots it covers (0: never)",
+};
+
+/// A ballot: `(round, node)`, ordered by round and then by node, so two proposers never
+/// share one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Ballot {
+    pub round: u64,
+    pub node: NodeId,
+}
+
+impl Ballot {
+    /// Lower than any ballot a proposer uses.
+    pub const ZERO: Ballot = Ballot {
+        round: 0,
+        node: NodeId(0),
+    };
+
+    pub fn new(round: u64, node: NodeId) -> Ballot {
+        Ballot { round, node }
+    }
+
+    /// The ballot as the one number the checkers call a term: `round * 1000 + node`, so
+    /// ballot (12, n3) reads as 12003 and the order is kept.
+    pub fn as_term(self) -> u64 {
+        self.round * u64::from(MAX_NODE_ID) + u64::from(self.node.0)
+    }
+}
+
+impl Default for Ballot {
+    fn default() -> Ballot {
+        Ballot::ZERO
+    }
+}
+
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "({}, {})", self.round, self.node)
+    }
+}
+
+/// What a slot holds: a client command, or the no-op a leader fills a hole with. `origin`
+/// is the ballot of the leader that first proposed it: a value re-proposed by a later
+/// leader keeps it, so one chosen value is one `(origin, command)` everywhere.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Value {
+    pub origin: Ballot,
+    pub command: Option<Command>,
+}
+
+impl Value {
+    pub fn noop(origin: Ballot) -> Value {
+        Value {
+            origin,
+            command: None,
+        }
+    }
+    pub fn op(&self) -> Option<OpId> {
+        self.command.as_ref().map(|c| c.id)
+    }
+}
+
+/// The state machine as of a slot: every slot up to `upto` executed.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Snapshot {
+    pub upto: u64,
+    pub kv: Kv,
+    /// Commands already applied (PMMC's replica applies a command chosen in two slots
+    /// once).
+    pub applied: BTreeSet<OpId>,
+}
+
+/// What a node keeps across a crash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The highest round this node's proposer used (PAXOS.md #1: durable before a
+    /// Prepare uses it).
+    pub round: u64,
+    /// The acceptor's promise: no ballot below it is accepted or promised.
+    pub promised: Ballot,
+    /// Per slot above the snapshot, the highest-ballot value accepted.
+    pub accepted: BTreeMap<u64, (Ballot, Value)>,
+    /// The latest snapshot; the accepted slots it covers are dropped.
+    pub snapshot: Option<Snapshot>,
+}
+
+impl Durable {
+    /// The highest slot the snapshot covers (0 without one).
+    pub fn low_water(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.upto)
+    }
+}
+
+/// One write to a durable cell: the proposer's round, the acceptor's promise, its
+/// accepted slots, the snapshot.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Write {
+    Round(u64),
+    Promise(Ballot),
+    /// Accept `entries` in `ballot` and set the promise to `promise` (the ballot itself,
+    /// unless the promise was already higher: accepting raises the promise, PMMC A2).
+    Accept {
+        ballot: Ballot,
+        promise: Ballot,
+        entries: Vec<(u64, Value)>,
+    },
+    Snapshot(Snapshot),
+    /// Drop every accepted slot at or below `upto` (written once the snapshot covering
+    /// them is durable). `promise` is what the promise cell holds afterwards.
+    Compact {
+        upto: u64,
+        promise: Ballot,
+    },
+}
+
+/// Messages between Paxos nodes.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Message {
+    /// Phase 1a: promise `ballot` for every slot from `first_slot` on.
+    Prepare { ballot: Ballot, first_slot: u64 },
+    /// Phase 1b, one page of it: the accepted values at or above the Prepare's first slot,
+    /// the acceptor's low-water mark, and (on page 0, when the low-water mark is at or past
+    /// the first slot) its snapshot.
+    Promise {
+        ballot: Ballot,
+        page: u32,
+        pages: u32,
+        low_water: u64,
+        snapshot: Option<Box<Snapshot>>,
+        accepted: Vec<(u64, Ballot, Value)>,
+    },
+    /// The acceptor refused `ballot`: it promised `promised`, which is higher.
+    Nack { ballot: Ballot, promised: Ballot },
+    /// Phase 2a: accept these values in `ballot`. `chosen_upto`: every slot up to it is
+    /// chosen (with the value this leader sent).
+    Accept {
+        ballot: Ballot,
+        entries: Vec<(u64, Value)>,
+        chosen_upto: u64,
+    },
+    /// Phase 2b: the acceptor accepted these slots in `ballot` (durable before it leaves).
+    Accepted { ballot: Ballot, slots: Vec<u64> },
+    /// The leader's heartbeat; `round` numbers it for leadership confirmation and leases.
+    Heartbeat {
+        ballot: Ballot,
+        round: u64,
+        chosen_upto: u64,
+    },
+    HeartbeatAck {
+        ballot: Ballot,
+        round: u64,
+        executed: u64,
+    },
+    /// Every slot up to `upto` is chosen, with the value the leader of `ballot` sent.
+    Chosen { ballot: Ballot, upto: u64 },
+    /// A replica asks for the chosen values from slot `from` on (PML §5.5 catch-up).
+    CatchUp { from: u64 },
+    /// Chosen values, after a snapshot when the asker is behind the sender's compaction.
+    Decided {
+        snapshot: Option<Box<Snapshot>>,
+        entries: Vec<(u64, Value)>,
+    },
+}
+
+impl MessageKind for Message {
+    fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "Prepare",
+            Message::Promise { .. } => "Promise",
+            Message::Nack { .. } => "Nack",
+            Message::Accept { .. } => "Accept",
+            Message::Accepted { .. } => "Accepted",
+            Message::Heartbeat { .. } => "Heartbeat",
+            Message::HeartbeatAck { .. } => "HeartbeatAck",
+            Message::Chosen { .. } => "Chosen",
+            Message::CatchUp { .. } => "CatchUp",
+            Message::Decided { .. } => "Decided",
+        }
+    }
+}
+
+/// The mutant switches, read once at start so the hot path tests a bool.
+#[derive(Clone, Copy, Debug, Default)]
+struct Bugs {
+    accept_without_raising_promise: bool,
+    proposer_ballot_reuse_after_restart: bool,
+    promise_not_durable: bool,
+    ignore_accepted_in_promises: bool,
+    ghost_reappearance: bool,
+    prune_forgets_promise: bool,
+    learner_counts_across_ballots: bool,
+    gc_without_low_water_mark: bool,
+    immediate_reprepare_on_preempt: bool,
+    no_epoch_fence: bool,
+    count_stale_promises: bool,
+    master_lease_no_drift_margin: bool,
+    serial_read_without_repair: bool,
+    /// Any switch on: cross-node invariants (a chosen slot never changes) are no longer
+    /// this node's to assert; the checkers judge them.
+    any: bool,
+}
+
+impl Bugs {
+    fn from_config(config: &Config) -> Bugs {
+        Bugs {
+            accept_without_raising_promise: config.bug("paxos.accept_without_raising_promise"),
+            proposer_ballot_reuse_after_restart: config
+                .bug("paxos.proposer_ballot_reuse_after_restart"),
+            promise_not_durable: config.bug("paxos.promise_not_durable"),
+            ignore_accepted_in_promises: config.bug("paxos.ignore_accepted_in_promises"),
+            ghost_reappearance: config.bug("paxos.ghost_reappearance"),
+            prune_forgets_promise: config.bug("paxos.prune_forgets_promise"),
+            learner_counts_across_ballots: config.bug("paxos.learner_counts_across_ballots"),
+            gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
+            immediate_reprepare_on_preempt: config.bug("paxos.immediate_reprepare_on_preempt"),
+            no_epoch_fence: config.bug("paxos.no_epoch_fence"),
+            count_stale_promises: config.bug("paxos.count_stale_promises"),
+            master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
+            serial_read_without_repair: config.bug("paxos.serial_read_without_repair"),
+            any: !config.bugs.is_empty(),
+        }
+    }
+}
+
+/// What the completion of one of this node's writes means to it.
+#[derive(Clone, Debug)]
+enum Effect {
+    /// Nothing to do on completion (the round, a follower's accept, a compaction).
+    None,
+    /// The node's own promise of its own ballot is durable: it counts as a promise.
+    SelfPromise(Ballot),
+    /// The leader's own accept of these slots is durable: it counts as an acceptance.
+    SelfAccept(Ballot, Vec<u64>),
+    /// The snapshot up to this slot is durable: the log it covers may now be dropped.
+    Snapshot(u64),
+}
+
+/// One acceptor's answer to phase 1, as the candidate assembles it from pages.
+#[derive(Clone, Debug, Default)]
+struct PromisePages {
+    pages: u32,
+    received: BTreeSet<u32>,
+}
+
+/// Volatile state of a node running phase 1.
+#[derive(Debug)]
+struct Candidate {
+    ballot: Ballot,
+    first_slot: u64,
+    /// Acceptors whose every page arrived (self included once its promise is durable).
+    promised: BTreeSet<NodeId>,
+    pages: BTreeMap<NodeId, PromisePages>,
+    /// Per slot, the highest-ballot value reported (PMMC `pmax`).
+    merged: BTreeMap<u64, (Ballot, Value)>,
+    /// The most advanced snapshot reported by an acceptor whose low-water mark is at or
+    /// past `first_slot`.
+    snapshot: Option<Box<Snapshot>>,
+}
+
+/// A slot the leader proposed and has not seen chosen.
+#[derive(Debug)]
+struct Proposal {
+    value: Value,
+    /// Acceptors that accepted it in the leader's ballot (self once durable).
+    acks: BTreeSet<NodeId>,
+    /// When it was last sent (local time), for retransmission.
+    sent_at: LocalTime,
+}
+
+/// A read the leader answers once a quorum confirmed it leads and the read point is
+/// executed.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    id: OpId,
+    key: String,
+    /// Every slot up to this one is executed before the read is answered.
+    read_point: u64,
+    /// The heartbeat round a quorum must answer (sent after the read arrived).
+    round: u64,
+}
+
+/// Volatile state only a leader has.
+#[derive(Debug)]
+struct Leader {
+    ballot: Ballot,
+    /// The next free slot for a new command.
+    next_slot: u64,
+    proposals: BTreeMap<u64, Proposal>,
+    /// The chosen prefix last announced to the replicas (the leader executes every slot
+    /// as soon as the prefix reaches it, so its own chosen prefix is `executed`).
+    announced_upto: u64,
+    /// The last slot phase 1 recovered: the leader serves no read on its own authority
+    /// before it executed through it (an earlier leader may have used those slots).
+    recovery_end: u64,
+    /// Client commands awaiting execution, by slot.
+    pending: BTreeMap<u64, Command>,
+    reads: VecDeque<PendingRead>,
+    /// Proposals made but not yet sent (flushed at the end of the step, one Accept per
+    /// peer).
+    unsent: Vec<u64>,
+    round: u64,
+    /// Start time (local) of each heartbeat round not yet known to be quorum-acked.
+    round_started: VecDeque<(u64, LocalTime)>,
+    acked_round: BTreeMap<NodeId, u64>,
+    quorum_round: u64,
+    lease_until: Option<LocalTime>,
+}
+
+/// One Multi-Paxos node: acceptor, replica and potential leader.
+#[derive(Debug)]
+pub struct Paxos {
+    id: NodeId,
+    config: Config,
+    peers: Vec<NodeId>,
+    bugs: Bugs,
+    lease_duration: Duration,
+    snapshot_every: u64,
+
+    // Durable state, mirrored in memory (written through `Write`).
+    round: u64,
+    promised: Ballot,
+    accepted: BTreeMap<u64, (Ballot, Value)>,
+    snapshot: Option<Box<Snapshot>>,
+
+    // Volatile state.
+    role: Role,
+    reported: Option<(Role, u64)>,
+    leader_hint: Option<NodeId>,
+    /// The ballot of the leader this node last heard from (its Accepts and heartbeats).
+    leader_ballot: Ballot,
+    /// The highest round seen in any ballot (Nacks, Prepares): the next phase 1 goes past.
+    highest_round_seen: u64,
+    /// Known chosen values not yet dropped by compaction (executed ones serve catch-up).
+    chosen: BTreeMap<u64, Value>,
+    /// Every slot up to this one is executed.
+    executed: u64,
+    kv: Kv,
+    applied: BTreeSet<OpId>,
+    last_catch_up: Option<LocalTime>,
+    /// Lease mode: this acceptor refuses other proposers' Prepares while it granted the
+    /// named leader a lease (until local time), or for a while after a restart (it may
+    /// have granted one it no longer remembers).
+    lease_granted: Option<(NodeId, LocalTime)>,
+    refuse_prepares_until: Option<LocalTime>,
+    candidate: Option<Box<Candidate>>,
+    leader: Option<Box<Leader>>,
+    /// `paxos.learner_counts_across_ballots`: acceptances this node counted as leader,
+    /// kept across its ballots.
+    tally: BTreeMap<u64, (Value, BTreeSet<NodeId>)>,
+    /// `paxos.no_epoch_fence`: the client commands of a leadership this node lost.
+    carried_pending: BTreeMap<u64, Command>,
+    next_tag: u64,
+    writes_in_flight: VecDeque<(u64, Effect)>,
+    snapshot_in_flight: bool,
+}
+
+impl Paxos {
+    /// The mutants this crate can switch on.
+    pub const BUGS: &'static [Bug] = &[
+        Bug {
+            name: "paxos.accept_without_raising_promise",
+            summary: "accepting (b, v) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot still above the old promise overwrites a chosen value (scylladb#6139)",
+        },
+        Bug {
+            name: "paxos.proposer_ballot_reuse_after_restart",
+            summary: "the proposer's round counter is volatile and not derived from its promise: after a restart it reuses a ballot, and old promises of that ballot complete its quorum (Tencent/phxpaxos#145)",
+        },
+        Bug {
+            name: "paxos.promise_not_durable",
+            summary: "the acceptor keeps its promise in memory only and the Promise leaves at once; after a restart it accepts a lower ballot (Paxos Made Simple §2.5)",
+        },
+        Bug {
+            name: "paxos.ignore_accepted_in_promises",
+            summary: "a new leader proposes no-ops and new commands instead of the highest-ballot values its promises report (Paxos Made Simple §2.2)",
+        },
+        Bug {
+            name: "paxos.ghost_reappearance",
+            summary: "a new leader serves lease reads before it has executed every slot phase 1 recovered from earlier leaders (Paxos Made Simple §3: an earlier leader may have used them)",
+        },
+        Bug {
+            name: "paxos.prune_forgets_promise",
+            summary: "compacting executed slots also resets the acceptor's promise to the highest ballot it accepted, so a stale Accept of a lower ballot succeeds (scylladb#6154)",
+        },
+        Bug {
+            name: "paxos.learner_counts_across_ballots",
+            summary: "the leader counts acceptances of the same value in any of its ballots toward a majority, not only in the current one (PMMC §4.1)",
+        },
+        Bug {
+            name: "paxos.gc_without_low_water_mark",
+            summary: "promises do not report the acceptor's low-water mark or snapshot, so a new leader sees nothing at compacted slots and fills them with no-ops (PMMC §4.2)",
+        },
+        Bug {
+            name: "paxos.immediate_reprepare_on_preempt",
+            summary: "a preempted leader or candidate starts phase 1 again at once with a higher ballot instead of going passive (PMMC §3)",
+        },
+        Bug {
+            name: "paxos.no_epoch_fence",
+            summary: "client commands survive a loss of leadership, and a re-elected leader answers ok when their slot executes, whatever it holds (PML §5.3)",
+        },
+        Bug {
+            name: "paxos.count_stale_promises",
+            summary: "promises for an older ballot of the same proposer count toward the current phase 1 (Tencent/phxpaxos#145)",
+        },
+        Bug {
+            name: "paxos.master_lease_no_drift_margin",
+            summary: "the leader trusts its lease for the full time the acceptors refuse other proposers, with no margin for clock drift (PML §5.2)",
+        },
+        Bug {
+            name: "paxos.serial_read_without_repair",
+            summary: "a quorum read answers from what the leader executed once a quorum confirms it, without first finishing the slots in progress (scylladb#6299, CASSANDRA-12126)",
+        },
+    ];
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    /// The ballot this node leads with, if it leads.
+    pub fn leader_ballot(&self) -> Option<Ballot> {
+        self.leader.as_ref().map(|l| l.ballot)
+    }
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader_hint
+    }
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+    /// The acceptor's accepted slots (in memory; may run ahead of the durable image).
+    pub fn accepted(&self) -> &BTreeMap<u64, (Ballot, Value)> {
+        &self.accepted
+    }
+    /// Known chosen values not yet compacted away.
+    pub fn chosen(&self) -> &BTreeMap<u64, Value> {
+        &self.chosen
+    }
+    /// The slot up to which this node compacted its log (0: none).
+    pub fn low_water(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.upto)
+    }
+
+    fn quorum(&self) -> usize {
+        protocol::quorum(self.config.voters.len())
+    }
+
+    /// Issues a durable write and remembers what its completion means.
+    fn write(&mut self, write: Write, effect: Effect, out: &mut Outputs<Message, Write>) {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.writes_in_flight.push_back((tag, effect));
+        out.write(tag, write);
+    }
+
+    /// Reports the role and term if either changed since the last report. A follower's
+    /// term is the ballot it promised.
+    fn report_role(&mut self, out: &mut Outputs<Message, Write>) {
+        let now = self.role();
+        if self.reported != Some(now) {
+            self.reported = Some(now);
+            out.report(Report::Role {
+                role: now.0,
+                term: now.1,
+            });
+        }
+    }
+
+    fn handle_client(
+        &mut self,
+        now: LocalTime,
+        command: Command,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if command.op.is_read() && self.config.read_mode != ReadMode::Log {
+            self.client_read(now, command, out);
+        } else if self.leader.is_some() {
+            self.propose_command(now, command, out);
+        } else {
+            out.reply(
+                command.id,
+                Reply::NotLeader {
+                    hint: self.leader_hint.filter(|&h| h != self.id),
+                },
+            );
+        }
+    }
+
+    fn step_message(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        msg: Message,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if !self.config.voters.contains(&from) || from == self.id {
+            out.mark("paxos.message_from_non_member_ignored");
+            return;
+        }
+        match msg {
+            Message::Prepare { ballot, first_slot } => {
+                self.handle_prepare(now, from, ballot, first_slot, out)
+            }
+            Message::Promise {
+                ballot,
+                page,
+                pages,
+                low_water,
+                snapshot,
+                accepted,
+            } => self.handle_promise(
+                now, from, ballot, page, pages, low_water, snapshot, accepted, out,
+            ),
+            Message::Nack { ballot, promised } => self.handle_nack(now, ballot, promised, out),
+            Message::Accept {
+                ballot,
+                entries,
+                chosen_upto,
+            } => self.handle_accept(now, from, ballot, entries, chosen_upto, out),
+            Message::Accepted { ballot, slots } => {
+                self.handle_accepted(now, from, ballot, slots, out)
+            }
+            Message::Heartbeat {
+                ballot,
+                round,
+                chosen_upto,
+            } => self.handle_heartbeat(now, from, ballot, round, chosen_upto, out),
+            Message::HeartbeatAck { ballot, round, .. } => {
+                self.handle_heartbeat_ack(now, from, ballot, round, out)
+            }
+            Message::Chosen { ballot, upto } => {
+                // A leader of a higher ballot chose values: ours is over.
+                self.yield_to(ballot, out);
+                self.learn_chosen(now, from, ballot, upto, out)
+            }
+            Message::CatchUp { from: slot } => self.handle_catch_up(from, slot, out),
+            Message::Decided { snapshot, entries } => {
+                self.handle_decided(now, snapshot, entries, out)
+            }
+        }
+    }
+
+    fn handle_write_done(&mut self, now: LocalTime, tag: u64, out: &mut Outputs<Message, Write>) {
+        while let Some((t, _)) = self.writes_in_flight.front() {
+            if *t > tag {
+                break;
+            }
+            let (_, effect) = self.writes_in_flight.pop_front().expect("front exists");
+            match effect {
+                Effect::None => {}
+                Effect::SelfPromise(ballot) => self.self_promised(now, ballot, out),
+                Effect::SelfAccept(ballot, slots) => {
+                    let id = self.id;
+                    self.count_acceptance(now, id, ballot, &slots, out)
+                }
+                Effect::Snapshot(upto) => self.snapshot_durable(upto, out),
+            }
+        }
+    }
+
+    /// Invariants that hold after every step (TigerBeetle style: the second line of
+    /// defence).
+    fn check_invariants(&self) {
+        debug_assert!(
+            self.chosen
+                .keys()
+                .next()
+                .is_none_or(|&s| s > self.low_water()),
+            "{}: a chosen slot at or below the low-water mark {} is still kept",
+            self.id,
+            self.low_water()
+        );
+        debug_assert!(
+            !self.chosen.contains_key(&(self.executed + 1)),
+            "{}: slot {} is chosen but not executed",
+            self.id,
+            self.executed + 1
+        );
+        if let Some(leader) = &self.leader {
+            debug_assert!(self.candidate.is_none());
+            debug_assert!(
+                self.promised == leader.ballot || self.bugs.any,
+                "{} leads {} but promised {}",
+                self.id,
+                leader.ballot,
+                self.promised
+            );
+            debug_assert!(
+                leader
+                    .proposals
+                    .keys()
+                    .next()
+                    .is_none_or(|&s| s > self.executed)
+                    && leader
+                        .proposals
+                        .keys()
+                        .next_back()
+                        .is_none_or(|&s| s < leader.next_slot),
+                "{}: a proposal outside (executed {}, next slot {})",
+                self.id,
+                self.executed,
+                leader.next_slot
+            );
+        }
+        if let Some(c) = &self.candidate {
+            debug_assert!(self.promised >= c.ballot);
+        }
+        debug_assert!(
+            self.round >= self.promised.round || self.promised.node != self.id || self.bugs.any,
+            "{}: promised its own ballot {} beyond its durable round {}",
+            self.id,
+            self.promised,
+            self.round
+        );
+    }
+}
+
+impl Protocol for Paxos {
+    type Message = Message;
+    type Durable = Durable;
+    type Write = Write;
+
+    const NAME: &'static str = "paxos";
+    const BUGS: &'static [Bug] = Paxos::BUGS;
+    const READ_MODES: &'static [ReadMode] = &[
+        ReadMode::Log,
+        ReadMode::Quorum,
+        ReadMode::Lease,
+        ReadMode::Local,
+    ];
+    const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
+
+    fn check_config(config: &Config) -> Result<(), ConfigError> {
+        protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
+        protocol::check_options(Self::NAME, Self::OPTIONS, config)?;
+        if !config.observers.is_empty() {
+            return Err(ConfigError {
+                field: "options.observers".into(),
+                message: "paxos has no non-voting learners; remove the observers".into(),
+            });
+        }
+        if let Some(n) = config.voters.iter().find(|n| n.0 >= MAX_NODE_ID) {
+            return Err(ConfigError {
+                field: "nodes".into(),
+                message: format!("paxos numbers ballots by node id below {MAX_NODE_ID}, got {n}"),
+            });
+        }
+        if !(0.0..1.0).contains(&config.clock_drift_bound) {
+            return Err(ConfigError {
+                field: "options.clock_drift_bound".into(),
+                message: format!(
+                    "expected a relative drift in [0, 1), got {}",
+                    config.clock_drift_bound
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Message, Write>,
+    ) -> Paxos {
+        let bugs = Bugs::from_config(config);
+        let lease_duration = if bugs.master_lease_no_drift_margin {
+            config.election_timeout.0
+        } else {
+            protocol::lease_duration(config)
+        };
+        let snapshot = durable.snapshot.clone().map(Box::new);
+        let (executed, kv, applied) = match &snapshot {
+            Some(s) => (s.upto, s.kv.clone(), s.applied.clone()),
+            None => (0, Kv::default(), BTreeSet::new()),
+        };
+        let mut paxos = Paxos {
+            id,
+            peers: config.voters.iter().copied().filter(|&p| p != id).collect(),
+            bugs,
+            lease_duration,
+            snapshot_every: config.option_count(&OPTION_SNAPSHOT_EVERY),
+            config: config.clone(),
+            // paxos.proposer_ballot_reuse_after_restart: the round is not recovered.
+            round: if bugs.proposer_ballot_reuse_after_restart {
+                0
+            } else {
+                durable.round
+            },
+            promised: durable.promised,
+            accepted: durable.accepted.clone(),
+            snapshot,
+            role: Role::Follower,
+            reported: None,
+            leader_hint: None,
+            leader_ballot: Ballot::ZERO,
+            highest_round_seen: 0,
+            chosen: BTreeMap::new(),
+            executed,
+            kv,
+            applied,
+            last_catch_up: None,
+            lease_granted: None,
+            refuse_prepares_until: (config.read_mode == ReadMode::Lease)
+                .then(|| now + config.election_timeout.0),
+            candidate: None,
+            leader: None,
+            tally: BTreeMap::new(),
+            carried_pending: BTreeMap::new(),
+            next_tag: 0,
+            writes_in_flight: VecDeque::new(),
+            snapshot_in_flight: false,
+        };
+        paxos.report_role(out);
+        paxos.reset_election_timer(out);
+        paxos.check_invariants();
+        paxos
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Message>, out: &mut Outputs<Message, Write>) {
+        match input {
+            Input::Message { from, msg } => self.step_message(now, from, msg, out),
+            Input::Timer(timer) => self.handle_timer(now, timer, out),
+            Input::Client(command) => self.handle_client(now, command, out),
+            Input::WriteDone { tag } => self.handle_write_done(now, tag, out),
+            // Paxos tolerates message loss; a reset connection needs no action.
+            Input::Disconnected { .. } => {}
+            // Check_no_membership refuses such scenarios; nothing to do.
+            Input::ChangeMembership(_) => {}
+        }
+        self.flush(now, out);
+        self.report_role(out);
+        self.check_invariants();
+    }
+
+    fn persist(durable: &mut Durable, write: &Write) {
+        match write {
+            Write::Round(round) => durable.round = durable.round.max(*round),
+            Write::Promise(ballot) => durable.promised = *ballot,
+            Write::Accept {
+                ballot,
+                promise,
+                entries,
+            } => {
+                durable.promised = *promise;
+                let low_water = durable.low_water();
+                for (slot, value) in entries {
+                    if *slot > low_water {
+                        durable.accepted.insert(*slot, (*ballot, value.clone()));
+                    }
+                }
+            }
+            Write::Snapshot(snapshot) => {
+                if snapshot.upto > durable.low_water() {
+                    durable.snapshot = Some(snapshot.clone());
+                }
+            }
+            Write::Compact { upto, promise } => {
+                assert!(
+                    *upto <= durable.low_water(),
+                    "compacting up to {upto} past the durable snapshot at {}",
+                    durable.low_water()
+                );
+                durable.accepted = durable.accepted.split_off(&(upto + 1));
+                durable.promised = *promise;
+            }
+        }
+    }
+
+    fn role(&self) -> (Role, u64) {
+        match (&self.leader, &self.candidate) {
+            (Some(l), _) => (Role::Leader, l.ballot.as_term()),
+            (None, Some(c)) => (Role::Candidate, c.ballot.as_term()),
+            (None, None) => (Role::Follower, self.promised.as_term()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_bug_switches_exactly_one_behaviour_and_every_switch_is_listed() {
+        let flags = |b: &Bugs| -> Vec<bool> {
+            vec![
+                b.accept_without_raising_promise,
+                b.proposer_ballot_reuse_after_restart,
+                b.promise_not_durable,
+                b.ignore_accepted_in_promises,
+                b.ghost_reappearance,
+                b.prune_forgets_promise,
+                b.learner_counts_across_ballots,
+                b.gc_without_low_water_mark,
+                b.immediate_reprepare_on_preempt,
+                b.no_epoch_fence,
+                b.count_stale_promises,
+                b.master_lease_no_drift_margin,
+                b.serial_read_without_repair,
+            ]
+        };
+        let mut seen = vec![false; flags(&Bugs::default()).len()];
+        for bug in Paxos::BUGS {
+            let mut config = Config::new(vec![NodeId(1)]);
+            config.bugs.insert(bug.name.to_string());
+            assert!(Paxos::check_config(&config).is_ok(), "{}", bug.name);
+            let b = Bugs::from_config(&config);
+            assert!(b.any);
+            let on: Vec<usize> = (0..seen.len()).filter(|&i| flags(&b)[i]).collect();
+            assert_eq!(on.len(), 1, "{} switches {on:?}", bug.name);
+            seen[on[0]] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "a switch no BUGS entry turns on");
+    }
+
+    #[test]
+    fn ballots_order_by_round_then_node_and_map_onto_ordered_terms() {
+        let a = Ballot::new(3, NodeId(5));
+        let b = Ballot::new(4, NodeId(1));
+        let c = Ballot::new(4, NodeId(2));
+        assert!(Ballot::ZERO < a && a < b && b < c);
+        assert!(a.as_term() < b.as_term() && b.as_term() < c.as_term());
+        assert_eq!(c.as_term(), 4002);
+    }
+}
