@@ -921,3 +921,262 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The driver's own rules, on a toy protocol: a client write is one durable write,
+    //! followed by a `Note` of the value to every peer and a reply, both after writes.
+    use super::*;
+    use crate::{Bug, OpResult, ReadMode};
+
+    #[derive(Clone, Debug, Hash, PartialEq)]
+    enum Msg {
+        Note(u64),
+        /// Answered with `Ping(k + 1)` to the sender, forever.
+        Ping(u64),
+    }
+
+    impl MessageKind for Msg {
+        fn kind(&self) -> &'static str {
+            match self {
+                Msg::Note(_) => "Note",
+                Msg::Ping(_) => "Ping",
+            }
+        }
+    }
+
+    /// `FIFO` picks the links.
+    struct Toy<const FIFO: bool> {
+        peers: Vec<NodeId>,
+        notes: Vec<(NodeId, u64)>,
+        disconnected: Vec<NodeId>,
+        next_tag: u64,
+    }
+
+    impl<const FIFO: bool> Protocol for Toy<FIFO> {
+        type Message = Msg;
+        type Durable = Vec<u64>;
+        type Write = u64;
+        const NAME: &'static str = "toy";
+        const BUGS: &'static [Bug] = &[];
+        const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+        const LINKS: LinkKind = if FIFO {
+            LinkKind::Fifo
+        } else {
+            LinkKind::Datagram
+        };
+
+        fn start(
+            id: NodeId,
+            config: &Config,
+            _durable: &Vec<u64>,
+            _now: LocalTime,
+            out: &mut Outputs<Msg, u64>,
+        ) -> Self {
+            out.set_timer(
+                TimerId(0),
+                Duration::from_millis(1),
+                Duration::from_millis(2),
+            );
+            Toy {
+                peers: config.all_nodes().filter(|&p| p != id).collect(),
+                notes: Vec::new(),
+                disconnected: Vec::new(),
+                next_tag: 0,
+            }
+        }
+
+        fn step(&mut self, _now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, u64>) {
+            match input {
+                Input::Client(Command {
+                    id,
+                    op: Op::Write { value, .. },
+                }) => {
+                    out.write(self.next_tag, value);
+                    self.next_tag += 1;
+                    for &peer in &self.peers {
+                        out.send_after_writes(peer, Msg::Note(value));
+                    }
+                    out.reply_after_writes(id, Reply::Ok(OpResult::Written));
+                }
+                Input::Message {
+                    from,
+                    msg: Msg::Note(value),
+                } => self.notes.push((from, value)),
+                Input::Message {
+                    from,
+                    msg: Msg::Ping(k),
+                } => out.send(from, Msg::Ping(k + 1)),
+                Input::Timer(_) => out.mark("toy.timer_fired"),
+                Input::Disconnected { peer } => self.disconnected.push(peer),
+                _ => {}
+            }
+        }
+
+        fn persist(durable: &mut Vec<u64>, write: &u64) {
+            durable.push(*write);
+        }
+
+        fn role(&self) -> (Role, u64) {
+            (Role::Follower, 0)
+        }
+    }
+
+    type Datagrams = Cluster<Toy<false>>;
+    type Fifo = Cluster<Toy<true>>;
+
+    fn notes<const F: bool, Mon: Monitor<Toy<F>>>(
+        c: &Cluster<Toy<F>, Mon>,
+        id: NodeId,
+    ) -> Vec<u64> {
+        c.node(id).notes.iter().map(|&(_, v)| v).collect()
+    }
+
+    #[test]
+    fn an_after_writes_send_and_reply_leave_once_the_writes_before_them_complete() {
+        let mut c = Datagrams::new(config(3));
+        c.auto_write = false;
+        let op = c.client(n(1), write("x", 7));
+        assert_eq!((c.envelopes().count(), c.reply(op)), (0, None));
+        assert_eq!(c.pending_writes(n(1)), 1);
+        assert!(
+            c.durable(n(1)).is_empty(),
+            "not durable before it completes"
+        );
+        assert!(c.complete_write(n(1)));
+        assert_eq!(c.durable(n(1)), &vec![7]);
+        assert_eq!(c.in_flight("Note"), 2);
+        assert_eq!(c.reply(op), Some(&Reply::Ok(OpResult::Written)));
+        assert!(!c.complete_write(n(1)));
+    }
+
+    #[test]
+    fn a_crash_loses_pending_writes_held_sends_timers_and_messages_to_the_node() {
+        let mut c = Datagrams::new(config(3));
+        c.auto_write = false;
+        c.client(n(2), write("x", 8));
+        c.complete_writes(n(2));
+        let lost = c.client(n(1), write("x", 7));
+        c.crash(n(1));
+        assert!(!c.is_up(n(1)));
+        assert!(c.timers(n(1)).is_empty());
+        assert!(c.envelopes().all(|e| e.to != n(1)), "{:?}", c.net);
+        assert!(!c.complete_write(n(1)), "the pending write is lost");
+        c.restart(n(1));
+        assert!(c.durable(n(1)).is_empty());
+        assert!(c.timer_set(n(1), TimerId(0)), "started again");
+        c.deliver_all();
+        assert_eq!(c.reply(lost), None, "the held reply is lost");
+        assert_eq!(notes(&c, n(3)), vec![8], "the held notes are lost");
+    }
+
+    #[test]
+    fn a_datagram_may_overtake_and_a_cut_loses_it() {
+        let mut c = Datagrams::new(config(3));
+        c.client(n(1), write("x", 1));
+        c.client(n(1), write("x", 2));
+        assert!(c.deliver_where(|e| e.to == n(2) && e.msg == Msg::Note(2)));
+        c.cut(n(1), n(2));
+        c.client(n(1), write("x", 3));
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), vec![2]);
+        assert_eq!(notes(&c, n(3)), vec![1, 2, 3]);
+        c.heal();
+        c.client(n(1), write("x", 4));
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), vec![2, 4]);
+    }
+
+    #[test]
+    fn a_fifo_link_delivers_in_order_keeps_messages_through_a_cut_and_loses_them_on_reset() {
+        let mut c = Fifo::new(config(3));
+        c.client(n(1), write("x", 1));
+        c.client(n(1), write("x", 2));
+        assert!(
+            !c.deliver_where(|e| e.msg == Msg::Note(2)),
+            "behind Note(1)"
+        );
+        c.cut(n(1), n(2));
+        assert!(!c.deliver(n(1), n(2)));
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), Vec::<u64>::new());
+        assert_eq!(notes(&c, n(3)), vec![1, 2]);
+        c.heal();
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), vec![1, 2]);
+        c.client(n(1), write("x", 3));
+        c.reset_link(n(1), n(2));
+        assert_eq!(c.peek(n(1), n(2)), None);
+        assert_eq!(c.node(n(1)).disconnected, vec![n(2)]);
+        assert_eq!(c.node(n(2)).disconnected, vec![n(1)]);
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), vec![1, 2]);
+        assert_eq!(notes(&c, n(3)), vec![1, 2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "did not quiesce within 1000 events")]
+    fn deliver_all_fails_when_the_network_never_quiesces() {
+        let mut c = Datagrams::new(config(2));
+        c.quiesce_limit = 1000;
+        c.inject(Envelope {
+            from: n(2),
+            to: n(1),
+            msg: Msg::Ping(0),
+        });
+        c.deliver_all();
+    }
+
+    #[test]
+    fn a_transcript_has_one_line_per_input_and_output() {
+        let mut c = Datagrams::new(config(2));
+        c.start_transcript();
+        c.client(n(1), write("x", 5));
+        c.crash(n(2));
+        assert_eq!(
+            c.take_transcript(),
+            "n1 <- client op1 write(x, 5)\n  \
+             n1 write 0 5\n  \
+             n1 -> n2 Note(5) (after writes)\n  \
+             n1 reply op1 Ok(Written)\n\
+             n1 <- write done 0\n\
+             n2 crashes"
+        );
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        marks: Vec<(NodeId, usize)>,
+        crashed: Vec<NodeId>,
+    }
+
+    impl Monitor<Toy<false>> for Seen {
+        /// With the number of notes the node holds when it reports.
+        fn report(&mut self, id: NodeId, node: &Toy<false>, report: &Report) {
+            if matches!(report, Report::Mark(_)) {
+                self.marks.push((id, node.notes.len()));
+            }
+        }
+        fn crashed(&mut self, id: NodeId) {
+            self.crashed.push(id);
+        }
+    }
+
+    #[test]
+    fn a_monitor_sees_each_report_with_the_reporting_nodes_state_and_each_crash() {
+        let mut c = Cluster::unstarted(config(2), BTreeMap::new(), Seen::default());
+        c.start_all();
+        c.client(n(1), write("x", 5));
+        c.deliver_all();
+        c.fire(n(2), TimerId(0));
+        c.crash(n(2));
+        c.crash(n(2));
+        assert_eq!(c.monitor.marks, vec![(n(2), 1)]);
+        assert_eq!(
+            c.monitor.crashed,
+            vec![n(2)],
+            "a node that is down does not crash"
+        );
+        assert!(c.marked("toy.timer_fired"));
+    }
+}
