@@ -7,7 +7,7 @@
 //! crate adds in its own `tests/common` is only what is truly its own (Raft's `elect`, ZAB's
 //! invariant bookkeeping, a compact way to print a message).
 //!
-//! It honours the contract of this crate (see the crate docs) the way the simulator does:
+//! It honours the contract of this crate (see the crate docs):
 //! - **Storage.** A node's writes complete in the order it issued them; [`P::persist`]
 //!   applies each to the node's durable image as it completes, then the node gets
 //!   [`Input::WriteDone`]. A [`Delivery::AfterWrites`] send or reply is held until every
@@ -19,19 +19,24 @@
 //!   its own [`Node::clock_offset`].
 //! - **Crash** ([`Cluster::crash`]) drops the node's volatile state, its pending writes,
 //!   held sends, timers and every message in flight to it; [`Cluster::restart`] rebuilds it
-//!   with [`P::start`] from exactly its durable image.
+//!   with [`P::start`] from exactly its durable image. What it sent stays in flight
+//!   ([`Cluster::crash_losing_sent`] loses that too), and its FIFO peers are told nothing
+//!   unless the test resets their links (the simulator resets them all).
 //! - **Links** follow [`Protocol::LINKS`]. [`LinkKind::Datagram`]: one list of messages in
 //!   flight in send order ([`Cluster::net`]) from which the test delivers, drops, duplicates
-//!   or holds any message. [`LinkKind::Fifo`]: one queue per directed link
-//!   ([`Cluster::links`]) delivered in order; [`Cluster::reset_link`] breaks a connection
-//!   (both queues lost, both ends told [`Input::Disconnected`]).
+//!   or holds any message; a cut link loses them. [`LinkKind::Fifo`]: one queue per
+//!   directed link ([`Cluster::links`]) delivered in order; a cut link holds its queue until
+//!   it heals, and [`Cluster::reset_link`] breaks a connection (both queues lost, both ends
+//!   told [`Input::Disconnected`]). [`Cluster::deliver_all`] runs the network until it is
+//!   quiet, and fails rather than hang if it never is.
 //!
 //! Everything the nodes report is kept in [`Cluster::reports`] (with helpers for marks,
 //! commits and leaders), client replies in [`Cluster::replies`]. A [`Monitor`] sees each
 //! report at the moment it is made, with the reporting node's state, for invariants that
-//! must be checked then. Setting [`Cluster::transcript`] records every input and output as
+//! must be checked then. [`Cluster::start_transcript`] records every input and output as
 //! one line (messages and writes through [`Formats`], `Debug` unless a test supplies
-//! better), which is how golden transcripts are written.
+//! better), which is how golden transcripts are written; [`Cluster::trace`] prints the same
+//! lines as they happen.
 //!
 //! A test of a new protocol starts like this:
 //!
@@ -46,6 +51,12 @@
 //! assert_eq!(c.reply(op), Some(&Reply::Ok(OpResult::Written)));
 //! assert!(c.marked("paxos.some_rare_path"));
 //! ```
+//!
+//! A protocol crate's `tests/common/mod.rs` then holds only what is its own: a type alias
+//! (`pub type Cluster = testkit::Cluster<Paxos>;`), an extension trait for helpers such as
+//! `elect` (a foreign type takes no inherent methods), [`Formats`] for compact transcripts,
+//! and, for invariants checked as reports arrive, a [`Monitor`] given to
+//! [`Cluster::unstarted`].
 //!
 //! [`P::persist`]: Protocol::persist
 //! [`P::start`]: Protocol::start
@@ -623,8 +634,8 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
         .map(|e| &e.msg)
     }
 
-    /// Loses the oldest message in flight from `from` to `to` (on a FIFO link this leaves
-    /// a hole the contract never does: [`Cluster::reset_link`] is the honest loss).
+    /// Loses the oldest message in flight from `from` to `to`. On a FIFO link this leaves a
+    /// hole, which the contract never does ([`Cluster::reset_link`] is the honest loss).
     pub fn drop_next(&mut self, from: NodeId, to: NodeId) -> Option<Envelope<P::Message>> {
         self.take_first(|e| e.from == from && e.to == to)
     }
@@ -1072,7 +1083,7 @@ mod tests {
 
     #[test]
     fn a_datagram_may_overtake_and_a_cut_loses_it() {
-        let mut c = Datagrams::new(config(3));
+        let mut c = Cluster::<Toy<false>>::new(config(3));
         c.client(n(1), write("x", 1));
         c.client(n(1), write("x", 2));
         assert!(c.deliver_where(|e| e.to == n(2) && e.msg == Msg::Note(2)));
