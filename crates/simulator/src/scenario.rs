@@ -9,6 +9,7 @@
 use crate::duration::{Dur, SignedDur};
 use protocol::ReadMode;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -367,6 +368,21 @@ pub struct Options {
     /// The initial voting membership (`members = [1, 2, 3, 4]`), ascending; `None`: every
     /// voting node. Nodes outside it start empty and silent until a change adds them.
     pub members: Option<Vec<u32>>,
+    /// `[options.<protocol>]` tables: options only that protocol has, by protocol name and
+    /// then option name, as written. A run converts its own protocol's table by the kinds
+    /// the protocol declares (`sim::config_for`) and ignores the others, so one scenario
+    /// can carry options for every protocol it is meant to run under.
+    pub by_protocol: BTreeMap<String, BTreeMap<String, ProtocolOption>>,
+}
+
+/// One protocol-specific option as the scenario file writes it (`snapshot_every = 100`
+/// under `[options.paxos]`). Its kind is the protocol's to declare, so it is checked only
+/// when that protocol runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtocolOption {
+    pub value: toml::Value,
+    /// The line the option is written on (`None` for a scenario built in code).
+    pub line: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -666,18 +682,20 @@ impl Ctx<'_> {
             message: message.into(),
         }
     }
+    fn line_at(&self, offset: usize) -> usize {
+        self.source[..offset.min(self.source.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
     fn err_at(
         &self,
         offset: usize,
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> ScenarioError {
-        let line = self.source[..offset.min(self.source.len())]
-            .matches('\n')
-            .count()
-            + 1;
         ScenarioError {
-            line: Some(line),
+            line: Some(self.line_at(offset)),
             ..self.err(field, message)
         }
     }
@@ -747,7 +765,7 @@ impl Scenario {
     /// Parses and validates scenario text; `file` names it in errors.
     pub fn from_toml(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
         let cx = Ctx { file, source };
-        let raw: RawScenario = toml::from_str(source).map_err(|e| {
+        let toml_error = |e: toml::de::Error| {
             let offset = e.span().map(|s| s.start.min(source.len()));
             ScenarioError {
                 file: file.to_string(),
@@ -755,8 +773,57 @@ impl Scenario {
                 field: offset.map(|o| field_at(source, o)).unwrap_or_default(),
                 message: e.message().trim().to_string(),
             }
-        })?;
-        validate(&cx, raw)
+        };
+        // The `[options.<protocol>]` tables are taken out before serde reads the rest, whose
+        // fields are fixed: only the protocol that runs knows what its own table may hold.
+        let mut doc = toml::de::DeTable::parse(source).map_err(toml_error)?;
+        let by_protocol = take_protocol_options(&cx, doc.get_mut())?;
+        let raw =
+            RawScenario::deserialize(toml::de::Deserializer::from(doc)).map_err(toml_error)?;
+        let mut sc = validate(&cx, raw)?;
+        sc.options.by_protocol = by_protocol;
+        Ok(sc)
+    }
+
+    /// The line of the scenario's file that writes `field`, a dotted name as errors give it
+    /// (`options.heartbeat_interval`, `faults[2].node`, `options.paxos.lease`); `None` when
+    /// the file does not write it (a default, or a value set on the command line). A field
+    /// below a plain value (`nodes.observers`) is placed on that value's line.
+    pub fn line_of(&self, field: &str) -> Option<usize> {
+        if let Some((name, key)) = field
+            .strip_prefix("options.")
+            .and_then(|rest| rest.split_once('.'))
+        {
+            if let Some(option) = self.options.by_protocol.get(name).and_then(|t| t.get(key)) {
+                return option.line;
+            }
+        }
+        let doc = toml::de::DeTable::parse(&self.source).ok()?;
+        let line = |offset: usize| {
+            self.source[..offset.min(self.source.len())]
+                .matches('\n')
+                .count()
+                + 1
+        };
+        let mut table = doc.get_ref();
+        let mut segments = field.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            let (key, index) = match segment.split_once('[') {
+                Some((key, rest)) => (key, rest.strip_suffix(']')?.parse::<usize>().ok()),
+                None => (segment, None),
+            };
+            let (key_span, mut value) = table.get_key_value(key).map(|(k, v)| (k.span(), v))?;
+            let mut at = key_span.start;
+            if let Some(i) = index {
+                value = value.get_ref().as_array()?.get(i)?;
+                at = value.span().start;
+            }
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) if segments.peek().is_some() => table = inner,
+                _ => return Some(line(at)),
+            }
+        }
+        None
     }
 
     /// Voting members and observers as node ids, voters first.
@@ -770,6 +837,48 @@ impl Scenario {
         let nemesis = self.nemesis.as_ref().map(|n| n.stop).unwrap_or_default();
         scheduled.max(nemesis)
     }
+}
+
+/// Takes the `[options.<protocol>]` tables (any table inside `[options]`) out of the
+/// parsed document, each option with its line.
+fn take_protocol_options(
+    cx: &Ctx,
+    doc: &mut toml::de::DeTable,
+) -> Result<BTreeMap<String, BTreeMap<String, ProtocolOption>>, ScenarioError> {
+    use toml::de::DeValue;
+    let mut by_protocol = BTreeMap::new();
+    // Anything but a table named `options` is serde's to reject.
+    let Some(DeValue::Table(options)) = doc.get_mut("options").map(|v| v.get_mut()) else {
+        return Ok(by_protocol);
+    };
+    let names: Vec<String> = options
+        .iter()
+        .filter(|(_, v)| v.get_ref().is_table())
+        .map(|(k, _)| k.get_ref().to_string())
+        .collect();
+    for name in names {
+        let Some(DeValue::Table(table)) = options.remove(name.as_str()).map(|v| v.into_inner())
+        else {
+            continue;
+        };
+        let mut values = BTreeMap::new();
+        for (key, value) in table {
+            let offset = key.span().start;
+            let key = key.into_inner().into_owned();
+            let value = toml::Value::deserialize(toml::de::ValueDeserializer::from(value))
+                .map_err(|e| cx.err_at(offset, format!("options.{name}.{key}"), e.message()))?;
+            let line = cx.line_at(offset);
+            values.insert(
+                key,
+                ProtocolOption {
+                    value,
+                    line: Some(line),
+                },
+            );
+        }
+        by_protocol.insert(name, values);
+    }
+    Ok(by_protocol)
 }
 
 /// The dotted name of the key whose line holds `offset` (`workload.read_mode`), found from
@@ -871,6 +980,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             m.sort_unstable();
             m
         }),
+        by_protocol: BTreeMap::new(),
         backtrack_to_term_start: match o.backtrack.as_deref() {
             None | Some("skip_term") => false,
             Some("to_term_start") => true,
@@ -1524,6 +1634,37 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// A key as TOML writes it: bare when it can be, quoted otherwise.
+fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
+}
+
+/// A value on one line (a nested table inline).
+fn toml_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let items: Vec<String> = t
+                .iter()
+                .map(|(k, v)| format!("{} = {}", toml_key(k), toml_value(v)))
+                .collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+        toml::Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(toml_value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
 impl Scenario {
     /// Writes the scenario back as a scenario file that parses to the same scenario
     /// (every field explicit, so a reader sees exactly what runs).
@@ -1561,6 +1702,12 @@ impl Scenario {
         }
         if let Some(members) = &o.members {
             let _ = writeln!(t, "members = {members:?}");
+        }
+        for (name, table) in &o.by_protocol {
+            let _ = writeln!(t, "\n[options.{}]", toml_key(name));
+            for (key, option) in table {
+                let _ = writeln!(t, "{} = {}", toml_key(key), toml_value(&option.value));
+            }
         }
         let n = &self.network;
         let _ = writeln!(t, "\n[network]");

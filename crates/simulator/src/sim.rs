@@ -330,7 +330,7 @@ fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::Co
         Err(protocol::ConfigError {
             field: field.into(),
             message: format!(
-                "{protocol} does not support membership changes, but the scenario {what}; run it with a protocol that does (raft)"
+                "{protocol} does not support membership changes, but the scenario {what}; run it under a protocol that does"
             ),
         })
     };
@@ -354,16 +354,21 @@ fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::Co
     Ok(())
 }
 
-/// Builds the protocol configuration a scenario describes.
-pub fn config_for(
+/// Builds the configuration a scenario describes for protocol `P`: its `[options.NAME]`
+/// table converted by the kinds `P::OPTIONS` declares (other protocols' tables ignored).
+/// An option `P` does not have, or of the wrong kind, is an error naming
+/// `options.NAME.key`.
+pub fn config_for<P: Protocol>(
     sc: &Scenario,
     extra_bugs: &[String],
-    default_read_mode: protocol::ReadMode,
-) -> Config {
+) -> Result<Config, protocol::ConfigError> {
     let voters = sc.voter_count();
     let mut config = Config::new((1..=voters).map(NodeId).collect());
     config.observers = (voters + 1..=sc.nodes).map(NodeId).collect();
-    config.read_mode = sc.workload.read_mode.unwrap_or(default_read_mode);
+    config.read_mode = sc
+        .workload
+        .read_mode
+        .unwrap_or(protocol::ReadMode::default_for(P::READ_MODES));
     config.election_timeout = sc.options.election_timeout;
     config.heartbeat_interval = sc.options.heartbeat_interval;
     config.pre_vote = sc.options.pre_vote;
@@ -376,17 +381,69 @@ pub fn config_for(
         .as_ref()
         .map(|m| m.iter().copied().map(NodeId).collect());
     config.bugs = sc.bugs.iter().chain(extra_bugs).cloned().collect();
-    config
+    config.options = protocol_options(P::NAME, P::OPTIONS, sc)?;
+    Ok(config)
+}
+
+/// The scenario's `[options.NAME]` table as typed values, by the protocol's option specs:
+/// `true`/`false` for a bool, a whole number >= 0 for a count, a duration string such as
+/// `"250ms"` (the same syntax as every duration of the file) for a duration.
+fn protocol_options(
+    name: &str,
+    specs: &[protocol::OptionSpec],
+    sc: &Scenario,
+) -> Result<BTreeMap<String, protocol::OptionValue>, protocol::ConfigError> {
+    use protocol::{OptionKind, OptionValue};
+    let mut values = BTreeMap::new();
+    let Some(table) = sc.options.by_protocol.get(name) else {
+        return Ok(values);
+    };
+    for (key, option) in table {
+        let field = format!("options.{name}.{key}");
+        let Some(spec) = specs.iter().find(|s| s.name == key) else {
+            let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
+            return Err(protocol::ConfigError {
+                field,
+                message: format!(
+                    "{name} has no option {key:?}; expected one of: {}",
+                    if known.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        };
+        let wrong = |message: String| protocol::ConfigError {
+            field: field.clone(),
+            message,
+        };
+        let value = match (spec.kind, &option.value) {
+            (OptionKind::Bool, toml::Value::Boolean(b)) => OptionValue::Bool(*b),
+            (OptionKind::Count, toml::Value::Integer(n)) if *n >= 0 => {
+                OptionValue::Count(*n as u64)
+            }
+            (OptionKind::Duration, toml::Value::String(text)) => {
+                OptionValue::Duration(crate::duration::parse_duration(text).map_err(wrong)?)
+            }
+            (kind, other) => {
+                let got = match other {
+                    toml::Value::Table(_) => "a table".to_string(),
+                    toml::Value::Array(_) => "an array".to_string(),
+                    other => other.to_string(),
+                };
+                return Err(wrong(format!("expected {}, got {got}", kind.describe())));
+            }
+        };
+        values.insert(key.clone(), value);
+    }
+    Ok(values)
 }
 
 impl<'s, P: Protocol> Simulation<'s, P> {
     /// Prepares a run; fails when the protocol rejects the configuration.
     pub fn new(sc: &'s Scenario, options: &RunOptions) -> Result<Self, protocol::ConfigError> {
-        let config = config_for(
-            sc,
-            &options.bugs,
-            protocol::ReadMode::default_for(P::READ_MODES),
-        );
+        let config = config_for::<P>(sc, &options.bugs)?;
         P::check_config(&config)?;
         if !P::SUPPORTS_MEMBERSHIP {
             check_no_membership(sc, P::NAME)?;

@@ -396,3 +396,79 @@ fn a_membership_change_names_a_node_of_the_cluster() {
     );
     assert_eq!(e.field, "nemesis.reconfigure_duration", "{e}");
 }
+
+#[test]
+fn protocol_option_tables_are_kept_with_their_lines_and_write_back() {
+    let text = GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n\n[options]\npre_vote = true\n\n[options.paxos]\nsnapshot_every = 100\nlease = true\nboost_interval = \"1s\"\n\n[options.raft]\n\"odd key\" = { nested = [1, 2] }\n",
+    );
+    let sc = Scenario::from_toml("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(sc.options.pre_vote);
+    let paxos = &sc.options.by_protocol["paxos"];
+    assert_eq!(paxos["snapshot_every"].value, toml::Value::Integer(100));
+    assert_eq!(paxos["snapshot_every"].line, Some(10));
+    assert_eq!(paxos["lease"].value, toml::Value::Boolean(true));
+    assert_eq!(
+        paxos["boost_interval"].value,
+        toml::Value::String("1s".into())
+    );
+    assert_eq!(paxos["boost_interval"].line, Some(12));
+    assert_eq!(sc.options.by_protocol["raft"]["odd key"].line, Some(15));
+    assert_eq!(sc.line_of("options.paxos.lease"), Some(11));
+    // Written back, read again: the same tables and values.
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.to_toml(), sc.to_toml());
+    let values = |s: &Scenario| {
+        s.options
+            .by_protocol
+            .iter()
+            .map(|(p, t)| {
+                (
+                    p.clone(),
+                    t.iter()
+                        .map(|(k, o)| (k.clone(), o.value.clone()))
+                        .collect(),
+                )
+            })
+            .collect::<Vec<(String, Vec<(String, toml::Value)>)>>()
+    };
+    assert_eq!(values(&again), values(&sc));
+    // An inline table under [options] is the same table.
+    let inline = GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n[options]\npaxos = { lease = true }\n",
+    );
+    let sc = Scenario::from_toml("t.toml", &inline).unwrap();
+    assert_eq!(sc.options.by_protocol["paxos"]["lease"].line, Some(6));
+}
+
+#[test]
+fn a_plain_value_where_a_protocol_table_or_option_belongs_is_an_unknown_field() {
+    let e = error(&GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n[options]\npaxos = 3\n",
+    ));
+    assert_eq!(e.field, "options.paxos", "{e}");
+    assert_eq!(e.line, Some(6), "{e}");
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn a_field_is_placed_on_the_line_that_writes_it() {
+    let text = GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n\n[options]\nheartbeat_interval = \"50ms\"\n\n[workload]\nread_mode = \"log\"\n",
+    );
+    let sc = Scenario::from_toml("t.toml", &text).unwrap();
+    assert_eq!(sc.line_of("nodes"), Some(3));
+    assert_eq!(sc.line_of("options.heartbeat_interval"), Some(7));
+    assert_eq!(sc.line_of("workload.read_mode"), Some(10));
+    assert_eq!(sc.line_of("faults[0].groups"), Some(15));
+    assert_eq!(sc.line_of("faults[0]"), Some(12));
+    // Below a plain value: that value's line. Not written (a default): no line.
+    assert_eq!(sc.line_of("nodes.observers"), Some(3));
+    assert_eq!(sc.line_of("options.election_timeout"), None);
+    assert_eq!(sc.line_of("faults[3].node"), None);
+    assert_eq!(sc.line_of("options"), Some(6));
+}

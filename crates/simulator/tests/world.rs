@@ -824,3 +824,129 @@ fn the_reconfigure_nemesis_adds_non_members_and_never_drops_below_three_members(
         .count();
     assert!(skipped > 10, "{skipped} reconfigure draws skipped");
 }
+
+/// The toy with options of its own, one of each kind, set in `[options.tuned_toy]`.
+struct TunedToy(Toy);
+
+const SNAPSHOT_EVERY: protocol::OptionSpec = protocol::OptionSpec {
+    name: "snapshot_every",
+    kind: protocol::OptionKind::Count,
+    default: protocol::OptionValue::Count(100),
+    summary: "entries between snapshots",
+};
+const LEASE: protocol::OptionSpec = protocol::OptionSpec {
+    name: "lease",
+    kind: protocol::OptionKind::Bool,
+    default: protocol::OptionValue::Bool(false),
+    summary: "serve reads under a lease",
+};
+const BOOST_INTERVAL: protocol::OptionSpec = protocol::OptionSpec {
+    name: "boost_interval",
+    kind: protocol::OptionKind::Duration,
+    default: protocol::OptionValue::Duration(std::time::Duration::from_millis(500)),
+    summary: "how often to boost",
+};
+
+impl Protocol for TunedToy {
+    type Message = Msg;
+    type Durable = Durable;
+    type Write = Append;
+    const NAME: &'static str = "tuned_toy";
+    const BUGS: &'static [Bug] = &[];
+    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+    const OPTIONS: &'static [protocol::OptionSpec] = &[SNAPSHOT_EVERY, LEASE, BOOST_INTERVAL];
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Msg, Append>,
+    ) -> Self {
+        TunedToy(Toy::start(id, config, durable, now, out))
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
+        self.0.step(now, input, out)
+    }
+
+    fn persist(durable: &mut Durable, write: &Append) {
+        Toy::persist(durable, write);
+    }
+
+    fn role(&self) -> (Role, u64) {
+        self.0.role()
+    }
+}
+
+#[test]
+fn a_protocols_own_options_reach_its_config_by_their_declared_kinds() {
+    use protocol::OptionValue;
+    use std::time::Duration;
+    let sc = scenario(
+        "[options.tuned_toy]\nsnapshot_every = 7\nlease = true\nboost_interval = \"1.5s\"\n\
+         [options.paxos]\nsnapshot_every = \"not for this protocol\"\n",
+    );
+    let config = simulator::sim::config_for::<TunedToy>(&sc, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.options.get("snapshot_every"),
+        Some(&OptionValue::Count(7))
+    );
+    assert_eq!(config.options.get("lease"), Some(&OptionValue::Bool(true)));
+    assert_eq!(
+        config.option_duration(&BOOST_INTERVAL),
+        Duration::from_millis(1500)
+    );
+    // The other protocol's table is ignored, and a protocol without options gets none.
+    let toy = simulator::sim::config_for::<Toy>(&sc, &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(toy.options.is_empty());
+    // Left out: the spec's default.
+    let sc = scenario("[options.tuned_toy]\nlease = true\n");
+    let config = simulator::sim::config_for::<TunedToy>(&sc, &[]).unwrap();
+    assert_eq!(config.option_count(&SNAPSHOT_EVERY), 100);
+    run_as::<TunedToy>(&sc, 1);
+}
+
+#[test]
+fn an_unknown_option_or_one_of_the_wrong_kind_names_its_field_line_and_what_was_expected() {
+    let options = RunOptions {
+        seed: 1,
+        keep_events: false,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    for (value, field, says) in [
+        ("lease = 1", "lease", "expected true or false, got 1"),
+        ("lease = \"yes\"", "lease", "expected true or false, got \"yes\""),
+        ("snapshot_every = -1", "snapshot_every", "expected a whole number >= 0, got -1"),
+        ("snapshot_every = 1.5", "snapshot_every", "expected a whole number >= 0, got 1.5"),
+        ("snapshot_every = \"100\"", "snapshot_every", "expected a whole number >= 0"),
+        ("boost_interval = 5", "boost_interval", "expected a duration such as \"250ms\", got 5"),
+        ("boost_interval = \"5\"", "boost_interval", "expected a duration with a unit"),
+        ("boost_interval = \"-1s\"", "boost_interval", "non-negative"),
+        ("boost_interval = [\"1s\"]", "boost_interval", "got an array"),
+        ("boost_interval = { a = 1 }", "boost_interval", "got a table"),
+        ("snapshot = 5", "snapshot", "tuned_toy has no option \"snapshot\"; expected one of: snapshot_every, lease, boost_interval"),
+    ] {
+        let sc = scenario(&format!("[options.tuned_toy]\n{value}\n"));
+        let Err(e) = Simulation::<TunedToy>::new(&sc, &options) else {
+            panic!("{value} accepted");
+        };
+        assert_eq!(e.field, format!("options.tuned_toy.{field}"), "{value}: {e}");
+        assert!(e.message.contains(says), "{value}: {e}");
+        // The field is placed on the option's own line.
+        let line = sc.line_of(&e.field).expect("a line");
+        assert!(
+            sc.source.lines().nth(line - 1).unwrap().starts_with(field),
+            "{value}: line {line}"
+        );
+    }
+    // A protocol without options has none to set.
+    let sc = scenario("[options.toy]\nsnapshot_every = 1\n");
+    let Err(e) = Simulation::<Toy>::new(&sc, &options) else {
+        panic!("toy took an option");
+    };
+    assert_eq!(e.field, "options.toy.snapshot_every");
+    assert!(e.message.contains("expected one of: (none)"), "{e}");
+}
