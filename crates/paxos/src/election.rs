@@ -61,17 +61,20 @@ impl Paxos {
         }
     }
 
-    /// Lease mode: this node has promised a leader not to help anyone else for a while.
-    fn lease_blocks(&self, now: LocalTime, proposer: NodeId) -> Option<&'static str> {
-        if self.config.read_mode != ReadMode::Lease {
-            return None;
-        }
+    /// Whether this acceptor refuses `proposer`'s Prepare: it heard from a live leader
+    /// within the minimum election timeout (a stable leader is not deposed by a node that
+    /// merely lost touch with it — one cut link must not unseat it; in lease mode this is
+    /// PML §5.2's promise to the master), or, in lease mode, it restarted too recently to
+    /// know which lease it granted.
+    fn prepare_refused(&self, now: LocalTime, proposer: NodeId) -> Option<&'static str> {
         if let Some((holder, until)) = self.lease_granted {
             if holder != proposer && now < until {
-                return Some("paxos.prepare_refused_under_lease");
+                return Some("paxos.prepare_refused_leader_alive");
             }
         }
-        if self.refuse_prepares_until.is_some_and(|until| now < until) {
+        if self.config.read_mode == ReadMode::Lease
+            && self.refuse_prepares_until.is_some_and(|until| now < until)
+        {
             return Some("paxos.prepare_refused_after_restart");
         }
         None
@@ -80,8 +83,8 @@ impl Paxos {
     /// Starts phase 1 with a ballot past every one this node has seen.
     pub(crate) fn start_phase1(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
         debug_assert!(self.leader.is_none());
-        if let Some(mark) = self.lease_blocks(now, self.id) {
-            // PML §5.2: while a lease this node granted holds, it helps no other proposer,
+        if let Some(mark) = self.prepare_refused(now, self.id) {
+            // While the leader it answered is alive, this node helps no other proposer,
             // itself included.
             out.mark(mark);
             self.reset_election_timer(out);
@@ -139,7 +142,7 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) {
         self.highest_round_seen = self.highest_round_seen.max(ballot.round);
-        if let Some(mark) = self.lease_blocks(now, from) {
+        if let Some(mark) = self.prepare_refused(now, from) {
             out.mark(mark);
             return;
         }

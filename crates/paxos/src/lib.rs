@@ -72,7 +72,7 @@ pub const MAX_NODE_ID: u32 = 1000;
 pub const OPTION_SNAPSHOT_EVERY: OptionSpec = OptionSpec {
     name: "snapshot_every",
     kind: OptionKind::Count,
-    default: OptionValue::Count(0),
+    default: OptionValue::Count(1000),
     summary: "every this many executed slots a node snapshots its state machine and drops the accepted slots it covers (0: never)",
 };
 
@@ -412,9 +412,9 @@ pub struct Paxos {
     kv: Kv,
     applied: BTreeSet<OpId>,
     last_catch_up: Option<LocalTime>,
-    /// Lease mode: this acceptor refuses other proposers' Prepares while it granted the
-    /// named leader a lease (until local time), or for a while after a restart (it may
-    /// have granted one it no longer remembers).
+    /// This acceptor refuses other proposers' Prepares while the leader it last answered
+    /// may still be alive (until local time: the leader's lease in lease mode), and in
+    /// lease mode for a while after a restart (it may have granted one it forgot).
     lease_granted: Option<(NodeId, LocalTime)>,
     refuse_prepares_until: Option<LocalTime>,
     candidate: Option<Box<Candidate>>,
@@ -680,7 +680,7 @@ impl Paxos {
             );
         }
         if let Some(c) = &self.candidate {
-            debug_assert!(self.promised >= c.ballot);
+            debug_assert!(self.promised >= c.ballot || self.bugs.any);
         }
         debug_assert!(
             self.round >= self.promised.round || self.promised.node != self.id || self.bugs.any,

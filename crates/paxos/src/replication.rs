@@ -14,7 +14,7 @@ use crate::{
     Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write, MAX_SLOTS_IN_FLIGHT,
     MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
 };
-use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
+use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, Reply, Report};
 use std::collections::BTreeSet;
 
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
@@ -190,11 +190,10 @@ impl Paxos {
         if self.leader.is_none() && self.candidate.is_none() {
             self.reset_election_timer(out);
         }
-        if self.config.read_mode == ReadMode::Lease {
-            // PML §5.2: having answered the master, refuse every other proposer for the
-            // lease time, counted on this node's own clock from now.
-            self.lease_granted = Some((from, now + self.config.election_timeout.0));
-        }
+        // Having answered the leader, refuse every other proposer for the minimum election
+        // timeout, counted on this node's own clock from now (PML §5.2: the lease the
+        // master's reads rely on in lease mode; a fence against disruption in every mode).
+        self.lease_granted = Some((from, now + self.config.election_timeout.0));
     }
 
     /// Acceptor: phase 2a.
@@ -524,6 +523,13 @@ impl Paxos {
         }
         if let Some(leader) = self.leader.as_mut() {
             leader.proposals = leader.proposals.split_off(&(self.executed + 1));
+            if self.executed >= leader.next_slot {
+                // Values were chosen in slots this leader never proposed: a higher ballot
+                // chose them, so a majority promised it, and ours can choose nothing more.
+                out.mark("paxos.leader_overtaken_by_chosen_slots");
+                self.step_down(out);
+                self.reset_election_timer(out);
+            }
         }
         self.maybe_snapshot(out);
         self.try_serve_reads(out);
