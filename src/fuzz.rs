@@ -94,7 +94,7 @@ pub struct FuzzArgs {
     #[arg(long, value_parser = parse_wall_time)]
     time: Option<Duration>,
     /// Protocol (default: the scenario's).
-    #[arg(long)]
+    #[arg(long, value_parser = protocols::value_parser())]
     protocol: Option<String>,
     /// Switch a mutant on (repeatable).
     #[arg(long = "bug", value_name = "NAME")]

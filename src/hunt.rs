@@ -295,14 +295,9 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String),
     Ok((value, text))
 }
 
-/// The protocol a mutant belongs to (its name's prefix), if that protocol has it.
+/// The protocol a mutant belongs to, if a registered protocol has it.
 pub fn protocol_of(bug: &str) -> Option<&'static str> {
-    let prefix = bug.split('.').next()?;
-    let name = protocols::NAMES.iter().find(|n| **n == prefix)?;
-    protocols::bugs(name)?
-        .iter()
-        .any(|(b, _)| *b == bug)
-        .then_some(*name)
+    protocols::owner_of(bug).map(|e| e.name)
 }
 
 /// Reads and checks the mutant table; scenario paths come back relative to the table's

@@ -39,6 +39,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one scenario with one seed and judge it.
+    #[command(after_long_help = run_after_help())]
     Run(RunArgs),
     /// Re-run a saved trace bit for bit and confirm its hash.
     Replay(ReplayArgs),
@@ -63,8 +64,8 @@ struct RunArgs {
     /// Seed (default: the scenario's).
     #[arg(long)]
     seed: Option<u64>,
-    /// Protocol (default: the scenario's): raft, zab.
-    #[arg(long)]
+    /// Protocol (default: the scenario's).
+    #[arg(long, value_parser = protocols::value_parser())]
     protocol: Option<String>,
     /// Also write the trace to this path.
     #[arg(long)]
@@ -75,8 +76,8 @@ struct RunArgs {
     /// Draw this seed's own fault mix from the nemesis rates, as `sim fuzz` does.
     #[arg(long)]
     swarm: bool,
-    /// Override the scenario's read mode: log, read_index, lease, local, sync, sync_quorum.
-    #[arg(long, value_parser = parse_read_mode)]
+    /// Override the scenario's read mode (the protocol must serve it).
+    #[arg(long, value_parser = parse_read_mode, long_help = protocols::read_mode_help())]
     read_mode: Option<protocol::ReadMode>,
     /// One JSON object on stdout instead of the human summary.
     #[arg(long)]
@@ -136,8 +137,17 @@ struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     runs: u64,
     /// Protocol to measure.
-    #[arg(long, default_value = "raft")]
+    #[arg(long, default_value = protocols::DEFAULT, value_parser = protocols::value_parser())]
     protocol: String,
+}
+
+/// `sim run --help` ends with every protocol's own options.
+fn run_after_help() -> String {
+    format!(
+        "Protocol options, set in a scenario's [options.NAME] table \
+         (docs/scenarios.md):{}",
+        protocols::options_help()
+    )
 }
 
 fn parse_read_mode(text: &str) -> Result<protocol::ReadMode, String> {

@@ -16,7 +16,7 @@ use std::time::Instant;
 #[derive(clap::Args)]
 pub struct MutantsArgs {
     /// Only this protocol's mutants (default: every protocol's).
-    #[arg(long)]
+    #[arg(long, value_parser = protocols::value_parser())]
     protocol: Option<String>,
     /// Seeds tried per mutant before it counts as not found (default: the table's budget).
     #[arg(long)]
@@ -62,26 +62,24 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
     if args.jobs == Some(0) {
         return Err("--jobs: expected at least 1".into());
     }
-    let protocols: Vec<&str> = match &args.protocol {
-        Some(p) if protocols::NAMES.contains(&p.as_str()) => vec![p.as_str()],
-        Some(p) => {
-            return Err(format!(
-                "--protocol: expected one of {}, got {p:?}",
-                protocols::NAMES.join(", ")
-            ))
-        }
-        None => protocols::NAMES.to_vec(),
+    let entries: Vec<&protocols::Entry> = match &args.protocol {
+        Some(p) => vec![protocols::lookup(p).map_err(|m| format!("--protocol: {m}"))?],
+        None => protocols::PROTOCOLS.iter().collect(),
     };
     let table = match &args.scenario {
         Some(_) if args.protocol.is_none() => {
-            return Err("--scenario: name the protocol too (--protocol raft|zab)".into())
+            return Err(format!(
+                "--scenario: name the protocol too (--protocol {})",
+                protocols::names().join("|")
+            ))
         }
         Some(_) => Vec::new(),
         None => hunt::load_table(&args.table)?,
     };
     let mut rows = Vec::new();
-    for protocol in protocols {
-        for (bug, _) in protocols::bugs(protocol).expect("a known protocol") {
+    for entry in entries {
+        let protocol = entry.name;
+        for bug in entry.bugs.iter().map(|b| b.name) {
             if args
                 .only
                 .as_ref()

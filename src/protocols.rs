@@ -1,13 +1,61 @@
-//! The one place that names the protocols: everything else is generic over
-//! `protocol::Protocol`.
+//! The registry: the one place that names the protocols. Everything else is generic over
+//! `protocol::Protocol`, or asks this table what a protocol can do (its capabilities, read
+//! from the trait's constants), and never compares protocol names.
+//!
+//! Adding a protocol is one line in [`PROTOCOLS`], plus its crate as a workspace member
+//! and a dependency in Cargo.toml (docs/adding-a-protocol.md).
 
-use protocol::Protocol;
+use protocol::{Bug, ConfigError, LinkKind, OptionSpec, Protocol, ReadMode};
 use simulator::sim::RunOutput;
 use simulator::{RunOptions, Scenario, Simulation};
+use std::fmt;
 
-pub const NAMES: &[&str] = &["raft", "zab"];
+/// Every protocol the `sim` binary and the workspace tests run, in the order help texts
+/// list them; the first is `sim bench`'s default.
+pub const PROTOCOLS: &[Entry] = &[entry::<raft::Raft>(), entry::<zab::Zab>()];
+
+/// One protocol: how to run it, and what it can do.
+pub struct Entry {
+    /// As written in scenario files and `--protocol` (`Protocol::NAME`).
+    pub name: &'static str,
+    /// The mutants it can switch on (`Protocol::BUGS`).
+    pub bugs: &'static [Bug],
+    /// The read modes it serves (`Protocol::READ_MODES`).
+    pub read_modes: &'static [ReadMode],
+    /// The links it assumes between peers (`Protocol::LINKS`).
+    pub links: LinkKind,
+    /// Whether it changes its voting membership at run time (`Protocol::SUPPORTS_MEMBERSHIP`).
+    pub membership: bool,
+    /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
+    pub options: &'static [OptionSpec],
+    run: fn(&Scenario, &RunOptions) -> Result<RunOutput, RunError>,
+    check: fn(&Scenario, &RunOptions) -> Result<(), RunError>,
+}
+
+/// The registry entry of `P`: everything read from the trait, nothing written twice.
+const fn entry<P: Protocol>() -> Entry {
+    Entry {
+        name: P::NAME,
+        bugs: P::BUGS,
+        read_modes: P::READ_MODES,
+        links: P::LINKS,
+        membership: P::SUPPORTS_MEMBERSHIP,
+        options: P::OPTIONS,
+        run: run_as::<P>,
+        check: check_as::<P>,
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Why a run could not happen (exit 2) or did not finish.
+#[derive(Debug)]
 pub enum RunError {
     /// Bad input: the protocol or the configuration (the message names file and field).
     Input(String),
@@ -17,50 +65,177 @@ pub enum RunError {
     Panicked(String),
 }
 
-fn run_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
-    let sim = Simulation::<P>::new(sc, options)
-        .map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))?;
-    sim.run().map_err(RunError::Aborted)
+/// `file:line` when the scenario's file writes `field`, else `file`.
+fn place(sc: &Scenario, field: &str) -> String {
+    match sc.line_of(field) {
+        Some(line) => format!("{}:{line}", sc.file),
+        None => sc.file.clone(),
+    }
 }
 
-/// Runs `sc` under the protocol called `name`.
-pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
-    match name {
-        "raft" => run_as::<raft::Raft>(sc, options),
-        "zab" => run_as::<zab::Zab>(sc, options),
-        other => Err(RunError::Input(format!(
-            "{}: protocol: expected one of {}, got {other:?}",
-            sc.file,
-            NAMES.join(", ")
-        ))),
-    }
+fn config_error(sc: &Scenario, e: ConfigError) -> RunError {
+    RunError::Input(format!("{}: {e}", place(sc, &e.field)))
+}
+
+fn run_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+    let sim = Simulation::<P>::new(sc, options).map_err(|e| config_error(sc, e))?;
+    sim.run().map_err(RunError::Aborted)
 }
 
 fn check_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
     Simulation::<P>::new(sc, options)
         .map(drop)
-        .map_err(|e| RunError::Input(format!("{}: {e}", sc.file)))
+        .map_err(|e| config_error(sc, e))
+}
+
+impl Entry {
+    /// Runs `sc` under this protocol.
+    pub fn run(&self, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+        check_option_tables(sc)?;
+        (self.run)(sc, options)
+    }
+
+    /// Checks that `sc` can run under this protocol, without running it.
+    pub fn check(&self, sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
+        check_option_tables(sc)?;
+        (self.check)(sc, options)
+    }
+
+    /// Whether it serves read mode `mode`.
+    pub fn serves(&self, mode: ReadMode) -> bool {
+        self.read_modes.contains(&mode)
+    }
+
+    /// The read mode a scenario that names none runs with.
+    pub fn default_read_mode(&self) -> ReadMode {
+        ReadMode::default_for(self.read_modes)
+    }
+
+    /// What it can do, in one line (for help texts).
+    pub fn describe(&self) -> String {
+        let modes: Vec<&str> = self.read_modes.iter().map(|m| m.name()).collect();
+        let mut text = format!(
+            "read modes {} (default {}); {} links",
+            modes.join(", "),
+            self.default_read_mode().name(),
+            match self.links {
+                LinkKind::Datagram => "datagram",
+                LinkKind::Fifo => "FIFO",
+            }
+        );
+        if self.membership {
+            text.push_str("; membership changes");
+        }
+        text.push_str(&format!("; {} mutants", self.bugs.len()));
+        text
+    }
+}
+
+/// A table `[options.NAME]` must name a registered protocol: a misspelt one would
+/// otherwise be ignored by every run.
+fn check_option_tables(sc: &Scenario) -> Result<(), RunError> {
+    match sc
+        .options
+        .by_protocol
+        .keys()
+        .find(|name| find(name).is_none())
+    {
+        None => Ok(()),
+        Some(name) => {
+            let field = format!("options.{name}");
+            Err(RunError::Input(format!(
+                "{}: {field}: expected a table named after a protocol ({}), got {name:?}",
+                place(sc, &field),
+                names().join(", ")
+            )))
+        }
+    }
+}
+
+/// The registered protocols' names, in registry order.
+pub fn names() -> Vec<&'static str> {
+    PROTOCOLS.iter().map(|e| e.name).collect()
+}
+
+/// The protocol called `name`, if one is registered.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    PROTOCOLS.iter().find(|e| e.name == name)
+}
+
+/// The protocol called `name`, or what was expected.
+pub fn lookup(name: &str) -> Result<&'static Entry, String> {
+    find(name).ok_or_else(|| format!("expected one of {}, got {name:?}", names().join(", ")))
+}
+
+/// The protocol `sim bench` measures when none is named.
+pub const DEFAULT: &str = PROTOCOLS[0].name;
+
+fn entry_for(name: &str, sc: &Scenario) -> Result<&'static Entry, RunError> {
+    lookup(name).map_err(|m| {
+        // The name came from the scenario's `protocol` unless the command line overrode it.
+        let at = if sc.protocol == name {
+            place(sc, "protocol")
+        } else {
+            sc.file.clone()
+        };
+        RunError::Input(format!("{at}: protocol: {m}"))
+    })
+}
+
+/// Runs `sc` under the protocol called `name`.
+pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
+    entry_for(name, sc)?.run(sc, options)
 }
 
 /// Checks that `sc` can run under the protocol called `name`, without running it.
 pub fn check(name: &str, sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
-    match name {
-        "raft" => check_as::<raft::Raft>(sc, options),
-        "zab" => check_as::<zab::Zab>(sc, options),
-        other => Err(RunError::Input(format!(
-            "{}: protocol: expected one of {}, got {other:?}",
-            sc.file,
-            NAMES.join(", ")
-        ))),
-    }
+    entry_for(name, sc)?.check(sc, options)
 }
 
-/// The mutants (name, one-line summary) the protocol called `name` can switch on.
-pub fn bugs(name: &str) -> Option<Vec<(&'static str, &'static str)>> {
-    let list: &[protocol::Bug] = match name {
-        "raft" => <raft::Raft as Protocol>::BUGS,
-        "zab" => <zab::Zab as Protocol>::BUGS,
-        _ => return None,
-    };
-    Some(list.iter().map(|b| (b.name, b.summary)).collect())
+/// The protocol that has the mutant `bug`, if any does.
+pub fn owner_of(bug: &str) -> Option<&'static Entry> {
+    PROTOCOLS
+        .iter()
+        .find(|e| e.bugs.iter().any(|b| b.name == bug))
+}
+
+/// clap's parser for `--protocol`: the registered names, listed by `--help`.
+pub fn value_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        PROTOCOLS
+            .iter()
+            .map(|e| clap::builder::PossibleValue::new(e.name).help(e.describe())),
+    )
+}
+
+/// `--read-mode`'s long help: which protocol serves which mode.
+pub fn read_mode_help() -> String {
+    let mut text = String::from("Override the scenario's read mode. Each protocol serves its own:");
+    for e in PROTOCOLS {
+        let modes: Vec<&str> = e.read_modes.iter().map(|m| m.name()).collect();
+        text.push_str(&format!("\n  {:<6} {}", e.name, modes.join(", ")));
+    }
+    text
+}
+
+/// Every protocol's own options (`[options.NAME]` in a scenario), for help texts.
+pub fn options_help() -> String {
+    let mut text = String::new();
+    for e in PROTOCOLS {
+        if e.options.is_empty() {
+            text.push_str(&format!("\n  [options.{}]  (none)", e.name));
+            continue;
+        }
+        text.push_str(&format!("\n  [options.{}]", e.name));
+        for o in e.options {
+            text.push_str(&format!(
+                "\n    {} = {}  ({}; default {})",
+                o.name,
+                o.kind.describe(),
+                o.summary,
+                o.default
+            ));
+        }
+    }
+    text
 }

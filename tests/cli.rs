@@ -1,5 +1,6 @@
 //! The `sim` binary as a user runs it: exit codes, messages, saved traces and replay.
 
+use sim::protocols;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -90,7 +91,29 @@ fn a_bad_scenario_exits_2_naming_file_line_and_field_without_panicking() {
         &dir,
     );
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(text(&unknown.stderr).contains("protocol: expected one of raft, zab"));
+    let err = text(&unknown.stderr);
+    assert!(err.contains("carrier-pigeon"), "{err}");
+    for name in protocols::names() {
+        assert!(
+            err.contains(name),
+            "the registry's {name} is not offered: {err}"
+        );
+    }
+    // The same mistake in the file names its line.
+    let misnamed = dir.join("misnamed.toml");
+    std::fs::write(
+        &misnamed,
+        "name = \"x\"\nprotocol = \"carrier-pigeon\"\nnodes = 3\nduration = \"5s\"\n",
+    )
+    .unwrap();
+    let out = sim(&["run", misnamed.to_str().unwrap()], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("misnamed.toml:2: protocol: expected one of")
+            && protocols::names().iter().all(|n| err.contains(n)),
+        "{err}"
+    );
 
     let bug = sim(
         &[
@@ -460,5 +483,137 @@ fn mutants_hunts_the_rows_of_a_table_and_names_a_bad_row() {
         err.contains("table.toml:1") && err.contains("mutant.bug"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const SMALL: &str = "name = \"x\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"2s\"\n";
+
+/// Runs `text` as a scenario under `protocol`; the exit code and stderr.
+fn run_text(dir: &Path, text: &str, protocol: &str) -> (Option<i32>, String) {
+    let file = dir.join("options.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = sim(
+        &["run", file.to_str().unwrap(), "--protocol", protocol],
+        dir,
+    );
+    (out.status.code(), text_of(&out))
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stderr) + &text(&out.stdout)
+}
+
+#[test]
+fn an_unknown_protocol_option_exits_2_naming_file_line_and_field() {
+    let dir = temp_dir("options");
+    for entry in protocols::PROTOCOLS {
+        let (code, err) = run_text(
+            &dir,
+            &format!("{SMALL}\n[options.{}]\nno_such_option = 1\n", entry.name),
+            entry.name,
+        );
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains(&format!(
+                "options.toml:7: options.{}.no_such_option: {} has no option \"no_such_option\"",
+                entry.name, entry.name
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A table for a protocol that does not exist would be ignored by every run: refused.
+    let (code, err) = run_text(
+        &dir,
+        &format!("{SMALL}\n[options.pxos]\nlease = true\n"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("options.toml:6: options.pxos: expected a table named after a protocol"),
+        "{err}"
+    );
+    // Another protocol's table is ignored: each protocol reads only its own.
+    for entry in protocols::PROTOCOLS {
+        let others: String = protocols::PROTOCOLS
+            .iter()
+            .filter(|o| o.name != entry.name)
+            .map(|o| format!("\n[options.{}]\nno_such_option = 1\n", o.name))
+            .collect();
+        let (code, err) = run_text(&dir, &format!("{SMALL}{others}"), entry.name);
+        assert_eq!(code, Some(0), "{}: {err}", entry.name);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_protocol_option_of_the_wrong_kind_exits_2_naming_file_line_field_and_kind() {
+    // Every option of every protocol, given a value of another kind (a protocol without
+    // options has nothing to check here; crates/simulator/tests/world.rs checks each kind
+    // with a toy protocol).
+    let dir = temp_dir("option-kinds");
+    for entry in protocols::PROTOCOLS {
+        for spec in entry.options {
+            let wrong = match spec.kind {
+                protocol::OptionKind::Bool => "\"yes\"",
+                protocol::OptionKind::Count => "-1",
+                protocol::OptionKind::Duration => "250",
+            };
+            let (code, err) = run_text(
+                &dir,
+                &format!(
+                    "{SMALL}\n[options.{}]\n{} = {wrong}\n",
+                    entry.name, spec.name
+                ),
+                entry.name,
+            );
+            assert_eq!(code, Some(2), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "options.toml:7: options.{}.{}: expected {}",
+                    entry.name,
+                    spec.name,
+                    spec.kind.describe()
+                )),
+                "{err}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_configuration_the_protocol_refuses_names_the_line_of_its_field() {
+    let dir = temp_dir("config-line");
+    let (code, err) = run_text(
+        &dir,
+        &format!("{SMALL}[options]\nheartbeat_interval = \"400ms\"\n"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("options.toml:6: options.heartbeat_interval: expected a positive interval"),
+        "{err}"
+    );
+    // A read mode the protocol does not serve, named in the file.
+    for entry in protocols::PROTOCOLS {
+        let Some(mode) = protocol::ReadMode::ALL
+            .into_iter()
+            .find(|m| !entry.serves(*m))
+        else {
+            continue;
+        };
+        let (code, err) = run_text(
+            &dir,
+            &format!("{SMALL}[workload]\nread_mode = \"{}\"\n", mode.name()),
+            entry.name,
+        );
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("options.toml:6: workload.read_mode:"),
+            "{}: {err}",
+            entry.name
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -31,10 +31,10 @@ fn table() -> Vec<MutantRow> {
 #[test]
 fn every_mutant_of_every_protocol_has_a_row_in_the_table() {
     let rows = table();
-    let missing: Vec<&str> = protocols::NAMES
+    let missing: Vec<&str> = protocols::PROTOCOLS
         .iter()
-        .flat_map(|p| protocols::bugs(p).unwrap())
-        .map(|(bug, _)| bug)
+        .flat_map(|p| p.bugs)
+        .map(|bug| bug.name)
         .filter(|bug| !rows.iter().any(|r| r.bug == *bug))
         .collect();
     assert!(

@@ -3,6 +3,12 @@
 //! ending with a `heal_all`), renders it as scenario TOML, and the simulator must find
 //! every checker passing for the correct protocols, liveness included.
 //!
+//! Every registered protocol is covered, and what is generated for it follows from its
+//! capabilities in the registry, never from its name: datagram links get random loss,
+//! duplication and reordering, FIFO links keep order (loss is a reset); reads use the
+//! linearizable modes the protocol serves; a protocol that changes membership gets an
+//! initial spare and random membership changes; one that takes observers gets some.
+//!
 //! The generated value is a plain struct that shrinks toward fewer faults, nodes and
 //! clients, earlier and shorter faults; it becomes TOML only when it runs, so the parser
 //! is exercised and a failure is a file a person can read and `sim run`.
@@ -20,8 +26,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{
     Config, FileFailurePersistence, RngSeed, TestCaseError, TestError, TestRunner,
 };
+use protocol::{LinkKind, ReadMode};
 use sim::hunt::{failed_checks, run_caught};
-use sim::protocols::RunError;
+use sim::protocols::{self, Entry, RunError};
 use simulator::judge::judge;
 use simulator::report::{save_new_file, save_new_trace};
 use simulator::{RunOptions, Scenario};
@@ -115,10 +122,11 @@ struct Episode {
 
 #[derive(Clone, Debug)]
 struct Case {
-    protocol: &'static str,
+    protocol: &'static Entry,
     seed: u64,
     nodes: u32,
-    /// ZAB: the highest-numbered nodes observe (never more than leaves 3 voters).
+    /// Protocols that take observers (ZAB): the highest-numbered nodes observe (never more
+    /// than leaves 3 voters).
     observers: u32,
     election_min_ms: u32,
     election_spread_ms: u32,
@@ -127,7 +135,7 @@ struct Case {
     check_quorum: bool,
     latency_min_ms: u32,
     latency_spread_ms: u32,
-    /// Datagram links only (Raft): per-mille loss, duplication, reordering.
+    /// Datagram links only: per-mille loss, duplication, reordering.
     loss_permille: u32,
     duplicate_permille: u32,
     reorder_permille: u32,
@@ -140,12 +148,19 @@ struct Case {
     clients: u32,
     keys: u32,
     mix: [u32; 3],
-    read_mode: &'static str,
+    read_mode: ReadMode,
     target_random: bool,
     timeout_ms: u32,
     /// A client pauses up to this long between operations.
     think_max_ms: u32,
     faults: Vec<Episode>,
+    /// Protocols with membership change: the highest-numbered voter starts as a spare
+    /// (outside the membership; with four voters or more) ...
+    spare: bool,
+    /// ... and leaders are asked for single-server changes at this many per ten simulated
+    /// seconds until the final `heal_all` (the `reconfigure` nemesis: never below three
+    /// members).
+    reconfigure_per_10s: u32,
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -189,6 +204,7 @@ struct World {
     nodes: u32,
     observers: u32,
     election: (u32, u32, u32),
+    /// pre_vote and check_quorum: written for every protocol, ignored by those without.
     raft_options: (bool, bool),
     latency: (u32, u32),
     datagrams: (u32, u32, u32),
@@ -197,8 +213,41 @@ struct World {
     workload: (u32, u32, [u32; 3], bool, u32, u32),
 }
 
-fn world(protocol: &'static str) -> impl Strategy<Value = World> {
-    let datagram = protocol == "raft";
+/// Whether the protocol takes non-voting observers. No capability constant says so, so
+/// the protocol's own configuration check is asked.
+fn takes_observers(protocol: &Entry) -> bool {
+    let text = format!(
+        "name = \"probe\"\nprotocol = \"{}\"\nnodes = 4\nduration = \"1s\"\n[options]\nobservers = 1\n",
+        protocol.name
+    );
+    let sc = Scenario::from_toml("<probe>", &text).expect("the probe parses");
+    let options = RunOptions {
+        seed: 0,
+        keep_events: false,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    protocol.check(&sc, &options).is_ok()
+}
+
+/// The read modes a generated case uses: those the protocol serves that are meant to be
+/// linearizable. `local` reads are stale by design and ZooKeeper's `sync` does not
+/// confirm leadership (ZOOKEEPER-1675), so every checker passing is not their promise;
+/// `lease` is, with clocks inside the drift bound (the generator keeps them there, and
+/// leaves clock steps out under lease reads).
+fn read_modes(protocol: &Entry) -> Vec<ReadMode> {
+    protocol
+        .read_modes
+        .iter()
+        .copied()
+        .filter(|m| !matches!(m, ReadMode::Local | ReadMode::Sync))
+        .collect()
+}
+
+fn world(protocol: &'static Entry) -> impl Strategy<Value = World> {
+    let datagram = protocol.links == LinkKind::Datagram;
+    let observers_ok = takes_observers(protocol);
     (
         0u64..1_000_000,
         3u32..=7,
@@ -244,13 +293,9 @@ fn world(protocol: &'static str) -> impl Strategy<Value = World> {
             )| World {
                 seed,
                 nodes,
-                observers: if datagram { 0 } else { observers },
+                observers: if observers_ok { observers } else { 0 },
                 election,
-                raft_options: if datagram {
-                    raft_options
-                } else {
-                    (false, false)
-                },
+                raft_options,
                 latency,
                 datagrams,
                 write_latency_max_ms,
@@ -260,54 +305,66 @@ fn world(protocol: &'static str) -> impl Strategy<Value = World> {
         )
 }
 
-fn case(protocol: &'static str) -> impl Strategy<Value = Case> {
-    let read_modes: &'static [&'static str] = if protocol == "raft" {
-        &["log", "read_index", "lease"]
+fn case(protocol: &'static Entry) -> impl Strategy<Value = Case> {
+    let modes = read_modes(protocol);
+    assert!(
+        !modes.is_empty(),
+        "{} serves no linearizable read mode",
+        protocol.name
+    );
+    // A protocol without membership change draws nothing for it.
+    let membership = if protocol.membership {
+        (any::<bool>(), 0u32..=10).boxed()
     } else {
-        &["sync_quorum"]
+        Just((false, 0)).boxed()
     };
     // One flat tuple, no flat_map: every part shrinks on its own, and shrinking the
     // cluster or the workload keeps the fault schedule it is shrinking with.
     (
         world(protocol),
-        prop::sample::select(read_modes),
+        prop::sample::select(modes),
         episodes(),
+        membership,
     )
-        .prop_map(move |(w, read_mode, faults)| {
-            let (election_min_ms, election_spread_ms, heartbeat_ms) = w.election;
-            let (clients, keys, mix, target_random, timeout_ms, think_max_ms) = w.workload;
-            Case {
-                protocol,
-                seed: w.seed,
-                nodes: w.nodes,
-                observers: w.observers.min(w.nodes - 3),
-                election_min_ms,
-                election_spread_ms,
-                heartbeat_ms: heartbeat_ms.min(election_min_ms / 3),
-                pre_vote: w.raft_options.0,
-                check_quorum: w.raft_options.1,
-                latency_min_ms: w.latency.0,
-                latency_spread_ms: w.latency.1,
-                loss_permille: w.datagrams.0,
-                duplicate_permille: w.datagrams.1,
-                reorder_permille: w.datagrams.2,
-                write_latency_max_ms: w.write_latency_max_ms,
-                offset_max_ms: w.clocks.0,
-                drift_bound_percent: w.clocks.1,
-                drift_use_percent: w.clocks.2,
-                clients,
-                // At most two clients per key: more, under long pauses, leave a key with
-                // dozens of indeterminate writes and CASes, and the linearizability
-                // checker's step budget ends in "unknown" rather than a verdict.
-                keys: keys.max(clients.div_ceil(2)),
-                mix,
-                read_mode,
-                target_random,
-                timeout_ms,
-                think_max_ms,
-                faults,
-            }
-        })
+        .prop_map(
+            move |(w, read_mode, faults, (spare, reconfigure_per_10s))| {
+                let (election_min_ms, election_spread_ms, heartbeat_ms) = w.election;
+                let (clients, keys, mix, target_random, timeout_ms, think_max_ms) = w.workload;
+                Case {
+                    protocol,
+                    seed: w.seed,
+                    nodes: w.nodes,
+                    observers: w.observers.min(w.nodes - 3),
+                    election_min_ms,
+                    election_spread_ms,
+                    heartbeat_ms: heartbeat_ms.min(election_min_ms / 3),
+                    pre_vote: w.raft_options.0,
+                    check_quorum: w.raft_options.1,
+                    latency_min_ms: w.latency.0,
+                    latency_spread_ms: w.latency.1,
+                    loss_permille: w.datagrams.0,
+                    duplicate_permille: w.datagrams.1,
+                    reorder_permille: w.datagrams.2,
+                    write_latency_max_ms: w.write_latency_max_ms,
+                    offset_max_ms: w.clocks.0,
+                    drift_bound_percent: w.clocks.1,
+                    drift_use_percent: w.clocks.2,
+                    clients,
+                    // At most two clients per key: more, under long pauses, leave a key with
+                    // dozens of indeterminate writes and CASes, and the linearizability
+                    // checker's step budget ends in "unknown" rather than a verdict.
+                    keys: keys.max(clients.div_ceil(2)),
+                    mix,
+                    read_mode,
+                    target_random,
+                    timeout_ms,
+                    think_max_ms,
+                    faults,
+                    spare,
+                    reconfigure_per_10s,
+                }
+            },
+        )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -393,7 +450,17 @@ impl Case {
     }
 
     fn name(&self) -> String {
-        format!("properties_{}", self.protocol)
+        format!("properties_{}", self.protocol.name)
+    }
+
+    fn datagram(&self) -> bool {
+        self.protocol.links == LinkKind::Datagram
+    }
+
+    /// The initial membership, when a voter starts as a spare.
+    fn initial_members(&self) -> Option<Vec<u32>> {
+        let voters = self.nodes - self.observers;
+        (self.spare && voters >= 4).then(|| (1..voters).collect())
     }
 
     fn to_toml(&self) -> String {
@@ -403,7 +470,7 @@ impl Case {
             t,
             "description = \"Generated by tests/properties.rs: every checker must pass.\""
         );
-        let _ = writeln!(t, "protocol = \"{}\"", self.protocol);
+        let _ = writeln!(t, "protocol = \"{}\"", self.protocol.name);
         let _ = writeln!(t, "nodes = {}", self.nodes);
         let _ = writeln!(t, "seed = {}", self.seed);
         let _ = writeln!(t, "duration = {}", ms(self.duration_ms()));
@@ -416,10 +483,8 @@ impl Case {
             ms(self.election_min_ms + self.election_spread_ms)
         );
         let _ = writeln!(t, "heartbeat_interval = {}", ms(self.heartbeat_ms));
-        if self.protocol == "raft" {
-            let _ = writeln!(t, "pre_vote = {}", self.pre_vote);
-            let _ = writeln!(t, "check_quorum = {}", self.check_quorum);
-        }
+        let _ = writeln!(t, "pre_vote = {}", self.pre_vote);
+        let _ = writeln!(t, "check_quorum = {}", self.check_quorum);
         let _ = writeln!(
             t,
             "clock_drift_bound = {:?}",
@@ -427,6 +492,9 @@ impl Case {
         );
         if self.observers > 0 {
             let _ = writeln!(t, "observers = {}", self.observers);
+        }
+        if let Some(members) = self.initial_members() {
+            let _ = writeln!(t, "members = {}", list(&members));
         }
 
         let _ = writeln!(t, "\n[network]");
@@ -436,7 +504,7 @@ impl Case {
             ms(self.latency_min_ms),
             ms(self.latency_min_ms + self.latency_spread_ms)
         );
-        if self.protocol == "raft" {
+        if self.datagram() {
             let _ = writeln!(t, "fifo = false");
             let _ = writeln!(t, "loss = {:?}", f64::from(self.loss_permille) / 1000.0);
             let _ = writeln!(
@@ -450,7 +518,7 @@ impl Case {
                 f64::from(self.reorder_permille) / 1000.0
             );
         } else {
-            // ZAB assumes TCP: per-link order, loss as a connection reset.
+            // FIFO links (TCP, as ZAB assumes): per-link order, loss as a connection reset.
             let _ = writeln!(t, "fifo = true");
         }
 
@@ -488,7 +556,7 @@ impl Case {
         let _ = writeln!(t, "read = {}.0", mix[0]);
         let _ = writeln!(t, "write = {}.0", mix[1]);
         let _ = writeln!(t, "cas = {}.0", mix[2]);
-        let _ = writeln!(t, "read_mode = \"{}\"", self.read_mode);
+        let _ = writeln!(t, "read_mode = \"{}\"", self.read_mode.name());
         let target = if self.target_random {
             "random"
         } else {
@@ -508,6 +576,15 @@ impl Case {
         faults.sort_by_key(|(at, _)| *at);
         for (at, fields) in faults {
             let _ = write!(t, "\n[[faults]]\nat = {}\n{fields}", ms(at));
+        }
+        if self.reconfigure_per_10s > 0 {
+            let _ = writeln!(t, "\n[nemesis]");
+            let _ = writeln!(t, "start = \"0ms\"\nstop = {}", ms(self.heal_all_ms()));
+            let _ = writeln!(
+                t,
+                "reconfigure = {:?}",
+                f64::from(self.reconfigure_per_10s) / 10.0
+            );
         }
 
         let pass: Vec<String> = CHECKERS.iter().map(|c| format!("\"{c}\"")).collect();
@@ -588,7 +665,7 @@ impl Case {
             }
             // A clock step breaks a correct lease by design (PROTOCOLS.md: "Clocks, leases
             // and split brain"), so under lease reads it is left out.
-            What::ClockStep { .. } if self.read_mode == "lease" => {}
+            What::ClockStep { .. } if self.read_mode == ReadMode::Lease => {}
             What::ClockStep { who, by_ms } => {
                 fault(
                     e.at_ms,
@@ -616,7 +693,7 @@ impl Case {
                     "loss",
                     format!("probability = {:?}\n", f64::from(*percent) / 100.0),
                 );
-                let base = if self.protocol == "raft" {
+                let base = if self.datagram() {
                     f64::from(self.loss_permille) / 1000.0
                 } else {
                     0.0
@@ -657,7 +734,7 @@ fn options(case: &Case, keep_events: bool) -> RunOptions {
 /// What the case fails, in words; `Ok` when every expectation holds.
 fn check(case: &Case) -> Result<(), String> {
     let sc = parse(case, "<generated>")?;
-    match run_caught(case.protocol, &sc, &options(case, false)) {
+    match run_caught(case.protocol.name, &sc, &options(case, false)) {
         Ok(out) => {
             let j = judge(&sc, &out);
             if j.passed() {
@@ -713,13 +790,13 @@ fn keep(case: &Case) -> String {
         shown(&file),
         shown(&file),
         case.seed,
-        case.protocol
+        case.protocol.name
     );
     let sc = match parse(case, &shown(&file)) {
         Ok(sc) => sc,
         Err(m) => return how + &m,
     };
-    match run_caught(case.protocol, &sc, &options(case, true)) {
+    match run_caught(case.protocol.name, &sc, &options(case, true)) {
         Ok(out) => {
             let j = judge(&sc, &out);
             match save_new_trace(&dir, &sc, &out, &j) {
@@ -762,39 +839,52 @@ fn config() -> Config {
     config
 }
 
-fn every_checker_passes(protocol: &'static str) {
+/// Runs the generated cases for one protocol; a failure comes back shrunk, in words, with
+/// how to reproduce it.
+fn every_checker_passes(protocol: &'static Entry) -> Result<(), String> {
     let mut runner = TestRunner::new(config());
     let result = runner.run(&case(protocol), |c| check(&c).map_err(TestCaseError::fail));
     match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, c)) => panic!(
-            "a generated {protocol} scenario fails (shrunk; its proptest seed is saved in \
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(why, c)) => Err(format!(
+            "a generated {} scenario fails (shrunk; its proptest seed is saved in \
              tests/properties.proptest-regressions):\n{why}\n\n{}\n{}",
+            protocol.name,
             c.to_toml(),
             keep(&c)
-        ),
-        Err(TestError::Abort(why)) => panic!("proptest gave up: {why}"),
+        )),
+        Err(TestError::Abort(why)) => Err(format!("{}: proptest gave up: {why}", protocol.name)),
     }
 }
 
+/// Every registered protocol, side by side (each on its own thread, as separate tests
+/// would run).
 #[test]
-fn every_checker_passes_for_raft_in_generated_scenarios() {
-    every_checker_passes("raft");
-}
-
-#[test]
-fn every_checker_passes_for_zab_in_generated_scenarios() {
-    every_checker_passes("zab");
+fn every_checker_passes_for_every_protocol_in_generated_scenarios() {
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = protocols::PROTOCOLS
+            .iter()
+            .map(|p| s.spawn(move || every_checker_passes(p)))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().expect("no panic outside a run").err())
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 /// The generator covers what it claims: every fault kind, both selectors, every read
-/// mode and cluster size appear in a few hundred generated cases, and each renders to a
-/// scenario the parser accepts (so a case that fails is a case that ran).
+/// mode the protocol serves linearizably and cluster size appear in a few hundred
+/// generated cases for every protocol, as do links of the protocol's kind, and membership
+/// changes and observers where the protocol has them; each case renders to a scenario
+/// the parser accepts (so a case that fails is a case that ran).
 #[test]
 fn generated_scenarios_parse_and_cover_every_fault_kind() {
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for protocol in ["raft", "zab"] {
+    for protocol in protocols::PROTOCOLS {
+        let name = protocol.name;
         let strategy = case(protocol);
         for _ in 0..300 {
             let c = strategy.new_tree(&mut runner).expect("a case").current();
@@ -804,20 +894,36 @@ fn generated_scenarios_parse_and_cover_every_fault_kind() {
                 sc.last_heal() + std::time::Duration::from_millis(LIVENESS_WITHIN_MS.into())
                     <= sc.duration
             );
-            seen.insert(format!("{protocol} nodes {}", sc.nodes));
-            seen.insert(format!("{protocol} read_mode {}", c.read_mode));
+            seen.insert(format!("{name} nodes {}", sc.nodes));
+            seen.insert(format!("{name} read_mode {}", c.read_mode.name()));
+            let fifo = sc.network.fifo == Some(true);
+            seen.insert(format!("{name} fifo {fifo}"));
+            if sc.network.duplicate > 0.0 && sc.network.reorder > 0.0 {
+                seen.insert(format!("{name} duplicates and reorders"));
+            }
+            if sc.options.observers > 0 {
+                seen.insert(format!("{name} observers"));
+            }
+            if sc.options.members.is_some() {
+                seen.insert(format!("{name} spare"));
+            }
+            if sc.nemesis.is_some() {
+                seen.insert(format!("{name} reconfigure"));
+            }
             for f in &sc.faults {
-                seen.insert(format!("{protocol} {}", f.fault.name()));
+                seen.insert(format!("{name} {}", f.fault.name()));
                 if f.fault.node() == Some(simulator::scenario::NodeSel::Leader) {
-                    seen.insert(format!("{protocol} leader selector"));
+                    seen.insert(format!("{name} leader selector"));
                 }
             }
         }
     }
     let mut want: Vec<String> = Vec::new();
-    for protocol in ["raft", "zab"] {
+    let mut never: Vec<String> = Vec::new();
+    for protocol in protocols::PROTOCOLS {
+        let name = protocol.name;
         for n in 3..=7 {
-            want.push(format!("{protocol} nodes {n}"));
+            want.push(format!("{name} nodes {n}"));
         }
         for kind in [
             "partition",
@@ -836,14 +942,40 @@ fn generated_scenarios_parse_and_cover_every_fault_kind() {
             "unclog",
             "heal_all",
         ] {
-            want.push(format!("{protocol} {kind}"));
+            want.push(format!("{name} {kind}"));
         }
-        want.push(format!("{protocol} leader selector"));
+        want.push(format!("{name} leader selector"));
+        for mode in read_modes(protocol) {
+            want.push(format!("{name} read_mode {}", mode.name()));
+        }
+        let datagram = protocol.links == LinkKind::Datagram;
+        want.push(format!("{name} fifo {}", !datagram));
+        never.push(format!("{name} fifo {datagram}"));
+        if datagram {
+            want.push(format!("{name} duplicates and reorders"));
+        } else {
+            never.push(format!("{name} duplicates and reorders"));
+        }
+        let (membership, observers) = (
+            vec![format!("{name} spare"), format!("{name} reconfigure")],
+            format!("{name} observers"),
+        );
+        if protocol.membership {
+            want.extend(membership);
+        } else {
+            never.extend(membership);
+        }
+        if takes_observers(protocol) {
+            want.push(observers);
+        } else {
+            never.push(observers);
+        }
     }
-    for mode in ["log", "read_index", "lease"] {
-        want.push(format!("raft read_mode {mode}"));
-    }
-    want.push("zab read_mode sync_quorum".into());
     let missing: Vec<&String> = want.iter().filter(|w| !seen.contains(*w)).collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
+    let wrong: Vec<&String> = never.iter().filter(|w| seen.contains(*w)).collect();
+    assert!(
+        wrong.is_empty(),
+        "generated without the capability: {wrong:?}"
+    );
 }
