@@ -12,7 +12,11 @@ use std::fmt;
 
 /// Every protocol the `sim` binary and the workspace tests run, in the order help texts
 /// list them; the first is `sim bench`'s default.
-pub const PROTOCOLS: &[Entry] = &[entry::<raft::Raft>(), entry::<zab::Zab>()];
+pub const PROTOCOLS: &[Entry] = &[
+    entry::<raft::Raft>(),
+    entry::<zab::Zab>(),
+    entry::<paxos::Paxos>(),
+];
 
 /// One protocol: how to run it, and what it can do.
 pub struct Entry {

@@ -90,20 +90,15 @@ impl Paxos {
             self.reset_election_timer(out);
             return;
         }
-        let round = if self.bugs.proposer_ballot_reuse_after_restart {
-            // The bug: a volatile counter, blind to the durable promise.
-            self.round.max(self.highest_round_seen) + 1
-        } else {
-            // PAXOS.md #1: past the durable round and every promise seen.
-            self.round
-                .max(self.promised.round)
-                .max(self.highest_round_seen)
-                + 1
-        };
+        // PAXOS.md #1: past the durable round and every promise seen, and durable before
+        // the Prepare that uses it leaves.
+        let round = self
+            .round
+            .max(self.promised.round)
+            .max(self.highest_round_seen)
+            + 1;
         self.round = round;
-        if !self.bugs.proposer_ballot_reuse_after_restart {
-            self.write(Write::Round(round), Effect::None, out);
-        }
+        self.write(Write::Round(round), Effect::None, out);
         let ballot = Ballot::new(round, self.id);
         let first_slot = self.executed + 1;
         self.candidate = Some(Box::new(Candidate {
@@ -160,9 +155,7 @@ impl Paxos {
             // PMMC A1: promise only a ballot higher than every one promised, durably
             // before the answer leaves.
             self.promised = ballot;
-            if !self.bugs.promise_not_durable {
-                self.write(Write::Promise(ballot), Effect::None, out);
-            }
+            self.write(Write::Promise(ballot), Effect::None, out);
             self.yield_to(ballot, out);
             self.leader_hint = None;
             self.reset_election_timer(out);
@@ -209,11 +202,7 @@ impl Paxos {
                 snapshot: if i == 0 { snapshot.clone() } else { None },
                 accepted: page.to_vec(),
             };
-            if self.bugs.promise_not_durable {
-                out.send(to, msg);
-            } else {
-                out.send_after_writes(to, msg);
-            }
+            out.send_after_writes(to, msg);
         }
     }
 
@@ -232,17 +221,11 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) {
         let ignore_accepted = self.bugs.ignore_accepted_in_promises;
-        let count_stale = self.bugs.count_stale_promises;
-        let id = self.id;
         let Some(c) = self.candidate.as_mut() else {
             return;
         };
-        let counts = ballot == c.ballot || (count_stale && ballot.node == id && ballot < c.ballot);
-        if !counts || c.promised.contains(&from) || page >= pages {
+        if ballot != c.ballot || c.promised.contains(&from) || page >= pages {
             return;
-        }
-        if ballot != c.ballot {
-            out.mark("paxos.stale_promise_counted");
         }
         let entry = c.pages.entry(from).or_default();
         entry.pages = pages;
@@ -333,22 +316,11 @@ impl Paxos {
                 out.mark("paxos.hole_filled_with_noop");
                 Value::noop(c.ballot)
             };
-            let mut acks = BTreeSet::new();
-            if self.bugs.learner_counts_across_ballots {
-                if let Some((v, old)) = self.tally.get(&slot) {
-                    if *v == value {
-                        acks = old.clone();
-                        if !acks.is_empty() {
-                            out.mark("paxos.acceptances_carried_across_ballots");
-                        }
-                    }
-                }
-            }
             proposals.insert(
                 slot,
                 Proposal {
                     value,
-                    acks,
+                    acks: BTreeSet::new(),
                     sent_at: now,
                 },
             );
@@ -385,7 +357,6 @@ impl Paxos {
     /// An acceptor refused our ballot: a leader or candidate of it is preempted.
     pub(crate) fn handle_nack(
         &mut self,
-        now: LocalTime,
         ballot: Ballot,
         promised: Ballot,
         out: &mut Outputs<Message, Write>,
@@ -401,12 +372,8 @@ impl Paxos {
         }
         out.mark("paxos.preempted");
         self.step_down(out);
-        if self.bugs.immediate_reprepare_on_preempt {
-            self.start_phase1(now, out);
-        } else {
-            // PMMC §3: go passive; the randomised election timeout is the back-off.
-            self.reset_election_timer(out);
-        }
+        // PMMC §3: go passive; the randomised election timeout is the back-off.
+        self.reset_election_timer(out);
     }
 
     /// This node's acceptor took a ballot higher than the one it leads or campaigns with.
@@ -432,11 +399,6 @@ impl Paxos {
         out.cancel_timer(TIMER_HEARTBEAT);
         if self.leader_hint == Some(self.id) {
             self.leader_hint = None;
-        }
-        if self.bugs.learner_counts_across_ballots {
-            for (slot, p) in &leader.proposals {
-                self.tally.insert(*slot, (p.value.clone(), p.acks.clone()));
-            }
         }
         if self.bugs.no_epoch_fence {
             self.carried_pending = leader.pending;

@@ -257,17 +257,10 @@ impl MessageKind for Message {
 /// The mutant switches, read once at start so the hot path tests a bool.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bugs {
-    accept_without_raising_promise: bool,
-    proposer_ballot_reuse_after_restart: bool,
-    promise_not_durable: bool,
     ignore_accepted_in_promises: bool,
     ghost_reappearance: bool,
-    prune_forgets_promise: bool,
-    learner_counts_across_ballots: bool,
     gc_without_low_water_mark: bool,
-    immediate_reprepare_on_preempt: bool,
     no_epoch_fence: bool,
-    count_stale_promises: bool,
     master_lease_no_drift_margin: bool,
     serial_read_without_repair: bool,
     /// Any switch on: cross-node invariants (a chosen slot never changes) are no longer
@@ -278,18 +271,10 @@ struct Bugs {
 impl Bugs {
     fn from_config(config: &Config) -> Bugs {
         Bugs {
-            accept_without_raising_promise: config.bug("paxos.accept_without_raising_promise"),
-            proposer_ballot_reuse_after_restart: config
-                .bug("paxos.proposer_ballot_reuse_after_restart"),
-            promise_not_durable: config.bug("paxos.promise_not_durable"),
             ignore_accepted_in_promises: config.bug("paxos.ignore_accepted_in_promises"),
             ghost_reappearance: config.bug("paxos.ghost_reappearance"),
-            prune_forgets_promise: config.bug("paxos.prune_forgets_promise"),
-            learner_counts_across_ballots: config.bug("paxos.learner_counts_across_ballots"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
-            immediate_reprepare_on_preempt: config.bug("paxos.immediate_reprepare_on_preempt"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
-            count_stale_promises: config.bug("paxos.count_stale_promises"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
             serial_read_without_repair: config.bug("paxos.serial_read_without_repair"),
             any: !config.bugs.is_empty(),
@@ -419,9 +404,6 @@ pub struct Paxos {
     refuse_prepares_until: Option<LocalTime>,
     candidate: Option<Box<Candidate>>,
     leader: Option<Box<Leader>>,
-    /// `paxos.learner_counts_across_ballots`: acceptances this node counted as leader,
-    /// kept across its ballots.
-    tally: BTreeMap<u64, (Value, BTreeSet<NodeId>)>,
     /// `paxos.no_epoch_fence`: the client commands of a leadership this node lost.
     carried_pending: BTreeMap<u64, Command>,
     next_tag: u64,
@@ -433,18 +415,6 @@ impl Paxos {
     /// The mutants this crate can switch on.
     pub const BUGS: &'static [Bug] = &[
         Bug {
-            name: "paxos.accept_without_raising_promise",
-            summary: "accepting (b, v) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot still above the old promise overwrites a chosen value (scylladb#6139)",
-        },
-        Bug {
-            name: "paxos.proposer_ballot_reuse_after_restart",
-            summary: "the proposer's round counter is volatile and not derived from its promise: after a restart it reuses a ballot, and old promises of that ballot complete its quorum (Tencent/phxpaxos#145)",
-        },
-        Bug {
-            name: "paxos.promise_not_durable",
-            summary: "the acceptor keeps its promise in memory only and the Promise leaves at once; after a restart it accepts a lower ballot (Paxos Made Simple §2.5)",
-        },
-        Bug {
             name: "paxos.ignore_accepted_in_promises",
             summary: "a new leader proposes no-ops and new commands instead of the highest-ballot values its promises report (Paxos Made Simple §2.2)",
         },
@@ -453,28 +423,12 @@ impl Paxos {
             summary: "a new leader serves lease reads before it has executed every slot phase 1 recovered from earlier leaders (Paxos Made Simple §3: an earlier leader may have used them)",
         },
         Bug {
-            name: "paxos.prune_forgets_promise",
-            summary: "compacting executed slots also resets the acceptor's promise to the highest ballot it accepted, so a stale Accept of a lower ballot succeeds (scylladb#6154)",
-        },
-        Bug {
-            name: "paxos.learner_counts_across_ballots",
-            summary: "the leader counts acceptances of the same value in any of its ballots toward a majority, not only in the current one (PMMC §4.1)",
-        },
-        Bug {
             name: "paxos.gc_without_low_water_mark",
             summary: "promises do not report the acceptor's low-water mark or snapshot, so a new leader sees nothing at compacted slots and fills them with no-ops (PMMC §4.2)",
         },
         Bug {
-            name: "paxos.immediate_reprepare_on_preempt",
-            summary: "a preempted leader or candidate starts phase 1 again at once with a higher ballot instead of going passive (PMMC §3)",
-        },
-        Bug {
             name: "paxos.no_epoch_fence",
             summary: "client commands survive a loss of leadership, and a re-elected leader answers ok when their slot executes, whatever it holds (PML §5.3)",
-        },
-        Bug {
-            name: "paxos.count_stale_promises",
-            summary: "promises for an older ballot of the same proposer count toward the current phase 1 (Tencent/phxpaxos#145)",
         },
         Bug {
             name: "paxos.master_lease_no_drift_margin",
@@ -588,7 +542,7 @@ impl Paxos {
             } => self.handle_promise(
                 now, from, ballot, page, pages, low_water, snapshot, accepted, out,
             ),
-            Message::Nack { ballot, promised } => self.handle_nack(now, ballot, promised, out),
+            Message::Nack { ballot, promised } => self.handle_nack(ballot, promised, out),
             Message::Accept {
                 ballot,
                 entries,
@@ -759,12 +713,7 @@ impl Protocol for Paxos {
             lease_duration,
             snapshot_every: config.option_count(&OPTION_SNAPSHOT_EVERY),
             config: config.clone(),
-            // paxos.proposer_ballot_reuse_after_restart: the round is not recovered.
-            round: if bugs.proposer_ballot_reuse_after_restart {
-                0
-            } else {
-                durable.round
-            },
+            round: durable.round,
             promised: durable.promised,
             accepted: durable.accepted.clone(),
             snapshot,
@@ -783,7 +732,6 @@ impl Protocol for Paxos {
                 .then(|| now + config.election_timeout.0),
             candidate: None,
             leader: None,
-            tally: BTreeMap::new(),
             carried_pending: BTreeMap::new(),
             next_tag: 0,
             writes_in_flight: VecDeque::new(),
@@ -862,17 +810,10 @@ mod tests {
     fn every_listed_bug_switches_exactly_one_behaviour_and_every_switch_is_listed() {
         let flags = |b: &Bugs| -> Vec<bool> {
             vec![
-                b.accept_without_raising_promise,
-                b.proposer_ballot_reuse_after_restart,
-                b.promise_not_durable,
                 b.ignore_accepted_in_promises,
                 b.ghost_reappearance,
-                b.prune_forgets_promise,
-                b.learner_counts_across_ballots,
                 b.gc_without_low_water_mark,
-                b.immediate_reprepare_on_preempt,
                 b.no_epoch_fence,
-                b.count_stale_promises,
                 b.master_lease_no_drift_margin,
                 b.serial_read_without_repair,
             ]

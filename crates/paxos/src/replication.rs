@@ -219,11 +219,7 @@ impl Paxos {
         }
         self.yield_to(ballot, out);
         // PMMC A2: accepting raises the promise to the accepted ballot.
-        let promise = if self.bugs.accept_without_raising_promise {
-            self.promised
-        } else {
-            self.promised.max(ballot)
-        };
+        let promise = self.promised.max(ballot);
         let promise_raised = promise != self.promised;
         self.promised = promise;
         self.note_leader(now, from, ballot, out);
@@ -281,12 +277,10 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) {
         let quorum = self.quorum();
-        let across = self.bugs.learner_counts_across_ballots;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
-        let current = ballot == leader.ballot;
-        if !current && !(across && ballot.node == self.id && ballot < leader.ballot) {
+        if ballot != leader.ballot {
             return;
         }
         let mut newly = Vec::new();
@@ -294,13 +288,6 @@ impl Paxos {
             let Some(p) = leader.proposals.get_mut(slot) else {
                 continue;
             };
-            if !current {
-                // The bug: an acceptance of the same value in an older ballot counts.
-                if self.tally.get(slot).map(|(v, _)| v) != Some(&p.value) {
-                    continue;
-                }
-                out.mark("paxos.acceptance_counted_across_ballots");
-            }
             p.acks.insert(who);
             if p.acks.len() >= quorum {
                 newly.push(*slot);
@@ -424,6 +411,7 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) {
         debug_assert!(snapshot.upto > self.executed);
+        out.mark("paxos.snapshot_installed");
         self.kv = snapshot.kv.clone();
         self.applied = snapshot.applied.clone();
         self.executed = snapshot.upto;
@@ -562,21 +550,7 @@ impl Paxos {
     /// truncate only after the snapshot is durable), keeping the promise.
     pub(crate) fn snapshot_durable(&mut self, upto: u64, out: &mut Outputs<Message, Write>) {
         self.snapshot_in_flight = false;
-        let promise = if self.bugs.prune_forgets_promise {
-            // The bug: the promise goes with the pruned slots; what is left is the
-            // highest ballot among the slots still held.
-            self.accepted
-                .range(upto + 1..)
-                .map(|(_, (b, _))| *b)
-                .max()
-                .unwrap_or(Ballot::ZERO)
-        } else {
-            self.promised
-        };
-        if promise != self.promised {
-            out.mark("paxos.promise_lost_in_compaction");
-        }
-        self.promised = promise;
+        let promise = self.promised;
         self.accepted = self.accepted.split_off(&(upto + 1));
         self.write(Write::Compact { upto, promise }, Effect::None, out);
         self.maybe_snapshot(out);
