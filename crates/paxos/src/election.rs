@@ -155,7 +155,9 @@ impl Paxos {
             // PMMC A1: promise only a ballot higher than every one promised, durably
             // before the answer leaves.
             self.promised = ballot;
-            self.write(Write::Promise(ballot), Effect::None, out);
+            if !self.bugs.promise_not_durable {
+                self.write(Write::Promise(ballot), Effect::None, out);
+            }
             self.yield_to(ballot, out);
             self.leader_hint = None;
             self.reset_election_timer(out);
@@ -202,7 +204,11 @@ impl Paxos {
                 snapshot: if i == 0 { snapshot.clone() } else { None },
                 accepted: page.to_vec(),
             };
-            out.send_after_writes(to, msg);
+            if self.bugs.promise_not_durable {
+                out.send(to, msg);
+            } else {
+                out.send_after_writes(to, msg);
+            }
         }
     }
 
@@ -221,11 +227,20 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) {
         let ignore_accepted = self.bugs.ignore_accepted_in_promises;
+        let count_stale = self.bugs.count_stale_promises;
+        let id = self.id;
         let Some(c) = self.candidate.as_mut() else {
             return;
         };
-        if ballot != c.ballot || c.promised.contains(&from) || page >= pages {
+        // A promise counts only for the ballot it answers: an older one of ours says
+        // nothing of what the acceptor accepted since.
+        let stale_counted =
+            count_stale && ballot != c.ballot && ballot.node == id && ballot < c.ballot;
+        if (ballot != c.ballot && !stale_counted) || c.promised.contains(&from) || page >= pages {
             return;
+        }
+        if stale_counted {
+            out.mark("paxos.stale_promise_counted");
         }
         let entry = c.pages.entry(from).or_default();
         entry.pages = pages;

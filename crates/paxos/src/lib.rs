@@ -259,6 +259,8 @@ impl MessageKind for Message {
 struct Bugs {
     ignore_accepted_in_promises: bool,
     ghost_reappearance: bool,
+    promise_not_durable: bool,
+    count_stale_promises: bool,
     gc_without_low_water_mark: bool,
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
@@ -273,6 +275,8 @@ impl Bugs {
         Bugs {
             ignore_accepted_in_promises: config.bug("paxos.ignore_accepted_in_promises"),
             ghost_reappearance: config.bug("paxos.ghost_reappearance"),
+            promise_not_durable: config.bug("paxos.promise_not_durable"),
+            count_stale_promises: config.bug("paxos.count_stale_promises"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
@@ -417,6 +421,14 @@ impl Paxos {
         Bug {
             name: "paxos.ignore_accepted_in_promises",
             summary: "a new leader proposes no-ops and new commands instead of the highest-ballot values its promises report (Paxos Made Simple §2.2)",
+        },
+        Bug {
+            name: "paxos.promise_not_durable",
+            summary: "the acceptor keeps a new promise in memory only and the Promise leaves at once; after a restart it accepts a ballot it had promised to refuse (Paxos Made Simple §2.5)",
+        },
+        Bug {
+            name: "paxos.count_stale_promises",
+            summary: "promises for an older ballot of the same proposer count toward the current phase 1, with the accepted values as they were then (Tencent/phxpaxos#145)",
         },
         Bug {
             name: "paxos.ghost_reappearance",
@@ -812,6 +824,8 @@ mod tests {
             vec![
                 b.ignore_accepted_in_promises,
                 b.ghost_reappearance,
+                b.promise_not_durable,
+                b.count_stale_promises,
                 b.gc_without_low_water_mark,
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,
