@@ -261,6 +261,7 @@ struct Bugs {
     ghost_reappearance: bool,
     promise_not_durable: bool,
     count_stale_promises: bool,
+    prune_forgets_promise: bool,
     gc_without_low_water_mark: bool,
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
@@ -277,6 +278,7 @@ impl Bugs {
             ghost_reappearance: config.bug("paxos.ghost_reappearance"),
             promise_not_durable: config.bug("paxos.promise_not_durable"),
             count_stale_promises: config.bug("paxos.count_stale_promises"),
+            prune_forgets_promise: config.bug("paxos.prune_forgets_promise"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
@@ -429,6 +431,10 @@ impl Paxos {
         Bug {
             name: "paxos.count_stale_promises",
             summary: "promises for an older ballot of the same proposer count toward the current phase 1, with the accepted values as they were then (Tencent/phxpaxos#145)",
+        },
+        Bug {
+            name: "paxos.prune_forgets_promise",
+            summary: "compacting executed slots also resets the acceptor's promise to the highest ballot among the slots it keeps, so a stale Accept of a lower ballot succeeds (scylladb#6154)",
         },
         Bug {
             name: "paxos.ghost_reappearance",
@@ -826,6 +832,7 @@ mod tests {
                 b.ghost_reappearance,
                 b.promise_not_durable,
                 b.count_stale_promises,
+                b.prune_forgets_promise,
                 b.gc_without_low_water_mark,
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,

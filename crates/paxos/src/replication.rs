@@ -550,7 +550,20 @@ impl Paxos {
     /// truncate only after the snapshot is durable), keeping the promise.
     pub(crate) fn snapshot_durable(&mut self, upto: u64, out: &mut Outputs<Message, Write>) {
         self.snapshot_in_flight = false;
-        let promise = self.promised;
+        // PMMC §4.2: compaction drops accepted slots, never the promise.
+        let promise = if self.bugs.prune_forgets_promise {
+            self.accepted
+                .range(upto + 1..)
+                .map(|(_, (b, _))| *b)
+                .max()
+                .unwrap_or(Ballot::ZERO)
+        } else {
+            self.promised
+        };
+        if promise != self.promised {
+            out.mark("paxos.promise_lost_in_compaction");
+        }
+        self.promised = promise;
         self.accepted = self.accepted.split_off(&(upto + 1));
         self.write(Write::Compact { upto, promise }, Effect::None, out);
         self.maybe_snapshot(out);
