@@ -140,9 +140,43 @@ impl Value {
 pub struct Snapshot {
     pub upto: u64,
     pub kv: Kv,
-    /// Commands already applied (PMMC's replica applies a command chosen in two slots
+    /// Commands applied lately (PMMC's replica applies a command chosen in two slots
     /// once).
-    pub applied: BTreeSet<OpId>,
+    pub applied: Applied,
+}
+
+/// The most recent [`APPLIED_REMEMBERED`] commands applied, to apply a command chosen in
+/// two slots once (PMMC's replica). A command is re-proposed only in its own slot, so two
+/// slots can hold one command only when a client handed it to two leaders; those slots are
+/// close, and a bounded memory keeps a node's state from growing with the run.
+#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Applied {
+    order: VecDeque<OpId>,
+    set: BTreeSet<OpId>,
+}
+
+/// How many applied commands a replica remembers for deduplication.
+pub const APPLIED_REMEMBERED: usize = 4096;
+
+impl Applied {
+    /// Records `id` as applied; false if it already was.
+    pub fn insert(&mut self, id: OpId) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > APPLIED_REMEMBERED {
+            let old = self.order.pop_front().expect("non-empty");
+            self.set.remove(&old);
+        }
+        true
+    }
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 /// What a node keeps across a crash.
@@ -401,7 +435,7 @@ pub struct Paxos {
     /// Every slot up to this one is executed.
     executed: u64,
     kv: Kv,
-    applied: BTreeSet<OpId>,
+    applied: Applied,
     last_catch_up: Option<LocalTime>,
     /// This acceptor refuses other proposers' Prepares while the leader it last answered
     /// may still be alive (until local time: the leader's lease in lease mode), and in
@@ -722,7 +756,7 @@ impl Protocol for Paxos {
         let snapshot = durable.snapshot.clone().map(Box::new);
         let (executed, kv, applied) = match &snapshot {
             Some(s) => (s.upto, s.kv.clone(), s.applied.clone()),
-            None => (0, Kv::default(), BTreeSet::new()),
+            None => (0, Kv::default(), Applied::default()),
         };
         let mut paxos = Paxos {
             id,

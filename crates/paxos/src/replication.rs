@@ -473,6 +473,9 @@ impl Paxos {
             let op = value.op();
             let origin = value.origin;
             self.executed = slot;
+            if let Some(leader) = self.leader.as_mut() {
+                leader.proposals.remove(&slot);
+            }
             out.report(Report::Apply {
                 index: slot,
                 term: origin.as_term(),
@@ -510,7 +513,6 @@ impl Paxos {
             }
         }
         if let Some(leader) = self.leader.as_mut() {
-            leader.proposals = leader.proposals.split_off(&(self.executed + 1));
             if self.executed >= leader.next_slot {
                 // Values were chosen in slots this leader never proposed: a higher ballot
                 // chose them, so a majority promised it, and ours can choose nothing more.
