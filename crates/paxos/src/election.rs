@@ -92,13 +92,19 @@ impl Paxos {
         }
         // PAXOS.md #1: past the durable round and every promise seen, and durable before
         // the Prepare that uses it leaves.
-        let round = self
-            .round
-            .max(self.promised.round)
-            .max(self.highest_round_seen)
-            + 1;
+        let round = if self.bugs.proposer_ballot_reuse_after_restart {
+            // The bug: a volatile counter that ignores the durable promise.
+            self.round.max(self.highest_round_seen) + 1
+        } else {
+            self.round
+                .max(self.promised.round)
+                .max(self.highest_round_seen)
+                + 1
+        };
         self.round = round;
-        self.write(Write::Round(round), Effect::None, out);
+        if !self.bugs.proposer_ballot_reuse_after_restart {
+            self.write(Write::Round(round), Effect::None, out);
+        }
         let ballot = Ballot::new(round, self.id);
         let first_slot = self.executed + 1;
         self.candidate = Some(Box::new(Candidate {

@@ -296,6 +296,7 @@ struct Bugs {
     promise_not_durable: bool,
     count_stale_promises: bool,
     prune_forgets_promise: bool,
+    proposer_ballot_reuse_after_restart: bool,
     gc_without_low_water_mark: bool,
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
@@ -313,6 +314,8 @@ impl Bugs {
             promise_not_durable: config.bug("paxos.promise_not_durable"),
             count_stale_promises: config.bug("paxos.count_stale_promises"),
             prune_forgets_promise: config.bug("paxos.prune_forgets_promise"),
+            proposer_ballot_reuse_after_restart: config
+                .bug("paxos.proposer_ballot_reuse_after_restart"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
@@ -469,6 +472,10 @@ impl Paxos {
         Bug {
             name: "paxos.prune_forgets_promise",
             summary: "compacting executed slots also resets the acceptor's promise to the highest ballot among the slots it keeps, so a stale Accept of a lower ballot succeeds (scylladb#6154)",
+        },
+        Bug {
+            name: "paxos.proposer_ballot_reuse_after_restart",
+            summary: "the proposer's round counter is volatile and blind to its own durable promise: after a restart it may reuse a ballot it already used, and old promises of that ballot complete its quorum (Tencent/phxpaxos#145)",
         },
         Bug {
             name: "paxos.ghost_reappearance",
@@ -765,7 +772,11 @@ impl Protocol for Paxos {
             lease_duration,
             snapshot_every: config.option_count(&OPTION_SNAPSHOT_EVERY),
             config: config.clone(),
-            round: durable.round,
+            round: if bugs.proposer_ballot_reuse_after_restart {
+                0 // the bug: the counter starts over
+            } else {
+                durable.round
+            },
             promised: durable.promised,
             accepted: durable.accepted.clone(),
             snapshot,
@@ -867,6 +878,7 @@ mod tests {
                 b.promise_not_durable,
                 b.count_stale_promises,
                 b.prune_forgets_promise,
+                b.proposer_ballot_reuse_after_restart,
                 b.gc_without_low_water_mark,
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,

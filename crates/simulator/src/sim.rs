@@ -1229,7 +1229,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 .duration(net.reorder_delay.0, net.reorder_delay.1));
         }
         if self.rng_net.chance(net.duplicate) {
-            let again = ns(self.rng_net.duration(net.latency.0, net.latency.1));
+            // The copy is a message of its own: it may be held back out of order like any
+            // other, so a duplicate can arrive long after the original (a retransmitting
+            // middlebox), answering a question its receiver asked a leadership ago.
+            let mut again = ns(self.rng_net.duration(net.latency.0, net.latency.1));
+            if self.rng_net.chance(net.reorder) {
+                again += ns(self
+                    .rng_net
+                    .duration(net.reorder_delay.0, net.reorder_delay.1));
+            }
             let copy = Wire {
                 msg: wire.msg.clone(),
                 ..wire
