@@ -9,7 +9,10 @@ use paxos::{Ballot, Durable, Message, Paxos, Snapshot, Value, Write};
 use paxos::{TIMER_ELECTION, TIMER_HEARTBEAT};
 use protocol::testkit::{self, Formats, Monitor};
 pub use protocol::testkit::{config, n, read, write, Envelope};
-use protocol::{Command, Config, NodeId, Op, OpId, OpResult, Reply, Report, Role};
+pub use protocol::MessageKind;
+use protocol::{
+    Command, Config, NodeId, Op, OpId, OpResult, OptionValue, ReadMode, Reply, Report, Role,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -33,6 +36,22 @@ pub fn cluster_with(config: Config, durables: BTreeMap<NodeId, Durable>) -> Clus
     c.trace = std::env::var_os("PAXOS_TRACE").is_some();
     c.start_all();
     c
+}
+
+/// `config(voters)` reading in `mode`.
+pub fn config_reading(voters: u32, mode: ReadMode) -> Config {
+    let mut config = config(voters);
+    config.read_mode = mode;
+    config
+}
+
+/// `config` with a snapshot every `slots` executed slots (`options.paxos.snapshot_every`).
+pub fn snapshot_every(mut config: Config, slots: u64) -> Config {
+    config.options.insert(
+        paxos::OPTION_SNAPSHOT_EVERY.name.to_string(),
+        OptionValue::Count(slots),
+    );
+    config
 }
 
 /// `config(voters)` with the mutant `bug` switched on.
@@ -193,6 +212,19 @@ pub trait PaxosCluster {
     fn replies_to(&self, op: OpId) -> Vec<&Reply>;
     /// `id` is up and leads (the ballot it leads with).
     fn leads(&self, id: NodeId) -> Option<Ballot>;
+    /// Hands `to` a message from `from` now (one a real node could have sent: a delayed
+    /// or duplicated one, or one the test writes to reach a state directly).
+    fn send(&mut self, from: NodeId, to: NodeId, msg: Message);
+    /// The messages in flight from `from` to `to`, oldest first.
+    fn in_flight_between(&self, from: NodeId, to: NodeId) -> Vec<Message>;
+    /// Delivers messages of these kinds (those their delivery sends too) until none is in
+    /// flight; every other message waits.
+    fn deliver_kinds(&mut self, kinds: &[&str]);
+    /// Runs the cluster until quiet as [`testkit::Cluster::deliver_all`] does, except that
+    /// nothing is delivered to `id` and its writes stay pending.
+    fn deliver_all_but(&mut self, id: NodeId);
+    /// The durable writes `id` issued, in order (needs `record_outputs`).
+    fn writes_issued(&self, id: NodeId) -> Vec<Write>;
 }
 
 impl PaxosCluster for Cluster {
@@ -276,6 +308,47 @@ impl PaxosCluster for Cluster {
             return None;
         }
         self.node(id).leader_ballot()
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
+        self.inject(Envelope { from, to, msg });
+    }
+
+    fn deliver_kinds(&mut self, kinds: &[&str]) {
+        while self.deliver_where(|e| kinds.contains(&e.msg.kind())) {}
+    }
+
+    fn deliver_all_but(&mut self, id: NodeId) {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&o| o != id).collect();
+        loop {
+            for &o in &others {
+                if self.is_up(o) {
+                    self.complete_writes(o);
+                }
+            }
+            if !self.deliver_where(|e| e.to != id) {
+                return;
+            }
+        }
+    }
+
+    fn writes_issued(&self, id: NodeId) -> Vec<Write> {
+        assert!(self.record_outputs, "writes_issued needs record_outputs");
+        self.nodes[&id]
+            .outputs
+            .iter()
+            .filter_map(|o| match o {
+                protocol::Output::Write { write, .. } => Some(write.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn in_flight_between(&self, from: NodeId, to: NodeId) -> Vec<Message> {
+        self.envelopes()
+            .filter(|e| e.from == from && e.to == to)
+            .map(|e| e.msg.clone())
+            .collect()
     }
 }
 
@@ -390,4 +463,36 @@ fn describe_write(write: &Write) -> String {
         Write::Snapshot(s) => show_snapshot(s),
         Write::Compact { upto, promise } => format!("compact to {upto} promise {promise}"),
     }
+}
+
+// ---- Schedules several files share ----
+
+/// PML §5.2's "ghost" setting (and CASSANDRA-12126's): n1 leads, x=1 is chosen and
+/// executed everywhere; x=2 is accepted by n1 and n2, chosen, and acknowledged to its
+/// client; n1 crashes with everything it sent still in flight (no one else learns slot 2
+/// chosen). After the fence n2 wins phase 1 with n3's promise: it recovered slot 2 from its
+/// own acceptor but has not executed it. Its Heartbeats and the Accept of slot 2 are in
+/// flight. Returns the acknowledged write.
+pub fn acknowledged_write_lost_with_its_leader(config: Config) -> (Cluster, OpId) {
+    let mut c = cluster(config);
+    c.outlast_fence(); // in lease mode, every node refuses Prepares right after it starts
+    c.elect(n(1));
+    c.client(n(1), write("x", 1));
+    c.deliver_all();
+    c.announce(n(1));
+    let op = c.client(n(1), write("x", 2));
+    assert!(c.deliver_kind(n(1), n(2), "Accept"));
+    assert!(c.deliver_kind(n(2), n(1), "Accepted"));
+    assert_eq!(c.reply(op), Some(&WRITTEN), "x=2 is acknowledged");
+    c.crash_losing_sent(n(1));
+    c.outlast_fence();
+    c.fire_election(n(2));
+    c.deliver_kinds(&["Prepare", "Promise"]);
+    assert!(c.leads(n(2)).is_some(), "n2 leads with n3's promise");
+    assert_eq!(
+        c.node(n(2)).executed(),
+        1,
+        "slot 2 recovered, not yet executed"
+    );
+    (c, op)
 }
