@@ -297,6 +297,7 @@ struct Bugs {
     count_stale_promises: bool,
     prune_forgets_promise: bool,
     proposer_ballot_reuse_after_restart: bool,
+    accept_without_raising_promise: bool,
     gc_without_low_water_mark: bool,
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
@@ -316,6 +317,7 @@ impl Bugs {
             prune_forgets_promise: config.bug("paxos.prune_forgets_promise"),
             proposer_ballot_reuse_after_restart: config
                 .bug("paxos.proposer_ballot_reuse_after_restart"),
+            accept_without_raising_promise: config.bug("paxos.accept_without_raising_promise"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
@@ -476,6 +478,10 @@ impl Paxos {
         Bug {
             name: "paxos.proposer_ballot_reuse_after_restart",
             summary: "the proposer's round counter is volatile and blind to its own durable promise: after a restart it may reuse a ballot it already used, and old promises of that ballot complete its quorum (Tencent/phxpaxos#145)",
+        },
+        Bug {
+            name: "paxos.accept_without_raising_promise",
+            summary: "accepting (b, v) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot, still above the old promise, overwrites a chosen value (scylladb#6139)",
         },
         Bug {
             name: "paxos.ghost_reappearance",
@@ -879,6 +885,7 @@ mod tests {
                 b.count_stale_promises,
                 b.prune_forgets_promise,
                 b.proposer_ballot_reuse_after_restart,
+                b.accept_without_raising_promise,
                 b.gc_without_low_water_mark,
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,

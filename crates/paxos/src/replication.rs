@@ -219,7 +219,11 @@ impl Paxos {
         }
         self.yield_to(ballot, out);
         // PMMC A2: accepting raises the promise to the accepted ballot.
-        let promise = self.promised.max(ballot);
+        let promise = if self.bugs.accept_without_raising_promise {
+            self.promised
+        } else {
+            self.promised.max(ballot)
+        };
         let promise_raised = promise != self.promised;
         self.promised = promise;
         self.note_leader(now, from, ballot, out);
