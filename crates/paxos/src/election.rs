@@ -67,6 +67,10 @@ impl Paxos {
     /// PML §5.2's promise to the master), or, in lease mode, it restarted too recently to
     /// know which lease it granted.
     fn prepare_refused(&self, now: LocalTime, proposer: NodeId) -> Option<&'static str> {
+        if self.leader.is_some() && proposer != self.id {
+            // The leader is the live leader its own acceptor answers to.
+            return Some("paxos.prepare_refused_by_leader");
+        }
         if let Some((holder, until)) = self.lease_granted {
             if holder != proposer && now < until {
                 return Some("paxos.prepare_refused_leader_alive");
@@ -364,9 +368,12 @@ impl Paxos {
             round_started: VecDeque::new(),
             acked_round: BTreeMap::new(),
             quorum_round: 0,
+            quorum_since: None,
             lease_until: None,
         }));
         self.role = Role::Leader;
+        // Phase 1 needed this node's own promise, so no other leader's lease binds it.
+        self.lease_granted = None;
         self.leader_hint = Some(self.id);
         self.leader_ballot = c.ballot;
         out.cancel_timer(TIMER_ELECTION);
@@ -378,6 +385,7 @@ impl Paxos {
     /// An acceptor refused our ballot: a leader or candidate of it is preempted.
     pub(crate) fn handle_nack(
         &mut self,
+        now: LocalTime,
         ballot: Ballot,
         promised: Ballot,
         out: &mut Outputs<Message, Write>,
@@ -389,6 +397,32 @@ impl Paxos {
         let ours = self.leader.as_ref().is_some_and(|l| l.ballot == ballot)
             || self.candidate.as_ref().is_some_and(|c| c.ballot == ballot);
         if !ours {
+            return;
+        }
+        let followed = self.leader.as_ref().is_some_and(|l| {
+            l.ballot == ballot
+                && l.quorum_since
+                    .is_some_and(|t| now.since(t) < self.config.election_timeout.0)
+        });
+        // A boost under way (its own acceptor still answers to it) boosts again.
+        let boosting = self.candidate.is_some()
+            && self
+                .lease_granted
+                .is_some_and(|(holder, until)| holder == self.id && now < until);
+        if (followed || boosting) && !self.bugs.no_ballot_boost {
+            // PML §5.2: a majority answered this leader within the election timeout, so
+            // the higher promise belongs to a proposer that never won one (back from a
+            // partition, its round raised by failed attempts). Raise our ballot past it
+            // with a new phase 1: the majority, still refusing others while it follows
+            // us, promises it, and that proposer cannot depose a working leader.
+            out.mark("paxos.ballot_boosted");
+            self.step_down(out);
+            // Its own acceptor still answers to the leader it was: while the boost runs it
+            // refuses other proposers, as the majority does.
+            if followed {
+                self.lease_granted = Some((self.id, now + self.config.election_timeout.0));
+            }
+            self.start_phase1(now, out);
             return;
         }
         out.mark("paxos.preempted");

@@ -298,6 +298,7 @@ struct Bugs {
     prune_forgets_promise: bool,
     proposer_ballot_reuse_after_restart: bool,
     accept_without_raising_promise: bool,
+    no_ballot_boost: bool,
     gc_without_low_water_mark: bool,
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
@@ -318,6 +319,7 @@ impl Bugs {
             proposer_ballot_reuse_after_restart: config
                 .bug("paxos.proposer_ballot_reuse_after_restart"),
             accept_without_raising_promise: config.bug("paxos.accept_without_raising_promise"),
+            no_ballot_boost: config.bug("paxos.no_ballot_boost"),
             gc_without_low_water_mark: config.bug("paxos.gc_without_low_water_mark"),
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
@@ -408,6 +410,9 @@ struct Leader {
     round_started: VecDeque<(u64, LocalTime)>,
     acked_round: BTreeMap<NodeId, u64>,
     quorum_round: u64,
+    /// When the latest round a majority answered started (local time): a majority
+    /// still followed this leader then.
+    quorum_since: Option<LocalTime>,
     lease_until: Option<LocalTime>,
 }
 
@@ -482,6 +487,10 @@ impl Paxos {
         Bug {
             name: "paxos.accept_without_raising_promise",
             summary: "accepting (b, v) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot, still above the old promise, overwrites a chosen value (scylladb#6139)",
+        },
+        Bug {
+            name: "paxos.no_ballot_boost",
+            summary: "a leader that a majority still follows goes passive when one acceptor answers with a higher promise, instead of raising its ballot with a new phase 1, so a proposer returning from a partition with a high round deposes it (PML §5.2)",
         },
         Bug {
             name: "paxos.ghost_reappearance",
@@ -607,7 +616,7 @@ impl Paxos {
             } => self.handle_promise(
                 now, from, ballot, page, pages, low_water, snapshot, accepted, out,
             ),
-            Message::Nack { ballot, promised } => self.handle_nack(ballot, promised, out),
+            Message::Nack { ballot, promised } => self.handle_nack(now, ballot, promised, out),
             Message::Accept {
                 ballot,
                 entries,
@@ -886,6 +895,7 @@ mod tests {
                 b.prune_forgets_promise,
                 b.proposer_ballot_reuse_after_restart,
                 b.accept_without_raising_promise,
+                b.no_ballot_boost,
                 b.gc_without_low_water_mark,
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,

@@ -124,6 +124,9 @@ impl Paxos {
                 leader.round_started.pop_front();
             }
             if let Some(&(r, started)) = leader.round_started.front() {
+                if r == q {
+                    leader.quorum_since = Some(started);
+                }
                 if r == q && lease_mode {
                     let until = started + lease_duration;
                     if leader.lease_until.is_none_or(|old| until > old) {
