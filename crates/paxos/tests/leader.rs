@@ -44,28 +44,50 @@ fn a_command_in_flight_when_its_leader_is_deposed_fails_and_never_returns_ok() {
 }
 
 #[test]
-fn a_leader_that_promises_a_higher_ballot_steps_down_and_its_command_is_indeterminate() {
-    // PMMC A1 and PML §5.3: a leader's own acceptor promising a higher ballot ends its
-    // leadership at once; its command fails as "maybe applied" — and here it is applied,
-    // since its promise hands the value to the new leader (pmax).
+fn a_leader_refuses_other_proposers_prepares_as_its_own_acceptor() {
+    // PAXOS.md #5 (stable leader): the leader's own acceptor answers to the leader it is,
+    // as a follower's does (the fence), so a proposer that lost touch with it cannot
+    // collect the leader's promise.
     let mut c = cluster(config(3));
     let b1 = c.elect(n(1));
-    let op = c.client(n(1), write("x", 1));
-    assert_eq!(c.drop_where(|e| e.msg.kind() == "Accept").len(), 2);
     c.outlast_fence();
     c.fire_election(n(2));
     assert!(c.deliver_kind(n(2), n(1), "Prepare"));
-    assert_eq!(c.role(n(1)).0, Role::Follower);
-    assert!(c.node(n(1)).promised() > b1);
-    let replies = c.replies_to(op);
-    assert_eq!(replies.len(), 1);
-    assert!(indeterminate(replies[0]), "{replies:?}");
-    c.deliver_all();
+    assert!(c.marks(n(1)).contains(&"paxos.prepare_refused_by_leader"));
+    assert!(
+        c.in_flight_between(n(1), n(2)).is_empty(),
+        "no Promise, no Nack"
+    );
+    assert_eq!(c.leads(n(1)), Some(b1));
+    assert_eq!(c.node(n(1)).promised(), b1);
+}
+
+#[test]
+fn a_leader_that_hears_of_a_higher_ballot_steps_down_and_its_command_is_indeterminate() {
+    // PML §5.3: n1's x=1 is accepted by n3, then n1 is cut off from n2, which wins phase 1
+    // with n3 and re-proposes x=1 (pmax). When n1 hears n2's heartbeat it steps down: x=1
+    // fails as "maybe applied" — and it was applied, so a definite failure would be a lie.
+    let mut c = cluster(config(3));
+    let b1 = c.elect(n(1));
+    let op = c.client(n(1), write("x", 1));
+    assert!(c.deliver_kind(n(1), n(3), "Accept"));
+    c.drop_where(|_| true);
+    c.cut(n(1), n(2));
+    c.outlast_fence();
+    let b2 = c.elect(n(2));
+    assert!(b2 > b1);
+    assert_eq!(c.leads(n(1)), Some(b1), "n1 has not heard of b2");
+    assert!(c.replies_to(op).is_empty());
+    c.heal();
     c.announce(n(2));
+    assert!(c.marks(n(1)).contains(&"paxos.yielded_to_higher_ballot"));
+    assert_eq!(c.role(n(1)).0, Role::Follower);
+    let replies = c.replies_to(op);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(indeterminate(replies[0]), "{replies:?}");
     for id in 1..=3 {
         assert_eq!(c.applied(n(id)), vec![(1, Some(op))], "n{id}");
     }
-    assert_eq!(c.replies_to(op).len(), 1, "no second answer");
 }
 
 #[test]

@@ -33,6 +33,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_restarted_proposer_never_reuses_a_ballot,
     ),
     (
+        "paxos.accept_without_raising_promise",
+        an_acceptance_is_a_promise,
+    ),
+    (
+        "paxos.no_ballot_boost",
+        a_returning_proposer_does_not_depose_a_followed_leader,
+    ),
+    (
         "paxos.ghost_reappearance",
         a_lease_read_waits_for_the_recovered_slots,
     ),
@@ -251,6 +259,54 @@ fn a_restarted_proposer_never_reuses_a_ballot(bug: Option<&str>) -> Result<(), S
 }
 
 #[test]
+fn accepting_in_a_ballot_promises_it() {
+    // PMMC invariant A2 (PAXOS.md #2): an acceptor that accepts in ballot b refuses every
+    // lower ballot from then on, even though it never saw b's Prepare; mutant
+    // paxos.accept_without_raising_promise.
+    check("paxos.accept_without_raising_promise");
+}
+
+fn an_acceptance_is_a_promise(bug: Option<&str>) -> Result<(), String> {
+    // Five acceptors. n1 leads (1, n1) with n2 and n3 and proposes x=1 in slot 1; its
+    // Accept to n2 is delayed (the rest lost). n5 leads (1, n5) with n3 and n4 (n2 never
+    // sees its Prepare) and, cut off from n3, chooses x=2 with n2 and n4. n1's delayed
+    // Accept reaches n2. Then n1 restarts and n3 runs phase 1 with n1 and n2: n2 must
+    // report x=2, in the higher ballot.
+    let mut c = lenient(with_bug(config(5), bug));
+    c.cut(n(1), n(4));
+    c.cut(n(1), n(5));
+    c.elect(n(1));
+    c.client(n(1), write("x", 1));
+    let late = c.hold(n(1), n(2), "Accept");
+    c.drop_where(|_| true);
+    c.outlast_fence();
+    c.fire_election(n(5));
+    c.drop_where(|e| e.to == n(2));
+    c.deliver_kinds(&["Prepare", "Promise"]);
+    if c.leads(n(5)).is_none() {
+        return Err("n5 did not lead".into());
+    }
+    c.cut(n(3), n(5)); // n3 never learns what (1, n5) chose
+    let chosen = c.client(n(5), write("x", 2));
+    c.deliver_all();
+    assert_eq!(c.reply(chosen), Some(&WRITTEN));
+    c.inject(late);
+    c.deliver_all();
+    c.isolate(n(4));
+    c.isolate(n(5));
+    // n1 restarts (in the mutant it still leads (1, n1), whose acceptor refuses others).
+    c.crash(n(1));
+    c.restart(n(1));
+    c.outlast_fence();
+    c.elect(n(3));
+    no_violations(&c)?;
+    match c.node(n(3)).chosen().get(&1).and_then(|v| v.op()) {
+        Some(op) if op == chosen => Ok(()),
+        other => Err(format!("slot 1 holds {other:?}, not the chosen {chosen}")),
+    }
+}
+
+#[test]
 fn compaction_never_lowers_the_promise() {
     // PAXOS.md #2 and scylladb#6154; mutant paxos.prune_forgets_promise.
     check("paxos.prune_forgets_promise");
@@ -315,6 +371,63 @@ fn a_leader_behind_compaction_takes_the_snapshot_instead_of_filling_no_ops(
     match c.node(n(3)).kv().read("x") {
         Some(2) => Ok(()),
         other => Err(format!("n3 reads x = {other:?} after x=2 was chosen")),
+    }
+}
+
+// ---- Liveness: a stable leader ----
+
+#[test]
+fn a_leader_a_majority_follows_raises_its_ballot_over_a_proposer_returning_from_a_partition() {
+    // PML §5.2 (ballot boosting; PAXOS.md #6): one acceptor's higher promise, raised by a
+    // partitioned proposer's lone elections, must not depose a leader the majority
+    // follows; mutant paxos.no_ballot_boost.
+    check("paxos.no_ballot_boost");
+}
+
+/// Moves the clock by `d` in heartbeat intervals; at each, every node that has its
+/// heartbeat timer set (a working leader, a candidate's retry) fires it, and the network
+/// runs until quiet.
+fn run_for(c: &mut Cluster, d: Duration) {
+    let step = c.config.heartbeat_interval;
+    let mut passed = Duration::ZERO;
+    while passed < d {
+        c.advance(step);
+        passed += step;
+        for id in 1..=3 {
+            c.fire_if_set(n(id), paxos::TIMER_HEARTBEAT);
+        }
+        c.deliver_all();
+    }
+}
+
+fn a_returning_proposer_does_not_depose_a_followed_leader(bug: Option<&str>) -> Result<(), String> {
+    // n1 leads and n2 follows it; n3, cut off, runs three lone elections (its round
+    // reaches 4, its own acceptor promises it). The cut heals and n1's heartbeat meets
+    // n3's promise. Time then passes with n1 working as leaders do, and n3's election
+    // timer fires.
+    let mut c = lenient(with_bug(config(3), bug));
+    let (timeout_min, timeout_max) = c.config.election_timeout;
+    c.elect(n(1));
+    c.isolate(n(3));
+    run_for(&mut c, timeout_min);
+    for _ in 0..3 {
+        c.fire_election(n(3));
+    }
+    assert_eq!(c.node(n(3)).promised(), ballot(4, 3));
+    c.heal();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    run_for(&mut c, timeout_max);
+    c.fire_if_set(n(3), paxos::TIMER_ELECTION);
+    c.deliver_all();
+    match c.leaders_of_term(c.role(n(3)).1).as_slice() {
+        [who] if *who == n(3) => Err(format!(
+            "n3, back from a partition, deposed n1 (leaders: {:?})",
+            c.leader_reports()
+        )),
+        _ if c.leads(n(1)).is_none() => Err("n1 lost its leadership".into()),
+        _ if !c.marked("paxos.ballot_boosted") => Err("n1 was never Nacked".into()),
+        _ => Ok(()),
     }
 }
 

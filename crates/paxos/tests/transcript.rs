@@ -181,7 +181,10 @@ fn a_preempted_leader_goes_passive_until_its_election_timer_fires() {
     let b1 = c.elect(n(1));
     c.note("(setup) n1 leads; the n1-n2 link is cut and n2 wins phase 1 with n3");
     c.cut(n(1), n(2));
+    // n1 hears from no majority for longer than an election timeout: it is not a leader
+    // a majority follows (which would raise its ballot instead, PML §5.2).
     c.outlast_fence();
+    c.advance(c.config.heartbeat_interval);
     let b2 = c.elect(n(2));
     assert!(c.leads(n(1)).is_some(), "n1 has not heard of n2's ballot");
 
