@@ -750,16 +750,7 @@ impl Protocol for Paxos {
                 message: format!("paxos numbers ballots by node id below {MAX_NODE_ID}, got {n}"),
             });
         }
-        if !(0.0..1.0).contains(&config.clock_drift_bound) {
-            return Err(ConfigError {
-                field: "options.clock_drift_bound".into(),
-                message: format!(
-                    "expected a relative drift in [0, 1), got {}",
-                    config.clock_drift_bound
-                ),
-            });
-        }
-        Ok(())
+        protocol::check_clock_drift_bound(config)
     }
 
     fn start(

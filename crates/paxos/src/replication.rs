@@ -177,6 +177,30 @@ impl Paxos {
         }
     }
 
+    /// A leader's message of a ballot below this acceptor's promise gets a Nack naming the
+    /// promise (PMMC A2: nothing below it is accepted); one at or above it ends any
+    /// lower leadership or candidacy of this node. True when refused.
+    fn refuse_lower_ballot(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        out: &mut Outputs<Message, Write>,
+    ) -> bool {
+        self.highest_round_seen = self.highest_round_seen.max(ballot.round);
+        if ballot < self.promised {
+            out.send(
+                from,
+                Message::Nack {
+                    ballot,
+                    promised: self.promised,
+                },
+            );
+            return true;
+        }
+        self.yield_to(ballot, out);
+        false
+    }
+
     /// This node heard from the leader of `ballot` (not lower than its promise).
     fn note_leader(
         &mut self,
@@ -206,18 +230,9 @@ impl Paxos {
         chosen_upto: u64,
         out: &mut Outputs<Message, Write>,
     ) {
-        self.highest_round_seen = self.highest_round_seen.max(ballot.round);
-        if ballot < self.promised {
-            out.send(
-                from,
-                Message::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+        if self.refuse_lower_ballot(from, ballot, out) {
             return;
         }
-        self.yield_to(ballot, out);
         // PMMC A2: accepting raises the promise to the accepted ballot.
         let promise = if self.bugs.accept_without_raising_promise {
             self.promised
@@ -584,18 +599,9 @@ impl Paxos {
         chosen_upto: u64,
         out: &mut Outputs<Message, Write>,
     ) {
-        self.highest_round_seen = self.highest_round_seen.max(ballot.round);
-        if ballot < self.promised {
-            out.send(
-                from,
-                Message::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+        if self.refuse_lower_ballot(from, ballot, out) {
             return;
         }
-        self.yield_to(ballot, out);
         self.note_leader(now, from, ballot, out);
         out.send(
             from,

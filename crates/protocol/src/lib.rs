@@ -252,6 +252,21 @@ pub fn check_options(name: &str, specs: &[OptionSpec], config: &Config) -> Resul
     Ok(())
 }
 
+/// Rejects a clock drift bound outside [0, 1) (for protocols with leases).
+pub fn check_clock_drift_bound(config: &Config) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&config.clock_drift_bound) {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            field: "options.clock_drift_bound".into(),
+            message: format!(
+                "expected a relative drift in [0, 1), got {}",
+                config.clock_drift_bound
+            ),
+        })
+    }
+}
+
 /// Majority of `n` voters.
 pub fn quorum(n: usize) -> usize {
     n / 2 + 1

@@ -889,16 +889,7 @@ impl Protocol for Raft {
                 message: "raft has no non-voting members; remove the observers".into(),
             });
         }
-        if !(0.0..1.0).contains(&config.clock_drift_bound) {
-            return Err(ConfigError {
-                field: "options.clock_drift_bound".into(),
-                message: format!(
-                    "expected a relative drift in [0, 1), got {}",
-                    config.clock_drift_bound
-                ),
-            });
-        }
-        Ok(())
+        protocol::check_clock_drift_bound(config)
     }
 
     fn start(
