@@ -111,7 +111,7 @@ fn an_acceptor_nacks_a_prepare_below_its_promise_even_after_a_restart() {
 
 #[test]
 fn an_acceptor_nacks_an_accept_below_its_promise_and_accepts_nothing() {
-    // PMMC A1: an acceptor accepts a pvalue only in a ballot at or above its promise.
+    // PMMC A2: an acceptor accepts a pvalue only in a ballot at or above its promise.
     let promised = ballot(2, 3);
     let mut c = cluster_with(
         config(3),
@@ -189,9 +189,9 @@ fn accepting_raises_the_promise_to_the_accepted_ballot() {
 
 #[test]
 fn a_repeated_prepare_is_answered_again_without_a_new_promise() {
-    // PMMC A1 (a ballot equal to the promise is answered, idempotently): a candidate
-    // re-sends its Prepare to acceptors whose promise it lacks, and a lost Promise must be
-    // recoverable without a second durable write.
+    // PMMC's acceptor answers every phase 1a with its current ballot: a candidate re-sends
+    // its Prepare to the acceptors whose promise it lacks, and an acceptor whose Promise
+    // was lost answers again without a second durable write.
     let mut c = cluster(config(3));
     c.fire_election(n(1));
     assert!(c.deliver_kind(n(1), n(2), "Prepare"));

@@ -1,5 +1,5 @@
 //! Phase 2 and what follows it: choosing, executing in order, catch-up, compaction and
-//! snapshots (PAXOS.md pieces #7, #8, #9; PMMC's replica invariants; PML §5.5).
+//! snapshots (PAXOS.md pieces #7, #8, #9; PMMC's replica; PML §5.5).
 
 mod common;
 
@@ -39,8 +39,8 @@ fn a_value_is_chosen_only_by_a_majority_of_accepted_in_one_ballot() {
 
 #[test]
 fn a_replica_never_executes_past_a_hole() {
-    // PMMC replica invariant R2 (slots are applied in order): a value learned for a later
-    // slot waits until every slot before it is chosen.
+    // PMMC's replica performs decisions in slot order: a value learned for a later slot
+    // waits until every slot before it is chosen.
     let mut c = cluster(config(3));
     c.elect(n(1));
     c.isolate(n(3));
@@ -283,9 +283,9 @@ fn a_command_chosen_in_two_slots_is_applied_once() {
 
 #[test]
 fn a_leader_retransmits_an_accept_that_was_not_acknowledged_after_a_heartbeat_interval() {
-    // Paxos tolerates message loss (PMMC §3: a commander re-sends until it hears from a
-    // majority or is preempted); retransmission waits an interval so a slow acceptor is
-    // not flooded.
+    // Paxos is safe when messages are lost, and live only if a lost Accept is sent again;
+    // the leader re-sends after a heartbeat interval, not at every tick, so a slow
+    // acceptor is not flooded.
     let mut c = cluster(config(3));
     c.elect(n(1));
     let op = c.client(n(1), write("x", 1));
@@ -303,7 +303,7 @@ fn a_leader_retransmits_an_accept_that_was_not_acknowledged_after_a_heartbeat_in
 
 #[test]
 fn a_new_leader_fills_holes_before_any_new_command_and_keeps_the_origin_of_re_proposals() {
-    // PMMC §3 (a leader adopts the pvalues phase 1 reports before proposing) and
+    // PMMC's leader (it adopts the pvalues phase 1 reports before proposing) and
     // PAXOS.md #4: new commands go only after the last recovered slot, and a re-proposed
     // value keeps the ballot that first proposed it, so one chosen value is one
     // (origin, command) everywhere.
@@ -325,4 +325,68 @@ fn a_new_leader_fills_holes_before_any_new_command_and_keeps_the_origin_of_re_pr
     assert_eq!(chosen[&4].op(), Some(op));
     assert_eq!(c.reply(op), Some(&WRITTEN));
     assert!(b3 > b1 && b1 > Ballot::ZERO);
+}
+
+#[test]
+fn a_new_leader_behind_an_acceptors_low_water_mark_takes_its_snapshot_from_the_promise() {
+    // PMMC §4.2 and PAXOS.md #3: a Promise carries the acceptor's low-water mark and, when
+    // the candidate is behind it, its snapshot; the new leader starts from that state and
+    // proposes nothing at or below the mark.
+    let mut c = cluster(snapshot_every(config(3), 2));
+    c.elect(n(1));
+    c.isolate(n(3));
+    for v in 1..=2 {
+        c.client(n(1), write("x", v));
+    }
+    c.deliver_all();
+    c.announce(n(1));
+    assert_eq!(c.node(n(2)).low_water(), 2);
+    c.crash(n(1));
+    c.heal();
+    c.outlast_fence();
+    c.elect(n(3));
+    assert!(c
+        .marks(n(3))
+        .contains(&"paxos.leader_installed_snapshot_from_promise"));
+    assert_eq!(c.node(n(3)).executed(), 2);
+    assert_eq!(c.node(n(3)).kv().read("x"), Some(2));
+    let op = c.client(n(3), write("y", 1));
+    c.deliver_all();
+    assert_eq!(
+        c.applied(n(3)),
+        vec![(3, Some(op))],
+        "the new command after the mark"
+    );
+}
+
+#[test]
+fn a_duplicate_accept_for_a_compacted_slot_is_acknowledged_without_a_write() {
+    // PMMC §4.2: a slot below the low-water mark was chosen and executed; an Accept for it
+    // in a ballot at or above the promise carries the chosen value (Paxos's safety), so
+    // the acceptor acknowledges it and writes nothing — it no longer holds the slot.
+    let mut c = cluster(snapshot_every(config(3), 2));
+    let b1 = c.elect(n(1));
+    c.client(n(1), write("x", 1));
+    let duplicate = c
+        .envelopes()
+        .find(|e| e.to == n(3) && e.msg.kind() == "Accept")
+        .expect("the Accept of slot 1 to n3")
+        .clone();
+    c.client(n(1), write("x", 2));
+    c.deliver_all();
+    c.announce(n(1));
+    assert_eq!(c.node(n(3)).low_water(), 2);
+    let before = c.durable(n(3)).clone();
+    c.record_outputs = true;
+    c.inject(duplicate);
+    assert!(c.marks(n(3)).contains(&"paxos.accept_below_low_water"));
+    assert_eq!(
+        c.in_flight_between(n(3), n(1)),
+        vec![Message::Accepted {
+            ballot: b1,
+            slots: vec![1]
+        }]
+    );
+    assert!(c.writes_issued(n(3)).is_empty());
+    assert_eq!(c.durable(n(3)), &before);
 }

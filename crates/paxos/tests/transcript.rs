@@ -11,7 +11,7 @@ use protocol::{MessageKind, OpId, Reply, Role};
 
 #[test]
 fn phase_1_re_proposes_in_each_slot_the_value_of_the_highest_ballot_reported() {
-    // PMMC §3 (the leader's `pmax` over its scouts' pvalues), Paxos Made Simple §2.2: a
+    // PMMC's leader (`pmax` over its scout's pvalues) and Paxos Made Simple §2.2 (P2c): a
     // new leader must propose, in every slot, the value accepted in the highest ballot
     // that any acceptor of its quorum reports, whichever acceptor reports it and in
     // whatever order the promises arrive.
@@ -108,9 +108,10 @@ fn phase_1_re_proposes_in_each_slot_the_value_of_the_highest_ballot_reported() {
 
 #[test]
 fn a_hole_is_filled_with_a_no_op_and_no_replica_executes_past_it() {
-    // PMMC §3 and Howard & Mortier §4: a new leader fills a slot that no acceptor of its
-    // quorum accepted with a no-op, re-proposes the accepted slot after it, and replicas
-    // execute in slot order only (PMMC invariant R2: never past a hole).
+    // PMMC's leader and Howard & Mortier (a Paxos leader recovers in phase 1 every slot it
+    // may be missing): a new leader fills a slot that no acceptor of its quorum accepted
+    // with a no-op, re-proposes the accepted slot after it, and replicas execute in slot
+    // order only (PMMC's replica: never past a hole).
     let mut c = cluster(config(3));
     let b1 = c.elect(n(1));
     let first = c.client(n(1), write("x", 1));
