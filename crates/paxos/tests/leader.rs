@@ -112,3 +112,73 @@ fn a_preempted_candidate_waits_for_its_election_timer_before_trying_again() {
         "past the promise the Nack named"
     );
 }
+
+#[test]
+fn a_command_whose_slot_a_later_ballot_filled_fails_definitely_though_its_leader_never_heard_of_it()
+{
+    // PAXOS.md #12 (PML §5.3): n1 leads (2, n1) and takes w into slot 2, but n2 leads
+    // (3, n2) without n1's promise and chooses v there. n1 learns slot 2 from a catch-up
+    // that a stale announcement of the first leader (1, n3) sets off, before it hears of
+    // (3, n2) at all. w was never chosen and never will be (a later leader re-proposes a
+    // value only in its own slot): the failure is definite, and never ok. The same
+    // catch-up shows n1 a slot past every one it proposed, chosen: it steps down.
+    let mut c = cluster(config(3));
+    let b0 = c.elect(n(3));
+    c.client(n(3), write("x", 1));
+    c.drop_where(|e| e.to == n(1));
+    c.deliver_kinds(&["Accept", "Accepted"]);
+    let stale = c.hold(n(3), n(1), "Chosen");
+    c.deliver_all();
+    assert_eq!(c.node(n(1)).executed(), 0);
+
+    // n1 leads (2, n1) with n2; nothing it sends arrives.
+    c.outlast_fence();
+    c.fire_election(n(1));
+    c.drop_where(|e| e.to == n(3));
+    c.deliver_kinds(&["Prepare", "Promise"]);
+    let b1 = c.leads(n(1)).expect("n1 leads with n2's promise");
+    let w = c.client(n(1), write("x", 2));
+    c.drop_where(|_| true);
+    c.isolate(n(1));
+
+    // n3 restarts; n2 leads (3, n2) with it and chooses v in slot 2.
+    c.crash(n(3));
+    c.restart(n(3));
+    c.outlast_fence();
+    let b2 = c.elect(n(2));
+    assert!(b0 < b1 && b1 < b2);
+    let v = c.client(n(2), write("x", 3));
+    let after = c.client(n(2), write("y", 1));
+    c.deliver_all();
+    c.announce(n(2));
+    assert!(c.applied(n(3)).ends_with(&[(2, Some(v)), (3, Some(after))]));
+
+    // The stale announcement of (1, n3) reaches n1, which asks n3 for what it lacks.
+    c.heal_link(n(1), n(3));
+    c.inject(stale);
+    c.deliver_all();
+    assert!(c
+        .marks(n(1))
+        .contains(&"paxos.pending_slot_taken_by_later_ballot"));
+    assert_eq!(
+        c.applied(n(1)),
+        [(1, c.applied(n(2))[0].1), (2, Some(v)), (3, Some(after))]
+    );
+    // Slot 3 was never n1's to propose: a higher ballot chose it, so n1 leads no more.
+    assert!(c
+        .marks(n(1))
+        .contains(&"paxos.leader_overtaken_by_chosen_slots"));
+    assert_eq!(c.role(n(1)).0, Role::Follower);
+    let replies = c.replies_to(w);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        matches!(
+            replies[0],
+            Reply::Error {
+                maybe_applied: false,
+                ..
+            }
+        ),
+        "{replies:?}"
+    );
+}
