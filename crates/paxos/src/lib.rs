@@ -831,12 +831,25 @@ impl Protocol for Paxos {
     fn persist(durable: &mut Durable, write: &Write) {
         match write {
             Write::Round(round) => durable.round = durable.round.max(*round),
-            Write::Promise(ballot) => durable.promised = *ballot,
+            Write::Promise(ballot) => {
+                // PMMC A1: a promise only ever rises (compaction, below, keeps it).
+                assert!(
+                    *ballot > durable.promised,
+                    "promise going from {} to {ballot}",
+                    durable.promised
+                );
+                durable.promised = *ballot;
+            }
             Write::Accept {
                 ballot,
                 promise,
                 entries,
             } => {
+                assert!(
+                    *promise >= durable.promised,
+                    "accepting in {ballot} lowers the promise from {} to {promise}",
+                    durable.promised
+                );
                 durable.promised = *promise;
                 let low_water = durable.low_water();
                 for (slot, value) in entries {
