@@ -229,18 +229,7 @@ pub fn check_options(name: &str, specs: &[OptionSpec], config: &Config) -> Resul
     for (key, value) in &config.options {
         let field = format!("options.{name}.{key}");
         let Some(spec) = specs.iter().find(|s| s.name == key) else {
-            let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
-            return Err(ConfigError {
-                field,
-                message: format!(
-                    "{name} has no option {key:?}; expected one of: {}",
-                    if known.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            });
+            return Err(unknown_option(name, specs, key));
         };
         if value.kind() != spec.kind {
             return Err(ConfigError {
@@ -250,6 +239,22 @@ pub fn check_options(name: &str, specs: &[OptionSpec], config: &Config) -> Resul
         }
     }
     Ok(())
+}
+
+/// The error for an option `key` that protocol `name` (with these specs) does not have.
+pub fn unknown_option(name: &str, specs: &[OptionSpec], key: &str) -> ConfigError {
+    let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
+    ConfigError {
+        field: format!("options.{name}.{key}"),
+        message: format!(
+            "{name} has no option {key:?}; expected one of: {}",
+            if known.is_empty() {
+                "(none)".to_string()
+            } else {
+                known.join(", ")
+            }
+        ),
+    }
 }
 
 /// Rejects a clock drift bound outside [0, 1) (for protocols with leases).

@@ -401,18 +401,7 @@ fn protocol_options(
     for (key, option) in table {
         let field = format!("options.{name}.{key}");
         let Some(spec) = specs.iter().find(|s| s.name == key) else {
-            let known: Vec<&str> = specs.iter().map(|s| s.name).collect();
-            return Err(protocol::ConfigError {
-                field,
-                message: format!(
-                    "{name} has no option {key:?}; expected one of: {}",
-                    if known.is_empty() {
-                        "(none)".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            });
+            return Err(protocol::unknown_option(name, specs, key));
         };
         let wrong = |message: String| protocol::ConfigError {
             field: field.clone(),
