@@ -823,7 +823,7 @@ impl Protocol for Paxos {
             // Check_no_membership refuses such scenarios; nothing to do.
             Input::ChangeMembership(_) => {}
         }
-        self.flush(now, out);
+        self.flush(out);
         self.report_role(out);
         self.check_invariants();
     }

@@ -61,7 +61,7 @@ impl Paxos {
     /// End of every step: the leader accepts what it proposed in this step (one durable
     /// write) and sends it to every acceptor (one Accept each), and announces how far the
     /// chosen prefix reaches if that moved.
-    pub(crate) fn flush(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+    pub(crate) fn flush(&mut self, out: &mut Outputs<Message, Write>) {
         let executed = self.executed;
         let Some(leader) = self.leader.as_mut() else {
             return;
@@ -112,7 +112,6 @@ impl Paxos {
                 );
             }
         }
-        let _ = now;
     }
 
     /// Leader, every heartbeat interval: a heartbeat round (leadership confirmation,
@@ -547,7 +546,7 @@ impl Paxos {
     fn maybe_snapshot(&mut self, out: &mut Outputs<Message, Write>) {
         if self.snapshot_every == 0
             || self.snapshot_in_flight
-            || self.executed < self.low_water() + self.snapshot_every
+            || self.executed < self.low_water().saturating_add(self.snapshot_every)
         {
             return;
         }
