@@ -375,7 +375,6 @@ impl Paxos {
         // Phase 1 needed this node's own promise, so no other leader's lease binds it.
         self.lease_granted = None;
         self.leader_hint = Some(self.id);
-        self.leader_ballot = c.ballot;
         out.cancel_timer(TIMER_ELECTION);
         self.report_role(out);
         // Assert the new leadership at once, and start the first lease round.

@@ -436,8 +436,6 @@ pub struct Paxos {
     role: Role,
     reported: Option<(Role, u64)>,
     leader_hint: Option<NodeId>,
-    /// The ballot of the leader this node last heard from (its Accepts and heartbeats).
-    leader_ballot: Ballot,
     /// The highest round seen in any ballot (Nacks, Prepares): the next phase 1 goes past.
     highest_round_seen: u64,
     /// Known chosen values not yet dropped by compaction (executed ones serve catch-up).
@@ -789,7 +787,6 @@ impl Protocol for Paxos {
             role: Role::Follower,
             reported: None,
             leader_hint: None,
-            leader_ballot: Ballot::ZERO,
             highest_round_seen: 0,
             chosen: BTreeMap::new(),
             executed,

@@ -200,16 +200,9 @@ impl Paxos {
         false
     }
 
-    /// This node heard from the leader of `ballot` (not lower than its promise).
-    fn note_leader(
-        &mut self,
-        now: LocalTime,
-        from: NodeId,
-        ballot: Ballot,
-        out: &mut Outputs<Message, Write>,
-    ) {
+    /// This node heard from a leader whose ballot is not lower than its promise.
+    fn note_leader(&mut self, now: LocalTime, from: NodeId, out: &mut Outputs<Message, Write>) {
         self.leader_hint = Some(from);
-        self.leader_ballot = self.leader_ballot.max(ballot);
         if self.leader.is_none() && self.candidate.is_none() {
             self.reset_election_timer(out);
         }
@@ -240,7 +233,7 @@ impl Paxos {
         };
         let promise_raised = promise != self.promised;
         self.promised = promise;
-        self.note_leader(now, from, ballot, out);
+        self.note_leader(now, from, out);
         let low_water = self.low_water();
         let mut slots = Vec::with_capacity(entries.len());
         let mut fresh = Vec::new();
@@ -601,7 +594,7 @@ impl Paxos {
         if self.refuse_lower_ballot(from, ballot, out) {
             return;
         }
-        self.note_leader(now, from, ballot, out);
+        self.note_leader(now, from, out);
         out.send(
             from,
             Message::HeartbeatAck {
