@@ -151,14 +151,7 @@ impl Paxos {
             out.mark(mark);
             return;
         }
-        if ballot < self.promised {
-            out.send(
-                from,
-                Message::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+        if self.nack_below_promise(from, ballot, out) {
             return;
         }
         if ballot > self.promised {

@@ -186,18 +186,32 @@ impl Paxos {
         out: &mut Outputs<Message, Write>,
     ) -> bool {
         self.highest_round_seen = self.highest_round_seen.max(ballot.round);
-        if ballot < self.promised {
-            out.send(
-                from,
-                Message::Nack {
-                    ballot,
-                    promised: self.promised,
-                },
-            );
+        if self.nack_below_promise(from, ballot, out) {
             return true;
         }
         self.yield_to(ballot, out);
         false
+    }
+
+    /// Answers a ballot below the promise with a Nack naming the promise (PMMC A1, A2:
+    /// nothing below it is promised or accepted). True when it did.
+    pub(crate) fn nack_below_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        out: &mut Outputs<Message, Write>,
+    ) -> bool {
+        if ballot >= self.promised {
+            return false;
+        }
+        out.send(
+            from,
+            Message::Nack {
+                ballot,
+                promised: self.promised,
+            },
+        );
+        true
     }
 
     /// This node heard from a leader whose ballot is not lower than its promise.

@@ -353,18 +353,7 @@ fn a_leader_behind_compaction_takes_the_snapshot_instead_of_filling_no_ops(
     // Snapshots every 2 slots. n3 is cut off while n1 and n2 choose, execute and compact
     // slots 1-2; n1 crashes; n3 leads with n2's promise and takes a new command.
     let mut c = lenient(with_bug(snapshot_every(config(3), 2), bug));
-    c.elect(n(1));
-    c.isolate(n(3));
-    for v in 1..=2 {
-        c.client(n(1), write("x", v));
-    }
-    c.deliver_all();
-    c.announce(n(1));
-    assert_eq!(c.node(n(2)).low_water(), 2);
-    c.crash(n(1));
-    c.heal();
-    c.outlast_fence();
-    c.elect(n(3));
+    leader_behind_compaction(&mut c);
     c.client(n(3), write("y", 1));
     c.deliver_all();
     no_violations(&c)?;

@@ -333,18 +333,7 @@ fn a_new_leader_behind_an_acceptors_low_water_mark_takes_its_snapshot_from_the_p
     // the candidate is behind it, its snapshot; the new leader starts from that state and
     // proposes nothing at or below the mark.
     let mut c = cluster(snapshot_every(config(3), 2));
-    c.elect(n(1));
-    c.isolate(n(3));
-    for v in 1..=2 {
-        c.client(n(1), write("x", v));
-    }
-    c.deliver_all();
-    c.announce(n(1));
-    assert_eq!(c.node(n(2)).low_water(), 2);
-    c.crash(n(1));
-    c.heal();
-    c.outlast_fence();
-    c.elect(n(3));
+    leader_behind_compaction(&mut c);
     assert!(c
         .marks(n(3))
         .contains(&"paxos.leader_installed_snapshot_from_promise"));

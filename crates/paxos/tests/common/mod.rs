@@ -467,6 +467,24 @@ fn describe_write(write: &Write) -> String {
 
 // ---- Schedules several files share ----
 
+/// A leader behind the compacted prefix (run on a cluster of three snapshotting every 2
+/// slots): n3 is cut off while n1 and n2 choose, execute and compact x=1 and x=2 (slots
+/// 1-2); n1 crashes; after the fence n3 leads with n2's promise, whose low-water mark is 2.
+pub fn leader_behind_compaction(c: &mut Cluster) {
+    c.elect(n(1));
+    c.isolate(n(3));
+    for v in 1..=2 {
+        c.client(n(1), write("x", v));
+    }
+    c.deliver_all();
+    c.announce(n(1));
+    assert_eq!(c.node(n(2)).low_water(), 2);
+    c.crash(n(1));
+    c.heal();
+    c.outlast_fence();
+    c.elect(n(3));
+}
+
 /// PML §5.2's "ghost" setting (and CASSANDRA-12126's): n1 leads, x=1 is chosen and
 /// executed everywhere; x=2 is accepted by n1 and n2, chosen, and acknowledged to its
 /// client; n1 crashes with everything it sent still in flight (no one else learns slot 2
