@@ -18,7 +18,7 @@ use simulator::report::{
     self, read_trace, save_new_trace, summary_json, summary_text, write_trace,
 };
 use simulator::sim::RunOutput;
-use simulator::trace::{hash_hex, Kind, CHECKPOINT_EVERY};
+use simulator::trace::{hash_hex, Kind, RunSettings, CHECKPOINT_EVERY};
 use simulator::{RunOptions, Scenario};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -178,13 +178,7 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let options = RunOptions {
-        seed: header.seed,
-        keep_events: true,
-        bugs: header.bugs.clone(),
-        swarm: header.swarm,
-        describe: false,
-    };
+    let options = header.settings().options(true, false);
     let (out, _, _) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -214,15 +208,11 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Loads the scenario embedded in a trace, as the trace ran it.
+/// Loads the scenario embedded in a trace with every recorded setting applied, as the
+/// trace ran it (replay, export and shrink all start here).
 fn trace_scenario(path: &Path) -> Result<(report::TraceHeader, Scenario), ExitCode> {
     let header = read_trace(path).map_err(|e| fail_input(&e))?;
-    let file = format!("{} (embedded in {})", header.scenario_file, path.display());
-    let mut sc =
-        Scenario::from_toml(&file, &header.scenario).map_err(|e| fail_input(&e.to_string()))?;
-    sc.file = header.scenario_file.clone();
-    sc.protocol = header.protocol.clone();
-    sc.seed = header.seed;
+    let sc = header.scenario(path).map_err(|e| fail_input(&e))?;
     Ok((header, sc))
 }
 
@@ -231,13 +221,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let options = RunOptions {
-        seed: header.seed,
-        keep_events: false,
-        bugs: header.bugs.clone(),
-        swarm: header.swarm,
-        describe: false,
-    };
+    let options = header.settings().options(false, false);
     let (out, j, _) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -302,7 +286,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         )
     };
     emit(&format!(
-        "shrunk in {} runs ({} accepted)\n{:<8} {:>10} {:>8} {:>11} {:>6} {:>10}\n{}{}still fails: {}\nsaved: {}\nReproduce with: sim replay {}\n\n{}",
+        "shrunk in {} runs ({} accepted)\n{:<8} {:>10} {:>8} {:>11} {:>6} {:>10}\n{}{}still fails: {}\nsaved: {}\nReproduce with: {}\n\n{}",
         stats.runs,
         stats.accepted,
         "",
@@ -315,7 +299,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         row("after", &small_out, &small),
         failure_signature(&small_j).join("; "),
         saved.display(),
-        saved.display(),
+        replay_command(&saved),
         small.to_toml(),
     ));
     ExitCode::SUCCESS
@@ -381,34 +365,86 @@ fn execute(
     Ok((out, j, wall))
 }
 
-fn replay_command(path: &Path) -> String {
-    format!("sim replay {}", path.display())
+/// A path as a shell word: quoted when it holds anything but letters, digits and `_-./+,:`
+/// (so a printed command can be pasted as it is).
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./+,:".contains(c));
+    if plain {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
-fn cmd_run(args: RunArgs) -> ExitCode {
-    let mut sc = match Scenario::load(&args.scenario) {
-        Ok(sc) => sc,
-        Err(e) => return fail_input(&e.to_string()),
-    };
+fn replay_command(path: &Path) -> String {
+    format!("sim replay {}", shell_word(path))
+}
+
+/// The `sim run` command that gives the run `settings` records, from the scenario file at
+/// `scenario` (whose own mutants, `own_bugs`, need no `--bug`). Built from what a trace
+/// records, not from this command line, so that an override a trace leaves out is missing
+/// here too, and the tests that re-run this line catch it.
+fn rerun_command(scenario: &Path, own_bugs: &[String], settings: &RunSettings) -> String {
+    let mut line = format!(
+        "sim run {} --seed {} --protocol {}",
+        shell_word(scenario),
+        settings.seed,
+        settings.protocol
+    );
+    if let Some(mode) = settings.read_mode {
+        line.push_str(&format!(" --read-mode {}", mode.name()));
+    }
+    for bug in settings.bugs.iter().filter(|b| !own_bugs.contains(b)) {
+        line.push_str(&format!(" --bug {bug}"));
+    }
+    if settings.swarm {
+        line.push_str(" --swarm");
+    }
+    line
+}
+
+/// The scenario and options a `sim run` command line runs: the file with every override
+/// applied.
+fn run_setup(args: &RunArgs) -> Result<(Scenario, RunOptions), ExitCode> {
+    let mut sc = Scenario::load(&args.scenario).map_err(|e| fail_input(&e.to_string()))?;
     if let Some(p) = &args.protocol {
         sc.protocol = p.clone();
     }
     if let Some(mode) = args.read_mode {
         sc.workload.read_mode = Some(mode);
     }
-    let seed = args.seed.unwrap_or(sc.seed);
-    let protocol = sc.protocol.clone();
-    eprintln!(
-        "sim run {} · protocol {protocol} · seed {seed}",
-        args.scenario.display()
-    );
+    if let Some(seed) = args.seed {
+        sc.seed = seed;
+    }
     let options = RunOptions {
-        seed,
+        seed: sc.seed,
         keep_events: true,
         bugs: args.bugs.clone(),
         swarm: args.swarm,
         describe: false,
     };
+    Ok((sc, options))
+}
+
+fn cmd_run(args: RunArgs) -> ExitCode {
+    let (sc, options) = match run_setup(&args) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let protocol = sc.protocol.clone();
+    eprintln!(
+        "sim run {} · protocol {protocol} · seed {}{}",
+        args.scenario.display(),
+        options.seed,
+        sc.workload
+            .read_mode
+            .map(|m| format!(" · read mode {}", m.name()))
+            .unwrap_or_default()
+    );
     let (out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -427,17 +463,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     if !j.passed() {
         match save_new_trace(&args.traces_dir, &sc, &out, &j) {
             Ok(path) => {
-                let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
-                let bugs = if args.swarm {
-                    format!("{bugs} --swarm")
-                } else {
-                    bugs
-                };
+                let settings = RunSettings::of(&sc, &out);
                 eprintln!("failing trace saved: {}", path.display());
                 eprintln!("Reproduce with: {}", replay_command(&path));
                 eprintln!(
-                    "           or: sim run {} --seed {seed} --protocol {protocol}{bugs}",
-                    args.scenario.display()
+                    "           or: {}",
+                    rerun_command(&args.scenario, &sc.bugs, &settings)
                 );
             }
             Err(e) => eprintln!(
@@ -461,13 +492,7 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
             report::PROGRAM_VERSION
         );
     }
-    let options = RunOptions {
-        seed: header.seed,
-        keep_events: true,
-        bugs: header.bugs.clone(),
-        swarm: header.swarm,
-        describe: args.timeline,
-    };
+    let options = header.settings().options(true, args.timeline);
     let (out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -611,4 +636,223 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
         ));
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every saved run replays: a trace records every `sim run` option that shaped the run.
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `sim run`'s arguments that change the run, each with a command line (scenario
+    /// first) on which it does: the run differs from the scenario's plain run.
+    const OVERRIDES: &[(&str, &[&str])] = &[
+        ("seed", &["scenarios/nemesis_mix.toml", "--seed", "7"]),
+        (
+            "protocol",
+            &["scenarios/nemesis_mix.toml", "--protocol", "zab"],
+        ),
+        (
+            "bugs",
+            &[
+                "scenarios/nemesis_mix.toml",
+                "--bug",
+                "raft.truncate_without_conflict",
+            ],
+        ),
+        ("swarm", &["scenarios/nemesis_mix.toml", "--swarm"]),
+        (
+            "read_mode",
+            &["scenarios/zab_local_reads.toml", "--read-mode", "sync"],
+        ),
+    ];
+
+    /// `sim run`'s arguments that only say where and how results are told.
+    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir"];
+
+    /// The scenario file itself: every trace embeds its text.
+    const THE_SCENARIO: &str = "scenario";
+
+    fn run_args(words: &[&str]) -> RunArgs {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut argv = vec!["sim".to_string(), "run".to_string()];
+        for (i, w) in words.iter().enumerate() {
+            argv.push(if i == 0 {
+                root.join(w).display().to_string()
+            } else {
+                w.to_string()
+            });
+        }
+        match Cli::try_parse_from(&argv) {
+            Ok(Cli {
+                command: Command::Run(args),
+            }) => args,
+            Ok(_) => panic!("{argv:?} is not `sim run`"),
+            Err(e) => panic!("{argv:?}: {e}"),
+        }
+    }
+
+    fn run(args: &RunArgs) -> (Scenario, RunOutput) {
+        let (sc, options) = run_setup(args).expect("the scenario loads");
+        let (out, _, _) = execute(&sc, &sc.protocol, &options).expect("the run runs");
+        (sc, out)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sim-main-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Replays a trace file as `sim replay`, `sim export` and `sim shrink` do.
+    fn replay(path: &Path) -> (Scenario, RunOutput) {
+        let (header, sc) = trace_scenario(path).expect("the trace loads");
+        let (out, _, _) = execute(
+            &sc,
+            &header.protocol,
+            &header.settings().options(true, false),
+        )
+        .expect("the replay runs");
+        (sc, out)
+    }
+
+    #[test]
+    fn every_sim_run_argument_is_recorded_in_traces_or_declared_not_to_shape_the_run() {
+        let cli = Cli::command();
+        let run = cli.find_subcommand("run").expect("sim run");
+        let ids: Vec<String> = run
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help")
+            .collect();
+        let declared: Vec<&str> = OVERRIDES
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(NOT_SHAPING_THE_RUN.iter().copied())
+            .chain([THE_SCENARIO])
+            .collect();
+        let undeclared: Vec<&String> = ids
+            .iter()
+            .filter(|id| !declared.contains(&id.as_str()))
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "`sim run` arguments {undeclared:?} are neither recorded overrides (OVERRIDES, \
+             with a command line that shows them changing the run; record them in \
+             simulator::trace::RunSettings) nor declared not to shape the run"
+        );
+        let stale: Vec<&&str> = declared
+            .iter()
+            .filter(|d| !ids.iter().any(|id| id == *d))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "declared but not `sim run` arguments: {stale:?}"
+        );
+    }
+
+    /// The issue that asked for this: `sim run ... --read-mode sync --seed 2` saved a trace
+    /// that replay re-ran in the scenario's own read mode (REPLAY DIVERGED, exit 4).
+    #[test]
+    fn every_override_replays_from_its_trace_and_from_the_printed_sim_run_line() {
+        let dir = scratch("overrides");
+        for (id, words) in OVERRIDES {
+            let plain = run(&run_args(&words[..1])).1.log.hash();
+            let args = run_args(words);
+            let (sc, out) = run(&args);
+            assert_ne!(
+                out.log.hash(),
+                plain,
+                "{id}: `sim run {}` gives the plain run; pick a command line where it matters",
+                words.join(" ")
+            );
+            let path = dir.join(format!("{id}.json"));
+            write_trace(&path, &sc, &out, &judge(&sc, &out)).unwrap();
+            let (_, again) = replay(&path);
+            assert_eq!(
+                hash_hex(again.log.hash()),
+                hash_hex(out.log.hash()),
+                "{id}: the trace of `sim run {}` does not replay",
+                words.join(" ")
+            );
+            let line = rerun_command(&args.scenario, &sc.bugs, &RunSettings::of(&sc, &out));
+            let words: Vec<&str> = line.split_whitespace().skip(2).collect();
+            let (_, rerun) = run(&run_args(&words));
+            assert_eq!(
+                rerun.log.hash(),
+                out.log.hash(),
+                "{id}: the printed `{line}` gives another run"
+            );
+        }
+        // Every override at once.
+        let combined = [
+            "scenarios/nemesis_mix.toml",
+            "--seed",
+            "7",
+            "--protocol",
+            "zab",
+            "--bug",
+            "zab.diff_instead_of_trunc",
+            "--swarm",
+            "--read-mode",
+            "sync",
+        ];
+        let args = run_args(&combined);
+        let (sc, out) = run(&args);
+        let path = dir.join("combined.json");
+        write_trace(&path, &sc, &out, &judge(&sc, &out)).unwrap();
+        let (replayed_sc, again) = replay(&path);
+        assert_eq!(again.log.hash(), out.log.hash(), "{combined:?}");
+        assert_eq!(
+            RunSettings::of(&replayed_sc, &again),
+            RunSettings::of(&sc, &out)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_trace_without_a_read_mode_runs_in_the_scenarios_own_and_a_bad_one_is_refused() {
+        let dir = scratch("read-mode-field");
+        let (sc, out) = run(&run_args(&[
+            "scenarios/zab_local_reads.toml",
+            "--read-mode",
+            "sync",
+        ]));
+        let path = dir.join("t.json");
+        write_trace(&path, &sc, &out, &judge(&sc, &out)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"read_mode\":\"sync\""));
+        // A trace written before read modes were recorded: the scenario's own (local).
+        let old = dir.join("old.json");
+        std::fs::write(&old, text.replace("\"read_mode\":\"sync\",", "")).unwrap();
+        let header = read_trace(&old).unwrap();
+        assert_eq!(header.read_mode, None);
+        let sc_old = header.scenario(&old).unwrap();
+        assert_eq!(sc_old.workload.read_mode, Some(protocol::ReadMode::Local));
+        let bad = dir.join("bad.json");
+        std::fs::write(
+            &bad,
+            text.replace("\"read_mode\":\"sync\"", "\"read_mode\":\"psychic\""),
+        )
+        .unwrap();
+        let e = read_trace(&bad).unwrap_err();
+        assert!(
+            e.contains("bad.json") && e.contains("\"read_mode\"") && e.contains("psychic"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn printed_paths_are_shell_words() {
+        assert_eq!(
+            shell_word(Path::new("traces/a-b_c.json")),
+            "traces/a-b_c.json"
+        );
+        assert_eq!(
+            shell_word(Path::new("my traces/it's.json")),
+            r"'my traces/it'\''s.json'"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use crate::judge::{op_counts, Judgement};
 use crate::scenario::Scenario;
 use crate::sim::RunOutput;
-use crate::trace::{hash_hex, CHECKPOINT_EVERY};
+use crate::trace::{hash_hex, RunSettings, CHECKPOINT_EVERY};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -56,6 +56,7 @@ pub fn summary_json(sc: &Scenario, out: &RunOutput, j: &Judgement) -> Value {
         "seed": out.seed,
         "bugs": out.bugs,
         "swarm": out.swarm,
+        "read_mode": sc.workload.read_mode.map(|m| m.name()),
         "nodes": sc.nodes,
         "trace_hash": hash_hex(out.log.hash()),
         "sim_time_ms": out.end_ns as f64 / 1e6,
@@ -258,15 +259,17 @@ fn temp_path(path: &Path) -> PathBuf {
 fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) -> io::Result<()> {
     let file = std::fs::File::create(path)?;
     let mut w = io::BufWriter::new(file);
+    let settings = RunSettings::of(sc, out);
     let header = json!({
         "format": TRACE_FORMAT,
         "program_version": PROGRAM_VERSION,
         "scenario_file": sc.file,
         "scenario": sc.source,
-        "protocol": out.protocol,
-        "seed": out.seed,
-        "bugs": out.bugs,
-        "swarm": out.swarm,
+        "protocol": settings.protocol,
+        "seed": settings.seed,
+        "bugs": settings.bugs,
+        "swarm": settings.swarm,
+        "read_mode": settings.read_mode.map(|m| m.name()),
         "trace_hash": hash_hex(out.log.hash()),
         "event_count": out.log.len(),
         "checkpoint_every": CHECKPOINT_EVERY,
@@ -316,9 +319,34 @@ pub struct TraceHeader {
     pub seed: u64,
     pub bugs: Vec<String>,
     pub swarm: bool,
+    /// Absent from traces written before read modes were recorded.
+    pub read_mode: Option<protocol::ReadMode>,
     pub trace_hash: String,
     pub event_count: u64,
     pub checkpoints: Vec<String>,
+}
+
+impl TraceHeader {
+    /// What shaped the recorded run besides its scenario.
+    pub fn settings(&self) -> RunSettings {
+        RunSettings {
+            protocol: self.protocol.clone(),
+            seed: self.seed,
+            bugs: self.bugs.clone(),
+            swarm: self.swarm,
+            read_mode: self.read_mode,
+        }
+    }
+
+    /// The recorded run's scenario: the embedded text with the recorded settings applied.
+    /// `trace` names the trace file in errors.
+    pub fn scenario(&self, trace: &Path) -> Result<Scenario, String> {
+        let file = format!("{} (embedded in {})", self.scenario_file, trace.display());
+        let mut sc = Scenario::from_toml(&file, &self.scenario).map_err(|e| e.to_string())?;
+        sc.file = self.scenario_file.clone();
+        self.settings().apply(&mut sc);
+        Ok(sc)
+    }
 }
 
 /// Reads a trace file's header, or says what is wrong with it.
@@ -370,6 +398,25 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
                 )
             })
     };
+    let read_mode = match v.get("read_mode") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => {
+            Some(protocol::ReadMode::from_name(name).ok_or_else(|| {
+                let names: Vec<&str> = protocol::ReadMode::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "{}: field \"read_mode\": expected one of {} or null, got {name:?}",
+                    path.display(),
+                    names.join(", ")
+                )
+            })?)
+        }
+        Some(other) => {
+            return Err(format!(
+                "{}: field \"read_mode\": expected a read mode's name or null, got {other}",
+                path.display()
+            ))
+        }
+    };
     Ok(TraceHeader {
         program_version: string("program_version")?,
         scenario_file: string("scenario_file")?,
@@ -378,6 +425,7 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
         seed,
         bugs: strings("bugs")?,
         swarm: v.get("swarm").and_then(Value::as_bool).unwrap_or(false),
+        read_mode,
         trace_hash: string("trace_hash")?,
         event_count: field("event_count")?.as_u64().unwrap_or(0),
         checkpoints: strings("checkpoints")?,

@@ -5,7 +5,11 @@
 //! Events are recorded compactly (no formatting on the hot path); a trace file renders them
 //! once, when it is written. The hash covers every field of every event, including a digest
 //! of each message's content, so two runs with the same hash made the same decisions.
+//! The hash covers the events only: what a trace file's header records beside them (the
+//! scenario, the [`RunSettings`]) can grow without changing any run's hash.
 
+use crate::scenario::Scenario;
+use crate::sim::{RunOptions, RunOutput};
 use std::hash::{Hash, Hasher};
 
 /// A fast, stable 64-bit hasher (FxHash's multiply-rotate). Stable means: the same bytes
@@ -235,6 +239,58 @@ impl EventLog {
 /// Formats a hash the way traces and summaries print it.
 pub fn hash_hex(h: u64) -> String {
     format!("{h:016x}")
+}
+
+/// Everything besides the scenario file's text that shaped a run: what `sim run`'s command
+/// line can override. A trace file records all of it beside the scenario, so that `sim
+/// replay`, `export` and `shrink` re-run the same run, and the printed reproduction line is
+/// built from it. An override added to `sim run` belongs here (the binary's tests list
+/// every `sim run` argument and fail until a new one is recorded or declared harmless).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    pub protocol: String,
+    pub seed: u64,
+    /// Mutants on: the scenario's own and the command line's.
+    pub bugs: Vec<String>,
+    pub swarm: bool,
+    /// The read mode the run's workload named (`--read-mode` or the scenario's
+    /// `read_mode`); `None`: the protocol's default.
+    pub read_mode: Option<protocol::ReadMode>,
+}
+
+impl RunSettings {
+    /// The settings `out`, a run of `sc`, ran with.
+    pub fn of(sc: &Scenario, out: &RunOutput) -> RunSettings {
+        RunSettings {
+            protocol: out.protocol.to_string(),
+            seed: out.seed,
+            bugs: out.bugs.clone(),
+            swarm: out.swarm,
+            read_mode: sc.workload.read_mode,
+        }
+    }
+
+    /// Applies the settings that live in the scenario (protocol, seed, read mode) to `sc`,
+    /// parsed from the text a trace embeds. A read mode of `None` leaves the scenario's
+    /// own: a trace written before read modes were recorded says nothing about it.
+    pub fn apply(&self, sc: &mut Scenario) {
+        sc.protocol = self.protocol.clone();
+        sc.seed = self.seed;
+        if let Some(mode) = self.read_mode {
+            sc.workload.read_mode = Some(mode);
+        }
+    }
+
+    /// The options that re-run with these settings.
+    pub fn options(&self, keep_events: bool, describe: bool) -> RunOptions {
+        RunOptions {
+            seed: self.seed,
+            keep_events,
+            bugs: self.bugs.clone(),
+            swarm: self.swarm,
+            describe,
+        }
+    }
 }
 
 #[cfg(test)]
