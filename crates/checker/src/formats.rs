@@ -3,9 +3,14 @@
 //! (`INFO jepsen.util - 3 :invoke :read nil`). Every error names the line.
 //!
 //! The two Jepsen dialects differ on purpose. In EDN a `:fail` completion keeps Jepsen's
-//! meaning: the operation did not happen. In the etcd log corpus a `:fail :cas` is an
-//! observation (the compare failed: it took effect and changed nothing), and
+//! meaning: the operation did not happen, unless a cas says `:error :compare-failed` (as
+//! `sim export` writes one): then, as in the JSON, it took effect and changed nothing. In
+//! the etcd log corpus every `:fail :cas` is such an observation, and
 //! `:fail :read :timed-out` is a read of unknown outcome.
+//!
+//! Times: EDN operations are timed by their `:time` when every one carries it (as Jepsen
+//! and `sim export` write them), by line order when none does. Equal times are
+//! concurrent, as in the JSON, so a history reads to the same verdict in either form.
 
 use crate::history::{Func, History, Operation, Status, Value};
 use std::collections::BTreeMap;
@@ -442,8 +447,59 @@ fn invocation(
     Ok(op)
 }
 
+/// How an EDN history is timed: by `:time` or by line order, decided by its first
+/// operation and then required of every other (a mix has no one meaning).
+#[derive(Clone, Copy)]
+enum Clock {
+    Undecided,
+    Times { first_line: usize },
+    Lines { first_line: usize },
+}
+
+impl Clock {
+    fn time(&mut self, map: &[(Edn, Edn)], line: usize) -> Result<u64, ParseError> {
+        let time = match get(map, "time") {
+            None => None,
+            Some(Edn::Int(t)) if *t >= 0 => Some(*t as u64),
+            Some(other) => {
+                return err(
+                    line,
+                    format!(":time must be a non-negative integer (nanoseconds), got {other:?}"),
+                )
+            }
+        };
+        match (*self, time) {
+            (Clock::Undecided, Some(t)) => {
+                *self = Clock::Times { first_line: line };
+                Ok(t)
+            }
+            (Clock::Undecided, None) => {
+                *self = Clock::Lines { first_line: line };
+                Ok(line as u64)
+            }
+            (Clock::Times { .. }, Some(t)) => Ok(t),
+            (Clock::Lines { .. }, None) => Ok(line as u64),
+            (Clock::Times { first_line }, None) => err(
+                line,
+                format!(
+                    "missing :time, which line {first_line} and the lines after it carry: \
+                     either every operation has a :time or none does (then line order is time)"
+                ),
+            ),
+            (Clock::Lines { first_line }, Some(_)) => err(
+                line,
+                format!(
+                    "a :time, which line {first_line} and the lines after it lack: \
+                     either every operation has a :time or none does (then line order is time)"
+                ),
+            ),
+        }
+    }
+}
+
 fn parse_edn(text: &str) -> Result<History, ParseError> {
     let mut pairing = Pairing::new();
+    let mut clock = Clock::Undecided;
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let trimmed = raw.trim();
@@ -477,7 +533,7 @@ fn parse_edn(text: &str) -> Result<History, ParseError> {
         };
         let value = get(&map, "value").cloned().unwrap_or(Edn::Nil);
         let (key, value) = split_value(f, get(&map, "key"), &value, line)?;
-        let time = line as u64;
+        let time = clock.time(&map, line)?;
         match kind.as_str() {
             "invoke" => {
                 let op = invocation(process.parse().unwrap_or(0), time, f, key, &value, line)?;
@@ -495,13 +551,31 @@ fn parse_edn(text: &str) -> Result<History, ParseError> {
                         ),
                     );
                 }
+                if time < op.call {
+                    return err(
+                        line,
+                        format!(
+                            "completes at :time {time}, before its invocation (line {}) at :time {}",
+                            op.line.unwrap_or(0),
+                            op.call
+                        ),
+                    );
+                }
                 op.ret = Some(time);
+                let compare_failed = f == Func::Cas
+                    && matches!(get(&map, "error"), Some(Edn::Keyword(e)) if e == "compare-failed");
                 op.status = match kind.as_str() {
                     "ok" => Status::Ok,
+                    // The compare failed: it took effect and changed nothing (the JSON's
+                    // `cas_ok: false`).
+                    "fail" if compare_failed => {
+                        op.cas_ok = Some(false);
+                        Status::Ok
+                    }
                     "fail" => Status::Fail,
                     _ => Status::Info,
                 };
-                if op.status == Status::Ok {
+                if op.status == Status::Ok && op.cas_ok.is_none() {
                     match f {
                         Func::Read | Func::Get => op.output = Some(to_value(&value, line)?),
                         Func::Cas => op.cas_ok = Some(true),
@@ -641,6 +715,114 @@ mod tests {
         assert_eq!(read.status, Status::Info);
         let write = h.ops.iter().find(|o| o.f == Func::Write).unwrap();
         assert_eq!((write.status, write.ret), (Status::Info, None));
+    }
+
+    fn verdict(text: &str, format: Format) -> &'static str {
+        use crate::linearizability::{check, Budget, Model};
+        let h = parse(text, format).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        check(&h, Model::Kv, Budget::default()).name()
+    }
+
+    /// Issue 14's example: a write's return and a read's call share a time. Equal times
+    /// are concurrent, so the read of nothing may come first: linearizable, whether the
+    /// history is read from its JSON or from its EDN (by `:time`, whatever the line order).
+    #[test]
+    fn a_return_and_a_call_at_the_same_time_are_concurrent_in_edn_as_in_json() {
+        let edn = "{:type :invoke, :f :write, :value [\"k1\" 1], :process 0, :time 10}\n\
+                   {:type :ok, :f :write, :value [\"k1\" 1], :process 0, :time 20}\n\
+                   {:type :invoke, :f :read, :value [\"k1\" nil], :process 1, :time 20}\n\
+                   {:type :ok, :f :read, :value [\"k1\" nil], :process 1, :time 30}\n";
+        let json = r#"{"ops": [
+          {"process": 0, "call": 10, "ret": 20, "f": "write", "key": "k1", "value": 1, "status": "ok"},
+          {"process": 1, "call": 20, "ret": 30, "f": "read", "key": "k1", "output": null, "status": "ok"}
+        ]}"#;
+        assert_eq!(detect(edn), Format::Edn);
+        assert_eq!(verdict(json, Format::Json), "linearizable");
+        assert_eq!(verdict(edn, Format::Edn), "linearizable");
+        let from_edn = parse(edn, Format::Edn).unwrap();
+        let from_json = parse(json, Format::Json).unwrap();
+        let times = |h: &History| -> Vec<(u64, Option<u64>)> {
+            h.ops.iter().map(|o| (o.call, o.ret)).collect()
+        };
+        assert_eq!(times(&from_edn), times(&from_json));
+        // Without its times the same lines say the write returned before the read was
+        // called, and the read of nothing is stale: the example tells the readings apart.
+        let untimed: String = edn
+            .lines()
+            .map(|l| format!("{}}}\n", &l[..l.find(", :time").unwrap()]))
+            .collect();
+        assert_eq!(verdict(&untimed, Format::Edn), "not linearizable");
+    }
+
+    #[test]
+    fn edn_times_order_operations_whatever_the_line_order() {
+        // The read's lines come first, but by :time it is called after the write returned.
+        let text = "{:process 1, :type :invoke, :f :read, :value [\"k\" nil], :time 50}\n\
+                    {:process 1, :type :ok, :f :read, :value [\"k\" nil], :time 60}\n\
+                    {:process 0, :type :invoke, :f :write, :value [\"k\" 1], :time 10}\n\
+                    {:process 0, :type :ok, :f :write, :value [\"k\" 1], :time 20}\n";
+        let h = parse(text, Format::Edn).unwrap();
+        assert_eq!((h.ops[0].call, h.ops[0].ret), (10, Some(20)));
+        assert_eq!(verdict(text, Format::Edn), "not linearizable");
+    }
+
+    #[test]
+    fn edn_times_must_be_on_every_operation_or_none_and_never_run_backwards() {
+        let mixed = "{:process 0, :type :invoke, :f :read, :value nil, :time 5}\n\
+                     {:process 0, :type :ok, :f :read, :value nil}\n";
+        let e = parse(mixed, Format::Edn).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(
+            e.message.contains("missing :time") && e.message.contains("line 1"),
+            "{e}"
+        );
+        let mixed = "{:process 0, :type :invoke, :f :read, :value nil}\n\
+                     {:process 0, :type :ok, :f :read, :value nil, :time 5}\n";
+        assert_eq!(parse(mixed, Format::Edn).unwrap_err().line, 2);
+        let backwards = "{:process 0, :type :invoke, :f :read, :value nil, :time 9}\n\
+                         {:process 0, :type :ok, :f :read, :value nil, :time 3}\n";
+        let e = parse(backwards, Format::Edn).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("before its invocation"), "{e}");
+        let negative = "{:process 0, :type :invoke, :f :read, :value nil, :time -1}\n";
+        assert!(parse(negative, Format::Edn)
+            .unwrap_err()
+            .message
+            .contains(":time must be"));
+        // Nemesis lines need no :time.
+        let nemesis = "{:process 0, :type :invoke, :f :read, :value nil, :time 1}\n\
+                       {:process :nemesis, :type :info, :f :start}\n\
+                       {:process 0, :type :ok, :f :read, :value nil, :time 2}\n";
+        assert_eq!(parse(nemesis, Format::Edn).unwrap().ops.len(), 1);
+    }
+
+    /// `sim export` writes a cas whose compare failed as Jepsen does, `:fail`, saying why in
+    /// `:error`: Jepsen's tools read it as never having happened, `sim check` as the JSON's
+    /// observation `cas_ok: false`. A `:fail` that gives no such reason did not happen.
+    #[test]
+    fn an_edn_cas_that_failed_its_compare_is_an_observation_and_a_plain_fail_did_not_happen() {
+        let text = "{:process 0, :type :invoke, :f :cas, :value [\"k\" [1 2]], :time 1}\n\
+                    {:process 0, :type :fail, :f :cas, :value [\"k\" [1 2]], :error :compare-failed, :time 2}\n\
+                    {:process 1, :type :invoke, :f :cas, :value [\"k\" [3 4]], :time 3}\n\
+                    {:process 1, :type :fail, :f :cas, :value [\"k\" [3 4]], :time 4}\n";
+        let h = parse(text, Format::Edn).unwrap();
+        assert_eq!(
+            (h.ops[0].status, h.ops[0].cas_ok),
+            (Status::Ok, Some(false))
+        );
+        assert_eq!((h.ops[1].status, h.ops[1].cas_ok), (Status::Fail, None));
+        // The observation constrains: a failed compare against nil, the only value, is
+        // impossible.
+        let impossible = "{:process 0, :type :invoke, :f :cas, :value [\"k\" [nil 2]], :time 1}\n\
+                          {:process 0, :type :fail, :f :cas, :value [\"k\" [nil 2]], :error :compare-failed, :time 2}\n";
+        assert_eq!(verdict(impossible, Format::Edn), "not linearizable");
+        assert_eq!(
+            verdict(
+                &impossible.replace(", :error :compare-failed", ""),
+                Format::Edn
+            ),
+            "linearizable"
+        );
     }
 
     #[test]
