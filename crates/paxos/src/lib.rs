@@ -260,6 +260,14 @@ pub enum Message {
         round: u64,
         executed: u64,
     },
+    /// Lease mode: the leader of `ballot` grants a read lease for `duration`, counted on
+    /// the follower's clock from when it sent its ack of heartbeat `round` (Ceph's monitor
+    /// leases, bounded by the leader's own master lease).
+    LeaseGrant {
+        ballot: Ballot,
+        round: u64,
+        duration: Duration,
+    },
     /// Every slot up to `upto` is chosen, with the value the leader of `ballot` sent.
     Chosen { ballot: Ballot, upto: u64 },
     /// A replica asks for the chosen values from slot `from` on (PML §5.5 catch-up).
@@ -281,6 +289,7 @@ impl MessageKind for Message {
             Message::Accepted { .. } => "Accepted",
             Message::Heartbeat { .. } => "Heartbeat",
             Message::HeartbeatAck { .. } => "HeartbeatAck",
+            Message::LeaseGrant { .. } => "LeaseGrant",
             Message::Chosen { .. } => "Chosen",
             Message::CatchUp { .. } => "CatchUp",
             Message::Decided { .. } => "Decided",
@@ -303,6 +312,7 @@ struct Bugs {
     no_epoch_fence: bool,
     master_lease_no_drift_margin: bool,
     serial_read_without_repair: bool,
+    commit_while_peer_leases_stale: bool,
     /// Any switch on: cross-node invariants (a chosen slot never changes) are no longer
     /// this node's to assert; the checkers judge them.
     any: bool,
@@ -324,6 +334,7 @@ impl Bugs {
             no_epoch_fence: config.bug("paxos.no_epoch_fence"),
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
             serial_read_without_repair: config.bug("paxos.serial_read_without_repair"),
+            commit_while_peer_leases_stale: config.bug("paxos.commit_while_peer_leases_stale"),
             any: !config.bugs.is_empty(),
         }
     }
@@ -450,6 +461,21 @@ pub struct Paxos {
     /// lease mode for a while after a restart (it may have granted one it forgot).
     lease_granted: Option<(NodeId, LocalTime)>,
     refuse_prepares_until: Option<LocalTime>,
+    /// The local time of the step being taken (lease expiry is judged against it).
+    now: LocalTime,
+    /// Lease mode, as a follower: a read lease from the leader of this ballot, until this
+    /// local time; void once the node promises a higher ballot.
+    follower_lease: Option<(Ballot, LocalTime)>,
+    /// Lease mode, as a follower: when (local time) it acked heartbeat `round` of a
+    /// ballot, for the grant that may answer it. The latest few only.
+    lease_asks: VecDeque<(Ballot, u64, LocalTime)>,
+    /// Lease mode, as a (possibly former) leader: the leases it granted, each until this
+    /// local time at the latest (the holder's lease ends before this node's clock reads
+    /// it). Kept across a loss of leadership: they bind what this node executes.
+    lease_holders: BTreeMap<NodeId, LocalTime>,
+    /// Per peer, a slot it is known to have accepted or executed: a lease holder that
+    /// accepted a slot serves no read before it executed it.
+    peer_progress: BTreeMap<NodeId, u64>,
     candidate: Option<Box<Candidate>>,
     leader: Option<Box<Leader>>,
     /// `paxos.no_epoch_fence`: the client commands of a leadership this node lost.
@@ -505,6 +531,10 @@ impl Paxos {
         Bug {
             name: "paxos.master_lease_no_drift_margin",
             summary: "the leader trusts its lease for the full time the acceptors refuse other proposers, with no margin for clock drift (PML §5.2)",
+        },
+        Bug {
+            name: "paxos.commit_while_peer_leases_stale",
+            summary: "the leader executes and announces a chosen slot once a majority accepted it, while a follower that has not accepted it still holds a read lease and serves the old value (Ceph monitor #7736)",
         },
         Bug {
             name: "paxos.serial_read_without_repair",
@@ -628,9 +658,16 @@ impl Paxos {
                 round,
                 chosen_upto,
             } => self.handle_heartbeat(now, from, ballot, round, chosen_upto, out),
-            Message::HeartbeatAck { ballot, round, .. } => {
-                self.handle_heartbeat_ack(now, from, ballot, round, out)
-            }
+            Message::HeartbeatAck {
+                ballot,
+                round,
+                executed,
+            } => self.handle_heartbeat_ack(now, from, ballot, round, executed, out),
+            Message::LeaseGrant {
+                ballot,
+                round,
+                duration,
+            } => self.handle_lease_grant(ballot, round, duration),
             Message::Chosen { ballot, upto } => {
                 // A leader of a higher ballot chose values: ours is over.
                 self.yield_to(ballot, out);
@@ -674,7 +711,8 @@ impl Paxos {
             self.low_water()
         );
         debug_assert!(
-            !self.chosen.contains_key(&(self.executed + 1)),
+            !self.chosen.contains_key(&(self.executed + 1))
+                || self.executed + 1 > self.execute_limit(),
             "{}: slot {} is chosen but not executed",
             self.id,
             self.executed + 1
@@ -796,6 +834,11 @@ impl Protocol for Paxos {
             lease_granted: None,
             refuse_prepares_until: (config.read_mode == ReadMode::Lease)
                 .then(|| now + config.election_timeout.0),
+            now,
+            follower_lease: None,
+            lease_asks: VecDeque::new(),
+            lease_holders: BTreeMap::new(),
+            peer_progress: BTreeMap::new(),
             candidate: None,
             leader: None,
             carried_pending: BTreeMap::new(),
@@ -810,6 +853,7 @@ impl Protocol for Paxos {
     }
 
     fn step(&mut self, now: LocalTime, input: Input<Message>, out: &mut Outputs<Message, Write>) {
+        self.now = now;
         match input {
             Input::Message { from, msg } => self.step_message(now, from, msg, out),
             Input::Timer(timer) => self.handle_timer(now, timer, out),
@@ -819,6 +863,11 @@ impl Protocol for Paxos {
             Input::Disconnected { .. } => {}
             // Check_no_membership refuses such scenarios; nothing to do.
             Input::ChangeMembership(_) => {}
+        }
+        if !self.lease_holders.is_empty() {
+            // A lease holder caught up or a lease expired: execution may go on.
+            self.prune_lease_holders();
+            self.execute(out);
         }
         self.flush(out);
         self.report_role(out);
@@ -901,6 +950,7 @@ mod tests {
                 b.no_epoch_fence,
                 b.master_lease_no_drift_margin,
                 b.serial_read_without_repair,
+                b.commit_while_peer_leases_stale,
             ]
         };
         let mut seen = vec![false; flags(&Bugs::default()).len()];

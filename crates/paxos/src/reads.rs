@@ -14,10 +14,24 @@
 //! executed every slot phase 1 recovered (an earlier leader may have used them). Outside
 //! the lease a read takes the quorum path.
 //!
+//! Followers in lease mode hold read leases too, as Ceph's monitors do: with each
+//! heartbeat round the leader grants every follower that is caught up a lease no longer
+//! than what is left of its own, counted on the follower's clock from when the follower
+//! acked the round (so however late the grant arrives, the follower's lease ends before
+//! the leader's). A follower serves a read alone while its lease holds and it executed
+//! every slot it accepted. The leader, in turn, executes and announces a chosen slot only
+//! once every lease holder accepted it or its lease ran out: a write cannot complete while
+//! a follower that never saw it still answers reads (Ceph monitor #7736).
+//!
 //! `local`: any node answers from what it executed (stale).
 
-use crate::{Message, Paxos, PendingRead, Write};
-use protocol::{Command, LocalTime, Op, OpResult, Outputs, ReadMode, Reply, Report};
+use crate::{Ballot, Message, Paxos, PendingRead, Write};
+use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
+use std::time::Duration;
+
+/// Most heartbeat acks a follower remembers the send time of, for the grants answering
+/// them (a grant answers the ack the leader saw last, usually the latest).
+const MAX_LEASE_ASKS: usize = 16;
 
 impl Paxos {
     pub(crate) fn client_read(
@@ -26,6 +40,9 @@ impl Paxos {
         command: Command,
         out: &mut Outputs<Message, Write>,
     ) {
+        if self.leader.is_none() && self.follower_lease_read(now, &command, out) {
+            return;
+        }
         let Op::Read { key } = command.op else {
             unreachable!("client_read is called for reads only");
         };
@@ -85,11 +102,13 @@ impl Paxos {
     pub(crate) fn handle_heartbeat_ack(
         &mut self,
         _now: LocalTime,
-        from: protocol::NodeId,
-        ballot: crate::Ballot,
+        from: NodeId,
+        ballot: Ballot,
         round: u64,
+        executed: u64,
         out: &mut Outputs<Message, Write>,
     ) {
+        self.note_peer_progress(from, executed);
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -157,5 +176,146 @@ impl Paxos {
             // No ReadServed: a majority confirmed this leader after the read arrived.
             out.reply(read.id, Reply::Ok(OpResult::Read(self.kv.read(&read.key))));
         }
+    }
+}
+
+/// Follower read leases (lease mode).
+impl Paxos {
+    /// Whether this node grants follower leases and holds its execution for them.
+    fn follower_leases(&self) -> bool {
+        self.config.read_mode == ReadMode::Lease
+    }
+
+    /// A follower with a live lease answers a read alone, once it executed every slot it
+    /// accepted (the leader may have executed any of them). True when it answered.
+    fn follower_lease_read(
+        &mut self,
+        now: LocalTime,
+        command: &Command,
+        out: &mut Outputs<Message, Write>,
+    ) -> bool {
+        let Op::Read { key } = &command.op else {
+            return false;
+        };
+        let Some((ballot, until)) = self.follower_lease else {
+            return false;
+        };
+        if ballot < self.promised || now >= until {
+            self.follower_lease = None;
+            return false;
+        }
+        let accepted = self.accepted.keys().next_back().copied().unwrap_or(0);
+        if self.executed < accepted {
+            out.mark("paxos.follower_read_behind_its_accepts");
+            return false;
+        }
+        out.mark("paxos.follower_lease_read");
+        out.reply(command.id, Reply::Ok(OpResult::Read(self.kv.read(key))));
+        true
+    }
+
+    /// Follower: remembers when it acked heartbeat `round` of `ballot`.
+    pub(crate) fn note_lease_ask(&mut self, now: LocalTime, ballot: Ballot, round: u64) {
+        if !self.follower_leases() {
+            return;
+        }
+        if self.lease_asks.len() >= MAX_LEASE_ASKS {
+            self.lease_asks.pop_front();
+        }
+        self.lease_asks.push_back((ballot, round, now));
+    }
+
+    /// Follower: a lease from the leader of `ballot`, counted from when this node acked
+    /// `round`, and shrunk by the drift bound twice (this clock may run slow where the
+    /// leader's runs fast).
+    pub(crate) fn handle_lease_grant(&mut self, ballot: Ballot, round: u64, duration: Duration) {
+        if ballot < self.promised {
+            return;
+        }
+        let Some(&(_, _, asked)) = self
+            .lease_asks
+            .iter()
+            .find(|&&(b, r, _)| b == ballot && r == round)
+        else {
+            return;
+        };
+        let drift = self.config.clock_drift_bound;
+        let factor = ((1.0 - drift) / (1.0 + drift)).max(0.0);
+        let until = asked + duration.mul_f64(factor);
+        let extends = match self.follower_lease {
+            Some((b, old)) => b < ballot || until > old,
+            None => true,
+        };
+        if extends {
+            self.follower_lease = Some((ballot, until));
+        }
+    }
+
+    /// Leader, with each heartbeat round: a lease to every follower that acked a round and
+    /// is caught up (it accepted or executed every slot this node executed), for what is
+    /// left of this leader's own lease. Only after it executed what phase 1 recovered.
+    pub(crate) fn grant_leases(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        if !self.follower_leases() {
+            return;
+        }
+        let executed = self.executed;
+        let Some(leader) = self.leader.as_ref() else {
+            return;
+        };
+        let Some(until) = leader.lease_until.filter(|&u| now < u) else {
+            return;
+        };
+        if executed < leader.recovery_end {
+            return;
+        }
+        let ballot = leader.ballot;
+        let duration = until.since(now);
+        for &p in &self.peers {
+            let Some(&round) = leader.acked_round.get(&p) else {
+                continue;
+            };
+            if self.peer_progress.get(&p).copied().unwrap_or(0) < executed {
+                continue;
+            }
+            let held = self.lease_holders.entry(p).or_insert(until);
+            *held = (*held).max(until);
+            out.mark("paxos.follower_lease_granted");
+            out.send(
+                p,
+                Message::LeaseGrant {
+                    ballot,
+                    round,
+                    duration,
+                },
+            );
+        }
+    }
+
+    /// Records that `peer` accepted or executed `slot`.
+    pub(crate) fn note_peer_progress(&mut self, peer: NodeId, slot: u64) {
+        if self.follower_leases() {
+            let p = self.peer_progress.entry(peer).or_insert(0);
+            *p = (*p).max(slot);
+        }
+    }
+
+    /// The last slot this node may execute: every live lease it granted belongs to a
+    /// follower that accepted or executed it (`u64::MAX` without follower leases).
+    pub(crate) fn execute_limit(&self) -> u64 {
+        if self.bugs.commit_while_peer_leases_stale {
+            return u64::MAX;
+        }
+        self.lease_holders
+            .iter()
+            .filter(|&(_, &until)| self.now < until)
+            .map(|(p, _)| self.peer_progress.get(p).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Forgets the leases that ran out.
+    pub(crate) fn prune_lease_holders(&mut self) {
+        let now = self.now;
+        self.lease_holders.retain(|_, until| now < *until);
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write, MAX_SLOTS_IN_FLIGHT,
     MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
 };
-use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, Reply, Report};
+use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
 use std::collections::BTreeSet;
 
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
@@ -118,6 +118,7 @@ impl Paxos {
     /// leases, the chosen prefix) and the retransmission of proposals not yet accepted.
     pub(crate) fn leader_tick(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
         self.start_round(now, out);
+        self.grant_leases(now, out);
         let interval = self.config.heartbeat_interval;
         let executed = self.executed;
         let leader = self.leader.as_mut().expect("leader");
@@ -288,6 +289,9 @@ impl Paxos {
         slots: Vec<u64>,
         out: &mut Outputs<Message, Write>,
     ) {
+        if let Some(&last) = slots.iter().max() {
+            self.note_peer_progress(from, last);
+        }
         self.count_acceptance(now, from, ballot, &slots, out);
     }
 
@@ -318,13 +322,18 @@ impl Paxos {
                 newly.push(*slot);
             }
         }
+        // With follower leases a chosen slot may wait for a lease holder before it is
+        // executed: keep sending it to those that did not accept it.
+        let keep = self.config.read_mode == ReadMode::Lease;
         let values: Vec<(u64, Value)> = newly
             .into_iter()
             .map(|slot| {
-                (
-                    slot,
-                    leader.proposals.remove(&slot).expect("proposal").value,
-                )
+                let value = if keep {
+                    leader.proposals[&slot].value.clone()
+                } else {
+                    leader.proposals.remove(&slot).expect("proposal").value
+                };
+                (slot, value)
             })
             .collect();
         for (slot, value) in values {
@@ -396,9 +405,16 @@ impl Paxos {
         } else {
             (None, slot)
         };
+        // With follower leases only executed slots leave: one chosen but held for a
+        // lease holder must not reach a replica that serves reads.
+        let last = if self.config.read_mode == ReadMode::Lease {
+            self.executed
+        } else {
+            u64::MAX
+        };
         let mut entries = Vec::new();
         let mut s = from;
-        while let Some(v) = self.chosen.get(&s) {
+        while let Some(v) = self.chosen.get(&s).filter(|_| s <= last) {
             if entries.len() >= MAX_SLOTS_PER_MESSAGE {
                 break;
             }
@@ -483,8 +499,13 @@ impl Paxos {
 
     /// Applies every chosen slot that follows the executed prefix, in order, and never
     /// past a hole.
-    fn execute(&mut self, out: &mut Outputs<Message, Write>) {
+    pub(crate) fn execute(&mut self, out: &mut Outputs<Message, Write>) {
+        let limit = self.execute_limit();
         while let Some(value) = self.chosen.get(&(self.executed + 1)) {
+            if self.executed + 1 > limit {
+                out.mark("paxos.execution_held_for_lease_holder");
+                break;
+            }
             let slot = self.executed + 1;
             let result = match &value.command {
                 Some(c) if self.applied.insert(c.id) => Some(self.kv.apply(&c.op)),
@@ -609,6 +630,7 @@ impl Paxos {
             return;
         }
         self.note_leader(now, from, out);
+        self.note_lease_ask(now, ballot, round);
         out.send(
             from,
             Message::HeartbeatAck {

@@ -60,6 +60,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "paxos.serial_read_without_repair",
         a_quorum_read_finishes_the_recovered_slots_first,
     ),
+    (
+        "paxos.commit_while_peer_leases_stale",
+        a_write_completes_only_once_every_lease_holder_accepted_it,
+    ),
 ];
 
 /// `config` with `bug` switched on, if any.
@@ -538,4 +542,30 @@ fn the_masters_lease_ends_before_the_acceptors_promise_on_a_fast_clock(
             "n1 read x = {v:?} from its lease after n2 was elected and {w} wrote 2"
         )),
     }
+}
+
+/// Ceph monitor #7736 (PROTOCOLS.md): a write acknowledged while a follower that never
+/// accepted it still holds a read lease lets that follower serve the old value after it.
+fn a_write_completes_only_once_every_lease_holder_accepted_it(
+    bug: Option<&str>,
+) -> Result<(), String> {
+    let mut c = followers_holding_leases(with_bug(config_reading(3, ReadMode::Lease), bug));
+    let w = c.client(n(1), write("x", 2));
+    assert!(c.deliver_kind(n(1), n(2), "Accept"));
+    assert!(c.deliver_kind(n(2), n(1), "Accepted"));
+    if c.reply(w).is_none() {
+        return Ok(());
+    }
+    let r = c.client(n(3), read("x"));
+    match c.reply(r) {
+        Some(reply) if *reply == read_ok(Some(1)) => Err(format!(
+            "x=2 was acknowledged, then n3 read x=1 under its lease"
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[test]
+fn a_lease_holder_never_serves_a_value_a_completed_write_replaced() {
+    check("paxos.commit_while_peer_leases_stale");
 }

@@ -162,3 +162,66 @@ fn a_local_read_answers_from_what_the_node_executed_however_stale() {
         "only the leader's counts as its own authority"
     );
 }
+
+#[test]
+fn a_follower_answers_under_its_lease_and_a_write_waits_for_every_lease_holder() {
+    // Ceph's monitor leases (PROTOCOLS.md, Ceph #7736): a follower holding a lease answers
+    // alone; the leader completes no write a lease holder has not accepted, and a holder
+    // that accepted a slot answers nothing before it executed it.
+    let mut c = followers_holding_leases(config_reading(3, ReadMode::Lease));
+    let before = c.client(n(3), read("x"));
+    assert_eq!(c.reply(before), Some(&read_ok(Some(1))));
+    assert!(c.marked("paxos.follower_lease_read"));
+    assert_eq!(
+        c.envelopes().count(),
+        0,
+        "no message for a follower's lease read"
+    );
+    assert_eq!(reads_served(&c), 0, "a follower read is not a leader's");
+
+    let w = c.client(n(1), write("x", 2));
+    assert!(c.deliver_kind(n(1), n(2), "Accept"));
+    assert!(c.deliver_kind(n(2), n(1), "Accepted"));
+    assert_eq!(
+        c.reply(w),
+        None,
+        "chosen, but n3 holds a lease and has not accepted it"
+    );
+    assert!(c.marked("paxos.execution_held_for_lease_holder"));
+    assert_eq!(c.node(n(1)).executed(), 1);
+    let during = c.client(n(3), read("x"));
+    assert_eq!(
+        c.reply(during),
+        Some(&read_ok(Some(1))),
+        "the write is not complete"
+    );
+
+    assert!(c.deliver_kind(n(1), n(3), "Accept"));
+    let behind = c.client(n(3), read("x"));
+    assert!(
+        matches!(c.reply(behind), Some(Reply::NotLeader { .. })),
+        "n3 accepted slot 2 and has not executed it: {:?}",
+        c.reply(behind)
+    );
+    assert!(c.marked("paxos.follower_read_behind_its_accepts"));
+    assert!(c.deliver_kind(n(3), n(1), "Accepted"));
+    assert_eq!(c.reply(w), Some(&Reply::Ok(protocol::OpResult::Written)));
+    c.deliver_all();
+    let after = c.client(n(3), read("x"));
+    assert_eq!(c.reply(after), Some(&read_ok(Some(2))));
+}
+
+#[test]
+fn a_follower_lease_runs_out_and_then_binds_the_leader_no_more() {
+    // The lease is counted from the follower's ack, so it ends before the leader's own;
+    // once it ran out, the follower redirects reads and the leader completes writes
+    // without it.
+    let mut c = followers_holding_leases(config_reading(3, ReadMode::Lease));
+    c.advance(c.config.election_timeout.0);
+    let r = c.client(n(3), read("x"));
+    assert!(matches!(c.reply(r), Some(Reply::NotLeader { .. })));
+    c.isolate(n(3));
+    let w = c.client(n(1), write("x", 2));
+    c.deliver_all();
+    assert_eq!(c.reply(w), Some(&Reply::Ok(protocol::OpResult::Written)));
+}

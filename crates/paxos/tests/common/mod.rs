@@ -436,6 +436,11 @@ fn describe_message(msg: &Message) -> String {
             round,
             executed,
         } => format!("HeartbeatAck {ballot} round {round} executed {executed}"),
+        Message::LeaseGrant {
+            ballot,
+            round,
+            duration,
+        } => format!("LeaseGrant {ballot} for round {round}, {duration:?}"),
         Message::Chosen { ballot, upto } => format!("Chosen {ballot} to {upto}"),
         Message::CatchUp { from } => format!("CatchUp from {from}"),
         Message::Decided { snapshot, entries } => format!(
@@ -487,8 +492,8 @@ pub fn leader_behind_compaction(c: &mut Cluster) {
 
 /// PML §5.2's "ghost" setting (and CASSANDRA-12126's): n1 leads, x=1 is chosen and
 /// executed everywhere; x=2 is accepted by n1 and n2, chosen, and acknowledged to its
-/// client; n1 crashes with everything it sent still in flight (no one else learns slot 2
-/// chosen). After the fence n2 wins phase 1 with n3's promise: it recovered slot 2 from its
+/// client (in lease mode, once the leases its heartbeat granted ran out); n1 crashes with
+/// everything it sent still in flight (no one else learns slot 2 chosen). After the fence n2 wins phase 1 with n3's promise: it recovered slot 2 from its
 /// own acceptor but has not executed it. Its Heartbeats and the Accept of slot 2 are in
 /// flight. Returns the acknowledged write.
 pub fn acknowledged_write_lost_with_its_leader(config: Config) -> (Cluster, OpId) {
@@ -498,6 +503,9 @@ pub fn acknowledged_write_lost_with_its_leader(config: Config) -> (Cluster, OpId
     c.client(n(1), write("x", 1));
     c.deliver_all();
     c.announce(n(1));
+    // In lease mode the heartbeat granted n2 and n3 leases; once they ran out, n1 completes
+    // a write without waiting for n3 to accept it.
+    c.outlast_fence();
     let op = c.client(n(1), write("x", 2));
     assert!(c.deliver_kind(n(1), n(2), "Accept"));
     assert!(c.deliver_kind(n(2), n(1), "Accepted"));
@@ -513,4 +521,19 @@ pub fn acknowledged_write_lost_with_its_leader(config: Config) -> (Cluster, OpId
         "slot 2 recovered, not yet executed"
     );
     (c, op)
+}
+
+/// `config` in lease mode, three nodes: n1 leads, x=1 is chosen and executed everywhere, and a second
+/// heartbeat round granted n2 and n3 read leases (Ceph's monitor leases). Nothing in
+/// flight.
+pub fn followers_holding_leases(config: Config) -> Cluster {
+    assert_eq!(config.read_mode, ReadMode::Lease);
+    let mut c = cluster(config);
+    c.outlast_fence();
+    c.elect(n(1));
+    c.client(n(1), write("x", 1));
+    c.deliver_all();
+    c.announce(n(1));
+    assert!(c.marked("paxos.follower_lease_granted"));
+    c
 }
