@@ -111,6 +111,11 @@ pub trait Protocol: Sized {
     /// Options only this protocol has, set in a scenario's `[options.NAME]` table and
     /// handed over in `Config::options` (checked against these specs by `check_common`).
     const OPTIONS: &'static [OptionSpec] = &[];
+    /// Whether the protocol models storage faults: [`Protocol::corrupt`] damages a record
+    /// of its durable image, and the node detects the damage when it starts (a checksum
+    /// mismatch, as Protocol-Aware Recovery, FAST'18, models it). A driver must refuse to
+    /// run a scenario that corrupts the storage of a protocol without it.
+    const STORAGE_FAULTS: bool = false;
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
@@ -139,6 +144,15 @@ pub trait Protocol: Sized {
     /// Applies one completed write to the durable image. The driver calls this when the
     /// write completes, so the image never holds what a crash would have lost.
     fn persist(durable: &mut Self::Durable, write: &Self::Write);
+
+    /// A storage fault on a crashed node: damages one record of `durable` (`pick` chooses
+    /// which, uniformly among those there are) so that its checksum no longer matches,
+    /// and says which, for the trace. None when there is nothing to damage. Only called
+    /// when [`Protocol::STORAGE_FAULTS`] is true.
+    fn corrupt(durable: &mut Self::Durable, pick: u64) -> Option<String> {
+        let _ = (durable, pick);
+        None
+    }
 
     /// The node's role and term/epoch/ballot as it believes them (for summaries).
     fn role(&self) -> (Role, u64);
