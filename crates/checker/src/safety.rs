@@ -269,7 +269,7 @@ fn reigns(events: &[NodeEvent], end_ns: u64) -> Vec<Reign> {
             }
             What::ReadServed { .. } => {
                 if let Some(r) = open.get_mut(&e.node) {
-                    r.acts.push((e.at_ns, "served a read"));
+                    r.acts.push((e.at_ns, READ));
                 }
             }
             What::Apply { .. } | What::Lease { .. } => {}
@@ -308,102 +308,224 @@ pub fn election_times(events: &[NodeEvent]) -> Vec<(u32, u64, u64, u64)> {
     out
 }
 
-/// Split brain: two nodes acting as leader at the same true time, where one serves a read
-/// on its own authority while the other commits or serves one too. (A deposed leader that
-/// has not noticed yet is normal in Raft and ZAB; it is a split brain only when it still
-/// answers clients as leader, or when two leaders of the *same* term both commit. Leaders
-/// of different terms that both commit at once are not: a deposed Raft leader may still
-/// learn, from acks already in flight, that an entry of its term is on a majority and
-/// commit it (§5.4), which is true; commits that disagree are a log safety violation,
-/// which `log_safety` reports.)
+/// Split brain: a leader acts as one after it was deposed, or two leaders of one term both
+/// act.
+///
+/// - A read answered on a leader's own authority (a lease or local read, `ReadServed`) is
+///   split brain when a leader of a later term had already taken office: the reader was
+///   deposed and did not know it, so the value it answered may already be overwritten
+///   (thesis §6.4: a leader must know it still leads before it answers alone).
+/// - Two leaders of the *same* term that both commit a new index or serve such a read
+///   while both lead are split brain too (Raft §5.2; `election_safety` reports the two
+///   elections, this check that both acted).
+///
+/// What is not: a deposed leader that has not noticed yet and does nothing, or commits. A
+/// deposed Raft leader may still learn, from acks already in flight, that an entry of its
+/// own term is on a majority and commit it (§5.4): that is true, and leader completeness
+/// puts the entry in every later leader's log. Commits that disagree are a log safety
+/// violation, which `log_safety` reports. Nor is the new leader's read while the old one
+/// commits: the new leader is the one that leads.
 pub fn split_brain(events: &[NodeEvent]) -> Verdict {
-    // Acts happen at events, so reigns need last no longer than the last event here.
+    // (true time, sentence) of the earliest violation found by either rule.
+    let mut first: Option<(u64, String)> = None;
+    // Rule 1, in event order (a leader that took office at the same true time but later in
+    // the record had not yet deposed the reader).
+    let mut leading: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut took_office: BTreeMap<(u64, u32), u64> = BTreeMap::new();
+    for e in events {
+        match e.what {
+            What::Role { leader, term } => {
+                leading.remove(&e.node);
+                if leader {
+                    leading.insert(e.node, term);
+                    took_office.entry((term, e.node)).or_insert(e.at_ns);
+                }
+            }
+            What::Crash => {
+                leading.remove(&e.node);
+            }
+            What::ReadServed { .. } => {
+                let Some(&term) = leading.get(&e.node) else {
+                    continue;
+                };
+                let deposer = took_office
+                    .range((term + 1, 0)..)
+                    .filter(|(&(_, node), _)| node != e.node)
+                    .min_by_key(|(&(t, node), &at)| (at, t, node));
+                if let Some((&(later, node), &at)) = deposer {
+                    first = Some((
+                        e.at_ns,
+                        format!(
+                            "split brain: n{} (leader of term {term}) served a read on its own authority at {}, after n{node} became leader of term {later} at {}: it had been deposed",
+                            e.node,
+                            ms(e.at_ns),
+                            ms(at)
+                        ),
+                    ));
+                    break;
+                }
+            }
+            What::Commit { .. } | What::Apply { .. } | What::Lease { .. } => {}
+        }
+    }
+    // Rule 2: two leaders of one term, both acting while both lead. Acts happen at events,
+    // so reigns need last no longer than the last event here.
     let reigns = reigns(events, 0);
     for (i, a) in reigns.iter().enumerate() {
         for b in &reigns[i + 1..] {
-            if b.from_ns >= a.until_ns {
-                continue;
-            }
-            if a.node == b.node {
+            if b.from_ns >= a.until_ns || a.node == b.node || a.term != b.term {
                 continue;
             }
             let (lo, hi) = (a.from_ns.max(b.from_ns), a.until_ns.min(b.until_ns));
-            let within = |r: &'_ Reign, kind: &str| {
-                r.acts
-                    .iter()
-                    .find(|(t, w)| *t >= lo && *t <= hi && (kind.is_empty() || *w == kind))
-                    .copied()
-            };
-            let pair = match (within(a, READ), within(b, READ)) {
-                (Some(ra), _) => within(b, "").map(|x| (ra, x)),
-                (None, Some(rb)) => within(a, "").map(|x| (x, rb)),
-                // Two leaders of one term that both commit: the classic split brain.
-                (None, None) if a.term == b.term => within(a, "").zip(within(b, "")),
-                (None, None) => None,
-            };
-            if let Some(((ta, wa), (tb, wb))) = pair {
-                return Verdict::fail(format!(
-                    "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
-                    ms(lo),
-                    ms(hi),
-                    a.node,
-                    a.term,
-                    ms(ta),
-                    b.node,
-                    b.term,
-                    ms(tb)
-                ));
+            let within = |r: &'_ Reign| r.acts.iter().find(|(t, _)| *t >= lo && *t <= hi).copied();
+            if let Some(((ta, wa), (tb, wb))) = within(a).zip(within(b)) {
+                let at = ta.max(tb);
+                if first.as_ref().is_none_or(|(t, _)| at < *t) {
+                    first = Some((
+                        at,
+                        format!(
+                            "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
+                            ms(lo),
+                            ms(hi),
+                            a.node,
+                            a.term,
+                            ms(ta),
+                            b.node,
+                            b.term,
+                            ms(tb)
+                        ),
+                    ));
+                }
             }
         }
     }
-    Verdict::pass(format!(
-        "{} leaderships, none acting at once with another",
-        reigns.len()
-    ))
+    match first {
+        Some((_, detail)) => Verdict::fail(detail),
+        None => Verdict::pass(format!(
+            "{} leaderships, none acting at once with another",
+            reigns.len()
+        )),
+    }
 }
 
-/// Lease exclusivity in true time: no node becomes leader of a later term while an
-/// earlier leader's read lease still holds. Finds a lease bug before a stale read happens
-/// to be observed. A lease holds while its holder leads: one that steps down (it saw a
-/// higher term) or crashes serves no more reads from it, and may then vote for the next
-/// leader itself.
+/// A read lease as the record holds it: held by `node` for `term` from the moment it was
+/// reported until the true time it ends, or until its holder reported another end for it,
+/// stepped down or crashed (whichever comes first).
+struct HeldLease {
+    node: u32,
+    term: u64,
+    from_ns: u64,
+    until_ns: u64,
+}
+
+/// Lease exclusivity in true time (thesis §6.4.1): no read lease of one term is held while
+/// a leader of a later term leads. Every lease interval is compared with every later
+/// leader's reign, whichever was recorded first: a leader elected inside a lease that still
+/// holds, and a lease taken or extended while a later leader already leads (a paused
+/// leader that resumes and counts acknowledgements queued during the pause) both fail,
+/// whether or not a read happens to be served in the overlap. Finds a lease bug before a
+/// stale read is observed. A lease holds while its holder leads: one that steps down (it
+/// saw a higher term) or crashes serves no more reads from it, and may then vote for the
+/// next leader itself.
 pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
-    // The lease end per (node, term) as last reported: an extension moves it later, a
-    // clock step can move it either way.
-    let mut leases: BTreeMap<(u32, u64), u64> = BTreeMap::new();
-    let mut count = 0usize;
+    let mut held: Vec<HeldLease> = Vec::new();
+    // (node, term) -> its latest report in `held`, while it may still hold.
+    let mut open: BTreeMap<(u32, u64), usize> = BTreeMap::new();
+    // The term each node leads (None: it reported that it does not lead, or crashed).
+    let mut leads: BTreeMap<u32, Option<u64>> = BTreeMap::new();
     for e in events {
         match e.what {
             What::Lease { term, until_ns } => {
-                leases.insert((e.node, term), until_ns);
-                count += 1;
+                // A report about a lease its holder no longer leads by is not a lease (the
+                // simulator re-times the lease a node last took when its clock changes,
+                // even after it stepped down). A node that never said its role is taken
+                // at its word.
+                if leads.get(&e.node).is_some_and(|&t| t != Some(term)) {
+                    continue;
+                }
+                // A later report replaces an earlier one: an extension moves the end later,
+                // a clock step can move it either way.
+                if let Some(i) = open.insert((e.node, term), held.len()) {
+                    held[i].until_ns = held[i].until_ns.min(e.at_ns);
+                }
+                held.push(HeldLease {
+                    node: e.node,
+                    term,
+                    from_ns: e.at_ns,
+                    until_ns,
+                });
             }
-            What::Crash | What::Role { leader: false, .. } => {
+            What::Crash | What::Role { .. } => {
                 // A crashed node's lease dies with its memory of it; a deposed leader's
                 // with its leadership.
-                leases.retain(|&(node, _), _| node != e.node);
-            }
-            What::Role { leader: true, term } => {
-                let clash = leases
-                    .iter()
-                    .find(|(&(node, t), &until)| node != e.node && t < term && until > e.at_ns);
-                if let Some((&(node, t), &until)) = clash {
-                    return Verdict::fail(format!(
-                        "n{} became leader of term {term} at {} while n{node}'s lease for term {t} held until {}",
-                        e.node,
-                        ms(e.at_ns),
-                        ms(until)
-                    ));
-                }
+                let keep = match e.what {
+                    What::Role { leader: true, term } => Some(term),
+                    _ => None,
+                };
+                leads.insert(e.node, keep);
+                open.retain(|&(node, t), &mut i| {
+                    let ends = node == e.node && keep != Some(t);
+                    if ends {
+                        held[i].until_ns = held[i].until_ns.min(e.at_ns);
+                    }
+                    !ends
+                });
             }
             _ => {}
         }
     }
-    if count == 0 {
+    // An open reign lasts for ever: a lease reported at the record's last event still
+    // overlaps it.
+    let reigns = reigns(events, u64::MAX);
+    // (start of the overlap, sentence) of the earliest clash.
+    let mut first: Option<(u64, String)> = None;
+    for lease in held.iter().filter(|l| l.until_ns > l.from_ns) {
+        for r in &reigns {
+            if r.node == lease.node || r.term <= lease.term || r.from_ns >= lease.until_ns {
+                continue;
+            }
+            let elected_inside = lease.from_ns <= r.from_ns;
+            if !elected_inside && r.until_ns <= lease.from_ns {
+                continue;
+            }
+            let at = lease.from_ns.max(r.from_ns);
+            if first.as_ref().is_some_and(|(t, _)| *t <= at) {
+                continue;
+            }
+            let detail = if elected_inside {
+                format!(
+                    "n{} became leader of term {} at {} while n{}'s lease for term {} held until {}",
+                    r.node,
+                    r.term,
+                    ms(r.from_ns),
+                    lease.node,
+                    lease.term,
+                    ms(lease.until_ns)
+                )
+            } else {
+                format!(
+                    "n{} extended its lease for term {} at {} to {}, while n{} had led term {} since {}",
+                    lease.node,
+                    lease.term,
+                    ms(lease.from_ns),
+                    ms(lease.until_ns),
+                    r.node,
+                    r.term,
+                    ms(r.from_ns)
+                )
+            };
+            first = Some((at, detail));
+        }
+    }
+    if let Some((_, detail)) = first {
+        return Verdict::fail(detail);
+    }
+    if held.is_empty() {
         Verdict::pass("no leases were taken")
     } else {
         Verdict::pass(format!(
-            "{count} lease extensions, none overlapping a later leader"
+            "{} lease extensions, none overlapping a later leader",
+            held.len()
         ))
     }
 }
@@ -643,11 +765,13 @@ mod tests {
             },
         ));
         assert_eq!(split_brain(&committing).result, Outcome::Pass);
-        // A read served by the new leader while the deposed one commits is.
+        // Nor is a read served by the new leader while the deposed one commits: the new
+        // leader is the one that leads (issue #11, nemesis_read_index in lease mode).
         committing.push(ev(125, 2, What::ReadServed { term: 2 }));
-        assert_eq!(split_brain(&committing).result, Outcome::Fail);
+        assert_eq!(split_brain(&committing).result, Outcome::Pass);
+        committing.pop();
         // Two leaders of one term that both commit are, reads or not.
-        let same_term: Vec<NodeEvent> = committing[..committing.len() - 1]
+        let same_term: Vec<NodeEvent> = committing
             .iter()
             .cloned()
             .map(|mut e| {
@@ -709,6 +833,165 @@ mod tests {
         let mut later = events.clone();
         later[2].at_ns = 600;
         assert_eq!(lease_exclusivity(&later).result, Outcome::Pass);
+    }
+
+    fn leads(at_ns: u64, node: u32, term: u64) -> NodeEvent {
+        ev(at_ns, node, What::Role { leader: true, term })
+    }
+
+    fn lease(at_ns: u64, node: u32, term: u64, until_ns: u64) -> NodeEvent {
+        ev(at_ns, node, What::Lease { term, until_ns })
+    }
+
+    #[test]
+    fn a_read_is_split_brain_only_when_served_by_a_leader_already_deposed() {
+        // Seed 465 of nemesis_read_index in lease mode (issue #11): n3 leads term 1 and
+        // is paused; n2 takes office in term 2; n3 resumes and commits its own entry from
+        // acks that queued during the pause (true: §5.4); n2 serves a lease read.
+        let commit = |at_ns, node, index, term| {
+            ev(
+                at_ns,
+                node,
+                What::Commit {
+                    index,
+                    term,
+                    op: None,
+                },
+            )
+        };
+        let legitimate = vec![
+            leads(179, 3, 1),
+            commit(200, 3, 1, 1),
+            ev(3_000, 3, What::ReadServed { term: 1 }),
+            leads(3_481, 2, 2),
+            commit(3_494, 3, 2, 1),
+            ev(3_764, 2, What::ReadServed { term: 2 }),
+            ev(
+                3_789,
+                3,
+                What::Role {
+                    leader: false,
+                    term: 2,
+                },
+            ),
+        ];
+        let v = split_brain(&legitimate);
+        assert_eq!(v.result, Outcome::Pass, "{v}");
+        // n3 answering alone after n2 took office is split brain, whether or not n2 did
+        // anything, and even after n2 crashed: n3 had been deposed all the same.
+        for served_at in [3_490, 3_780] {
+            let mut stale = legitimate.clone();
+            stale.insert(5, ev(3_700, 2, What::Crash));
+            stale.push(ev(served_at, 3, What::ReadServed { term: 1 }));
+            stale.sort_by_key(|e| e.at_ns);
+            let v = split_brain(&stale);
+            assert_eq!(v.result, Outcome::Fail, "{v}");
+            assert!(
+                v.detail.contains("n3 (leader of term 1) served a read")
+                    && v.detail.contains("n2 became leader of term 2 at"),
+                "{v}"
+            );
+        }
+        // The same true time as the new leader's election, but recorded before it: n3
+        // was not yet deposed.
+        let mut same_instant = legitimate.clone();
+        same_instant.insert(3, ev(3_481, 3, What::ReadServed { term: 1 }));
+        assert_eq!(split_brain(&same_instant).result, Outcome::Pass);
+        // A read by a node that no longer leads is a follower's, not a leader's act.
+        let mut follower = legitimate;
+        follower.push(ev(3_800, 3, What::ReadServed { term: 1 }));
+        assert_eq!(split_brain(&follower).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_lease_extended_while_a_later_leader_leads_breaks_lease_exclusivity_without_a_read() {
+        // n1 leads term 1 with a lease to 300; it is paused from 250 to 450. n2 takes
+        // office in term 2 at 400, after the lease ran out. On resuming, n1 counts acks
+        // that queued during the pause as if they were fresh and extends its lease to
+        // 750: it holds a lease while n2 leads, though it serves no read in the overlap.
+        let late = vec![
+            leads(10, 1, 1),
+            lease(20, 1, 1, 300),
+            leads(400, 2, 2),
+            lease(450, 1, 1, 750),
+        ];
+        let v = lease_exclusivity(&late);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail
+                .contains("n1 extended its lease for term 1 at 0.000ms to 0.001ms")
+                && v.detail.contains("while n2 had led term 2 since"),
+            "{v}"
+        );
+        // Checked only when the later leader takes office, this passed.
+        assert_eq!(lease_exclusivity(&late[..3]).result, Outcome::Pass);
+        // Counted from when the acked round started, the same acks give a lease that had
+        // already run out when they arrived: nothing held.
+        let honest = [&late[..3], &[lease(450, 1, 1, 320)]].concat();
+        assert_eq!(lease_exclusivity(&honest).result, Outcome::Pass);
+        // n2 stepped down before n1's extension: no later leader's reign overlaps it.
+        let n2_gone = [
+            &late[..3],
+            &[ev(
+                420,
+                2,
+                What::Role {
+                    leader: false,
+                    term: 2,
+                },
+            )],
+            &late[3..],
+        ]
+        .concat();
+        assert_eq!(lease_exclusivity(&n2_gone).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_lease_reported_again_after_its_holder_stepped_down_is_no_lease() {
+        // Seed 477 of lease_drift (raft): n2 leads term 5 and steps down at 4.588s; n1
+        // takes office at 4.601s; at 5.000s n2's clock rate changes and the simulator
+        // re-times the term-5 lease n2 last took, which n2 no longer serves reads from.
+        let follower = |at_ns, node, term| {
+            ev(
+                at_ns,
+                node,
+                What::Role {
+                    leader: false,
+                    term,
+                },
+            )
+        };
+        let events = vec![
+            leads(3_789, 2, 5),
+            lease(4_587, 2, 5, 5_018),
+            follower(4_588, 2, 6),
+            leads(4_601, 1, 6),
+            lease(5_000, 2, 5, 5_018),
+        ];
+        assert_eq!(lease_exclusivity(&events).result, Outcome::Pass);
+        // Leading again, in a later term, does not revive it either.
+        let mut again = events.clone();
+        again.insert(4, leads(4_900, 2, 7));
+        assert_eq!(lease_exclusivity(&again).result, Outcome::Pass);
+        // Still leading term 5 (it never stepped down), the report is a lease.
+        let still = [&events[..2], &events[3..]].concat();
+        assert_eq!(lease_exclusivity(&still).result, Outcome::Fail);
+    }
+
+    #[test]
+    fn a_lease_moved_earlier_by_a_clock_step_holds_only_until_its_new_end() {
+        let events = vec![
+            leads(10, 1, 1),
+            lease(20, 1, 1, 500),
+            // The clock stepped forward: the lease now ends at 350.
+            lease(100, 1, 1, 350),
+            leads(400, 2, 2),
+        ];
+        assert_eq!(lease_exclusivity(&events).result, Outcome::Pass);
+        let mut stretched = events.clone();
+        stretched[2] = lease(100, 1, 1, 450);
+        let v = lease_exclusivity(&stretched);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
     }
 
     #[test]
