@@ -1,0 +1,193 @@
+//! Checkers never cry wolf: every false alarm found on a correct protocol is frozen under
+//! `tests/regressions/false_alarms/` (a scenario, a seed, the checker that was wrong, and a
+//! two-line postmortem). Each replays here: the seed passes every expectation, the checker
+//! passes, and the run still shows what once fooled it, so a change to the simulator or a
+//! protocol that moves the seed away from the story shows up here rather than leaving a
+//! regression that no longer tests anything.
+
+use checker::safety::{NodeEvent, Outcome, What};
+use serde::Deserialize;
+use simulator::judge::judge;
+use simulator::{RunOptions, Scenario};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FalseAlarm {
+    scenario: String,
+    protocol: String,
+    read_mode: Option<String>,
+    seed: u64,
+    swarm: bool,
+    /// The checker that failed a correct run.
+    checker: String,
+    postmortem: String,
+}
+
+fn load(path: &Path) -> FalseAlarm {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let alarm: FalseAlarm =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let lines = alarm.postmortem.trim().lines().count();
+    assert!(
+        (1..=3).contains(&lines),
+        "{}: postmortem: expected two lines a person can read, got {lines}",
+        path.display()
+    );
+    alarm
+}
+
+/// What fooled `split_brain` before issue #11: a leader of an earlier term commits a new
+/// index while a leader of a later term leads, and that later leader then serves a read on
+/// its own authority while the earlier one still acts as leader. Returns the first such
+/// pair, in words.
+fn deposed_leader_commits_while_its_successor_reads(events: &[NodeEvent]) -> Option<String> {
+    let mut leading: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut committed = std::collections::BTreeSet::new();
+    // (earlier leader, its term, later leader, its term, commit time)
+    let mut late_commits: Vec<(u32, u64, u32, u64, u64)> = Vec::new();
+    for e in events {
+        match e.what {
+            What::Role { leader: true, term } => {
+                leading.insert(e.node, term);
+            }
+            What::Role { leader: false, .. } | What::Crash => {
+                leading.remove(&e.node);
+            }
+            What::Commit { index, .. } => {
+                let new = committed.insert(index);
+                if let (true, Some(&term)) = (new, leading.get(&e.node)) {
+                    for (&other, &later) in &leading {
+                        if other != e.node && later > term {
+                            late_commits.push((e.node, term, other, later, e.at_ns));
+                        }
+                    }
+                }
+            }
+            What::ReadServed { .. } => {
+                let Some(&term) = leading.get(&e.node) else {
+                    continue;
+                };
+                let story = late_commits
+                    .iter()
+                    .find(|&&(old, old_term, new, new_term, _)| {
+                        new == e.node && new_term == term && leading.get(&old) == Some(&old_term)
+                    });
+                if let Some(&(old, old_term, new, new_term, at)) = story {
+                    return Some(format!(
+                        "n{old} (leader of term {old_term}) committed at {at}ns while n{new} led term {new_term}, which served a read at {}ns",
+                        e.at_ns
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn every_frozen_false_alarm_passes_and_still_shows_what_fooled_its_checker() {
+    let dir = root().join("tests/regressions/false_alarms");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/regressions/false_alarms/")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut problems = Vec::new();
+    for file in &files {
+        let alarm = load(file);
+        let name = file.display();
+        let mut sc =
+            Scenario::load(&root().join(&alarm.scenario)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        sc.protocol = alarm.protocol.clone();
+        if let Some(mode) = &alarm.read_mode {
+            sc.workload.read_mode = Some(
+                protocol::ReadMode::from_name(mode)
+                    .unwrap_or_else(|| panic!("{name}: unknown read mode {mode:?}")),
+            );
+        }
+        let options = RunOptions {
+            seed: alarm.seed,
+            keep_events: false,
+            bugs: vec![],
+            swarm: alarm.swarm,
+            describe: false,
+        };
+        let out = sim::hunt::run_caught(&sc.protocol, &sc, &options)
+            .unwrap_or_else(|e| panic!("{name}: the run stopped: {e:?}"));
+        let j = judge(&sc, &out);
+        let failed: Vec<String> = j
+            .expectations
+            .iter()
+            .filter(|e| !e.held)
+            .map(|e| format!("{} ({})", e.what, e.detail))
+            .collect();
+        if !failed.is_empty() {
+            problems.push(format!("{name}: seed {} fails {failed:?}", alarm.seed));
+            continue;
+        }
+        match j.verdict(&alarm.checker) {
+            Some(v) if v.result == Outcome::Pass => {}
+            other => problems.push(format!("{name}: {} gave {other:?}", alarm.checker)),
+        }
+        let story = match alarm.checker.as_str() {
+            "split_brain" => deposed_leader_commits_while_its_successor_reads(&out.node_events),
+            other => panic!("{name}: no story known for checker {other:?}"),
+        };
+        if story.is_none() {
+            problems.push(format!(
+                "{name}: seed {} no longer shows what fooled {} (the run changed): find a seed that does (`sim fuzz` with the old checker) and freeze it instead",
+                alarm.seed, alarm.checker
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_story_finder_sees_a_late_commit_beside_a_successors_read_and_nothing_else() {
+    let ev = |at_ns, node, what| NodeEvent { at_ns, node, what };
+    let leads = |term| What::Role { leader: true, term };
+    let commit = |index| What::Commit {
+        index,
+        term: 1,
+        op: None,
+    };
+    let story = vec![
+        ev(1, 3, leads(1)),
+        ev(2, 2, leads(2)),
+        ev(3, 3, commit(1)),
+        ev(4, 2, What::ReadServed { term: 2 }),
+    ];
+    assert!(deposed_leader_commits_while_its_successor_reads(&story).is_some());
+    // The commit came before the successor took office: nothing late about it.
+    let early = vec![
+        story[0].clone(),
+        story[2].clone(),
+        story[1].clone(),
+        story[3].clone(),
+    ];
+    assert!(deposed_leader_commits_while_its_successor_reads(&early).is_none());
+    // The earlier leader stepped down before the read.
+    let mut stepped_down = story.clone();
+    stepped_down.insert(
+        3,
+        ev(
+            3,
+            3,
+            What::Role {
+                leader: false,
+                term: 2,
+            },
+        ),
+    );
+    assert!(deposed_leader_commits_while_its_successor_reads(&stepped_down).is_none());
+}
