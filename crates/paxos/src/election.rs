@@ -117,6 +117,7 @@ impl Paxos {
             promised: BTreeSet::new(),
             pages: BTreeMap::new(),
             merged: BTreeMap::new(),
+            damaged: BTreeMap::new(),
             snapshot: None,
         }));
         self.leader_hint = None;
@@ -197,7 +198,20 @@ impl Paxos {
         } else {
             accepted.chunks(PROMISE_PAGE_SLOTS).collect()
         };
-        let count = pages.len() as u32;
+        // Records that fail their checksum are not reported as empty: a last page names
+        // them (Protocol-Aware Recovery, FAST'18: a damaged copy must not count as a vote
+        // for "nothing here").
+        let damaged: Vec<u64> = self.damaged.range(first_slot..).copied().collect();
+        let count = pages.len() as u32 + u32::from(!damaged.is_empty());
+        if !damaged.is_empty() {
+            let msg = Message::Damaged {
+                ballot,
+                page: count - 1,
+                pages: count,
+                slots: damaged,
+            };
+            out.send_after_writes(to, msg);
+        }
         for (i, page) in pages.into_iter().enumerate() {
             let msg = Message::Promise {
                 ballot,
@@ -227,6 +241,7 @@ impl Paxos {
         _low_water: u64,
         snapshot: Option<Box<Snapshot>>,
         accepted: Vec<(u64, Ballot, Value)>,
+        damaged: Vec<u64>,
         out: &mut Outputs<Message, Write>,
     ) {
         let ignore_accepted = self.bugs.ignore_accepted_in_promises;
@@ -258,6 +273,9 @@ impl Paxos {
         if !ignore_accepted {
             merge(&mut c.merged, c.first_slot, accepted);
         }
+        for slot in damaged.into_iter().filter(|&s| s >= c.first_slot) {
+            c.damaged.entry(slot).or_default().insert(from);
+        }
         if entry.received.len() as u32 == pages {
             c.promised.insert(from);
             self.maybe_lead(now, out);
@@ -286,19 +304,30 @@ impl Paxos {
                 .collect();
             merge(&mut c.merged, c.first_slot, own);
         }
+        for &slot in self.damaged.range(c.first_slot..) {
+            c.damaged.entry(slot).or_default().insert(self.id);
+        }
         c.promised.insert(self.id);
         self.maybe_lead(now, out);
     }
 
+    /// Leads once a majority promised and, for every slot some promise could not read, a
+    /// majority of the promises read it: `pmax` over them still meets every majority that
+    /// may have chosen a value there.
     fn maybe_lead(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
         let quorum = self.quorum();
-        if self
-            .candidate
-            .as_ref()
-            .is_some_and(|c| c.promised.len() >= quorum)
-        {
-            self.become_leader(now, out);
+        let Some(c) = self.candidate.as_ref() else {
+            return;
+        };
+        if c.promised.len() < quorum {
+            return;
         }
+        let intact = |unread: &BTreeSet<NodeId>| c.promised.difference(unread).count() >= quorum;
+        if !c.damaged.values().all(intact) {
+            out.mark("paxos.phase1_waits_for_intact_reports");
+            return;
+        }
+        self.become_leader(now, out);
     }
 
     /// Phase 1 is complete: recover every slot from the first unknown one to the highest

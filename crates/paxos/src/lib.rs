@@ -191,6 +191,10 @@ pub struct Durable {
     pub accepted: BTreeMap<u64, (Ballot, Value)>,
     /// The latest snapshot; the accepted slots it covers are dropped.
     pub snapshot: Option<Snapshot>,
+    /// Slots whose accepted record fails its checksum (a storage fault): what this
+    /// acceptor accepted there is unknown until a new accept overwrites the record or a
+    /// snapshot covers the slot.
+    pub damaged: BTreeSet<u64>,
 }
 
 impl Durable {
@@ -270,7 +274,8 @@ pub enum Message {
         entries: Vec<(u64, Value)>,
     },
     // Last, so that the digests of the messages above (their discriminants) stay as they
-    // were: traces of the modes without follower leases keep their hashes.
+    // were: traces of runs that use neither follower leases nor storage faults keep their
+    // hashes.
     /// Lease mode: the leader of `ballot` grants a read lease for `duration`, counted on
     /// the follower's clock from when it sent its ack of heartbeat `round` (Ceph's monitor
     /// leases, bounded by the leader's own master lease).
@@ -278,6 +283,15 @@ pub enum Message {
         ballot: Ballot,
         round: u64,
         duration: Duration,
+    },
+    /// The last page of a Promise from an acceptor whose storage is damaged: the slots at
+    /// or above the Prepare's first slot whose accepted record it cannot read. They are
+    /// missing from its other pages, and the candidate must hear of them from others.
+    Damaged {
+        ballot: Ballot,
+        page: u32,
+        pages: u32,
+        slots: Vec<u64>,
     },
 }
 
@@ -292,6 +306,7 @@ impl MessageKind for Message {
             Message::Heartbeat { .. } => "Heartbeat",
             Message::HeartbeatAck { .. } => "HeartbeatAck",
             Message::LeaseGrant { .. } => "LeaseGrant",
+            Message::Damaged { .. } => "Damaged",
             Message::Chosen { .. } => "Chosen",
             Message::CatchUp { .. } => "CatchUp",
             Message::Decided { .. } => "Decided",
@@ -315,6 +330,7 @@ struct Bugs {
     master_lease_no_drift_margin: bool,
     serial_read_without_repair: bool,
     commit_while_peer_leases_stale: bool,
+    truncate_on_corruption: bool,
     /// Any switch on: cross-node invariants (a chosen slot never changes) are no longer
     /// this node's to assert; the checkers judge them.
     any: bool,
@@ -337,6 +353,7 @@ impl Bugs {
             master_lease_no_drift_margin: config.bug("paxos.master_lease_no_drift_margin"),
             serial_read_without_repair: config.bug("paxos.serial_read_without_repair"),
             commit_while_peer_leases_stale: config.bug("paxos.commit_while_peer_leases_stale"),
+            truncate_on_corruption: config.bug("paxos.truncate_on_corruption"),
             any: !config.bugs.is_empty(),
         }
     }
@@ -372,6 +389,9 @@ struct Candidate {
     pages: BTreeMap<NodeId, PromisePages>,
     /// Per slot, the highest-ballot value reported (PMMC `pmax`).
     merged: BTreeMap<u64, (Ballot, Value)>,
+    /// Per slot, the acceptors whose record of it is damaged: their promise says nothing
+    /// of it, so a majority of the others must report on it.
+    damaged: BTreeMap<u64, BTreeSet<NodeId>>,
     /// The most advanced snapshot reported by an acceptor whose low-water mark is at or
     /// past `first_slot`.
     snapshot: Option<Box<Snapshot>>,
@@ -444,6 +464,8 @@ pub struct Paxos {
     promised: Ballot,
     accepted: BTreeMap<u64, (Ballot, Value)>,
     snapshot: Option<Box<Snapshot>>,
+    /// Slots whose accepted record is damaged (see [`Durable::damaged`]).
+    damaged: BTreeSet<u64>,
 
     // Volatile state.
     role: Role,
@@ -537,6 +559,10 @@ impl Paxos {
         Bug {
             name: "paxos.commit_while_peer_leases_stale",
             summary: "the leader executes and announces a chosen slot once a majority accepted it, while a follower that has not accepted it still holds a read lease and serves the old value (Ceph monitor #7736)",
+        },
+        Bug {
+            name: "paxos.truncate_on_corruption",
+            summary: "an acceptor that finds an accepted record failing its checksum when it starts discards it and every later one, and answers Prepares as if it had never accepted them (Alagappan et al., FAST'18, Protocol-Aware Recovery)",
         },
         Bug {
             name: "paxos.serial_read_without_repair",
@@ -644,7 +670,33 @@ impl Paxos {
                 snapshot,
                 accepted,
             } => self.handle_promise(
-                now, from, ballot, page, pages, low_water, snapshot, accepted, out,
+                now,
+                from,
+                ballot,
+                page,
+                pages,
+                low_water,
+                snapshot,
+                accepted,
+                Vec::new(),
+                out,
+            ),
+            Message::Damaged {
+                ballot,
+                page,
+                pages,
+                slots,
+            } => self.handle_promise(
+                now,
+                from,
+                ballot,
+                page,
+                pages,
+                0,
+                None,
+                Vec::new(),
+                slots,
+                out,
             ),
             Message::Nack { ballot, promised } => self.handle_nack(now, ballot, promised, out),
             Message::Accept {
@@ -703,6 +755,12 @@ impl Paxos {
     /// Invariants that hold after every step (TigerBeetle style: the second line of
     /// defence).
     fn check_invariants(&self) {
+        debug_assert!(
+            self.damaged.first().is_none_or(|&s| s > self.low_water()),
+            "{}: a damaged record at or below the low-water mark {} is still kept",
+            self.id,
+            self.low_water()
+        );
         debug_assert!(
             self.chosen
                 .keys()
@@ -772,6 +830,7 @@ impl Protocol for Paxos {
         ReadMode::Local,
     ];
     const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
+    const STORAGE_FAULTS: bool = true;
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -805,6 +864,18 @@ impl Protocol for Paxos {
             protocol::lease_duration(config)
         };
         let snapshot = durable.snapshot.clone().map(Box::new);
+        let mut accepted = durable.accepted.clone();
+        let mut damaged = durable.damaged.clone();
+        if let Some(&first) = damaged.first() {
+            out.mark("paxos.started_with_damaged_records");
+            if bugs.truncate_on_corruption {
+                // The bug: a checksum mismatch is taken for a torn tail, and the log is
+                // cut there, as if this acceptor had never accepted anything from it on.
+                out.mark("paxos.truncated_at_damaged_record");
+                accepted.split_off(&first);
+                damaged.clear();
+            }
+        }
         let (executed, kv, applied) = match &snapshot {
             Some(s) => (s.upto, s.kv.clone(), s.applied.clone()),
             None => (0, Kv::default(), Applied::default()),
@@ -822,8 +893,9 @@ impl Protocol for Paxos {
                 durable.round
             },
             promised: durable.promised,
-            accepted: durable.accepted.clone(),
+            accepted,
             snapshot,
+            damaged,
             role: Role::Follower,
             reported: None,
             leader_hint: None,
@@ -903,6 +975,7 @@ impl Protocol for Paxos {
                 for (slot, value) in entries {
                     if *slot > low_water {
                         durable.accepted.insert(*slot, (*ballot, value.clone()));
+                        durable.damaged.remove(slot);
                     }
                 }
             }
@@ -918,9 +991,22 @@ impl Protocol for Paxos {
                     durable.low_water()
                 );
                 durable.accepted = durable.accepted.split_off(&(upto + 1));
+                durable.damaged = durable.damaged.split_off(&(upto + 1));
                 durable.promised = *promise;
             }
         }
+    }
+
+    /// Damages one accepted record (the promise and the snapshot are left whole).
+    fn corrupt(durable: &mut Durable, pick: u64) -> Option<String> {
+        let count = durable.accepted.len() as u64;
+        if count == 0 {
+            return None;
+        }
+        let slot = *durable.accepted.keys().nth((pick % count) as usize)?;
+        durable.accepted.remove(&slot);
+        durable.damaged.insert(slot);
+        Some(format!("accepted record of slot {slot}"))
     }
 
     fn role(&self) -> (Role, u64) {
@@ -953,6 +1039,7 @@ mod tests {
                 b.master_lease_no_drift_margin,
                 b.serial_read_without_repair,
                 b.commit_while_peer_leases_stale,
+                b.truncate_on_corruption,
             ]
         };
         let mut seen = vec![false; flags(&Bugs::default()).len()];

@@ -75,6 +75,7 @@ impl Paxos {
                 .collect();
             for (slot, value) in &entries {
                 self.accepted.insert(*slot, (ballot, value.clone()));
+                self.damaged.remove(slot);
             }
             leader.announced_upto = executed;
             for chunk in entries.chunks(MAX_SLOTS_PER_MESSAGE) {
@@ -264,6 +265,9 @@ impl Paxos {
                 continue; // a retransmission: already accepted (durable or on its way)
             }
             self.accepted.insert(slot, (ballot, value.clone()));
+            if self.damaged.remove(&slot) {
+                out.mark("paxos.damaged_record_overwritten");
+            }
             fresh.push((slot, value));
         }
         if !fresh.is_empty() || promise_raised {
@@ -572,8 +576,16 @@ impl Paxos {
     }
 
     fn maybe_snapshot(&mut self, out: &mut Outputs<Message, Write>) {
-        if self.snapshot_every == 0
-            || self.snapshot_in_flight
+        if self.snapshot_in_flight {
+            return;
+        }
+        // A damaged record of an executed slot is repaired by a snapshot covering it
+        // (Protocol-Aware Recovery: rebuild from what is known chosen), whatever the
+        // snapshot interval.
+        let repair = self.damaged.first().is_some_and(|&s| s <= self.executed);
+        if repair {
+            out.mark("paxos.snapshot_repairs_damaged_record");
+        } else if self.snapshot_every == 0
             || self.executed < self.low_water().saturating_add(self.snapshot_every)
         {
             return;
@@ -586,6 +598,8 @@ impl Paxos {
         out.mark("paxos.snapshot_taken");
         self.snapshot_in_flight = true;
         self.chosen = self.chosen.split_off(&(self.executed + 1));
+        // The snapshot speaks for the slots it covers, damaged ones included.
+        self.damaged = self.damaged.split_off(&(self.executed + 1));
         self.snapshot = Some(Box::new(snapshot.clone()));
         self.write(
             Write::Snapshot(snapshot),

@@ -432,3 +432,45 @@ fn a_message_from_a_node_outside_the_configuration_is_ignored() {
     assert_eq!(c.node(n(2)).promised(), Ballot::ZERO);
     assert_eq!(c.envelopes().count(), 0);
 }
+
+#[test]
+fn a_damaged_record_is_not_a_report_of_nothing_and_is_repaired_by_the_next_accept() {
+    // Protocol-Aware Recovery (FAST'18): a record that fails its checksum may have been
+    // one of the majority that chose a value. n2's promise names slot 1 as unreadable, so
+    // n3 does not lead on {n2, n3}: pmax over one intact report could miss x=1. Once n1 is
+    // back its promise reports x=1, n3 leads and re-proposes it, and n2's accept of it
+    // replaces the damaged record.
+    let mut c = cluster(config(3));
+    chosen_value_with_one_damaged_copy(&mut c);
+    assert!(c.marked("paxos.phase1_waits_for_intact_reports"));
+    assert_eq!(c.leads(n(3)), None, "only one intact report of slot 1");
+    c.restart(n(1));
+    c.fire_heartbeat(n(3)); // the Prepare goes out again to the acceptor it misses
+    c.deliver_all();
+    assert!(c.leads(n(3)).is_some());
+    c.announce(n(3));
+    for id in [n(1), n(2), n(3)] {
+        assert_eq!(c.node(id).kv().read("x"), Some(1), "{id}");
+    }
+    assert!(c.marked("paxos.damaged_record_overwritten"));
+    assert!(c.durable(n(2)).damaged.is_empty());
+}
+
+#[test]
+fn a_damaged_record_of_an_executed_slot_is_repaired_by_a_snapshot() {
+    // A replica that learns the chosen value of a slot it cannot read executes it, and a
+    // snapshot then covers the slot, whatever snapshot_every says.
+    let mut c = cluster(config(3));
+    c.elect(n(1));
+    let op = c.client(n(1), write("x", 1));
+    c.deliver_all();
+    assert_eq!(c.reply(op), Some(&WRITTEN));
+    c.crash(n(2));
+    c.corrupt(n(2), 0).expect("slot 1 is there to damage");
+    c.restart(n(2));
+    c.announce(n(1)); // n2 hears slot 1 is chosen, cannot read it, and catches up
+    assert_eq!(c.node(n(2)).kv().read("x"), Some(1));
+    assert!(c.marked("paxos.snapshot_repairs_damaged_record"));
+    assert!(c.durable(n(2)).damaged.is_empty());
+    assert_eq!(c.durable(n(2)).low_water(), 1);
+}

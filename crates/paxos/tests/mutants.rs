@@ -64,6 +64,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         "paxos.commit_while_peer_leases_stale",
         a_write_completes_only_once_every_lease_holder_accepted_it,
     ),
+    (
+        "paxos.truncate_on_corruption",
+        a_damaged_copy_of_a_chosen_value_does_not_vote_for_nothing,
+    ),
 ];
 
 /// `config` with `bug` switched on, if any.
@@ -558,9 +562,9 @@ fn a_write_completes_only_once_every_lease_holder_accepted_it(
     }
     let r = c.client(n(3), read("x"));
     match c.reply(r) {
-        Some(reply) if *reply == read_ok(Some(1)) => Err(format!(
-            "x=2 was acknowledged, then n3 read x=1 under its lease"
-        )),
+        Some(reply) if *reply == read_ok(Some(1)) => {
+            Err("x=2 was acknowledged, then n3 read x=1 under its lease".into())
+        }
         _ => Ok(()),
     }
 }
@@ -568,4 +572,27 @@ fn a_write_completes_only_once_every_lease_holder_accepted_it(
 #[test]
 fn a_lease_holder_never_serves_a_value_a_completed_write_replaced() {
     check("paxos.commit_while_peer_leases_stale");
+}
+
+/// Protocol-Aware Recovery (FAST'18): an acceptor that truncates its log at a damaged
+/// record answers phase 1 as if it had never accepted the chosen value there, and a new
+/// leader fills the slot with something else.
+fn a_damaged_copy_of_a_chosen_value_does_not_vote_for_nothing(
+    bug: Option<&str>,
+) -> Result<(), String> {
+    let mut c = lenient(with_bug(config(3), bug));
+    chosen_value_with_one_damaged_copy(&mut c);
+    if c.leads(n(3)).is_some() {
+        c.announce(n(3));
+    }
+    no_violations(&c)?;
+    match c.node(n(3)).kv().read("x") {
+        None if c.leads(n(3)).is_some() => Err("n3 leads and x=1 is gone".into()),
+        _ => Ok(()),
+    }
+}
+
+#[test]
+fn a_chosen_value_survives_a_damaged_copy() {
+    check("paxos.truncate_on_corruption");
 }

@@ -540,6 +540,24 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
         }
     }
 
+    /// A storage fault on `id`, which must be down: [`Protocol::corrupt`] damages one
+    /// record of its durable image (`pick` chooses which). What was damaged, if anything.
+    pub fn corrupt(&mut self, id: NodeId, pick: u64) -> Option<String> {
+        assert!(
+            !self.is_up(id),
+            "{id} must be down for its storage to be corrupted"
+        );
+        let node = self.nodes.get_mut(&id).expect("a node of the cluster");
+        let what = P::corrupt(&mut node.durable, pick);
+        if self.logging() {
+            self.log(format!(
+                "{id}'s storage: {}",
+                what.as_deref().unwrap_or("nothing to damage")
+            ));
+        }
+        what
+    }
+
     /// Starts `id` with [`Protocol::start`] from its durable image (nothing if it is up).
     pub fn restart(&mut self, id: NodeId) {
         if self.is_up(id) {

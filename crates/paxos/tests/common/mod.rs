@@ -90,6 +90,7 @@ pub fn durable(round: u64, promised: Ballot, accepted: &[(u64, Ballot, Value)]) 
             .map(|(slot, b, v)| (*slot, (*b, v.clone())))
             .collect(),
         snapshot: None,
+        damaged: Default::default(),
     }
 }
 
@@ -441,6 +442,12 @@ fn describe_message(msg: &Message) -> String {
             round,
             duration,
         } => format!("LeaseGrant {ballot} for round {round}, {duration:?}"),
+        Message::Damaged {
+            ballot,
+            page,
+            pages,
+            slots,
+        } => format!("Damaged {ballot} page {page}/{pages} slots {slots:?}"),
         Message::Chosen { ballot, upto } => format!("Chosen {ballot} to {upto}"),
         Message::CatchUp { from } => format!("CatchUp from {from}"),
         Message::Decided { snapshot, entries } => format!(
@@ -536,4 +543,30 @@ pub fn followers_holding_leases(config: Config) -> Cluster {
     c.announce(n(1));
     assert!(c.marked("paxos.follower_lease_granted"));
     c
+}
+
+/// A storage fault in the setting of Protocol-Aware Recovery (FAST'18), on a fresh
+/// three-node cluster: n1 leads and x=1 is accepted by n1 and n2 only (n3 cut off), so
+/// chosen and acknowledged; n1 crashes with everything it sent in flight; n2 restarts with
+/// its record of slot 1 damaged; n3 is back and campaigns. Nothing is in flight. Returns
+/// the acknowledged write.
+pub fn chosen_value_with_one_damaged_copy(c: &mut Cluster) -> OpId {
+    c.elect(n(1));
+    c.isolate(n(3));
+    let op = c.client(n(1), write("x", 1));
+    c.deliver_all();
+    assert_eq!(c.reply(op), Some(&WRITTEN));
+    c.crash_losing_sent(n(1));
+    c.crash(n(2));
+    assert_eq!(
+        c.corrupt(n(2), 0).as_deref(),
+        Some("accepted record of slot 1")
+    );
+    c.restart(n(2));
+    assert!(c.marked("paxos.started_with_damaged_records"));
+    c.heal();
+    c.outlast_fence();
+    c.fire_election(n(3));
+    c.deliver_all();
+    op
 }
