@@ -865,7 +865,13 @@ impl Protocol for Paxos {
         };
         let snapshot = durable.snapshot.clone().map(Box::new);
         let mut accepted = durable.accepted.clone();
-        let mut damaged = durable.damaged.clone();
+        // A damaged record the durable snapshot covers is moot (a crash can fall between
+        // the snapshot and the compaction that drops what it covers).
+        let mut damaged: BTreeSet<u64> = durable
+            .damaged
+            .range(durable.low_water() + 1..)
+            .copied()
+            .collect();
         if let Some(&first) = damaged.first() {
             out.mark("paxos.started_with_damaged_records");
             if bugs.truncate_on_corruption {
