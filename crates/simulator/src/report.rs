@@ -35,6 +35,10 @@ fn fault_text(f: &crate::sim::AppliedFault) -> String {
         Drift { rate, .. } => format!("drift{node} rate {rate}"),
         Loss { probability } => format!("loss {probability:.3}"),
         Clog { from, to } => format!("clog {from:?} -> {to:?}"),
+        Corrupt { .. } => match &f.outcome {
+            Some(what) => format!("corrupt{node} ({what})"),
+            None => format!("corrupt{node}"),
+        },
         other => format!("{}{node}", other.name()),
     }
 }
@@ -472,6 +476,10 @@ pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
             e.peer,
             e.a >> 10
         ),
+        Corrupt if e.label == "damaged" => {
+            format!("STORAGE FAULT: damaged (pick {}){d}", e.a)
+        }
+        Corrupt => format!("storage fault: nothing to damage (pick {})", e.a),
         Members => {
             let ids: Vec<String> = (0..64)
                 .filter(|i| e.b >> i & 1 == 1)

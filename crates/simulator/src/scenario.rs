@@ -70,8 +70,10 @@ struct RawScenario {
     clocks: RawClocks,
     #[serde(default)]
     workload: RawWorkload,
+    /// Each fault is read on its own (`validate`), so that an error inside one names it
+    /// and its line rather than the start of the list.
     #[serde(default)]
-    faults: Vec<toml::Spanned<RawFault>>,
+    faults: Vec<toml::Spanned<toml::Value>>,
     nemesis: Option<RawNemesis>,
     #[serde(default)]
     expect: RawExpect,
@@ -247,6 +249,36 @@ enum RawFault {
         at: Dur,
         node: u32,
     },
+    Corrupt {
+        at: Dur,
+        node: NodeSel,
+        pick: Option<RawPick>,
+    },
+}
+
+/// A corrupt fault's `pick`: signed, as TOML integers are, so that a negative one is
+/// refused by name (in `validate_fault`) rather than as a mismatched type.
+struct RawPick(i64);
+
+impl<'de> Deserialize<'de> for RawPick {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = RawPick;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number >= 0 for pick (which record to damage)")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawPick, E> {
+                Ok(RawPick(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawPick, E> {
+                i64::try_from(v)
+                    .map(RawPick)
+                    .map_err(|_| E::custom(format!("pick {v} is too large")))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -270,6 +302,7 @@ struct RawNemesis {
     drift: Option<f64>,
     crash_new_leader: Option<f64>,
     reconfigure: Option<f64>,
+    corrupt: Option<f64>,
     crash_duration: Option<[Dur; 2]>,
     partition_duration: Option<[Dur; 2]>,
     pause_duration: Option<[Dur; 2]>,
@@ -281,6 +314,7 @@ struct RawNemesis {
     crash_writing_duration: Option<[Dur; 2]>,
     drift_duration: Option<[Dur; 2]>,
     crash_new_leader_duration: Option<[Dur; 2]>,
+    corrupt_duration: Option<[Dur; 2]>,
 }
 
 #[derive(Deserialize, Default)]
@@ -499,6 +533,15 @@ pub enum Fault {
     RemoveServer {
         node: u32,
     },
+    /// A storage fault: crashes the node if it is up, then damages one record of its
+    /// durable image (`Protocol::corrupt`), which the node finds when it restarts. `pick`
+    /// chooses the record; `None` (a schedule that names none) draws it from the run's
+    /// fault stream when the fault fires, and the applied fault carries the drawn pick.
+    /// Only for protocols that model storage faults (`Protocol::STORAGE_FAULTS`).
+    Corrupt {
+        node: NodeSel,
+        pick: Option<u64>,
+    },
 }
 
 impl Fault {
@@ -516,7 +559,8 @@ impl Fault {
             | Fault::Pause { node }
             | Fault::Resume { node }
             | Fault::ClockStep { node, .. }
-            | Fault::Drift { node, .. } => Some(node),
+            | Fault::Drift { node, .. }
+            | Fault::Corrupt { node, .. } => Some(node),
             _ => None,
         }
     }
@@ -540,6 +584,7 @@ impl Fault {
             Fault::HealAll => "heal_all",
             Fault::AddServer { .. } => "add_server",
             Fault::RemoveServer { .. } => "remove_server",
+            Fault::Corrupt { .. } => "corrupt",
         }
     }
 }
@@ -571,7 +616,7 @@ impl NemesisSpec {
     }
 }
 
-pub const NEMESIS_KIND_COUNT: usize = 13;
+pub const NEMESIS_KIND_COUNT: usize = 14;
 
 /// The nemesis's fault kinds, each with a rate field of its name in `[nemesis]`. The
 /// first six pick their node (or link) at random; the targeted kinds pick the node a bug
@@ -583,6 +628,8 @@ pub const NEMESIS_KIND_COUNT: usize = 13;
 /// which it takes office (Raft's Figure 8 needs leaders that die young). `reconfigure`
 /// asks the leader to add a random non-member or remove a random member (keeping at
 /// least three), by the membership the leader last reported; it is not undone.
+/// `corrupt` crashes a random node and damages one record of its durable image (a
+/// storage fault, for protocols that model them), and restarts it after its duration.
 /// New kinds go at the end: a scenario that leaves them off draws the same random
 /// numbers, and so runs the same, as before they existed.
 pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
@@ -599,6 +646,7 @@ pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
     "drift",
     "crash_new_leader",
     "reconfigure",
+    "corrupt",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -824,6 +872,27 @@ impl Scenario {
             }
         }
         None
+    }
+
+    /// The field that writes the first fault of kind `kind` (`"corrupt"`) in the scenario's
+    /// file, as errors name it: `faults[2].kind`, indexed in the file's order (the parsed
+    /// schedule is sorted by time, so its index may differ); `faults` when the file's text
+    /// writes none.
+    pub fn fault_field(&self, kind: &str) -> String {
+        let index = toml::de::DeTable::parse(&self.source).ok().and_then(|doc| {
+            let faults = doc.get_ref().get("faults")?.get_ref().as_array()?;
+            faults.iter().position(|f| {
+                f.get_ref()
+                    .as_table()
+                    .and_then(|t| t.get("kind"))
+                    .and_then(|k| k.get_ref().as_str())
+                    == Some(kind)
+            })
+        });
+        match index {
+            Some(i) => format!("faults[{i}].kind"),
+            None => "faults".to_string(),
+        }
     }
 
     /// Voting members and observers as node ids, voters first.
@@ -1185,7 +1254,9 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     for (i, spanned) in raw.faults.into_iter().enumerate() {
         let offset = spanned.span().start;
         let field = format!("faults[{i}]");
-        let fault = validate_fault(cx, n, offset, &field, spanned.into_inner())?;
+        let raw = RawFault::deserialize(spanned.into_inner())
+            .map_err(|e| cx.err_at(offset, field.clone(), e.message().trim()))?;
+        let fault = validate_fault(cx, n, offset, &field, raw)?;
         if fault.at > duration {
             return Err(cx.err_at(
                 offset,
@@ -1218,6 +1289,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 r.drift,
                 r.crash_new_leader,
                 r.reconfigure,
+                r.corrupt,
             ]
             .map(|x| x.unwrap_or(0.0));
             for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
@@ -1261,6 +1333,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         r.crash_new_leader_duration,
                         // A membership change is not undone.
                         None,
+                        r.corrupt_duration,
                     ],
                 )?,
                 clock_step_max: r
@@ -1550,6 +1623,27 @@ fn validate_fault(
                 node: sel_ok(node)?,
             },
         ),
+        RawFault::Corrupt { at, node, pick } => {
+            let pick = match pick {
+                None => None,
+                Some(RawPick(p)) => Some(u64::try_from(p).map_err(|_| {
+                    cx.err_at(
+                        offset,
+                        format!("{field}.pick"),
+                        format!(
+                            "expected a whole number >= 0 choosing the record to damage, got {p}"
+                        ),
+                    )
+                })?),
+            };
+            (
+                at,
+                Fault::Corrupt {
+                    node: sel_ok(node)?,
+                    pick,
+                },
+            )
+        }
         RawFault::Restart { at, node } => (
             at,
             Fault::Restart {
@@ -1812,6 +1906,12 @@ impl Scenario {
                 }
                 Fault::AddServer { node } | Fault::RemoveServer { node } => {
                     let _ = writeln!(t, "node = {node}");
+                }
+                Fault::Corrupt { node, pick } => {
+                    let _ = writeln!(t, "node = {}", sel(*node));
+                    if let Some(pick) = pick {
+                        let _ = writeln!(t, "pick = {pick}");
+                    }
                 }
                 Fault::Heal | Fault::Unclog | Fault::HealAll => {}
             }

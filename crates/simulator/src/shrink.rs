@@ -12,7 +12,9 @@ use crate::scenario::{Fault, NodeSel, Scenario, ScheduledFault};
 use crate::sim::RunOutput;
 use std::time::Duration;
 
-/// The scenario that replays `out`'s faults explicitly, without a nemesis.
+/// The scenario that replays `out`'s faults explicitly, without a nemesis. Each fault is
+/// written as it was applied: a selector as the node it resolved to, a `corrupt` with the
+/// record it chose (`pick`), so the schedule draws nothing from the fault stream.
 pub fn explicit(sc: &Scenario, out: &RunOutput) -> Scenario {
     let mut explicit = sc.clone();
     explicit.nemesis = None;

@@ -198,6 +198,9 @@ pub struct AppliedFault {
     /// The node a selector such as "leader" resolved to.
     pub node: Option<u32>,
     pub from_nemesis: bool,
+    /// What the fault did, where its kind says more than its name: for `corrupt`, the
+    /// record the protocol damaged, or that there was nothing to damage.
+    pub outcome: Option<String>,
 }
 
 /// Everything a run produced.
@@ -354,6 +357,36 @@ fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::Co
     Ok(())
 }
 
+/// Refuses a scenario that damages storage for a protocol that does not model it.
+fn check_no_storage_faults(sc: &Scenario, protocol: &str) -> Result<(), protocol::ConfigError> {
+    let refuse = |field: String, what: &str| {
+        Err(protocol::ConfigError {
+            field,
+            message: format!(
+                "{protocol} does not model storage faults, but the scenario {what}; run it under a protocol that does"
+            ),
+        })
+    };
+    if let Some(i) = sc
+        .faults
+        .iter()
+        .position(|f| matches!(f.fault, Fault::Corrupt { .. }))
+    {
+        let at = crate::duration::format_duration(sc.faults[i].at);
+        return refuse(
+            sc.fault_field("corrupt"),
+            &format!("schedules corrupt at {at}"),
+        );
+    }
+    let corrupt = NEMESIS_KINDS.iter().position(|&k| k == "corrupt");
+    if let (Some(nem), Some(k)) = (&sc.nemesis, corrupt) {
+        if nem.rates[k] > 0.0 {
+            return refuse("nemesis.corrupt".into(), "draws storage faults");
+        }
+    }
+    Ok(())
+}
+
 /// Builds the configuration a scenario describes for protocol `P`: its `[options.NAME]`
 /// table converted by the kinds `P::OPTIONS` declares (other protocols' tables ignored).
 /// An option `P` does not have, or of the wrong kind, is an error naming
@@ -436,6 +469,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         P::check_config(&config)?;
         if !P::SUPPORTS_MEMBERSHIP {
             check_no_membership(sc, P::NAME)?;
+        }
+        if !P::STORAGE_FAULTS {
+            check_no_storage_faults(sc, P::NAME)?;
         }
         let seed = options.seed;
         let n = sc.nodes;
@@ -1563,7 +1599,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 .iter()
                 .rev()
                 .filter_map(|f| match f.fault {
-                    Fault::Crash { .. } => f.node,
+                    Fault::Crash { .. } | Fault::Corrupt { .. } => f.node,
                     _ => None,
                 })
                 .find(|&id| self.nodes[id as usize - 1].state.is_none()),
@@ -1590,6 +1626,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             },
             None => None,
         };
+        // A corrupt fault that names no record draws one now, from the fault stream, and
+        // is recorded with it: an explicit schedule made of the applied faults (shrinking)
+        // then damages the same record without drawing.
+        let fault = match fault {
+            Fault::Corrupt { node, pick: None } => Fault::Corrupt {
+                node,
+                pick: Some(self.draw_pick()),
+            },
+            other => other,
+        };
         self.record(Kind::Fault, node.unwrap_or(0), 0, fault.name(), 0, 0);
         self.describe(|| format!("{fault:?}"));
         // Liveness is judged from the last fault of any kind, so a crash never followed by
@@ -1600,6 +1646,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             fault: fault.clone(),
             node,
             from_nemesis,
+            outcome: None,
         });
         let n = self.sc.nodes;
         match fault {
@@ -1645,6 +1692,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.release_held();
             }
             Fault::Crash { .. } => self.crash(node.expect("resolved above")),
+            Fault::Corrupt { pick, .. } => {
+                let pick = pick.expect("drawn above");
+                self.corrupt(node.expect("resolved above"), pick);
+            }
             Fault::Restart { .. } => {
                 self.restart(node.expect("resolved above"));
             }
@@ -1704,6 +1755,28 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             .exponential(Duration::from_secs_f64(1.0 / total)))
     }
 
+    /// A record choice for a storage fault: 63 bits, so that a schedule written from the
+    /// applied faults (TOML integers are signed) can carry it.
+    fn draw_pick(&mut self) -> u64 {
+        self.rng_nemesis.next_u64() >> 1
+    }
+
+    /// A storage fault on node `id`: it crashes if it is up, then the protocol damages
+    /// one record of its durable image (what it will find when it restarts).
+    fn corrupt(&mut self, id: u32, pick: u64) {
+        self.crash(id);
+        let damaged = P::corrupt(&mut self.nodes[id as usize - 1].durable, pick);
+        let (label, text) = match &damaged {
+            Some(what) => ("damaged", what.clone()),
+            None => ("nothing_to_damage", "nothing to damage".to_string()),
+        };
+        self.record(Kind::Corrupt, id, 0, label, pick, digest(&damaged));
+        self.describe(|| text.clone());
+        if let Some(applied) = self.faults.last_mut() {
+            applied.outcome = Some(text);
+        }
+    }
+
     fn random_node(&mut self) -> u32 {
         1 + self.rng_nemesis.index(self.sc.nodes as usize) as u32
     }
@@ -1739,6 +1812,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         node: NodeSel::Id(id),
                     }),
                 )
+            }
+            "corrupt" => {
+                let node = NodeSel::Id(self.random_node());
+                let pick = Some(self.draw_pick());
+                (Fault::Corrupt { node, pick }, Some(Fault::Restart { node }))
             }
             "pause" => {
                 let id = self.random_node();

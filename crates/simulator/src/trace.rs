@@ -128,6 +128,10 @@ pub enum Kind {
     /// `node`'s voting membership changed to `a` members, `b` their bit set (bit `i - 1`
     /// for node `i`).
     Members,
+    /// A storage fault on crashed `node` with record choice `a`: `label` says whether the
+    /// protocol damaged a record (`damaged`) or had none (`nothing_to_damage`); `b` is a
+    /// digest of what it said it damaged. Last, so the other kinds keep their numbers.
+    Corrupt,
 }
 
 impl Kind {
@@ -154,6 +158,7 @@ impl Kind {
             Kind::Return => "return",
             Kind::Timeout => "timeout",
             Kind::Members => "members",
+            Kind::Corrupt => "corrupt",
         }
     }
 }

@@ -472,3 +472,93 @@ fn a_field_is_placed_on_the_line_that_writes_it() {
     assert_eq!(sc.line_of("faults[3].node"), None);
     assert_eq!(sc.line_of("options"), Some(6));
 }
+
+#[test]
+fn corrupt_faults_with_and_without_a_pick_and_the_corrupt_nemesis_parse_and_write_back() {
+    use simulator::scenario::{Fault, NodeSel, NEMESIS_KINDS};
+    let text = GOOD.replace(
+        "duration = \"10s\"\n",
+        "duration = \"10s\"\n\n[nemesis]\ncorrupt = 1.5\ncorrupt_duration = [\"50ms\", \"2s\"]\n",
+    ) + "\n[[faults]]\nat = \"2s\"\nkind = \"corrupt\"\nnode = 3\npick = 7\n\n[[faults]]\nat = \"3s\"\nkind = \"corrupt\"\nnode = \"leader\"\n";
+    let sc = Scenario::from_toml("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        sc.faults[1].fault,
+        Fault::Corrupt {
+            node: NodeSel::Id(3),
+            pick: Some(7)
+        }
+    );
+    assert_eq!(
+        sc.faults[2].fault,
+        Fault::Corrupt {
+            node: NodeSel::Leader,
+            pick: None
+        }
+    );
+    let k = NEMESIS_KINDS.iter().position(|&n| n == "corrupt").unwrap();
+    let nem = sc.nemesis.as_ref().unwrap();
+    assert_eq!(nem.rates[k], 1.5);
+    let ms = std::time::Duration::from_millis;
+    assert_eq!(nem.duration_of(k), (ms(50), ms(2000)));
+    let again = Scenario::from_toml("again.toml", &sc.to_toml()).unwrap();
+    assert_eq!(again.faults, sc.faults);
+    assert_eq!(again.to_toml(), sc.to_toml());
+    let nem2 = again.nemesis.unwrap();
+    assert_eq!((nem2.rates, nem2.durations), (nem.rates, nem.durations));
+    // The field a refusal names is the file's, whatever order the schedule sorts into.
+    assert_eq!(sc.fault_field("corrupt"), "faults[1].kind");
+    assert_eq!(sc.fault_field("crash"), "faults");
+}
+
+#[test]
+fn a_bad_corrupt_fault_or_rate_names_its_line_field_and_what_was_expected() {
+    let with =
+        |fault: &str| format!("{GOOD}\n[[faults]]\nat = \"2s\"\nkind = \"corrupt\"\n{fault}");
+    let e = error(&with("node = 2\npick = -1\n"));
+    // Placed on the fault's own table, as every check of a fault's values is.
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("faults[1].pick", Some(11)),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("expected a whole number >= 0") && e.message.contains("-1"),
+        "{e}"
+    );
+    let e = error(&with("node = 9\n"));
+    assert_eq!(e.field, "faults[1].node", "{e}");
+    assert!(e.message.contains("nodes are 1 to 6"), "{e}");
+    // A mistyped value names the fault and its line (not the start of the list), and
+    // what was expected.
+    let e = error(&with("node = 2\npick = \"first\"\n"));
+    assert_eq!((e.field.as_str(), e.line), ("faults[1]", Some(11)), "{e}");
+    assert!(
+        e.message.contains("expected a whole number >= 0 for pick"),
+        "{e}"
+    );
+    let e = error(&with("node = 2\nrecord = 3\n"));
+    assert_eq!((e.field.as_str(), e.line), ("faults[1]", Some(11)), "{e}");
+    assert!(e.message.contains("unknown field `record`"), "{e}");
+    let e = error(&with("pick = 1\n"));
+    assert!(e.message.contains("missing field `node`"), "{e}");
+    let nemesis = |fields: &str| {
+        GOOD.replace(
+            "duration = \"10s\"\n",
+            &format!("duration = \"10s\"\n\n[nemesis]\n{fields}\n"),
+        )
+    };
+    let e = error(&nemesis("corrupt = -2.0"));
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("nemesis.corrupt", Some(7)),
+        "{e}"
+    );
+    let e = error(&nemesis(
+        "corrupt = 1.0\ncorrupt_duration = [\"1s\", \"20s\"]",
+    ));
+    assert_eq!(
+        (e.field.as_str(), e.line),
+        ("nemesis.corrupt_duration", Some(8)),
+        "{e}"
+    );
+}
