@@ -30,6 +30,9 @@ pub struct Entry {
     pub links: LinkKind,
     /// Whether it changes its voting membership at run time (`Protocol::SUPPORTS_MEMBERSHIP`).
     pub membership: bool,
+    /// Whether it models storage faults, so that scenarios may `corrupt` its durable
+    /// records (`Protocol::STORAGE_FAULTS`).
+    pub storage_faults: bool,
     /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
     pub options: &'static [OptionSpec],
     run: fn(&Scenario, &RunOptions) -> Result<RunOutput, RunError>,
@@ -44,6 +47,7 @@ const fn entry<P: Protocol>() -> Entry {
         read_modes: P::READ_MODES,
         links: P::LINKS,
         membership: P::SUPPORTS_MEMBERSHIP,
+        storage_faults: P::STORAGE_FAULTS,
         options: P::OPTIONS,
         run: run_as::<P>,
         check: check_as::<P>,
@@ -129,6 +133,9 @@ impl Entry {
         );
         if self.membership {
             text.push_str("; membership changes");
+        }
+        if self.storage_faults {
+            text.push_str("; storage faults");
         }
         text.push_str(&format!("; {} mutants", self.bugs.len()));
         text

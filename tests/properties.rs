@@ -7,7 +7,10 @@
 //! capabilities in the registry, never from its name: datagram links get random loss,
 //! duplication and reordering, FIFO links keep order (loss is a reset); reads use the
 //! linearizable modes the protocol serves; a protocol that changes membership gets an
-//! initial spare and random membership changes; one that takes observers gets some.
+//! initial spare and random membership changes; one that takes observers gets some; one
+//! that models storage faults gets at most one `corrupt` per case (one damaged record on
+//! one node, restarted later: within what a correct protocol must survive, as
+//! Protocol-Aware Recovery, FAST'18, frames it; many could destroy every copy of a value).
 //!
 //! The generated value is a plain struct that shrinks toward fewer faults, nodes and
 //! clients, earlier and shorter faults; it becomes TOML only when it runs, so the parser
@@ -110,6 +113,9 @@ enum What {
         from: u8,
         to: u8,
     },
+    /// A storage fault (protocols that model them): the node crashes and one record of
+    /// its durable image is damaged; it restarts after the episode.
+    Corrupt(Who),
 }
 
 /// One fault and, after `lasts_ms`, its undoing (where the kind has one).
@@ -161,6 +167,8 @@ struct Case {
     /// seconds until the final `heal_all` (the `reconfigure` nemesis: never below three
     /// members).
     reconfigure_per_10s: u32,
+    /// Protocols that model storage faults: at most one `corrupt` episode.
+    storage_fault: Option<Episode>,
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -318,6 +326,22 @@ fn case(protocol: &'static Entry) -> impl Strategy<Value = Case> {
     } else {
         Just((false, 0)).boxed()
     };
+    // A protocol without storage faults draws nothing for them (last, so that the other
+    // parts of its cases are drawn as before the kind existed).
+    let storage_fault = if protocol.storage_faults {
+        prop::option::of(
+            (0..FAULTS_UNTIL_MS, 50..=FAULT_LASTS_MAX_MS, who()).prop_map(
+                |(at_ms, lasts_ms, who)| Episode {
+                    at_ms,
+                    lasts_ms,
+                    what: What::Corrupt(who),
+                },
+            ),
+        )
+        .boxed()
+    } else {
+        Just(None).boxed()
+    };
     // One flat tuple, no flat_map: every part shrinks on its own, and shrinking the
     // cluster or the workload keeps the fault schedule it is shrinking with.
     (
@@ -325,9 +349,10 @@ fn case(protocol: &'static Entry) -> impl Strategy<Value = Case> {
         prop::sample::select(modes),
         episodes(),
         membership,
+        storage_fault,
     )
         .prop_map(
-            move |(w, read_mode, faults, (spare, reconfigure_per_10s))| {
+            move |(w, read_mode, faults, (spare, reconfigure_per_10s), storage_fault)| {
                 let (election_min_ms, election_spread_ms, heartbeat_ms) = w.election;
                 let (clients, keys, mix, target_random, timeout_ms, think_max_ms) = w.workload;
                 Case {
@@ -362,6 +387,7 @@ fn case(protocol: &'static Entry) -> impl Strategy<Value = Case> {
                     faults,
                     spare,
                     reconfigure_per_10s,
+                    storage_fault,
                 }
             },
         )
@@ -436,10 +462,14 @@ impl Case {
         rounded.clamp(1.0 - self.drift_max(), 1.0 + self.drift_max())
     }
 
+    /// Every episode: the fault schedule's and the storage fault, if any.
+    fn episodes(&self) -> impl Iterator<Item = &Episode> {
+        self.faults.iter().chain(self.storage_fault.iter())
+    }
+
     /// When everything is undone: after the last fault's end, or at 1s with no faults.
     fn heal_all_ms(&self) -> u32 {
-        self.faults
-            .iter()
+        self.episodes()
             .map(|e| e.at_ms + e.lasts_ms)
             .max()
             .unwrap_or(1_000)
@@ -567,7 +597,7 @@ impl Case {
         let _ = writeln!(t, "think = [\"0ms\", {}]", ms(self.think_max_ms));
 
         let mut faults: Vec<(u32, String)> = Vec::new();
-        for e in &self.faults {
+        for e in self.episodes() {
             self.render_episode(&mut faults, e);
         }
         faults.push((self.heal_all_ms(), "kind = \"heal_all\"\n".into()));
@@ -649,8 +679,12 @@ impl Case {
                 fault(e.at_ms, "isolate", format!("node = {}\n", self.sel(*who)));
                 fault(end, "heal", String::new());
             }
-            What::Crash(who) => {
-                fault(e.at_ms, "crash", format!("node = {}\n", self.sel(*who)));
+            What::Crash(who) | What::Corrupt(who) => {
+                let kind = match e.what {
+                    What::Corrupt(_) => "corrupt",
+                    _ => "crash",
+                };
+                fault(e.at_ms, kind, format!("node = {}\n", self.sel(*who)));
                 let back = match who {
                     Who::Leader => "\"crashed\"".to_string(),
                     Who::Node(_) => self.sel(*who),
@@ -877,7 +911,7 @@ fn every_checker_passes_for_every_protocol_in_generated_scenarios() {
 /// The generator covers what it claims: every fault kind, both selectors, every read
 /// mode the protocol serves linearizably and cluster size appear in a few hundred
 /// generated cases for every protocol, as do links of the protocol's kind, and membership
-/// changes and observers where the protocol has them; each case renders to a scenario
+/// changes, observers and storage faults where the protocol has them; each case renders to a scenario
 /// the parser accepts (so a case that fails is a case that ran).
 #[test]
 fn generated_scenarios_parse_and_cover_every_fault_kind() {
@@ -969,6 +1003,11 @@ fn generated_scenarios_parse_and_cover_every_fault_kind() {
             want.push(observers);
         } else {
             never.push(observers);
+        }
+        if protocol.storage_faults {
+            want.push(format!("{name} corrupt"));
+        } else {
+            never.push(format!("{name} corrupt"));
         }
     }
     let missing: Vec<&String> = want.iter().filter(|w| !seen.contains(*w)).collect();

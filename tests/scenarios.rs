@@ -365,3 +365,50 @@ fn liveness_is_judged_while_a_majority_can_work_and_not_when_the_last_fault_stra
         assert_eq!(result, Outcome::Pass, "{protocol}: {detail}");
     }
 }
+
+/// A storage fault, scheduled or drawn by the nemesis, is refused by every protocol that
+/// does not model storage faults (`sim` exits 2 with this message), naming the file, the
+/// line and the field that asks for it, and accepted by every protocol that does.
+#[test]
+fn a_storage_fault_is_refused_naming_its_field_by_exactly_the_protocols_without_them() {
+    let options = RunOptions {
+        seed: 1,
+        keep_events: false,
+        bugs: vec![],
+        swarm: false,
+        describe: false,
+    };
+    let base = "name = \"corrupt\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"4s\"\n";
+    for (extra, place, what) in [
+        (
+            "\n[[faults]]\nat = \"1s\"\nkind = \"crash\"\nnode = 1\n\n[[faults]]\nat = \"2s\"\nkind = \"corrupt\"\nnode = 2\n",
+            "corrupt.toml:13: faults[1].kind",
+            "schedules corrupt at 2s",
+        ),
+        (
+            "\n[nemesis]\ncrash = 1.0\ncorrupt = 0.5\n",
+            "corrupt.toml:8: nemesis.corrupt",
+            "draws storage faults",
+        ),
+    ] {
+        let sc = Scenario::from_toml("corrupt.toml", &format!("{base}{extra}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        for entry in protocols::PROTOCOLS {
+            match (entry.storage_faults, entry.check(&sc, &options)) {
+                (true, Ok(())) => {}
+                (false, Err(RunError::Input(m))) => assert_eq!(
+                    m,
+                    format!(
+                        "{place}: {} does not model storage faults, but the scenario {what}; run it under a protocol that does",
+                        entry.name
+                    )
+                ),
+                (models, result) => panic!(
+                    "{} (storage faults: {models}) gave {:?} for {extra}",
+                    entry.name,
+                    result.err()
+                ),
+            }
+        }
+    }
+}
