@@ -33,6 +33,10 @@ pub struct Entry {
     /// Whether it models storage faults, so that scenarios may `corrupt` its durable
     /// records (`Protocol::STORAGE_FAULTS`).
     pub storage_faults: bool,
+    /// Whether it takes non-voting observers (`Protocol::OBSERVERS`).
+    pub observers: bool,
+    /// Every coverage mark it can report (`Protocol::MARKS`).
+    pub marks: &'static [&'static str],
     /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
     pub options: &'static [OptionSpec],
     run: fn(&Scenario, &RunOptions) -> Result<RunOutput, RunError>,
@@ -48,6 +52,8 @@ const fn entry<P: Protocol>() -> Entry {
         links: P::LINKS,
         membership: P::SUPPORTS_MEMBERSHIP,
         storage_faults: P::STORAGE_FAULTS,
+        observers: P::OBSERVERS,
+        marks: P::MARKS,
         options: P::OPTIONS,
         run: run_as::<P>,
         check: check_as::<P>,

@@ -831,6 +831,47 @@ impl Protocol for Paxos {
     ];
     const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
     const STORAGE_FAULTS: bool = true;
+    /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
+    /// tests/marks.rs checks this list against the crate's source).
+    const MARKS: &'static [&'static str] = &[
+        "paxos.accept_below_low_water",
+        "paxos.accept_retransmitted",
+        "paxos.ballot_boosted",
+        "paxos.catch_up_by_snapshot",
+        "paxos.catch_up_requested",
+        "paxos.damaged_record_overwritten",
+        "paxos.duplicate_command_skipped",
+        "paxos.execution_held_for_lease_holder",
+        "paxos.follower_lease_granted",
+        "paxos.follower_lease_read",
+        "paxos.follower_read_behind_its_accepts",
+        "paxos.hole_filled_with_noop",
+        "paxos.leader_installed_snapshot_from_promise",
+        "paxos.leader_overtaken_by_chosen_slots",
+        "paxos.lease_read_before_recovery",
+        "paxos.lease_read_fell_back_to_quorum",
+        "paxos.message_from_non_member_ignored",
+        "paxos.ok_across_leadership_change",
+        "paxos.own_acceptor_refused_own_ballot",
+        "paxos.pending_slot_taken_by_later_ballot",
+        "paxos.phase1_waits_for_intact_reports",
+        "paxos.preempted",
+        "paxos.prepare_refused_after_restart",
+        "paxos.prepare_refused_by_leader",
+        "paxos.prepare_refused_leader_alive",
+        "paxos.prepare_repeated",
+        "paxos.promise_lost_in_compaction",
+        "paxos.recovered_accepted_value",
+        "paxos.replica_installed_snapshot",
+        "paxos.slot_chosen_twice",
+        "paxos.snapshot_installed",
+        "paxos.snapshot_repairs_damaged_record",
+        "paxos.snapshot_taken",
+        "paxos.stale_promise_counted",
+        "paxos.started_with_damaged_records",
+        "paxos.truncated_at_damaged_record",
+        "paxos.yielded_to_higher_ballot",
+    ];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;

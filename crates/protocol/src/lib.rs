@@ -116,6 +116,14 @@ pub trait Protocol: Sized {
     /// mismatch, as Protocol-Aware Recovery, FAST'18, models it). A driver must refuse to
     /// run a scenario that corrupts the storage of a protocol without it.
     const STORAGE_FAULTS: bool = false;
+    /// Whether the protocol takes non-voting observers (`Config::observers`, ZAB's
+    /// observers). A driver that draws worlds (swarm testing) gives observers only to a
+    /// protocol that takes them.
+    const OBSERVERS: bool = false;
+    /// Every coverage mark the protocol reports with [`Outputs::mark`]: the rare paths it
+    /// names, so that a campaign can list those no seed reached (FoundationDB's
+    /// `CODE_PROBE`). A mark reported but not listed here is a defect the driver reports.
+    const MARKS: &'static [&'static str] = &[];
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {

@@ -879,6 +879,42 @@ impl Protocol for Raft {
         ReadMode::Local,
     ];
     const SUPPORTS_MEMBERSHIP: bool = true;
+    /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
+    /// tests/marks.rs checks this list against the crate's source).
+    const MARKS: &'static [&'static str] = &[
+        "raft.append_rejected_conflict",
+        "raft.committed_entry_truncated",
+        "raft.committed_prior_term_by_count",
+        "raft.conf_change_before_term_commit",
+        "raft.conf_change_not_leader",
+        "raft.conf_change_nothing_to_do",
+        "raft.conf_change_started",
+        "raft.conf_change_waits_for_previous",
+        "raft.conf_change_waits_for_term_commit",
+        "raft.conf_entry_truncated",
+        "raft.conflict_truncated",
+        "raft.leader_backtracks",
+        "raft.leader_stepdown_check_quorum",
+        "raft.lease_read_fell_back_to_read_index",
+        "raft.message_from_non_member_ignored",
+        "raft.no_noop_on_election",
+        "raft.non_member_campaigns_until_its_removal_commits",
+        "raft.non_member_does_not_campaign",
+        "raft.prevote_fenced",
+        "raft.prevote_from_lower_term_dropped",
+        "raft.prevote_grant_ignored_as_stale",
+        "raft.prevote_rejected",
+        "raft.prior_term_entry_not_committed_by_count",
+        "raft.read_index_waits_for_term_commit",
+        "raft.removed_leader_steps_down",
+        "raft.second_leader_in_term",
+        "raft.sole_voter_waits_for_its_vote_to_be_durable",
+        "raft.truncated_without_conflict",
+        "raft.unknown_timer_ignored",
+        "raft.vote_fenced",
+        "raft.vote_forgotten_on_leader_discovery",
+        "raft.vote_from_non_member_not_counted",
+    ];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;

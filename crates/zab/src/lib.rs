@@ -546,6 +546,40 @@ impl Protocol for Zab {
     const READ_MODES: &'static [ReadMode] =
         &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
     const LINKS: protocol::LinkKind = protocol::LinkKind::Fifo;
+    const OBSERVERS: bool = true;
+    /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
+    /// tests/marks.rs checks this list against the crate's source).
+    const MARKS: &'static [&'static str] = &[
+        "zab.ackepoch_same_epoch",
+        "zab.bug.ack_newleader_before_durable",
+        "zab.bug.ack_proposal_before_ack_newleader",
+        "zab.bug.current_epoch_before_history",
+        "zab.bug.diff_instead_of_trunc",
+        "zab.bug.epoch_file_gap",
+        "zab.bug.propose_only_to_acked_newleader",
+        "zab.bug.retain_db_across_election",
+        "zab.bug.snap_in_memory_only",
+        "zab.commit_of_missing_txn",
+        "zab.current_epoch_repaired",
+        "zab.fle_joined_established",
+        "zab.fle_round_reset",
+        "zab.follower_ahead_of_leader",
+        "zab.leader_lost_quorum",
+        "zab.leader_not_established_in_time",
+        "zab.leaderinfo_stale_epoch",
+        "zab.learner_disconnected",
+        "zab.learner_lost_leader",
+        "zab.learner_saw_fifo_violation",
+        "zab.learner_timed_out",
+        "zab.learner_took_snap",
+        "zab.learner_truncated",
+        "zab.newleader_ack_of_other_zxid",
+        "zab.sync_diff",
+        "zab.sync_dropped_applied_txn",
+        "zab.sync_snap",
+        "zab.sync_trunc",
+        "zab.unsaved_snapshot_abandoned",
+    ];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
