@@ -1,31 +1,11 @@
 //! The `sim` binary as a user runs it: exit codes, messages, saved traces and replay.
 
+mod common;
+
+use common::{root, sim, temp_dir, text};
 use sim::protocols;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn sim(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("sim runs")
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn run_prints_a_json_summary_with_the_documented_fields_and_exits_0() {

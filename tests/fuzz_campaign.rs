@@ -2,12 +2,10 @@
 //! lowest failing seed of the range it ran, not the first to finish, and its summary says
 //! what happened to the seeds running when it stopped and which seeds did not run.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
+use std::process::Command;
 
 /// Runs `sim fuzz` and returns its exit code, JSON lines and stderr.
 fn fuzz(args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>, String) {
