@@ -120,6 +120,10 @@ pub trait Protocol: Sized {
     /// observers). A driver that draws worlds (swarm testing) gives observers only to a
     /// protocol that takes them.
     const OBSERVERS: bool = false;
+    /// Which of the shared `[options]` switches the protocol honours: `"pre_vote"`,
+    /// `"check_quorum"`, `"backtrack"` (Raft's). A driver that draws worlds draws only
+    /// these; the others would change nothing.
+    const SWITCHES: &'static [&'static str] = &[];
     /// Every coverage mark the protocol reports with [`Outputs::mark`]: the rare paths it
     /// names, so that a campaign can list those no seed reached (FoundationDB's
     /// `CODE_PROBE`). A mark reported but not listed here is a defect the driver reports.

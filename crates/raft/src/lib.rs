@@ -879,6 +879,7 @@ impl Protocol for Raft {
         ReadMode::Local,
     ];
     const SUPPORTS_MEMBERSHIP: bool = true;
+    const SWITCHES: &'static [&'static str] = &["pre_vote", "check_quorum", "backtrack"];
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
     const MARKS: &'static [&'static str] = &[
