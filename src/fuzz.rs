@@ -160,9 +160,9 @@ fn judge_seed(sc: &Scenario, bugs: &[String], swarm: bool, seed: u64) -> SeedRes
     };
     // A protocol that asserts its own invariants panics on a violation: that is this
     // seed's finding, not the end of the campaign.
-    match sim::hunt::run_caught(&sc.protocol, sc, &options) {
-        Ok(out) => {
-            let j = judge(sc, &out);
+    match sim::hunt::run_world(&sc.protocol, sc, &options) {
+        Ok((world, out)) => {
+            let j = judge(&world, &out);
             SeedResult {
                 seed,
                 passed: j.passed(),
@@ -620,9 +620,9 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
         swarm,
         describe: false,
     };
-    match protocols::run(&sc.protocol, sc, &options) {
-        Ok(out) => {
-            let j = judge(sc, &out);
+    match sim::hunt::run_world(&sc.protocol, sc, &options) {
+        Ok((world, out)) => {
+            let (sc, j) = (&*world, judge(&world, &out));
             match save_new_trace(&args.traces_dir, sc, &out, &j) {
                 Ok(path) => {
                     text.push_str(&format!(

@@ -55,6 +55,19 @@ pub fn run_caught(
     })
 }
 
+/// Runs one seed as `run_caught` does, in the world the seed draws (`Entry::world`: the
+/// scenario itself unless it has a `[swarm]` table), and hands back that world: judge the
+/// run against it.
+pub fn run_world<'a>(
+    protocol: &str,
+    sc: &'a Scenario,
+    options: &RunOptions,
+) -> Result<(std::borrow::Cow<'a, Scenario>, RunOutput), RunError> {
+    let world = protocols::world(protocol, sc, options.seed)?;
+    let out = run_caught(protocol, &world, options)?;
+    Ok((world, out))
+}
+
 /// A failing seed and what failed (checker names; a protocol assertion or an aborted run
 /// in words).
 #[derive(Clone, Debug)]
@@ -78,8 +91,8 @@ pub fn seed_failures(
         swarm,
         describe: false,
     };
-    match run_caught(&sc.protocol, sc, &options) {
-        Ok(out) => Ok(failed_checks(&judge(sc, &out))),
+    match run_world(&sc.protocol, sc, &options) {
+        Ok((world, out)) => Ok(failed_checks(&judge(&world, &out))),
         Err(RunError::Input(m)) => Err(m),
         Err(RunError::Aborted(m)) => Ok(vec![format!("run stopped: {m}")]),
         Err(RunError::Panicked(m)) => Ok(vec![format!("a protocol assertion: {m}")]),
@@ -186,10 +199,12 @@ pub fn shrink_failure(
     // shrink the scenario with its nemesis (and swarm mix) as it is.
     let explicit = simulator::shrink::explicit(sc, out);
     let explicit_fails = fails_same_way(&explicit, false).is_some();
+    // A drawn world's nemesis is already its swarm mix (and the shrunk file, which no
+    // longer says it was drawn, must not mix it again).
     let (start, swarm) = if explicit_fails {
         (explicit, false)
     } else {
-        (sc.clone(), options.swarm)
+        (sc.clone(), options.swarm && sc.drawn.is_none())
     };
     let run_options = RunOptions {
         swarm,

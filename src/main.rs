@@ -179,7 +179,7 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
         Err(code) => return code,
     };
     let options = header.settings().options(true, false);
-    let (out, _, _) = match execute(&sc, &header.protocol, &options) {
+    let (sc, out, _, _) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -222,7 +222,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         Err(code) => return code,
     };
     let options = header.settings().options(false, false);
-    let (out, j, _) = match execute(&sc, &header.protocol, &options) {
+    let (sc, out, j, _) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -346,12 +346,23 @@ fn exit_for(j: &Judgement) -> ExitCode {
     }
 }
 
+/// Runs `sc` under `protocol` in the world its seed draws (the scenario itself unless it
+/// has a `[swarm]` table) and judges the run against that world, which it hands back.
 fn execute(
     sc: &Scenario,
     protocol: &str,
     options: &RunOptions,
-) -> Result<(RunOutput, Judgement, Duration), ExitCode> {
+) -> Result<(Scenario, RunOutput, Judgement, Duration), ExitCode> {
     let started = Instant::now();
+    let world = match protocols::world(protocol, sc, options.seed) {
+        Ok(w) => w.into_owned(),
+        Err(RunError::Input(message)) => return Err(fail_input(&message)),
+        Err(RunError::Aborted(message)) | Err(RunError::Panicked(message)) => {
+            eprintln!("error: {}: {message}", sc.file);
+            return Err(ExitCode::from(1));
+        }
+    };
+    let sc = &world;
     let out = match protocols::run(protocol, sc, options) {
         Ok(out) => out,
         Err(RunError::Input(message)) => return Err(fail_input(&message)),
@@ -362,7 +373,7 @@ fn execute(
     };
     let wall = started.elapsed();
     let j = judge(sc, &out);
-    Ok((out, j, wall))
+    Ok((world, out, j, wall))
 }
 
 /// A path as a shell word: quoted when it holds anything but letters, digits and `_-./+,:`
@@ -445,7 +456,17 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             .map(|m| format!(" · read mode {}", m.name()))
             .unwrap_or_default()
     );
-    let (out, j, wall) = match execute(&sc, &protocol, &options) {
+    // The world a swarm scenario's seed draws, before the run (VOPR's header).
+    if let (Some(entry), Ok(world)) = (
+        protocols::find(&protocol),
+        protocols::world(&protocol, &sc, options.seed),
+    ) {
+        eprint!(
+            "{}",
+            simulator::swarm::describe(&world, &entry.capabilities)
+        );
+    }
+    let (sc, out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -493,7 +514,7 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         );
     }
     let options = header.settings().options(true, args.timeline);
-    let (out, j, wall) = match execute(&sc, &header.protocol, &options) {
+    let (sc, out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
     };

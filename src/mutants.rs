@@ -230,10 +230,10 @@ fn shrink_size(sc: &Scenario, row: &MutantRow, seed: u64) -> String {
         swarm: row.swarm,
         describe: false,
     };
-    let Ok(out) = hunt::run_caught(&sc.protocol, sc, &options) else {
+    let Ok((world, out)) = hunt::run_world(&sc.protocol, sc, &options) else {
         return "(a panic: not shrunk)".into();
     };
-    match hunt::shrink_failure(sc, &options, &out, 150) {
+    match hunt::shrink_failure(&world, &options, &out, 150) {
         Ok(s) => format!(
             "{}/{}/{} from {}/{}/{}",
             s.out.log.len(),

@@ -7,6 +7,7 @@
 
 use protocol::{Bug, ConfigError, LinkKind, OptionSpec, Protocol, ReadMode};
 use simulator::sim::RunOutput;
+use simulator::swarm::Capabilities;
 use simulator::{RunOptions, Scenario, Simulation};
 use std::fmt;
 
@@ -39,6 +40,8 @@ pub struct Entry {
     pub marks: &'static [&'static str],
     /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
     pub options: &'static [OptionSpec],
+    /// What drawing a swarm world for it needs to know.
+    pub capabilities: Capabilities,
     run: fn(&Scenario, &RunOptions) -> Result<RunOutput, RunError>,
     check: fn(&Scenario, &RunOptions) -> Result<(), RunError>,
 }
@@ -55,6 +58,7 @@ const fn entry<P: Protocol>() -> Entry {
         observers: P::OBSERVERS,
         marks: P::MARKS,
         options: P::OPTIONS,
+        capabilities: Capabilities::of::<P>(),
         run: run_as::<P>,
         check: check_as::<P>,
     }
@@ -103,16 +107,34 @@ fn check_as<P: Protocol>(sc: &Scenario, options: &RunOptions) -> Result<(), RunE
 }
 
 impl Entry {
-    /// Runs `sc` under this protocol.
+    /// The world `sc` is for this protocol at `seed`: the one the seed draws from its
+    /// `[swarm]` ranges (`simulator::swarm::draw`), or `sc` itself when it has none.
+    /// Judge a run against this world, not against `sc`.
+    pub fn world<'a>(
+        &self,
+        sc: &'a Scenario,
+        seed: u64,
+    ) -> Result<std::borrow::Cow<'a, Scenario>, RunError> {
+        if sc.swarm.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(sc));
+        }
+        simulator::swarm::draw(sc, &self.capabilities, seed)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| config_error(sc, e))
+    }
+
+    /// Runs `sc` under this protocol (in the world its seed draws, for a swarm scenario).
     pub fn run(&self, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
         check_option_tables(sc)?;
-        (self.run)(sc, options)
+        let world = self.world(sc, options.seed)?;
+        (self.run)(&world, options)
     }
 
     /// Checks that `sc` can run under this protocol, without running it.
     pub fn check(&self, sc: &Scenario, options: &RunOptions) -> Result<(), RunError> {
         check_option_tables(sc)?;
-        (self.check)(sc, options)
+        let world = self.world(sc, options.seed)?;
+        (self.check)(&world, options)
     }
 
     /// Whether it serves read mode `mode`.
@@ -151,15 +173,24 @@ impl Entry {
 /// A table `[options.NAME]` must name a registered protocol: a misspelt one would
 /// otherwise be ignored by every run.
 fn check_option_tables(sc: &Scenario) -> Result<(), RunError> {
-    match sc
+    let swarm_tables = sc.swarm.iter().flat_map(|s| s.by_protocol.keys());
+    let unknown = |name: &&String| find(name).is_none();
+    let bad = (sc
         .options
         .by_protocol
         .keys()
-        .find(|name| find(name).is_none())
-    {
+        .find(unknown)
+        .map(|n| ("options", n)))
+    .or_else(|| {
+        swarm_tables
+            .clone()
+            .find(unknown)
+            .map(|n| ("swarm.options", n))
+    });
+    match bad {
         None => Ok(()),
-        Some(name) => {
-            let field = format!("options.{name}");
+        Some((table, name)) => {
+            let field = format!("{table}.{name}");
             Err(RunError::Input(format!(
                 "{}: {field}: expected a table named after a protocol ({}), got {name:?}",
                 place(sc, &field),
@@ -202,6 +233,15 @@ fn entry_for(name: &str, sc: &Scenario) -> Result<&'static Entry, RunError> {
 /// Runs `sc` under the protocol called `name`.
 pub fn run(name: &str, sc: &Scenario, options: &RunOptions) -> Result<RunOutput, RunError> {
     entry_for(name, sc)?.run(sc, options)
+}
+
+/// The world `sc` is at `seed` under the protocol called `name` (see [`Entry::world`]).
+pub fn world<'a>(
+    name: &str,
+    sc: &'a Scenario,
+    seed: u64,
+) -> Result<std::borrow::Cow<'a, Scenario>, RunError> {
+    entry_for(name, sc)?.world(sc, seed)
 }
 
 /// Checks that `sc` can run under the protocol called `name`, without running it.

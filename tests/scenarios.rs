@@ -90,7 +90,11 @@ fn passes_under(entry: &protocols::Entry) -> Tally {
             }
         };
         tally.ran.push(name.clone());
-        let j = judge(&sc, &out);
+        // A swarm scenario runs in the world its seed draws; judge against that world.
+        let world = entry
+            .world(&sc, sc.seed)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let j = judge(&world, &out);
         if !j.passed() {
             let failed: Vec<String> = j
                 .expectations
@@ -409,6 +413,83 @@ fn a_storage_fault_is_refused_naming_its_field_by_exactly_the_protocols_without_
                     result.err()
                 ),
             }
+        }
+    }
+}
+
+/// A `[swarm]` range that cannot be drawn from is bad input naming the file, the line and
+/// the field, and what was expected; nothing is run.
+#[test]
+fn a_malformed_swarm_range_is_refused_naming_file_line_and_field() {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    for (from, to, field, expected) in [
+        (
+            "nodes = [3, 7]",
+            "nodes = [7, 3]",
+            "swarm.nodes",
+            "min <= max",
+        ),
+        ("nodes = [3, 7]", "nodes = [3, 65]", "swarm.nodes", "<= 64"),
+        (
+            "loss = [0.0, 0.05]",
+            "loss = [0.0, 1.5]",
+            "swarm.loss",
+            "<= 1",
+        ),
+        ("spare = 0.3", "spare = 2.0", "swarm.spare", "probability"),
+        (
+            "election_timeout = [\"150ms\", \"400ms\"]",
+            "election_timeout = [\"400ms\", \"150ms\"]",
+            "swarm.election_timeout",
+            "min <= max",
+        ),
+        (
+            "read_modes = [",
+            "read_modes = [\"fast\", ",
+            "swarm.read_modes",
+            "expected read modes",
+        ),
+        (
+            "targets = [",
+            "targets = [\"nearest\", ",
+            "swarm.targets",
+            "expected",
+        ),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let bad = text.replacen(from, to, 1);
+        let line = bad.lines().position(|l| l.starts_with(to)).unwrap() + 1;
+        let e = Scenario::from_toml("bad.toml", &bad).expect_err(to);
+        assert_eq!(
+            (e.file.as_str(), e.line, e.field.as_str()),
+            ("bad.toml", Some(line), field),
+            "{e}"
+        );
+        assert!(e.message.contains(expected), "{e}");
+    }
+}
+
+/// A swarm seed's world is drawn the same way by `sim run --seed N` and by the replay of
+/// its trace (both re-draw it from the scenario's text and the recorded seed), and its
+/// read mode, recorded in the trace, draws the same world again.
+#[test]
+fn a_swarm_seed_draws_the_same_world_and_run_every_time() {
+    let sc = load(&scenarios_dir().join("swarm.toml"));
+    for entry in protocols::PROTOCOLS {
+        for seed in [1, 2] {
+            let world = entry.world(&sc, seed).unwrap();
+            assert_eq!(world.drawn, Some(seed));
+            let a = run(&sc, entry.name, seed);
+            let b = run(&world, entry.name, seed);
+            assert_eq!(a.log.hash(), b.log.hash(), "{} seed {seed}", entry.name);
+            let mut again = sc.clone();
+            again.workload.read_mode = world.workload.read_mode;
+            assert_eq!(
+                entry.world(&again, seed).unwrap().to_toml(),
+                world.to_toml(),
+                "{} seed {seed}: the recorded read mode draws another world",
+                entry.name
+            );
         }
     }
 }

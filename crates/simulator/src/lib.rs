@@ -14,6 +14,7 @@ pub mod duration;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod swarm;
 pub mod trace;
 pub mod world;
 

@@ -18,6 +18,8 @@ pub enum Stream {
     Nemesis,
     Clocks,
     Swarm,
+    /// The world a `[swarm]` scenario draws for the seed (`crate::swarm`).
+    World,
     Timers(u32),
 }
 
@@ -30,6 +32,7 @@ impl Stream {
             Stream::Nemesis => 4,
             Stream::Clocks => 5,
             Stream::Swarm => 6,
+            Stream::World => 7,
             Stream::Timers(node) => 1000 + u64::from(node),
         }
     }

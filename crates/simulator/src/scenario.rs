@@ -7,6 +7,7 @@
 //! way round) and turns the raw structs into the validated form the simulator runs.
 
 use crate::duration::{Dur, SignedDur};
+use crate::swarm::SwarmOption;
 use protocol::ReadMode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -77,6 +78,43 @@ struct RawScenario {
     nemesis: Option<RawNemesis>,
     #[serde(default)]
     expect: RawExpect,
+    swarm: Option<RawSwarm>,
+}
+
+/// `[swarm]`: the ranges each seed draws its own world from (`crate::swarm`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarm {
+    nodes: Option<[u32; 2]>,
+    observers: Option<[u32; 2]>,
+    spare: Option<f64>,
+    election_timeout: Option<[Dur; 2]>,
+    election_spread: Option<[Dur; 2]>,
+    heartbeat_interval: Option<[Dur; 2]>,
+    pre_vote: Option<f64>,
+    check_quorum: Option<f64>,
+    backtrack: Option<f64>,
+    clock_drift_bound: Option<[f64; 2]>,
+    latency: Option<[Dur; 2]>,
+    loss: Option<[f64; 2]>,
+    duplicate: Option<[f64; 2]>,
+    reorder: Option<[f64; 2]>,
+    write_latency: Option<[Dur; 2]>,
+    offset: Option<[SignedDur; 2]>,
+    drift: Option<[f64; 2]>,
+    clients: Option<[u32; 2]>,
+    keys: Option<[u32; 2]>,
+    read: Option<[f64; 2]>,
+    write: Option<[f64; 2]>,
+    cas: Option<[f64; 2]>,
+    timeout: Option<[Dur; 2]>,
+    think: Option<[Dur; 2]>,
+    targets: Option<Vec<String>>,
+    read_modes: Option<Vec<String>>,
+    kind_on: Option<f64>,
+    rate_scale: Option<[f64; 2]>,
+    #[serde(default)]
+    options: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -294,6 +332,7 @@ struct RawNemesis {
     clog: Option<f64>,
     loss: Option<f64>,
     clock_step_max: Option<Dur>,
+    corrupt_max: Option<u32>,
     loss_max: Option<f64>,
     crash_leader: Option<f64>,
     pause_leader: Option<f64>,
@@ -387,6 +426,12 @@ pub struct Scenario {
     pub faults: Vec<ScheduledFault>,
     pub nemesis: Option<NemesisSpec>,
     pub expect: Expect,
+    /// `[swarm]`: each seed draws its own world from these ranges (`crate::swarm::draw`)
+    /// before it runs. `None` for a scenario without the table, and for a drawn world.
+    pub swarm: Option<crate::swarm::SwarmSpec>,
+    /// The seed a drawn world was drawn for (`None`: the scenario as written). A drawn
+    /// world's nemesis is already its swarm mix, so `RunOptions::swarm` leaves it alone.
+    pub drawn: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -606,6 +651,11 @@ pub struct NemesisSpec {
     /// the kind its own range (`crash_duration = [..]`); `fault_duration` otherwise.
     pub durations: [Option<(Duration, Duration)>; NEMESIS_KIND_COUNT],
     pub clock_step_max: Duration,
+    /// At most this many `corrupt` faults in a run (`None`: no limit). A protocol
+    /// survives damaged records only while an intact copy of each remains (Protocol-Aware
+    /// Recovery, FAST'18); many corruptions can destroy every copy of a value, and a
+    /// correct protocol then blocks rather than lose it.
+    pub corrupt_max: Option<u32>,
     pub loss_max: f64,
 }
 
@@ -846,32 +896,7 @@ impl Scenario {
                 return option.line;
             }
         }
-        let doc = toml::de::DeTable::parse(&self.source).ok()?;
-        let line = |offset: usize| {
-            self.source[..offset.min(self.source.len())]
-                .matches('\n')
-                .count()
-                + 1
-        };
-        let mut table = doc.get_ref();
-        let mut segments = field.split('.').peekable();
-        while let Some(segment) = segments.next() {
-            let (key, index) = match segment.split_once('[') {
-                Some((key, rest)) => (key, rest.strip_suffix(']')?.parse::<usize>().ok()),
-                None => (segment, None),
-            };
-            let (key_span, mut value) = table.get_key_value(key).map(|(k, v)| (k.span(), v))?;
-            let mut at = key_span.start;
-            if let Some(i) = index {
-                value = value.get_ref().as_array()?.get(i)?;
-                at = value.span().start;
-            }
-            match value.get_ref() {
-                toml::de::DeValue::Table(inner) if segments.peek().is_some() => table = inner,
-                _ => return Some(line(at)),
-            }
-        }
-        None
+        line_of_dotted(&self.source, field)
     }
 
     /// The field that writes the first fault of kind `kind` (`"corrupt"`) in the scenario's
@@ -906,6 +931,31 @@ impl Scenario {
         let nemesis = self.nemesis.as_ref().map(|n| n.stop).unwrap_or_default();
         scheduled.max(nemesis)
     }
+}
+
+/// The line of `source` that writes `field` (a dotted name, `faults[2].node`), if any.
+pub(crate) fn line_of_dotted(source: &str, field: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(source).ok()?;
+    let line = |offset: usize| source[..offset.min(source.len())].matches('\n').count() + 1;
+    let mut table = doc.get_ref();
+    let mut segments = field.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        let (key, index) = match segment.split_once('[') {
+            Some((key, rest)) => (key, rest.strip_suffix(']')?.parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let (key_span, mut value) = table.get_key_value(key).map(|(k, v)| (k.span(), v))?;
+        let mut at = key_span.start;
+        if let Some(i) = index {
+            value = value.get_ref().as_array()?.get(i)?;
+            at = value.span().start;
+        }
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) if segments.peek().is_some() => table = inner,
+            _ => return Some(line(at)),
+        }
+    }
+    None
 }
 
 /// Takes the `[options.<protocol>]` tables (any table inside `[options]`) out of the
@@ -1272,6 +1322,11 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     // A stable sort keeps file order for faults at the same instant.
     faults.sort_by_key(|f| f.at);
 
+    let swarm_write_latency_max = raw
+        .swarm
+        .as_ref()
+        .and_then(|s| s.write_latency)
+        .map(|[_, max]| max.0);
     let nemesis = match raw.nemesis {
         None => None,
         Some(r) => {
@@ -1336,6 +1391,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         r.corrupt_duration,
                     ],
                 )?,
+                corrupt_max: r.corrupt_max,
                 clock_step_max: r
                     .clock_step_max
                     .map(|d| d.0)
@@ -1352,8 +1408,11 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             // A crash at the moment a write is issued is only "before it completes" when
             // writes take time.
             let crash_writing = NEMESIS_KINDS.iter().position(|&k| k == "crash_writing");
+            // A swarm that may draw slow disks turns the kind off in worlds without them.
+            let swarm_disks = swarm_write_latency_max.is_some_and(|d| !d.is_zero());
             if crash_writing.is_some_and(|k| spec.rates[k] > 0.0)
                 && storage.write_latency.1.is_zero()
+                && !swarm_disks
             {
                 return Err(cx.err_near(
                     "crash_writing",
@@ -1472,6 +1531,11 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         by_read_mode,
     };
 
+    let swarm = match raw.swarm {
+        None => None,
+        Some(r) => Some(validate_swarm(cx, r, &faults, &workload)?),
+    };
+
     Ok(Scenario {
         file: cx.file.to_string(),
         source: cx.source.to_string(),
@@ -1490,6 +1554,8 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         faults,
         nemesis,
         expect,
+        swarm,
+        drawn: None,
     })
 }
 
@@ -1759,6 +1825,260 @@ fn toml_value(v: &toml::Value) -> String {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// `[swarm]`: the ranges a seed draws its world from.
+
+/// Largest factor `[swarm] rate_scale` may multiply a nemesis rate by.
+pub const MAX_RATE_SCALE: f64 = 100.0;
+
+impl Ctx<'_> {
+    /// An error about `field` (dotted, `swarm.nodes`), placed on the line that writes it.
+    fn err_field(&self, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            line: line_of_dotted(self.source, field),
+            ..self.err(field, message)
+        }
+    }
+}
+
+fn swarm_count(
+    cx: &Ctx,
+    key: &str,
+    r: Option<[u32; 2]>,
+    lo: u32,
+    hi: u32,
+) -> Result<Option<(u32, u32)>, ScenarioError> {
+    let Some([a, b]) = r else { return Ok(None) };
+    if a > b || a < lo || b > hi {
+        return Err(cx.err_field(
+            &format!("swarm.{key}"),
+            format!("expected [min, max] with {lo} <= min <= max <= {hi}, got [{a}, {b}]"),
+        ));
+    }
+    Ok(Some((a, b)))
+}
+
+fn swarm_fraction(
+    cx: &Ctx,
+    key: &str,
+    r: Option<[f64; 2]>,
+    hi: f64,
+) -> Result<Option<(f64, f64)>, ScenarioError> {
+    let Some([a, b]) = r else { return Ok(None) };
+    if !(a >= 0.0 && a <= b && b <= hi) {
+        return Err(cx.err_field(
+            &format!("swarm.{key}"),
+            format!("expected [min, max] with 0 <= min <= max <= {hi}, got [{a}, {b}]"),
+        ));
+    }
+    Ok(Some((a, b)))
+}
+
+fn swarm_chance(cx: &Ctx, key: &str, p: Option<f64>) -> Result<Option<f64>, ScenarioError> {
+    match p {
+        Some(p) if !(0.0..=1.0).contains(&p) => Err(cx.err_field(
+            &format!("swarm.{key}"),
+            format!("expected a probability between 0 and 1, got {p}"),
+        )),
+        p => Ok(p),
+    }
+}
+
+fn swarm_durations(
+    cx: &Ctx,
+    key: &str,
+    r: Option<[Dur; 2]>,
+    positive: bool,
+) -> Result<Option<(Duration, Duration)>, ScenarioError> {
+    let Some([a, b]) = r else { return Ok(None) };
+    if a.0 > b.0 || (positive && a.0.is_zero()) {
+        return Err(cx.err_field(
+            &format!("swarm.{key}"),
+            format!(
+                "expected [min, max] with {}min <= max, got [{:?}, {:?}]",
+                if positive { "0 < " } else { "" },
+                a.0,
+                b.0
+            ),
+        ));
+    }
+    Ok(Some((a.0, b.0)))
+}
+
+/// The node ids a fault names (for checking them against the smallest cluster a swarm
+/// draws).
+fn fault_node_ids(f: &Fault) -> Vec<u32> {
+    match f {
+        Fault::Partition { groups } => groups.iter().flatten().copied().collect(),
+        Fault::Bridge { groups, bridge } => {
+            groups.iter().flatten().copied().chain([*bridge]).collect()
+        }
+        Fault::OneWay { from, to } | Fault::Clog { from, to } => {
+            from.iter().chain(to).copied().collect()
+        }
+        Fault::AddServer { node } | Fault::RemoveServer { node } => vec![*node],
+        other => match other.node() {
+            Some(NodeSel::Id(id)) => vec![id],
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn validate_swarm(
+    cx: &Ctx,
+    r: RawSwarm,
+    faults: &[ScheduledFault],
+    workload: &WorkloadSpec,
+) -> Result<crate::swarm::SwarmSpec, ScenarioError> {
+    let nodes = swarm_count(cx, "nodes", r.nodes, 1, MAX_NODES)?;
+    if let Some((smallest, _)) = nodes {
+        let named = faults
+            .iter()
+            .flat_map(|f| fault_node_ids(&f.fault))
+            .chain(workload.read_only_at.iter().copied())
+            .max();
+        if let Some(id) = named.filter(|&id| id > smallest) {
+            return Err(cx.err_field(
+                "swarm.nodes",
+                format!(
+                    "the scenario names node {id}, but a seed may draw a cluster of {smallest}; expected a smallest cluster of at least {id} (or faults that name \"leader\" or \"crashed\")"
+                ),
+            ));
+        }
+    }
+    let read_modes = match r.read_modes {
+        None => Vec::new(),
+        Some(names) => {
+            let mut modes = Vec::new();
+            for name in names {
+                let mode = ReadMode::from_name(&name).ok_or_else(|| {
+                    let all: Vec<&str> = ReadMode::ALL.iter().map(|m| m.name()).collect();
+                    cx.err_field(
+                        "swarm.read_modes",
+                        format!("expected read modes among {}, got {name:?}", all.join(", ")),
+                    )
+                })?;
+                modes.push(mode);
+            }
+            if modes.is_empty() {
+                return Err(cx.err_field(
+                    "swarm.read_modes",
+                    "expected at least one read mode (or leave the field out)",
+                ));
+            }
+            modes
+        }
+    };
+    let targets = match r.targets {
+        None => Vec::new(),
+        Some(names) => {
+            let mut targets = Vec::new();
+            for name in names {
+                targets.push(match name.as_str() {
+                    "leader" => Target::Leader,
+                    "random" => Target::Random,
+                    "sticky" => Target::Sticky,
+                    other => {
+                        return Err(cx.err_field(
+                            "swarm.targets",
+                            format!("expected \"leader\", \"random\" or \"sticky\", got {other:?}"),
+                        ))
+                    }
+                });
+            }
+            if targets.is_empty() {
+                return Err(cx.err_field(
+                    "swarm.targets",
+                    "expected at least one target (or leave the field out)",
+                ));
+            }
+            targets
+        }
+    };
+    let offset_nanos = match r.offset {
+        None => None,
+        Some([a, b]) if a.0 > b.0 => {
+            return Err(cx.err_field("swarm.offset", "expected [min, max] with min <= max"))
+        }
+        Some([a, b]) => Some((a.0, b.0)),
+    };
+    let mut by_protocol = BTreeMap::new();
+    for (name, table) in r.options {
+        let mut options = BTreeMap::new();
+        for (key, value) in table {
+            let field = format!("swarm.options.{name}.{key}");
+            let range = match &value {
+                toml::Value::Float(p) if (0.0..=1.0).contains(p) => SwarmOption::Chance(*p),
+                toml::Value::Array(a) => match a.as_slice() {
+                    [toml::Value::Integer(x), toml::Value::Integer(y)] if 0 <= *x && x <= y => {
+                        SwarmOption::Counts(*x as u64, *y as u64)
+                    }
+                    [toml::Value::String(x), toml::Value::String(y)] => {
+                        let parse = |t: &str| {
+                            crate::duration::parse_duration(t).map_err(|m| cx.err_field(&field, m))
+                        };
+                        let (x, y) = (parse(x)?, parse(y)?);
+                        if x > y {
+                            return Err(cx.err_field(
+                                &field,
+                                format!("expected [min, max] with min <= max, got [{x:?}, {y:?}]"),
+                            ));
+                        }
+                        SwarmOption::Durations(x, y)
+                    }
+                    _ => return Err(cx.err_field(&field, SWARM_OPTION_EXPECTED)),
+                },
+                _ => return Err(cx.err_field(&field, SWARM_OPTION_EXPECTED)),
+            };
+            options.insert(key, range);
+        }
+        by_protocol.insert(name, options);
+    }
+    let spec = crate::swarm::SwarmSpec {
+        nodes,
+        observers: swarm_count(cx, "observers", r.observers, 0, MAX_NODES)?,
+        spare: swarm_chance(cx, "spare", r.spare)?,
+        election_timeout: swarm_durations(cx, "election_timeout", r.election_timeout, true)?,
+        election_spread: swarm_durations(cx, "election_spread", r.election_spread, false)?,
+        heartbeat_interval: swarm_durations(cx, "heartbeat_interval", r.heartbeat_interval, true)?,
+        pre_vote: swarm_chance(cx, "pre_vote", r.pre_vote)?,
+        check_quorum: swarm_chance(cx, "check_quorum", r.check_quorum)?,
+        backtrack: swarm_chance(cx, "backtrack", r.backtrack)?,
+        clock_drift_bound: swarm_fraction(cx, "clock_drift_bound", r.clock_drift_bound, 0.5)?,
+        latency: swarm_durations(cx, "latency", r.latency, false)?,
+        loss: swarm_fraction(cx, "loss", r.loss, 1.0)?,
+        duplicate: swarm_fraction(cx, "duplicate", r.duplicate, 1.0)?,
+        reorder: swarm_fraction(cx, "reorder", r.reorder, 1.0)?,
+        write_latency: swarm_durations(cx, "write_latency", r.write_latency, false)?,
+        offset_nanos,
+        drift: swarm_fraction(cx, "drift", r.drift, 1.0)?,
+        clients: swarm_count(cx, "clients", r.clients, 0, MAX_CLIENTS)?,
+        keys: swarm_count(cx, "keys", r.keys, 1, 1_000_000)?,
+        read: swarm_fraction(cx, "read", r.read, 1000.0)?,
+        write: swarm_fraction(cx, "write", r.write, 1000.0)?,
+        cas: swarm_fraction(cx, "cas", r.cas, 1000.0)?,
+        timeout: swarm_durations(cx, "timeout", r.timeout, true)?,
+        think: swarm_durations(cx, "think", r.think, false)?,
+        targets,
+        read_modes,
+        kind_on: swarm_chance(cx, "kind_on", r.kind_on)?.unwrap_or(0.5),
+        rate_scale: swarm_fraction(cx, "rate_scale", r.rate_scale, MAX_RATE_SCALE)?
+            .unwrap_or((0.25, 2.0)),
+        by_protocol,
+    };
+    if let (Some((_, hi)), Some((lo, _))) = (spec.heartbeat_interval, spec.election_timeout) {
+        if hi >= lo {
+            return Err(cx.err_field(
+                "swarm.heartbeat_interval",
+                format!("expected a largest heartbeat below the smallest election timeout ({lo:?}), got {hi:?}"),
+            ));
+        }
+    }
+    Ok(spec)
+}
+
+const SWARM_OPTION_EXPECTED: &str = "expected a probability (0.5) for a true/false option, [min, max] whole numbers for a count, or [\"min\", \"max\"] durations";
+
 impl Scenario {
     /// Writes the scenario back as a scenario file that parses to the same scenario
     /// (every field explicit, so a reader sees exactly what runs).
@@ -1938,6 +2258,9 @@ impl Scenario {
                 dur(nem.clock_step_max),
                 nem.loss_max
             );
+            if let Some(max) = nem.corrupt_max {
+                let _ = writeln!(t, "corrupt_max = {max}");
+            }
         }
         let e = &self.expect;
         let names = |v: &[String]| {

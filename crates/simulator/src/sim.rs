@@ -302,6 +302,8 @@ pub struct Simulation<'s, P: Protocol> {
     /// A `crash_new_leader` fault waits for the next node to become leader; it crashes
     /// right after that step and stays down this long.
     crash_on_next_leader_ns: Option<u64>,
+    /// `corrupt` faults the nemesis has applied (for `NemesisSpec::corrupt_max`).
+    corrupts_drawn: u32,
 }
 
 fn ns(d: Duration) -> u64 {
@@ -510,14 +512,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             .fifo
             .unwrap_or(P::LINKS == protocol::LinkKind::Fifo);
         let mut nemesis = sc.nemesis.clone();
-        if let (true, Some(nem)) = (options.swarm, nemesis.as_mut()) {
+        // A drawn world's nemesis is already its seed's swarm mix.
+        if let (true, None, Some(nem)) = (options.swarm, sc.drawn, nemesis.as_mut()) {
             swarm_mix(&mut Rng::new(seed, Stream::Swarm), nem);
         }
         Ok(Simulation {
             sc,
             describe: options.describe,
             seed,
-            swarm: options.swarm,
+            swarm: options.swarm && sc.drawn.is_none(),
             nemesis,
             config,
             fifo,
@@ -557,6 +560,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             last_heal_ns: 0,
             crash_on_next_write_ns: None,
             crash_on_next_leader_ns: None,
+            corrupts_drawn: 0,
         })
     }
 
@@ -1814,6 +1818,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 )
             }
             "corrupt" => {
+                if nem
+                    .corrupt_max
+                    .is_some_and(|max| self.corrupts_drawn >= max)
+                {
+                    self.record(Kind::FaultSkipped, 0, 0, "corrupt", 0, 0);
+                    self.schedule_nemesis_tick(stop);
+                    return;
+                }
+                self.corrupts_drawn += 1;
                 let node = NodeSel::Id(self.random_node());
                 let pick = Some(self.draw_pick());
                 (Fault::Corrupt { node, pick }, Some(Fault::Restart { node }))

@@ -1,0 +1,517 @@
+//! Swarm worlds: a scenario with a `[swarm]` table is a family of worlds, and every seed
+//! draws its own (TigerBeetle VOPR's `options_swarm`, FoundationDB's BUGGIFY): cluster
+//! size, observers and spares, timing and protocol options, network, disk, clocks,
+//! workload, read mode, and which fault kinds are on at what rate. Rare combinations get
+//! whole runs to themselves.
+//!
+//! The draw is a pure function of (scenario, protocol capabilities, seed) on its own random
+//! stream (`Stream::World`), so `sim run --seed N` and `sim replay` of a saved trace (which
+//! embeds the scenario's text and records the protocol and seed) draw the same world. A
+//! drawn world is a plain scenario (`swarm: None`, `drawn: Some(seed)`): it runs, judges,
+//! shrinks and prints like any other. A protocol gets only what it has: observers where it
+//! takes them, spares and `reconfigure` with membership change, `corrupt` with storage
+//! faults, read modes it serves, its own `[swarm.options.NAME]`.
+//!
+//! Every draw is made whatever the outcome of an override (`--read-mode`), so an override
+//! shifts no other part of the world. New fields draw after the existing ones.
+
+use crate::rng::{Rng, Stream};
+use crate::scenario::{ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT};
+use protocol::{LinkKind, OptionKind, OptionSpec, Protocol, ReadMode};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// The ranges of `[swarm]`, as validated (`docs/scenarios.md` documents each). `None` (or
+/// an empty list) keeps the scenario's own value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmSpec {
+    pub nodes: Option<(u32, u32)>,
+    pub observers: Option<(u32, u32)>,
+    /// Probability that the highest-numbered voter starts outside the membership.
+    pub spare: Option<f64>,
+    /// The election timeout's minimum, and how much wider its maximum is.
+    pub election_timeout: Option<(Duration, Duration)>,
+    pub election_spread: Option<(Duration, Duration)>,
+    pub heartbeat_interval: Option<(Duration, Duration)>,
+    /// Probabilities that each option is on.
+    pub pre_vote: Option<f64>,
+    pub check_quorum: Option<f64>,
+    pub backtrack: Option<f64>,
+    pub clock_drift_bound: Option<(f64, f64)>,
+    /// An envelope: each seed draws its own `[min, max]` inside it.
+    pub latency: Option<(Duration, Duration)>,
+    pub loss: Option<(f64, f64)>,
+    pub duplicate: Option<(f64, f64)>,
+    pub reorder: Option<(f64, f64)>,
+    /// An envelope, as `latency`.
+    pub write_latency: Option<(Duration, Duration)>,
+    /// An envelope of initial clock offsets, in nanoseconds.
+    pub offset_nanos: Option<(i64, i64)>,
+    /// How much of the clock rate deviation the drift bound tolerates the clocks use
+    /// (0: true rate; 1: the widest a correct lease survives).
+    pub drift: Option<(f64, f64)>,
+    pub clients: Option<(u32, u32)>,
+    pub keys: Option<(u32, u32)>,
+    pub read: Option<(f64, f64)>,
+    pub write: Option<(f64, f64)>,
+    pub cas: Option<(f64, f64)>,
+    pub timeout: Option<(Duration, Duration)>,
+    /// An envelope, as `latency`.
+    pub think: Option<(Duration, Duration)>,
+    pub targets: Vec<Target>,
+    pub read_modes: Vec<ReadMode>,
+    /// Each nemesis kind the scenario enables stays on with this probability (one always
+    /// does) ...
+    pub kind_on: f64,
+    /// ... at its rate scaled by a factor drawn from this range.
+    pub rate_scale: (f64, f64),
+    /// `[swarm.options.NAME]`: protocol options, drawn only for that protocol.
+    pub by_protocol: BTreeMap<String, BTreeMap<String, SwarmOption>>,
+}
+
+/// A protocol option's range in `[swarm.options.NAME]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SwarmOption {
+    /// A true/false option, true with this probability.
+    Chance(f64),
+    Counts(u64, u64),
+    Durations(Duration, Duration),
+}
+
+/// What a protocol can do, as far as drawing a world for it goes (from its trait consts).
+#[derive(Clone, Copy, Debug)]
+pub struct Capabilities {
+    pub name: &'static str,
+    pub read_modes: &'static [ReadMode],
+    pub links: LinkKind,
+    pub membership: bool,
+    pub storage_faults: bool,
+    pub observers: bool,
+    /// The shared `[options]` switches it honours (`Protocol::SWITCHES`).
+    pub switches: &'static [&'static str],
+    pub options: &'static [OptionSpec],
+}
+
+impl Capabilities {
+    pub const fn of<P: Protocol>() -> Capabilities {
+        Capabilities {
+            name: P::NAME,
+            read_modes: P::READ_MODES,
+            links: P::LINKS,
+            membership: P::SUPPORTS_MEMBERSHIP,
+            storage_faults: P::STORAGE_FAULTS,
+            observers: P::OBSERVERS,
+            switches: P::SWITCHES,
+            options: P::OPTIONS,
+        }
+    }
+}
+
+/// A world drawn for a protocol that cannot be run: the field at fault and why.
+pub type DrawError = protocol::ConfigError;
+
+fn kind(name: &str) -> usize {
+    NEMESIS_KINDS
+        .iter()
+        .position(|&k| k == name)
+        .expect("a nemesis kind")
+}
+
+fn count(rng: &mut Rng, (lo, hi): (u32, u32)) -> u32 {
+    rng.range_u64(lo.into(), hi.into()) as u32
+}
+
+fn fraction(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
+    let x = lo + (hi - lo) * rng.unit();
+    // Four decimals: a printed world reads as it runs.
+    ((x * 10_000.0).round() / 10_000.0).clamp(lo, hi)
+}
+
+/// Whole milliseconds when the range allows it (a readable world), else nanoseconds.
+fn duration(rng: &mut Rng, (lo, hi): (Duration, Duration)) -> Duration {
+    let d = rng.duration(lo, hi);
+    let ms = Duration::from_millis(d.as_millis() as u64);
+    if ms >= lo {
+        ms
+    } else {
+        d
+    }
+}
+
+/// A sub-range of an envelope: two draws, in order.
+fn within(rng: &mut Rng, envelope: (Duration, Duration)) -> (Duration, Duration) {
+    let a = duration(rng, envelope);
+    let b = duration(rng, envelope);
+    (a.min(b), a.max(b))
+}
+
+/// The world seed `seed` draws from `sc` for a protocol with `caps`; `sc` itself when it
+/// has no `[swarm]` table (or is already a drawn world).
+pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, DrawError> {
+    let Some(spec) = &sc.swarm else {
+        return Ok(sc.clone());
+    };
+    let mut rng = Rng::new(seed, Stream::World);
+    let mut w = sc.clone();
+    w.swarm = None;
+    w.drawn = Some(seed);
+    w.seed = seed;
+
+    // The cluster: at least three voters remain beside any observers.
+    if let Some(r) = spec.nodes {
+        w.nodes = count(&mut rng, r);
+    }
+    if let (Some(r), true) = (spec.observers, caps.observers) {
+        let drawn = count(&mut rng, r);
+        w.options.observers = drawn.min(w.nodes.saturating_sub(3));
+    } else if !caps.observers {
+        w.options.observers = 0;
+    }
+    let voters = w.nodes - w.options.observers;
+
+    // Timing and options.
+    if let Some(r) = spec.election_timeout {
+        let min = duration(&mut rng, r);
+        let spread = spec
+            .election_spread
+            .map_or(Duration::ZERO, |s| duration(&mut rng, s));
+        w.options.election_timeout = (min, min + spread);
+    } else if let Some(s) = spec.election_spread {
+        let spread = duration(&mut rng, s);
+        w.options.election_timeout.1 = w.options.election_timeout.0 + spread;
+    }
+    if let Some(r) = spec.heartbeat_interval {
+        w.options.heartbeat_interval = duration(&mut rng, r);
+    }
+    // A heartbeat at most a third of the election timeout keeps a healthy leader in office.
+    let third = w.options.election_timeout.0 / 3;
+    if w.options.heartbeat_interval > third && !third.is_zero() {
+        w.options.heartbeat_interval = Duration::from_millis(third.as_millis().max(1) as u64);
+    }
+    let has = |switch: &str| caps.switches.contains(&switch);
+    if let (Some(p), true) = (spec.pre_vote, has("pre_vote")) {
+        w.options.pre_vote = rng.chance(p);
+    }
+    if let (Some(p), true) = (spec.check_quorum, has("check_quorum")) {
+        w.options.check_quorum = rng.chance(p);
+    }
+    if let (Some(p), true) = (spec.backtrack, has("backtrack")) {
+        w.options.backtrack_to_term_start = rng.chance(p);
+    }
+    if let Some(r) = spec.clock_drift_bound {
+        w.options.clock_drift_bound = fraction(&mut rng, r);
+    }
+    if let Some(p) = spec.spare {
+        let spare = rng.chance(p);
+        if caps.membership && spare && voters >= 4 && sc.options.members.is_none() {
+            w.options.members = Some((1..voters).collect());
+        }
+    }
+
+    // Network: datagram links lose, duplicate and reorder; FIFO links (TCP) keep order,
+    // and their loss is a connection reset, left to the nemesis.
+    let fifo = w.network.fifo.unwrap_or(caps.links == LinkKind::Fifo);
+    if let Some(r) = spec.latency {
+        w.network.latency = within(&mut rng, r);
+    }
+    for (range, value) in [
+        (spec.loss, &mut w.network.loss),
+        (spec.duplicate, &mut w.network.duplicate),
+        (spec.reorder, &mut w.network.reorder),
+    ] {
+        if let Some(r) = range {
+            let p = fraction(&mut rng, r);
+            *value = if fifo { 0.0 } else { p };
+        }
+    }
+    if let Some(r) = spec.write_latency {
+        w.storage.write_latency = within(&mut rng, r);
+    }
+
+    // Clocks: offsets anywhere in the envelope; rates within what the drift bound
+    // tolerates. A follower's vote fence (its minimum election timeout on its clock) must
+    // outlast a leader's lease (that timeout × (1 − bound) on the leader's clock), so the
+    // fastest rate over the slowest, (1 + d) / (1 − d), is at most 1 / (1 − bound), that
+    // is d ≤ bound / (2 − bound).
+    if let Some((lo, hi)) = spec.offset_nanos {
+        let mut one = || lo + rng.range_u64(0, (hi - lo) as u64) as i64;
+        let (a, b) = (one(), one());
+        let ms = |x: i64| x / 1_000_000 * 1_000_000;
+        w.clocks.offset_nanos = (ms(a.min(b)).max(lo), ms(a.max(b)).max(lo));
+        if w.clocks.offset_nanos.0 > w.clocks.offset_nanos.1 {
+            w.clocks.offset_nanos.1 = w.clocks.offset_nanos.0;
+        }
+    }
+    if let Some(r) = spec.drift {
+        let b = w.options.clock_drift_bound;
+        let d = b / (2.0 - b) * fraction(&mut rng, r);
+        // Rounding inwards keeps the band within the bound.
+        let lo = ((1.0 - d) * 10_000.0).ceil() / 10_000.0;
+        let hi = ((1.0 + d) * 10_000.0).floor() / 10_000.0;
+        w.clocks.drift = (lo.min(1.0), hi.max(1.0));
+    }
+
+    // Workload.
+    if let Some(r) = spec.clients {
+        w.workload.clients = count(&mut rng, r);
+    }
+    if let Some(r) = spec.keys {
+        // At most two clients per key: more, under long faults, leave a key with dozens of
+        // indeterminate operations, and the linearizability checker's budget ends in
+        // "unknown" rather than a verdict.
+        w.workload.keys = count(&mut rng, r).max(w.workload.clients.div_ceil(2));
+    }
+    for (range, i) in [(spec.read, 0), (spec.write, 1), (spec.cas, 2)] {
+        if let Some(r) = range {
+            w.workload.mix[i] = (fraction(&mut rng, r) * 10.0).round() / 10.0;
+        }
+    }
+    if w.workload.mix.iter().sum::<f64>() <= 0.0 {
+        w.workload.mix[1] = 1.0;
+    }
+    if let Some(r) = spec.timeout {
+        w.workload.timeout = duration(&mut rng, r);
+    }
+    if let Some(r) = spec.think {
+        w.workload.think = within(&mut rng, r);
+    }
+    if !spec.targets.is_empty() {
+        w.workload.target = spec.targets[rng.index(spec.targets.len())];
+    }
+    if !spec.read_modes.is_empty() {
+        let served: Vec<ReadMode> = spec
+            .read_modes
+            .iter()
+            .copied()
+            .filter(|m| caps.read_modes.contains(m))
+            .collect();
+        let pick = rng.next_u64();
+        // A mode the scenario or `--read-mode` names stays; a protocol that serves none
+        // of the listed modes reads in its default.
+        if sc.workload.read_mode.is_none() && !served.is_empty() {
+            w.workload.read_mode = Some(served[(pick % served.len() as u64) as usize]);
+        }
+    }
+    let read_mode = w
+        .workload
+        .read_mode
+        .unwrap_or(ReadMode::default_for(caps.read_modes));
+
+    // The protocol's own options.
+    if let Some(table) = spec.by_protocol.get(caps.name) {
+        let mut options = w
+            .options
+            .by_protocol
+            .get(caps.name)
+            .cloned()
+            .unwrap_or_default();
+        for (key, range) in table {
+            let field = format!("swarm.options.{}.{key}", caps.name);
+            let Some(option) = caps.options.iter().find(|o| o.name == key) else {
+                return Err(DrawError {
+                    field: field.clone(),
+                    ..protocol::unknown_option(caps.name, caps.options, key)
+                });
+            };
+            let value = match (option.kind, range) {
+                (OptionKind::Bool, SwarmOption::Chance(p)) => toml::Value::Boolean(rng.chance(*p)),
+                (OptionKind::Count, SwarmOption::Counts(lo, hi)) => {
+                    toml::Value::Integer(rng.range_u64(*lo, *hi).min(i64::MAX as u64) as i64)
+                }
+                (OptionKind::Duration, SwarmOption::Durations(lo, hi)) => toml::Value::String(
+                    crate::duration::format_duration(duration(&mut rng, (*lo, *hi))),
+                ),
+                (kind, _) => {
+                    return Err(DrawError {
+                        field,
+                        message: format!(
+                            "expected a range for {} ({}: a probability for true/false, [min, max] otherwise)",
+                            kind.describe(),
+                            option.name
+                        ),
+                    })
+                }
+            };
+            options.insert(
+                key.clone(),
+                ProtocolOption {
+                    value,
+                    line: crate::scenario::line_of_dotted(&sc.source, &field),
+                },
+            );
+        }
+        w.options.by_protocol.insert(caps.name.to_string(), options);
+    }
+
+    // Faults: the kinds the protocol and this world allow, then a swarm mix of them.
+    if let Some(nem) = w.nemesis.as_mut() {
+        let mut off = Vec::new();
+        if !caps.membership {
+            off.push(kind("reconfigure"));
+        }
+        if !caps.storage_faults {
+            off.push(kind("corrupt"));
+        }
+        // A clock step breaks a correct lease by design (PROTOCOLS.md: "Clocks, leases and
+        // split brain"), so under lease reads it is not drawn.
+        if read_mode == ReadMode::Lease {
+            off.push(kind("clock_step"));
+        }
+        // With instant writes no write is ever in flight to crash inside.
+        if w.storage.write_latency.1.is_zero() {
+            off.push(kind("crash_writing"));
+        }
+        for k in off {
+            nem.rates[k] = 0.0;
+        }
+        let enabled: Vec<usize> = (0..NEMESIS_KIND_COUNT)
+            .filter(|&k| nem.rates[k] > 0.0)
+            .collect();
+        if !enabled.is_empty() {
+            let keep = enabled[rng.index(enabled.len())];
+            for &k in &enabled {
+                if k != keep && !rng.chance(spec.kind_on) {
+                    nem.rates[k] = 0.0;
+                } else {
+                    let scale = fraction(&mut rng, spec.rate_scale);
+                    nem.rates[k] = (nem.rates[k] * scale * 1000.0).round() / 1000.0;
+                }
+            }
+        }
+    }
+    Ok(w)
+}
+
+fn ms(d: Duration) -> String {
+    crate::duration::format_duration(d)
+}
+
+fn span((lo, hi): (Duration, Duration)) -> String {
+    if lo == hi {
+        ms(lo)
+    } else {
+        format!("{}–{}", ms(lo), ms(hi))
+    }
+}
+
+fn percent(p: f64) -> String {
+    format!("{}%", (p * 1000.0).round() / 10.0)
+}
+
+/// The world a seed drew, in a few readable lines (`sim run` prints them); empty for a
+/// scenario that was not drawn.
+pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
+    let protocol_default = ReadMode::default_for(caps.read_modes);
+    let Some(seed) = w.drawn else {
+        return String::new();
+    };
+    let o = &w.options;
+    let mut t = format!("world drawn for seed {seed}:\n  cluster  {} nodes", w.nodes);
+    if o.observers > 0 {
+        let _ = write!(t, " ({} observers)", o.observers);
+    }
+    if let Some(m) = &o.members {
+        let _ = write!(t, ", members {m:?} (the rest spare)");
+    }
+    let onoff = |b: bool| if b { "on" } else { "off" };
+    let _ = write!(
+        t,
+        "; election {}, heartbeat {}",
+        span(o.election_timeout),
+        ms(o.heartbeat_interval),
+    );
+    for switch in caps.switches {
+        let _ = match *switch {
+            "pre_vote" => write!(t, "; pre-vote {}", onoff(o.pre_vote)),
+            "check_quorum" => write!(t, ", check-quorum {}", onoff(o.check_quorum)),
+            "backtrack" => write!(
+                t,
+                ", backtrack {}",
+                if o.backtrack_to_term_start {
+                    "to_term_start"
+                } else {
+                    "skip_term"
+                }
+            ),
+            _ => Ok(()),
+        };
+    }
+    let _ = write!(t, "; drift bound {}", percent(o.clock_drift_bound));
+    for (name, table) in &o.by_protocol {
+        for (key, option) in table {
+            let _ = write!(t, "; {name}.{key} = {}", option.value);
+        }
+    }
+    let n = &w.network;
+    let _ = write!(t, "\n  network  latency {}", span(n.latency));
+    if n.loss + n.duplicate + n.reorder > 0.0 {
+        let _ = write!(
+            t,
+            ", loss {}, duplicate {}, reorder {}",
+            percent(n.loss),
+            percent(n.duplicate),
+            percent(n.reorder)
+        );
+    }
+    let (olo, ohi) = w.clocks.offset_nanos;
+    let _ = write!(
+        t,
+        "; disk writes {}; clock offsets {}ms..{}ms, rates {}–{}",
+        span(w.storage.write_latency),
+        olo / 1_000_000,
+        ohi / 1_000_000,
+        w.clocks.drift.0,
+        w.clocks.drift.1
+    );
+    let wl = &w.workload;
+    let _ = write!(
+        t,
+        "\n  workload {} clients, {} keys, read:write:cas {}:{}:{}, think {}, timeout {}, target {}, read mode {}",
+        wl.clients,
+        wl.keys,
+        wl.mix[0],
+        wl.mix[1],
+        wl.mix[2],
+        span(wl.think),
+        ms(wl.timeout),
+        match wl.target {
+            Target::Leader => "leader",
+            Target::Random => "random",
+            Target::Sticky => "sticky",
+        },
+        wl.read_mode.unwrap_or(protocol_default).name()
+    );
+    if let Some(nem) = &w.nemesis {
+        let mut on = Vec::new();
+        let mut off = Vec::new();
+        for (k, name) in NEMESIS_KINDS.iter().enumerate() {
+            if nem.rates[k] > 0.0 {
+                let lasting = if *name == "reconfigure" || *name == "clock_step" {
+                    String::new()
+                } else {
+                    format!(" ({})", span(nem.duration_of(k)))
+                };
+                on.push(format!("{name} {}/s{lasting}", nem.rates[k]));
+            } else {
+                off.push(*name);
+            }
+        }
+        let _ = write!(
+            t,
+            "\n  faults   {}..{}: {}",
+            ms(nem.start),
+            ms(nem.stop),
+            if on.is_empty() {
+                "none".to_string()
+            } else {
+                on.join(", ")
+            }
+        );
+        if !off.is_empty() {
+            let _ = write!(t, "; off: {}", off.join(", "));
+        }
+    }
+    t.push('\n');
+    t
+}
