@@ -715,7 +715,7 @@ mod tests {
 
     fn run(args: &RunArgs) -> (Scenario, RunOutput) {
         let (sc, options) = run_setup(args).expect("the scenario loads");
-        let (out, _, _) = execute(&sc, &sc.protocol, &options).expect("the run runs");
+        let (_, out, _, _) = execute(&sc, &sc.protocol, &options).expect("the run runs");
         (sc, out)
     }
 
@@ -729,7 +729,7 @@ mod tests {
     /// Replays a trace file as `sim replay`, `sim export` and `sim shrink` do.
     fn replay(path: &Path) -> (Scenario, RunOutput) {
         let (header, sc) = trace_scenario(path).expect("the trace loads");
-        let (out, _, _) = execute(
+        let (_, out, _, _) = execute(
             &sc,
             &header.protocol,
             &header.settings().options(true, false),
