@@ -14,9 +14,15 @@
 //! Keys are searched concurrently and fairly (in slices of steps), with a shared stop: a
 //! key that fails quickly ends the check even when another key would take hours. A budget
 //! in steps or time turns a search that does not finish into the verdict *unknown*.
+//!
+//! A long history costs memory and time in proportion to its length (issue #13): the
+//! memo remembers a linearized set by the window of it that is still open (see
+//! `Search::memo_key`) rather than by a bitset as long as the history, and the deepest
+//! prefix found is kept up to date by copying only what changed. A healthy history takes
+//! about one search step per operation.
 
 use crate::history::{Func, History, Operation, Status, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -191,9 +197,9 @@ struct SOp {
 }
 
 /// One key's search, resumable so that keys can take turns.
-struct Search {
+struct Search<'h> {
     key: String,
-    ops: Vec<Operation>,
+    ops: Vec<&'h Operation>,
     sops: Vec<SOp>,
     values: Vec<StateKey>,
     intern: HashMap<StateKey, u32, FastHash>,
@@ -201,26 +207,55 @@ struct Search {
     initial: Value,
     // Entries: 2 per op (call, return) plus the head sentinel at index 0.
     // Entry e >= 1: op = (e - 1) / 2, is_call = (e - 1) % 2 == 0.
-    next: Vec<usize>,
-    prev: Vec<usize>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
     state: u32,
+    /// The linearized set, one bit per op by rank (the op's place in call order).
     linearized: Vec<u64>,
+    /// Ops by rank whose status is info (indeterminate), one bit each.
+    info_bits: Vec<u64>,
+    /// Each op's rank: ops sorted by call time (ties in history order).
+    rank: Vec<u32>,
+    /// Ranks of the indeterminate ops not in the linearized set.
+    info_unplaced: BTreeSet<u32>,
+    /// The lowest rank of a determinate op not linearized (every determinate op called
+    /// before it is in the set), and one past the highest rank in the set.
+    low: usize,
+    high: usize,
     lin_hash: u64,
     op_hash: Vec<u64>,
     /// The memo of explored (linearized set, state) pairs: an index from their combined
-    /// hash to a chain of entries in one flat arena, `[next, state, words...]` each, so
-    /// that remembering a pair allocates nothing of its own.
+    /// hash to a chain of entries in one flat arena, `[next, length, key...]` each, so
+    /// that remembering a pair allocates nothing of its own. The key is the set relative
+    /// to `low` (see `memo_key`): a few words, however long the history.
     cache: HashMap<u64, usize, IdentityHash>,
     arena: Vec<u64>,
+    /// The key being looked up, built in place.
+    key_buf: Vec<u64>,
+    /// Keys hold the whole bitset, as Porcupine's do: for a key of few ops (where the
+    /// bitset is a few words, and keeping the window costs more than it saves), and for
+    /// tests that compare the two forms. Set before the search starts.
+    whole_sets: bool,
+    /// Chains by the set's size and the state rather than by the set's hash: only for
+    /// tests, so that keys alone tell apart the sets of one size.
+    coarse_chains: bool,
     /// Append transitions already computed: (state, op) -> state.
     appended: HashMap<(u32, u32), u32, FastHash>,
-    stack: Vec<(usize, u32)>,
+    /// Each op linearized, in order, with what to restore when it is taken back.
+    stack: Vec<Placed>,
     entry: usize,
     /// Ops that must be linearized (not indeterminate).
     must: usize,
     must_done: usize,
     steps: u64,
+    /// The deepest stack seen (ops in order), its state, and the op stuck after it.
     best: Vec<usize>,
+    /// `best` equals the stack's ops below this depth (the stack has not been popped
+    /// below it since `best` was last brought up to date), so that bringing `best` up to
+    /// date copies only what changed: every op is copied at most once per push.
+    best_agrees: usize,
+    /// Ops copied into `best` so far (at most one per push).
+    best_copied: u64,
     best_state: u32,
     best_stuck: Option<usize>,
 }
@@ -299,14 +334,31 @@ impl std::hash::Hasher for IdentityHasher {
     }
 }
 
+/// Keys of at most this many ops are remembered by their whole bitset (8 words).
+const WHOLE_SETS_UP_TO: usize = 512;
+
+/// No entry (the end of the list).
+const END: u32 = u32::MAX;
+
+/// An op on the search's stack: its call entry, and the state, `low` and `high` from
+/// before it was placed. Four words of 32 bits: the stack holds every op of a key once
+/// the search is through, so its width is the search's memory per op.
+#[derive(Clone, Copy)]
+struct Placed {
+    entry: u32,
+    state: u32,
+    low: u32,
+    high: u32,
+}
+
 enum Progress {
     Linearizable,
     Violation,
     Paused,
 }
 
-impl Search {
-    fn new(key: String, ops: Vec<Operation>) -> Search {
+impl<'h> Search<'h> {
+    fn new(key: String, ops: Vec<&'h Operation>) -> Search<'h> {
         let strings = ops
             .iter()
             .any(|o| matches!(o.f, Func::Get | Func::Put | Func::Append));
@@ -321,10 +373,18 @@ impl Search {
             prev: Vec::new(),
             state: 0,
             linearized: Vec::new(),
+            info_bits: Vec::new(),
+            rank: Vec::new(),
+            info_unplaced: BTreeSet::new(),
+            low: 0,
+            high: 0,
             lin_hash: 0,
             op_hash: Vec::new(),
             cache: HashMap::default(),
             arena: Vec::new(),
+            key_buf: Vec::new(),
+            whole_sets: false,
+            coarse_chains: false,
             appended: HashMap::default(),
             stack: Vec::new(),
             entry: 0,
@@ -332,6 +392,8 @@ impl Search {
             must_done: 0,
             steps: 0,
             best: Vec::new(),
+            best_agrees: 0,
+            best_copied: 0,
             best_state: 0,
             best_stuck: None,
         };
@@ -380,7 +442,20 @@ impl Search {
         let n = s.ops.len();
         s.must = s.ops.iter().filter(|o| o.status == Status::Ok).count();
         s.linearized = vec![0; n.div_ceil(64)];
+        s.info_bits = vec![0; n.div_ceil(64)];
         s.op_hash = (0..n as u64).map(splitmix).collect();
+        let mut by_call: Vec<usize> = (0..n).collect();
+        by_call.sort_by_key(|&i| (s.ops[i].call, i));
+        s.rank = vec![0; n];
+        for (r, &i) in by_call.iter().enumerate() {
+            s.rank[i] = r as u32;
+            if s.ops[i].status != Status::Ok {
+                s.info_bits[r / 64] |= 1 << (r % 64);
+                s.info_unplaced.insert(r as u32);
+            }
+        }
+        s.low = s.first_unplaced_from(0);
+        s.whole_sets = n <= WHOLE_SETS_UP_TO;
         // Events in time order; at equal times calls come first (overlap, the lenient
         // reading), and an indeterminate op returns after everything.
         let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
@@ -394,16 +469,20 @@ impl Search {
             events.push((ret, 1, 2 * i + 2));
         }
         events.sort();
+        assert!(
+            2 * n < END as usize,
+            "a key with {n} operations is past the search's limit of 2^31"
+        );
         s.next = vec![0; 2 * n + 1];
         s.prev = vec![0; 2 * n + 1];
         let mut last = 0;
         for &(_, _, e) in &events {
-            s.next[last] = e;
-            s.prev[e] = last;
+            s.next[last] = e as u32;
+            s.prev[e] = last as u32;
             last = e;
         }
-        s.next[last] = usize::MAX;
-        s.entry = s.next[0];
+        s.next[last] = END;
+        s.entry = s.after(0);
         s
     }
 
@@ -446,18 +525,90 @@ impl Search {
         }
     }
 
+    /// The lowest rank at or after `from` of a determinate op not linearized (the op
+    /// count when there is none).
+    fn first_unplaced_from(&self, from: usize) -> usize {
+        let n = self.ops.len();
+        let mut w = from / 64;
+        let mut mask = !0u64 << (from % 64);
+        while w < self.linearized.len() {
+            let open = !(self.linearized[w] | self.info_bits[w]) & mask;
+            if open != 0 {
+                return (w * 64 + open.trailing_zeros() as usize).min(n);
+            }
+            w += 1;
+            mask = !0;
+        }
+        n
+    }
+
+    /// The linearized set and `state` as a memo key, in `key_buf`. Every determinate op
+    /// ranked below `low` is in the set, and every op in it is ranked below `high`; so the
+    /// set is told exactly by `low`, the indeterminate ops below `low` it lacks, and its
+    /// bits from `low`'s word to `high`. The search never places an op called after the
+    /// return of one it has not placed, so `high - low` is bounded by the ops called
+    /// while one op is open, and the lacking indeterminate ops are those no order has
+    /// placed yet: the key stays a few words long in a long healthy history, where the
+    /// whole bitset (as Porcupine keeps it) grows with it, and the memo with its square.
+    /// When the whole bitset is the shorter (a short history with many indeterminate
+    /// ops open), it is the key; a length that depends on the set alone picks the form,
+    /// and the first word tells them apart (`low` is below 2^31).
+    fn memo_key(&mut self, state: u32) {
+        self.key_buf.clear();
+        if self.whole_sets {
+            self.key_buf
+                .push(u64::from(state) | u64::from(u32::MAX) << 32);
+            self.key_buf.extend_from_slice(&self.linearized);
+            return;
+        }
+        let whole = 1 + self.linearized.len();
+        let lacking = self.info_unplaced.range(..self.low as u32);
+        let lacking_count = lacking.clone().count();
+        let (from, to) = (self.low / 64, self.high.div_ceil(64).max(self.low / 64));
+        let window = 2 + lacking_count.div_ceil(2) + (to - from);
+        if whole <= window {
+            self.key_buf
+                .push(u64::from(state) | u64::from(u32::MAX) << 32);
+            self.key_buf.extend_from_slice(&self.linearized);
+            return;
+        }
+        self.key_buf
+            .push(u64::from(state) | (self.low as u64) << 32);
+        self.key_buf.push(lacking_count as u64);
+        // Two ranks a word, the last half empty when their count is odd.
+        let mut pair: Option<u32> = None;
+        for &r in lacking {
+            match pair.take() {
+                None => pair = Some(r),
+                Some(first) => self.key_buf.push(u64::from(first) | u64::from(r) << 32),
+            }
+        }
+        if let Some(first) = pair {
+            self.key_buf
+                .push(u64::from(first) | u64::from(u32::MAX) << 32);
+        }
+        self.key_buf.extend_from_slice(&self.linearized[from..to]);
+    }
+
     /// Records (the current linearized set, `state`) as explored; false if it already was.
     fn remember(&mut self, set_hash: u64, state: u32) -> bool {
+        let set_hash = if self.coarse_chains {
+            // The set being remembered holds the stack and the op being placed.
+            splitmix(self.stack.len() as u64 + 1)
+        } else {
+            set_hash
+        };
         let key = splitmix(set_hash ^ u64::from(state).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let words = self.linearized.len();
+        self.memo_key(state);
+        let len = self.key_buf.len();
         let head = self.cache.get(&key).copied();
         let mut at = head;
         while let Some(i) = at {
-            // Bitsets are a few words: a plain loop beats a call to memcmp.
-            let same = self.arena[i + 1] == u64::from(state)
-                && self.arena[i + 2..i + 2 + words]
+            // Keys are a few words: a plain loop beats a call to memcmp.
+            let same = self.arena[i + 1] == len as u64
+                && self.arena[i + 2..i + 2 + len]
                     .iter()
-                    .zip(&self.linearized)
+                    .zip(&self.key_buf)
                     .all(|(a, b)| a == b);
             if same {
                 return false;
@@ -467,19 +618,47 @@ impl Search {
         }
         let index = self.arena.len();
         self.arena.push(head.map_or(u64::MAX, |h| h as u64));
-        self.arena.push(u64::from(state));
-        self.arena.extend_from_slice(&self.linearized);
+        self.arena.push(len as u64);
+        self.arena.extend_from_slice(&self.key_buf);
         self.cache.insert(key, index);
         true
+    }
+
+    /// Adds op `i` to the linearized set.
+    fn place(&mut self, i: usize) {
+        let r = self.rank[i] as usize;
+        self.linearized[r / 64] |= 1 << (r % 64);
+        if self.whole_sets {
+            return;
+        }
+        self.high = self.high.max(r + 1);
+        if r == self.low {
+            self.low = self.first_unplaced_from(r + 1);
+        }
+        if self.ops[i].status != Status::Ok {
+            self.info_unplaced.remove(&(r as u32));
+        }
+    }
+
+    /// Takes op `i` out of the linearized set again, restoring `low` and `high` as they
+    /// were before it was placed.
+    fn unplace(&mut self, i: usize, low: usize, high: usize) {
+        let r = self.rank[i] as usize;
+        self.linearized[r / 64] &= !(1 << (r % 64));
+        self.low = low;
+        self.high = high;
+        if self.ops[i].status != Status::Ok && !self.whole_sets {
+            self.info_unplaced.insert(r as u32);
+        }
     }
 
     fn lift(&mut self, e: usize) {
         // Remove the call entry e and its return entry e + 1.
         for x in [e, e + 1] {
             let (p, n) = (self.prev[x], self.next[x]);
-            self.next[p] = n;
-            if n != usize::MAX {
-                self.prev[n] = p;
+            self.next[p as usize] = n;
+            if n != END {
+                self.prev[n as usize] = p;
             }
         }
     }
@@ -487,10 +666,18 @@ impl Search {
     fn unlift(&mut self, e: usize) {
         for x in [e + 1, e] {
             let (p, n) = (self.prev[x], self.next[x]);
-            self.next[p] = x;
-            if n != usize::MAX {
-                self.prev[n] = x;
+            self.next[p as usize] = x as u32;
+            if n != END {
+                self.prev[n as usize] = x as u32;
             }
+        }
+    }
+
+    /// The entry after `e` (`usize::MAX` at the end).
+    fn after(&self, e: usize) -> usize {
+        match self.next[e] {
+            END => usize::MAX,
+            n => n as usize,
         }
     }
 
@@ -511,50 +698,64 @@ impl Search {
                 // A call: try to linearize the op here.
                 let placed = self.apply(self.state, i);
                 if let Some(new_state) = placed {
-                    let (w, bit) = (i / 64, 1u64 << (i % 64));
-                    self.linearized[w] |= bit;
+                    let (low, high) = (self.low, self.high);
+                    self.place(i);
                     let h = self.lin_hash ^ self.op_hash[i];
                     if !self.remember(h, new_state) {
-                        self.linearized[w] &= !bit;
-                        self.entry = self.next[e];
+                        self.unplace(i, low, high);
+                        self.entry = self.after(e);
                         continue;
                     }
                     self.lin_hash = h;
-                    self.stack.push((e, self.state));
+                    self.stack.push(Placed {
+                        entry: e as u32,
+                        state: self.state,
+                        low: low as u32,
+                        high: high as u32,
+                    });
                     self.state = new_state;
                     if self.ops[i].status == Status::Ok {
                         self.must_done += 1;
                     }
                     self.lift(e);
-                    self.entry = self.next[0];
+                    self.entry = self.after(0);
                     if self.stack.len() > self.best.len() {
-                        self.best = self.stack.iter().map(|&(e, _)| (e - 1) / 2).collect();
+                        self.best_copied += (self.stack.len() - self.best_agrees) as u64;
+                        self.best.truncate(self.best_agrees);
+                        self.best.extend(
+                            self.stack[self.best_agrees..]
+                                .iter()
+                                .map(|p| (p.entry as usize - 1) / 2),
+                        );
+                        self.best_agrees = self.stack.len();
                         self.best_state = self.state;
                         self.best_stuck = None;
                     }
                 } else {
-                    self.entry = self.next[e];
+                    self.entry = self.after(e);
                 }
             } else {
                 // A return whose op is not linearized yet: back up.
                 if self.stack.len() == self.best.len() && self.best_stuck.is_none() {
                     self.best_stuck = Some(i);
                 }
-                let Some((ce, state)) = self.stack.pop() else {
+                let Some(placed) = self.stack.pop() else {
                     if self.best_stuck.is_none() {
                         self.best_stuck = Some(i);
                     }
                     return Progress::Violation;
                 };
+                self.best_agrees = self.best_agrees.min(self.stack.len());
+                let ce = placed.entry as usize;
                 let j = (ce - 1) / 2;
                 self.unlift(ce);
-                self.linearized[j / 64] &= !(1u64 << (j % 64));
+                self.unplace(j, placed.low as usize, placed.high as usize);
                 self.lin_hash ^= self.op_hash[j];
                 if self.ops[j].status == Status::Ok {
                     self.must_done -= 1;
                 }
-                self.state = state;
-                self.entry = self.next[ce];
+                self.state = placed.state;
+                self.entry = self.after(ce);
             }
         }
         Progress::Paused
@@ -598,14 +799,14 @@ impl Search {
             prefix: self.best.iter().map(|&i| self.ops[i].clone()).collect(),
             state: self.replay(&self.best),
             stuck: self.ops[stuck].clone(),
-            ops: self.ops.clone(),
+            ops: self.ops.iter().map(|&op| op.clone()).collect(),
         }
     }
 }
 
 /// Splits a history by key (one key for a register), dropping what cannot matter.
-fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<Operation>> {
-    let mut keys: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
+fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<&Operation>> {
+    let mut keys: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
     for op in &history.ops {
         if op.status == Status::Fail {
             continue; // it did not happen
@@ -616,10 +817,15 @@ fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<Operation>
             continue; // constrains nothing, changes nothing
         }
         let key = match model {
-            Model::Register => String::new(),
-            Model::Kv => op.key.clone(),
+            Model::Register => "",
+            Model::Kv => op.key.as_str(),
         };
-        keys.entry(key).or_default().push(op.clone());
+        match keys.get_mut(key) {
+            Some(ops) => ops.push(op),
+            None => {
+                keys.insert(key.to_string(), vec![op]);
+            }
+        }
     }
     keys
 }
@@ -644,9 +850,10 @@ pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
     })
     .min(key_count)
     .max(1);
-    let mut shares: Vec<Vec<(String, Vec<Operation>)>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<(String, Vec<&Operation>)>> =
+        (0..threads).map(|_| Vec::new()).collect();
     // Largest keys first, dealt round-robin, so threads get similar work.
-    let mut by_size: Vec<(String, Vec<Operation>)> = keys.into_iter().collect();
+    let mut by_size: Vec<(String, Vec<&Operation>)> = keys.into_iter().collect();
     by_size.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
     for (k, item) in by_size.into_iter().enumerate() {
         shares[k % threads].push(item);
@@ -845,5 +1052,230 @@ mod tests {
             },
         );
         assert_eq!(out.name(), "unknown", "{out:?}");
+    }
+
+    /// What one key's search did, to compare two ways of keeping its memo.
+    #[derive(Debug, PartialEq)]
+    struct Explored {
+        /// Linearizable, not, or undecided when the steps ran out.
+        linearizable: Option<bool>,
+        steps: u64,
+        best: Vec<usize>,
+        best_state: u32,
+        stuck: Option<usize>,
+    }
+
+    /// Searches one key for at most `steps`; returns what it did, the memo's size in
+    /// words and the ops copied into the deepest prefix.
+    fn explore(
+        ops: &[Operation],
+        steps: u64,
+        whole_sets: bool,
+        coarse_chains: bool,
+    ) -> (Explored, usize, u64) {
+        let mut s = Search::new(String::new(), ops.iter().collect());
+        s.whole_sets = whole_sets;
+        s.coarse_chains = coarse_chains;
+        let linearizable = match s.run(steps) {
+            Progress::Linearizable => Some(true),
+            Progress::Violation => Some(false),
+            Progress::Paused => None,
+        };
+        let explored = Explored {
+            linearizable,
+            steps: s.steps,
+            best: s.best.clone(),
+            best_state: s.best_state,
+            stuck: s.best_stuck,
+        };
+        (explored, s.arena.len(), s.best_copied)
+    }
+
+    /// Random register histories that are linearizable but for at most a few outputs
+    /// changed: a few processes with overlapping calls, small values (so that states
+    /// repeat and the memo is hit), indeterminate writes and cas anywhere that take effect
+    /// late or never; long enough (up to 200 operations) that the search's window moves
+    /// past the first words of the set, and backs up far when an output changed late.
+    fn random_history() -> impl proptest::strategy::Strategy<Value = Vec<Operation>> {
+        use proptest::prelude::*;
+        // (process, gap before the call, length, kind, a, b, when it takes effect, fate)
+        let op = (
+            0u64..4,
+            0u64..4,
+            1u64..12,
+            0u8..3,
+            0u8..3,
+            1u8..4,
+            0u64..100,
+            0u8..10,
+        );
+        let changed = prop::collection::vec((any::<prop::sample::Index>(), 0u8..4), 0..3);
+        (prop::collection::vec(op, 1..200), changed).prop_map(|(spec, changed)| {
+            let mut free_at = [0u64; 4];
+            let val = |v: u8| {
+                if v == 0 {
+                    Value::Nil
+                } else {
+                    Value::Int(i64::from(v))
+                }
+            };
+            // (when it takes effect, op) for every op that does.
+            let mut effects: Vec<(u64, usize)> = Vec::new();
+            let mut ops: Vec<Operation> = Vec::new();
+            for (p, gap, len, kind, a, b, at, fate) in spec {
+                let call = free_at[p as usize] + gap;
+                free_at[p as usize] = call + len + 1;
+                let f = [Func::Read, Func::Write, Func::Cas][kind as usize];
+                // Reads do not time out here: one that did would constrain nothing.
+                let info = fate == 0 && f != Func::Read;
+                let effect = if info {
+                    (fate == 0 && at % 2 == 0).then_some(call + at % (4 * len))
+                } else {
+                    Some(call + at % (len + 1))
+                };
+                if let Some(t) = effect {
+                    effects.push((t, ops.len()));
+                }
+                ops.push(Operation {
+                    process: p,
+                    call,
+                    ret: (!info).then_some(call + len),
+                    f,
+                    key: String::new(),
+                    value: if f == Func::Read { Value::Nil } else { val(a) },
+                    to: (f == Func::Cas).then(|| val(b)),
+                    output: None,
+                    cas_ok: None,
+                    status: if info { Status::Info } else { Status::Ok },
+                    line: None,
+                });
+            }
+            effects.sort();
+            let mut state = Value::Nil;
+            for (_, i) in effects {
+                let op = &mut ops[i];
+                match op.f {
+                    Func::Read => op.output = Some(state.clone()),
+                    Func::Write => state = op.value.clone(),
+                    _ => {
+                        let swapped = state == op.value;
+                        if swapped {
+                            state = op.to.clone().unwrap_or_default();
+                        }
+                        if op.status == Status::Ok {
+                            op.cas_ok = Some(swapped);
+                        }
+                    }
+                }
+            }
+            for (at, v) in changed {
+                let count = ops.len();
+                let op = &mut ops[at.index(count)];
+                if op.f == Func::Read {
+                    op.output = Some(val(v));
+                } else if op.cas_ok.is_some() {
+                    op.cas_ok = Some(v % 2 == 0);
+                }
+            }
+            ops
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// The memo keyed by the linearized set relative to its lowest open operation
+        /// explores exactly what the memo keyed by the whole set (Porcupine's, and this
+        /// checker's before) does: the same steps, verdict and explanation, because both
+        /// keys tell the same sets apart. Pairs are chained by the set's size, not its
+        /// hash, so that the keys alone decide between sets of one size (the hash tells
+        /// nearly all sets apart before a key is read).
+        #[test]
+        fn a_memo_keyed_by_a_window_of_the_set_searches_exactly_as_one_keyed_by_the_whole_set(
+            ops in random_history()
+        ) {
+            let (window, ..) = explore(&ops, 20_000, false, true);
+            let (whole, ..) = explore(&ops, 20_000, true, true);
+            proptest::prop_assert_eq!(&window, &whole);
+            let (hashed, ..) = explore(&ops, 20_000, false, false);
+            proptest::prop_assert_eq!(&hashed, &whole);
+        }
+    }
+
+    /// A long history where several processes overlap, and now and then a write times out
+    /// and may or may not take effect: linearizable by construction (each operation takes
+    /// effect at its call, in call order; a timed-out write at its call or never).
+    fn long_overlapping_history(ops: usize) -> Vec<Operation> {
+        let mut state = Value::Nil;
+        (0..ops)
+            .map(|k| {
+                let call = 10 * k as u64;
+                let process = k as u64 % 5;
+                let mut op = op(process, call, Some(call + 35), Func::Read, Value::Nil, None);
+                match k % 4 {
+                    0 | 2 => op.output = Some(state.clone()),
+                    1 => {
+                        op.f = Func::Write;
+                        op.value = Value::Int(k as i64);
+                        if k % 97 == 1 {
+                            // Timed out: it took effect, or (every other time) never did.
+                            op.ret = None;
+                            op.status = Status::Info;
+                            if k % 194 == 1 {
+                                return op;
+                            }
+                        }
+                        state = op.value.clone();
+                    }
+                    _ => {
+                        op.f = Func::Cas;
+                        op.value = state.clone();
+                        op.to = Some(Value::Int(k as i64));
+                        op.cas_ok = Some(true);
+                        state = Value::Int(k as i64);
+                    }
+                }
+                op
+            })
+            .collect()
+    }
+
+    /// Issue #13: the memo held one bitset as long as the whole history per explored
+    /// state, and the deepest stack was copied whole each time it grew: both quadratic in
+    /// a long healthy history. Now the search takes a few steps, memo words and copies
+    /// per operation however long the history is (the whole-set memo, kept for the test
+    /// above, shows the growth this guards against).
+    #[test]
+    fn a_long_healthy_history_costs_a_bounded_number_of_steps_and_memo_words_per_operation() {
+        for n in [1_000, 10_000, 100_000] {
+            let ops = long_overlapping_history(n);
+            let (explored, memo_words, copied) = explore(&ops, u64::MAX / 2, false, false);
+            assert_eq!(explored.linearizable, Some(true), "{n} operations");
+            let n = n as u64;
+            assert!(
+                explored.steps <= 2 * n,
+                "{n} operations: {} steps",
+                explored.steps
+            );
+            assert!(
+                memo_words as u64 <= 8 * n,
+                "{n} operations: {memo_words} memo words"
+            );
+            // Each op copied into the deepest prefix was pushed since the last copy.
+            assert!(
+                copied <= explored.steps,
+                "{n} operations: {copied} copied into the deepest prefix"
+            );
+            eprintln!(
+                "{n} operations: {} steps, {memo_words} memo words, {copied} copied",
+                explored.steps
+            );
+        }
+        let (_, whole_words, _) =
+            explore(&long_overlapping_history(10_000), u64::MAX / 2, true, false);
+        assert!(
+            whole_words > 100 * 10_000,
+            "the whole-set memo grows with the square: {whole_words} words"
+        );
     }
 }
