@@ -6,7 +6,7 @@
 //! come from the simulator can be checked too. Each violation names the nodes, the term or
 //! index, the times, and the first events that show it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// One thing a node said about itself, at a true time in nanoseconds.
@@ -101,6 +101,43 @@ fn op_text(op: Option<u64>) -> String {
     op.map_or_else(|| "no-op".to_string(), |o| format!("op{o}"))
 }
 
+/// A map from log positions (Raft indexes, ZAB zxids, Paxos slots) to values, kept as
+/// runs of consecutive positions, each run's values in one `Vec`: a log fills its
+/// positions in order, so a long history is a few runs (one per epoch for zxids) and a
+/// lookup is a search among them, where a map of its own per position costs a tree node
+/// each. Runs are never merged: a position filled out of order may start a run of its own.
+struct Runs<T> {
+    runs: BTreeMap<u64, Vec<T>>,
+    len: usize,
+}
+
+impl<T> Runs<T> {
+    fn new() -> Runs<T> {
+        Runs {
+            runs: BTreeMap::new(),
+            len: 0,
+        }
+    }
+
+    fn get(&self, index: u64) -> Option<&T> {
+        let (&start, run) = self.runs.range(..=index).next_back()?;
+        run.get(usize::try_from(index - start).ok()?)
+    }
+
+    /// Adds a value at a position that has none yet.
+    fn insert_new(&mut self, index: u64, value: T) {
+        debug_assert!(self.get(index).is_none(), "position {index} already set");
+        self.len += 1;
+        if let Some((&start, run)) = self.runs.range_mut(..index).next_back() {
+            if start + run.len() as u64 == index {
+                run.push(value);
+                return;
+            }
+        }
+        self.runs.insert(index, vec![value]);
+    }
+}
+
 /// Raft §5.2 / ZAB / Paxos: at most one node becomes leader of any one term.
 pub fn election_safety(events: &[NodeEvent]) -> Verdict {
     let mut first_leader: BTreeMap<u64, (u32, u64)> = BTreeMap::new();
@@ -133,7 +170,7 @@ pub fn election_safety(events: &[NodeEvent]) -> Verdict {
 /// again from the beginning of its log).
 pub fn log_safety(events: &[NodeEvent]) -> Verdict {
     // index -> (term, op, node, at, how) of the first commit or apply seen.
-    let mut agreed: BTreeMap<u64, (u64, Option<u64>, u32, u64, &'static str)> = BTreeMap::new();
+    let mut agreed: Runs<(u64, Option<u64>, u32, u64, &'static str)> = Runs::new();
     let mut last_applied: BTreeMap<u32, u64> = BTreeMap::new();
     let mut applies = 0u64;
     for e in events {
@@ -159,9 +196,9 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
             }
             What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => continue,
         };
-        match agreed.get(&index) {
+        match agreed.get(index) {
             None => {
-                agreed.insert(index, (term, op, e.node, e.at_ns, how));
+                agreed.insert_new(index, (term, op, e.node, e.at_ns, how));
             }
             Some(&(t0, op0, n0, at0, how0)) if (t0, op0) != (term, op) => {
                 return Verdict::fail(format!(
@@ -178,7 +215,7 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
     }
     Verdict::pass(format!(
         "{} indexes committed or applied, {applies} applies, all nodes agree",
-        agreed.len()
+        agreed.len
     ))
 }
 
@@ -187,17 +224,19 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
 /// `log_safety` (a committed index never changes its entry) this means it stays.
 /// `acked` lists (operation id, true time the client got its answer).
 pub fn acknowledged_writes(events: &[NodeEvent], acked: &[(u64, u64)]) -> Verdict {
-    let committed: std::collections::BTreeSet<u64> = events
-        .iter()
-        .filter_map(|e| match e.what {
-            What::Commit { op: Some(op), .. } | What::Apply { op: Some(op), .. } => Some(op),
-            _ => None,
-        })
-        .collect();
-    let lost: Vec<&(u64, u64)> = acked
-        .iter()
-        .filter(|(op, _)| !committed.contains(op))
-        .collect();
+    // The acknowledged operations no commit has been seen for yet: the events are read
+    // until none is left, so that the set is the size of the acknowledgements, not of
+    // every commit and apply of every node.
+    let mut unseen: std::collections::BTreeSet<u64> = acked.iter().map(|&(op, _)| op).collect();
+    for e in events {
+        if unseen.is_empty() {
+            break;
+        }
+        if let What::Commit { op: Some(op), .. } | What::Apply { op: Some(op), .. } = e.what {
+            unseen.remove(&op);
+        }
+    }
+    let lost: Vec<&(u64, u64)> = acked.iter().filter(|(op, _)| unseen.contains(op)).collect();
     match lost.first() {
         None => Verdict::pass(format!("{} acknowledged writes, all committed", acked.len())),
         Some((op, at)) => Verdict::fail(format!(
@@ -216,18 +255,23 @@ struct Reign {
     term: u64,
     from_ns: u64,
     until_ns: u64,
-    /// Times it committed a new index or served a read without the log while leading.
+    /// Times it committed a new index or served a read without the log while leading
+    /// (kept only for the reigns asked for: see `reigns`).
     acts: Vec<(u64, &'static str)>,
 }
 
 /// A reign's act of answering a client on its own authority.
 const READ: &str = "served a read";
 
-fn reigns(events: &[NodeEvent], end_ns: u64) -> Vec<Reign> {
+/// Every reign, sorted by when it began. Acts are kept only for the reigns `acts_of`
+/// names by (node, from_ns), and none when it is `None`: a healthy leader commits every
+/// index of a long run, and only reigns that overlap another of their term need them.
+fn reigns(events: &[NodeEvent], end_ns: u64, acts_of: Option<&BTreeSet<(u32, u64)>>) -> Vec<Reign> {
     let mut open: BTreeMap<u32, Reign> = BTreeMap::new();
     let mut done = Vec::new();
     let end = end_ns.max(events.last().map_or(0, |e| e.at_ns));
-    let mut first_commit: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut first_commit: Runs<()> = Runs::new();
+    let wanted = |r: &Reign| acts_of.is_some_and(|of| of.contains(&(r.node, r.from_ns)));
     for e in events {
         match e.what {
             What::Role { leader, term } => {
@@ -258,21 +302,22 @@ fn reigns(events: &[NodeEvent], end_ns: u64) -> Vec<Reign> {
                     });
                 }
             }
-            What::Commit { index, .. } => {
+            What::Commit { index, .. } if acts_of.is_some() => {
                 // Only a commit of an index nobody had committed before is an act of
                 // leadership; learning an old commit is not.
-                if first_commit.insert(index, e.at_ns).is_none() {
-                    if let Some(r) = open.get_mut(&e.node) {
+                if first_commit.get(index).is_none() {
+                    first_commit.insert_new(index, ());
+                    if let Some(r) = open.get_mut(&e.node).filter(|r| wanted(r)) {
                         r.acts.push((e.at_ns, "committed"));
                     }
                 }
             }
             What::ReadServed { .. } => {
-                if let Some(r) = open.get_mut(&e.node) {
+                if let Some(r) = open.get_mut(&e.node).filter(|r| wanted(r)) {
                     r.acts.push((e.at_ns, READ));
                 }
             }
-            What::Apply { .. } | What::Lease { .. } => {}
+            What::Commit { .. } | What::Apply { .. } | What::Lease { .. } => {}
         }
     }
     done.extend(open.into_values());
@@ -369,33 +414,42 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
         }
     }
     // Rule 2: two leaders of one term, both acting while both lead. Acts happen at events,
-    // so reigns need last no longer than the last event here.
-    let reigns = reigns(events, 0);
-    for (i, a) in reigns.iter().enumerate() {
-        for b in &reigns[i + 1..] {
-            if b.from_ns >= a.until_ns || a.node == b.node || a.term != b.term {
-                continue;
-            }
-            let (lo, hi) = (a.from_ns.max(b.from_ns), a.until_ns.min(b.until_ns));
-            let within = |r: &'_ Reign| r.acts.iter().find(|(t, _)| *t >= lo && *t <= hi).copied();
-            if let Some(((ta, wa), (tb, wb))) = within(a).zip(within(b)) {
-                let at = ta.max(tb);
-                if first.as_ref().is_none_or(|(t, _)| at < *t) {
-                    first = Some((
-                        at,
-                        format!(
-                            "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
-                            ms(lo),
-                            ms(hi),
-                            a.node,
-                            a.term,
-                            ms(ta),
-                            b.node,
-                            b.term,
-                            ms(tb)
-                        ),
-                    ));
-                }
+    // so reigns need last no longer than the last event here. Only reigns of one term
+    // that overlap can clash, and only their acts are gathered, in a second pass when
+    // there are any: a healthy run has none.
+    let all = reigns(events, 0, None);
+    let pairs = same_term_overlaps(&all);
+    let reigns = if pairs.is_empty() {
+        all
+    } else {
+        let clashing: BTreeSet<(u32, u64)> = pairs
+            .iter()
+            .flat_map(|&(i, j)| [&all[i], &all[j]])
+            .map(|r| (r.node, r.from_ns))
+            .collect();
+        reigns(events, 0, Some(&clashing))
+    };
+    for &(i, j) in &pairs {
+        let (a, b) = (&reigns[i], &reigns[j]);
+        let (lo, hi) = (a.from_ns.max(b.from_ns), a.until_ns.min(b.until_ns));
+        let within = |r: &'_ Reign| r.acts.iter().find(|(t, _)| *t >= lo && *t <= hi).copied();
+        if let Some(((ta, wa), (tb, wb))) = within(a).zip(within(b)) {
+            let at = ta.max(tb);
+            if first.as_ref().is_none_or(|(t, _)| at < *t) {
+                first = Some((
+                    at,
+                    format!(
+                        "split brain between {} and {}: n{} (leader of term {}) {wa} at {} while n{} (leader of term {}) {wb} at {}",
+                        ms(lo),
+                        ms(hi),
+                        a.node,
+                        a.term,
+                        ms(ta),
+                        b.node,
+                        b.term,
+                        ms(tb)
+                    ),
+                ));
             }
         }
     }
@@ -406,6 +460,26 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
             reigns.len()
         )),
     }
+}
+
+/// Pairs (i, j), i < j, of reigns of one term by two nodes that overlap in time, in that
+/// order. Reigns are sorted by when they began, so the reigns that overlap reign i and
+/// began after it are those that follow it up to the first that began after it ended.
+fn same_term_overlaps(reigns: &[Reign]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (i, a) in reigns.iter().enumerate() {
+        for (j, b) in reigns
+            .iter()
+            .enumerate()
+            .skip(i + 1)
+            .take_while(|(_, b)| b.from_ns < a.until_ns)
+        {
+            if a.node != b.node && a.term == b.term {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
 }
 
 /// A read lease as the record holds it: held by `node` for `term` from the moment it was
@@ -476,47 +550,72 @@ pub fn lease_exclusivity(events: &[NodeEvent]) -> Verdict {
     }
     // An open reign lasts for ever: a lease reported at the record's last event still
     // overlaps it.
-    let reigns = reigns(events, u64::MAX);
-    // (start of the overlap, sentence) of the earliest clash.
-    let mut first: Option<(u64, String)> = None;
-    for lease in held.iter().filter(|l| l.until_ns > l.from_ns) {
-        for r in &reigns {
-            if r.node == lease.node || r.term <= lease.term || r.from_ns >= lease.until_ns {
-                continue;
-            }
-            let elected_inside = lease.from_ns <= r.from_ns;
-            if !elected_inside && r.until_ns <= lease.from_ns {
+    let reigns = reigns(events, u64::MAX, None);
+    // The earliest clash, as (start of the overlap, lease, reign): the first lease and
+    // then the first reign in their orders among those whose overlap starts earliest.
+    // The reigns a lease from `from_ns` to `until_ns` can clash with are those that began
+    // before it and still led at `from_ns` (at most one per node: a node's reigns do not
+    // overlap) and those that began while it held. Leases are visited by start time, and
+    // each node's latest reign begun before the current lease is kept as the sweep
+    // passes it, so each lease looks at a handful of reigns, not all of them.
+    let mut clash: Option<(u64, usize, usize)> = None;
+    let mut by_start: Vec<usize> = (0..held.len())
+        .filter(|&i| held[i].until_ns > held[i].from_ns)
+        .collect();
+    by_start.sort_by_key(|&i| held[i].from_ns);
+    let mut begun = 0;
+    // Reigns that began before the current lease and may still lead, by node.
+    let mut leading: BTreeMap<u32, usize> = BTreeMap::new();
+    for li in by_start {
+        let lease = &held[li];
+        while begun < reigns.len() && reigns[begun].from_ns < lease.from_ns {
+            leading.insert(reigns[begun].node, begun);
+            begun += 1;
+        }
+        let still_leading = leading
+            .values()
+            .copied()
+            .filter(|&ri| reigns[ri].until_ns > lease.from_ns);
+        let began_inside =
+            (begun..reigns.len()).take_while(|&ri| reigns[ri].from_ns < lease.until_ns);
+        for ri in still_leading.chain(began_inside) {
+            let r = &reigns[ri];
+            if r.node == lease.node || r.term <= lease.term {
                 continue;
             }
             let at = lease.from_ns.max(r.from_ns);
-            if first.as_ref().is_some_and(|(t, _)| *t <= at) {
-                continue;
+            if clash.is_none_or(|best| (at, li, ri) < best) {
+                clash = Some((at, li, ri));
             }
-            let detail = if elected_inside {
-                format!(
-                    "n{} became leader of term {} at {} while n{}'s lease for term {} held until {}",
-                    r.node,
-                    r.term,
-                    ms(r.from_ns),
-                    lease.node,
-                    lease.term,
-                    ms(lease.until_ns)
-                )
-            } else {
-                format!(
-                    "n{} extended its lease for term {} at {} to {}, while n{} had led term {} since {}",
-                    lease.node,
-                    lease.term,
-                    ms(lease.from_ns),
-                    ms(lease.until_ns),
-                    r.node,
-                    r.term,
-                    ms(r.from_ns)
-                )
-            };
-            first = Some((at, detail));
         }
     }
+    let first = clash.map(|(at, li, ri)| {
+        let (lease, r) = (&held[li], &reigns[ri]);
+        let elected_inside = lease.from_ns <= r.from_ns;
+        let detail = if elected_inside {
+            format!(
+                "n{} became leader of term {} at {} while n{}'s lease for term {} held until {}",
+                r.node,
+                r.term,
+                ms(r.from_ns),
+                lease.node,
+                lease.term,
+                ms(lease.until_ns)
+            )
+        } else {
+            format!(
+                "n{} extended its lease for term {} at {} to {}, while n{} had led term {} since {}",
+                lease.node,
+                lease.term,
+                ms(lease.from_ns),
+                ms(lease.until_ns),
+                r.node,
+                r.term,
+                ms(r.from_ns)
+            )
+        };
+        (at, detail)
+    });
     if let Some((_, detail)) = first {
         return Verdict::fail(detail);
     }
@@ -557,7 +656,7 @@ pub fn liveness(
     // Prefer a leader elected after the heal over one left from before it (which may be
     // deposed without knowing it yet). A reign nothing ended lasts to the end of the run,
     // however long ago its last reported event (a read-only workload commits nothing).
-    let all = reigns(events, end_ns);
+    let all = reigns(events, end_ns, None);
     let leading = all
         .iter()
         .rev()
