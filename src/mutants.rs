@@ -24,7 +24,9 @@ pub struct MutantsArgs {
     /// The mutant table: which scenario hunts each mutant, and its seed budget.
     #[arg(long, default_value = hunt::MUTANT_TABLE)]
     table: PathBuf,
-    /// Hunt every mutant with this scenario instead of the table's (needs --protocol).
+    /// Hunt every mutant with this scenario instead of the table's (run under each
+    /// mutant's protocol; each caught by the table row's own checker; default budget
+    /// 2000 seeds), e.g. scenarios/swarm.toml.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Also shrink each first failure and report its size (slower).
@@ -37,6 +39,10 @@ pub struct MutantsArgs {
     #[arg(long)]
     jobs: Option<usize>,
 }
+
+/// The seed budget per mutant of `--scenario` (issue #11: a general scenario must find
+/// every mutant within it).
+const SCENARIO_SEEDS: u64 = 2000;
 
 /// What hunting one mutant came to.
 struct Outcome {
@@ -66,16 +72,7 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
         Some(p) => vec![protocols::lookup(p).map_err(|m| format!("--protocol: {m}"))?],
         None => protocols::PROTOCOLS.iter().collect(),
     };
-    let table = match &args.scenario {
-        Some(_) if args.protocol.is_none() => {
-            return Err(format!(
-                "--scenario: name the protocol too (--protocol {})",
-                protocols::names().join("|")
-            ))
-        }
-        Some(_) => Vec::new(),
-        None => hunt::load_table(&args.table)?,
-    };
+    let table = hunt::load_table(&args.table)?;
     let mut rows = Vec::new();
     for entry in entries {
         let protocol = entry.name;
@@ -88,13 +85,19 @@ fn plan(args: &MutantsArgs) -> Result<Vec<MutantRow>, String> {
                 continue;
             }
             let row = match &args.scenario {
+                // The row's own checker: a mutant is found when what it breaks is caught,
+                // not when some other expectation happens to fail first.
                 Some(scenario) => Some(MutantRow {
                     bug: bug.to_string(),
                     protocol: protocol.to_string(),
                     unreached: None,
                     scenario: scenario.clone(),
-                    seeds: 200,
-                    caught_by: String::new(),
+                    seeds: SCENARIO_SEEDS,
+                    caught_by: table
+                        .iter()
+                        .find(|r| r.bug == bug)
+                        .map(|r| r.caught_by.clone())
+                        .unwrap_or_default(),
                     swarm: true,
                 }),
                 None => table.iter().find(|r| r.bug == bug).cloned(),
