@@ -126,6 +126,16 @@ pub fn history(out: &RunOutput) -> History {
 /// budget, not a time budget, so that the same run always gets the same verdict.
 pub const LINEARIZABILITY_STEPS: u64 = 20_000_000;
 
+/// Steps per operation of the history the budget grows by past `LINEARIZABILITY_STEPS`:
+/// a healthy history takes about one step per operation (issue #13), so that a long
+/// healthy run is judged, not *unknown* because it is long.
+pub const LINEARIZABILITY_STEPS_PER_OP: u64 = 20;
+
+/// The per-key step budget for a history of `ops` operations.
+pub fn linearizability_steps(ops: usize) -> u64 {
+    LINEARIZABILITY_STEPS.max(LINEARIZABILITY_STEPS_PER_OP.saturating_mul(ops as u64))
+}
+
 fn linearizability_verdict(out: &RunOutput) -> Verdict {
     let h = history(out);
     match linearizability::check(
@@ -133,7 +143,7 @@ fn linearizability_verdict(out: &RunOutput) -> Verdict {
         Model::Kv,
         Budget {
             time: None,
-            steps: Some(LINEARIZABILITY_STEPS),
+            steps: Some(linearizability_steps(h.ops.len())),
             // One thread: parallelism lives between runs (a fuzz campaign's jobs).
             threads: 1,
         },
@@ -327,5 +337,22 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     Judgement {
         verdicts,
         expectations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue #13: a healthy history takes about a step per operation, so the budget
+    /// grows with the history past the fixed one, and is never below it.
+    #[test]
+    fn the_linearizability_budget_grows_with_the_history_past_the_fixed_one() {
+        assert_eq!(linearizability_steps(0), LINEARIZABILITY_STEPS);
+        assert_eq!(linearizability_steps(1_000_000), LINEARIZABILITY_STEPS);
+        assert_eq!(
+            linearizability_steps(10_000_000),
+            10_000_000 * LINEARIZABILITY_STEPS_PER_OP
+        );
     }
 }
