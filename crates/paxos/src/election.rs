@@ -389,6 +389,7 @@ impl Paxos {
             round: 0,
             round_started: VecDeque::new(),
             acked_round: BTreeMap::new(),
+            acked_executed: BTreeMap::new(),
             quorum_round: 0,
             quorum_since: None,
             lease_until: None,

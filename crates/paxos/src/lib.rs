@@ -442,6 +442,9 @@ struct Leader {
     /// Start time (local) of each heartbeat round not yet known to be quorum-acked.
     round_started: VecDeque<(u64, LocalTime)>,
     acked_round: BTreeMap<NodeId, u64>,
+    /// What each peer said it had executed in its ack of `acked_round` (true of the
+    /// incarnation that sent it: a grant for that round reaches only that incarnation).
+    acked_executed: BTreeMap<NodeId, u64>,
     quorum_round: u64,
     /// When the latest round a majority answered started (local time): a majority
     /// still followed this leader then.
@@ -500,6 +503,9 @@ pub struct Paxos {
     /// Per peer, a slot it is known to have accepted or executed: a lease holder that
     /// accepted a slot serves no read before it executed it.
     peer_progress: BTreeMap<NodeId, u64>,
+    /// Lease mode: per peer, the highest slot it accepted (accepted records are durable,
+    /// so this survives the peer's restarts, unlike what it executed).
+    peer_accepted: BTreeMap<NodeId, u64>,
     candidate: Option<Box<Candidate>>,
     leader: Option<Box<Leader>>,
     /// `paxos.no_epoch_fence`: the client commands of a leadership this node lost.
@@ -960,6 +966,7 @@ impl Protocol for Paxos {
             lease_asks: VecDeque::new(),
             lease_holders: BTreeMap::new(),
             peer_progress: BTreeMap::new(),
+            peer_accepted: BTreeMap::new(),
             candidate: None,
             leader: None,
             carried_pending: BTreeMap::new(),

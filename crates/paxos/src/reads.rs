@@ -116,7 +116,10 @@ impl Paxos {
             return;
         }
         let acked = leader.acked_round.entry(from).or_insert(0);
-        *acked = (*acked).max(round);
+        if round >= *acked {
+            *acked = round;
+            leader.acked_executed.insert(from, executed);
+        }
         self.update_quorum_round(out);
     }
 
@@ -274,7 +277,12 @@ impl Paxos {
             let Some(&round) = leader.acked_round.get(&p) else {
                 continue;
             };
-            if self.peer_progress.get(&p).copied().unwrap_or(0) < executed {
+            // Caught up: it accepted a slot at or past ours (its reads then wait until it
+            // executed it), or said in its ack of this very round that it executed ours. Not
+            // what an earlier incarnation executed: a restart starts from the snapshot.
+            let accepted = self.peer_accepted.get(&p).copied().unwrap_or(0);
+            let acked = leader.acked_executed.get(&p).copied().unwrap_or(0);
+            if accepted.max(acked) < executed {
                 continue;
             }
             let held = self.lease_holders.entry(p).or_insert(until);

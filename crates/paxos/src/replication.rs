@@ -295,6 +295,10 @@ impl Paxos {
     ) {
         if let Some(&last) = slots.iter().max() {
             self.note_peer_progress(from, last);
+            if self.config.read_mode == ReadMode::Lease {
+                let a = self.peer_accepted.entry(from).or_insert(0);
+                *a = (*a).max(last);
+            }
         }
         self.count_acceptance(now, from, ballot, &slots, out);
     }
