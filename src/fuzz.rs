@@ -158,13 +158,7 @@ struct SeedResult {
 
 /// Runs one seed and judges it.
 fn judge_seed(sc: &Scenario, bugs: &[String], swarm: bool, seed: u64) -> SeedResult {
-    let options = RunOptions {
-        seed,
-        keep_events: false,
-        bugs: bugs.to_vec(),
-        swarm,
-        describe: false,
-    };
+    let options = sim::hunt::campaign_options(bugs, seed, swarm);
     // A protocol that asserts its own invariants panics on a violation: that is this
     // seed's finding, not the end of the campaign.
     match sim::hunt::run_world(&sc.protocol, sc, &options) {

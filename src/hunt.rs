@@ -76,6 +76,17 @@ pub struct Found {
     pub failed: Vec<String>,
 }
 
+/// How a campaign (fuzz, hunt) runs one seed: no event log kept, no descriptions.
+pub fn campaign_options(bugs: &[String], seed: u64, swarm: bool) -> RunOptions {
+    RunOptions {
+        seed,
+        keep_events: false,
+        bugs: bugs.to_vec(),
+        swarm,
+        describe: false,
+    }
+}
+
 /// What one seed of `sc` fails with `bugs` switched on: empty when every expectation held.
 /// Bad input is an `Err` (it would fail every seed the same way).
 pub fn seed_failures(
@@ -84,13 +95,7 @@ pub fn seed_failures(
     seed: u64,
     swarm: bool,
 ) -> Result<Vec<String>, String> {
-    let options = RunOptions {
-        seed,
-        keep_events: false,
-        bugs: bugs.to_vec(),
-        swarm,
-        describe: false,
-    };
+    let options = campaign_options(bugs, seed, swarm);
     match run_world(&sc.protocol, sc, &options) {
         Ok((world, out)) => Ok(failed_checks(&judge(&world, &out))),
         Err(RunError::Input(m)) => Err(m),
