@@ -3,3 +3,4 @@
 
 pub mod hunt;
 pub mod protocols;
+pub mod timeline;

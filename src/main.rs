@@ -5,6 +5,7 @@
 //! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
 
 mod cmd_check;
+mod compare;
 mod fuzz;
 mod mutants;
 
@@ -51,6 +52,8 @@ enum Command {
     Shrink(ShrinkArgs),
     /// Run a scenario over many seeds on every core until something breaks.
     Fuzz(fuzz::FuzzArgs),
+    /// Run one scenario and seeds under every protocol and read mode, side by side.
+    Compare(compare::CompareArgs),
     /// Hunt every mutant of a protocol and print what found each.
     Mutants(mutants::MutantsArgs),
     /// Measure simulated events per second and time compression.
@@ -85,12 +88,18 @@ struct RunArgs {
     /// Where failing traces are saved.
     #[arg(long, default_value = "traces")]
     traces_dir: PathBuf,
+    /// Also write the run as a self-contained HTML page (timeline, faults, violations).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args)]
 struct ReplayArgs {
     /// A trace file written by `sim run` or `sim fuzz`.
     trace: PathBuf,
+    /// Also write the run as a self-contained HTML page (timeline, faults, violations).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[arg(long)]
     json: bool,
     /// Print every event as a readable line (messages, writes, operations in full).
@@ -331,6 +340,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cmd_export(args),
         Command::Check(args) => ExitCode::from(cmd_check::run(&args)),
         Command::Fuzz(args) => ExitCode::from(fuzz::run(args)),
+        Command::Compare(args) => ExitCode::from(compare::run(args)),
         Command::Mutants(args) => ExitCode::from(mutants::run(&args)),
         Command::Bench(args) => cmd_bench(args),
     }
@@ -442,10 +452,20 @@ fn run_setup(args: &RunArgs) -> Result<(Scenario, RunOptions), ExitCode> {
 }
 
 fn cmd_run(args: RunArgs) -> ExitCode {
-    let (sc, options) = match run_setup(&args) {
+    let (sc, mut options) = match run_setup(&args) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(html) = &args.html {
+        let inputs: Vec<&Path> = [Some(args.scenario.as_path()), args.trace.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Err(m) = compare::check_html_path(html, &inputs) {
+            return fail_input(&m);
+        }
+        options.keep_events = true;
+    }
     let protocol = sc.protocol.clone();
     eprintln!(
         "sim run {} · protocol {protocol} · seed {}{}",
@@ -481,6 +501,13 @@ fn cmd_run(args: RunArgs) -> ExitCode {
     } else {
         emit(&summary_text(&sc, &out, &j, Some(wall)));
     }
+    if let Some(html) = &args.html {
+        let replay = rerun_command(&args.scenario, &sc.bugs, &RunSettings::of(&sc, &out));
+        if let Err(m) = compare::write_run_page(html, &sc, &out, &j, &replay) {
+            return fail_input(&m);
+        }
+        eprintln!("page written to {}", html.display());
+    }
     if !j.passed() {
         match save_new_trace(&args.traces_dir, &sc, &out, &j) {
             Ok(path) => {
@@ -502,6 +529,11 @@ fn cmd_run(args: RunArgs) -> ExitCode {
 }
 
 fn cmd_replay(args: ReplayArgs) -> ExitCode {
+    if let Some(html) = &args.html {
+        if let Err(m) = compare::check_html_path(html, &[&args.trace]) {
+            return fail_input(&m);
+        }
+    }
     let (header, sc) = match trace_scenario(&args.trace) {
         Ok(x) => x,
         Err(code) => return code,
@@ -542,6 +574,12 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         emit(&format!("{}\n", summary_json(&sc, &out, &j)));
     } else {
         emit(&summary_text(&sc, &out, &j, Some(wall)));
+    }
+    if let Some(html) = &args.html {
+        if let Err(m) = compare::write_run_page(html, &sc, &out, &j, &replay_command(&args.trace)) {
+            return fail_input(&m);
+        }
+        eprintln!("page written to {}", html.display());
     }
     let hash = hash_hex(out.log.hash());
     if hash == header.trace_hash {
@@ -689,7 +727,7 @@ mod tests {
     ];
 
     /// `sim run`'s arguments that only say where and how results are told.
-    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir"];
+    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir", "html"];
 
     /// The scenario file itself: every trace embeds its text.
     const THE_SCENARIO: &str = "scenario";

@@ -17,6 +17,20 @@ fn escape(s: &str) -> String {
 const MAX_DRAWN: usize = 400;
 
 pub fn violation_page(title: &str, v: &Violation) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{t}</title>\
+         <style>body{{font-family:sans-serif;margin:20px}}pre{{background:#f6f6f6;padding:10px;white-space:pre-wrap}}\
+         .k span{{display:inline-block;width:14px;height:10px;margin:0 4px 0 12px;border:1px solid}}</style></head><body>\
+         <h1>{t}</h1>{figure}</body></html>\n",
+        t = escape(title),
+        figure = violation_figure(v),
+    )
+}
+
+/// The drawing and the explanation of a violation, without a page around them (for pages
+/// that show a violation among other things, such as `sim run --html`). Its legend uses
+/// the class `k`, which the page styles.
+pub fn violation_figure(v: &Violation) -> String {
     let stuck = &v.stuck;
     let end_of = |o: &crate::history::Operation| o.ret.unwrap_or(u64::MAX);
     // The window: the ops nearest in time to the failing one.
@@ -104,15 +118,11 @@ pub fn violation_page(title: &str, v: &Violation) -> String {
     }
     let _ = write!(svg, "<text x='{left}' y='20'>time {t0}</text><text x='{}' y='20' text-anchor='end'>{t1}</text></svg>", width - 20.0);
     format!(
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{t}</title>\
-         <style>body{{font-family:sans-serif;margin:20px}}pre{{background:#f6f6f6;padding:10px;white-space:pre-wrap}}\
-         .k span{{display:inline-block;width:14px;height:10px;margin:0 4px 0 12px;border:1px solid}}</style></head><body>\
-         <h1>{t}</h1><p class='k'>Legend:<span style='background:#c8ecc8;border-color:#2a7a2a'></span>the longest linearizable prefix, numbered in its order\
+        "<p class='k'>Legend:<span style='background:#c8ecc8;border-color:#2a7a2a'></span>the longest linearizable prefix, numbered in its order\
          <span style='background:#f8c0c0;border-color:#c00000'></span>the operation that cannot be placed\
          <span style='background:#e4e4e4;border-color:#888'></span>other operations (dashed: indeterminate, open-ended).\
          Hover a bar for its details. {shown} of {total} operations on this key are drawn, those nearest the failing one.</p>\
-         {svg}<h2>Explanation</h2><pre>{explanation}</pre></body></html>\n",
-        t = escape(title),
+         {svg}<h2>Explanation</h2><pre>{explanation}</pre>",
         shown = ops.len(),
         total = v.ops.len(),
         explanation = escape(&v.to_string()),
