@@ -46,13 +46,24 @@
 //! consecutive terms can each change the same committed configuration, and the two
 //! changes' majorities need not overlap).
 //!
-//! What this crate is not: snapshots and log compaction are not implemented, and a new
-//! server joins as a voter at once (no non-voting catch-up phase, thesis §4.2.1).
+//! Snapshots and log compaction (thesis §5, `snapshot.rs`): with the option
+//! `snapshot_every` a node snapshots its state machine every that many applied entries
+//! (with the index, term and configuration of the last entry it covers) and drops the log
+//! prefix the snapshot covers, the snapshot reaching the disk before the compaction does.
+//! A follower whose next entry the leader compacted away gets `InstallSnapshot`; one that
+//! already committed past a snapshot's index acknowledges it without installing it (etcd's
+//! and hashicorp/raft's guard). A restarted node starts from its snapshot and the log after it.
+//!
+//! What this crate is not: a new server joins as a voter at once (no non-voting catch-up
+//! phase, thesis §4.2.1).
 
 mod election;
 mod membership;
 mod reads;
 mod replication;
+mod snapshot;
+
+pub use snapshot::{Snapshot, OPTION_SNAPSHOT_EVERY};
 
 use protocol::{
     Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, Outputs,
@@ -132,13 +143,23 @@ impl Hash for Entry {
     }
 }
 
-/// What a node keeps across a crash (Raft Figure 2: currentTerm, votedFor, log[]).
-/// `log[0]` is the entry at index 1.
+/// What a node keeps across a crash (Raft Figure 2: currentTerm, votedFor, log[]; thesis
+/// §5.1: the latest snapshot). `log[0]` is the entry at index `log_start + 1`: the log
+/// file starts after the compaction point (`log_start`, of term `log_start_term`), as
+/// etcd's storage keeps a dummy entry for it.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct Durable {
     pub term: u64,
     pub voted_for: Option<NodeId>,
     pub log: Vec<Entry>,
+    /// The index the log was compacted up to (0: never compacted).
+    pub log_start: u64,
+    /// The term of the entry at `log_start` (0 when it is 0).
+    pub log_start_term: u64,
+    /// The latest snapshot written. A correct node compacts only what a durable snapshot
+    /// covers, so `log_start <= snapshot.index` (a crash between the two writes leaves the
+    /// covered prefix in the log file, which the restarted node drops).
+    pub snapshot: Option<Snapshot>,
 }
 
 /// One write to a durable cell. Term and vote form one cell (the "hard state"); the log is
@@ -150,6 +171,8 @@ pub enum Write {
         voted_for: Option<NodeId>,
     },
     Log(LogWrite),
+    /// The state machine snapshot (replaces the previous one).
+    Snapshot(Snapshot),
 }
 
 /// An incremental change to the durable log.
@@ -159,6 +182,11 @@ pub enum LogWrite {
     Append { index: u64, entries: Vec<Entry> },
     /// Delete the entry at `from` and every entry after it.
     Truncate { from: u64 },
+    /// Drop every entry at or below `upto` (of term `term`), which a snapshot covers.
+    Compact { upto: u64, term: u64 },
+    /// Drop the whole log: it now starts after `index` (of term `term`), the point of an
+    /// installed snapshot that no entry of the log matched (thesis §5.1: discard the log).
+    Reset { index: u64, term: u64 },
 }
 
 /// The follower's answer to an AppendEntries.
@@ -216,6 +244,14 @@ pub enum Message {
         round: u64,
         outcome: AppendOutcome,
     },
+    /// Thesis §5.1: the leader's snapshot, for a follower whose next entry the leader has
+    /// compacted away. Answered with an `AppendEntriesResp` (accepted through the snapshot's
+    /// index, or through the follower's commit index when that is further).
+    InstallSnapshot {
+        term: u64,
+        snapshot: Box<Snapshot>,
+        round: u64,
+    },
 }
 
 impl Message {
@@ -226,7 +262,8 @@ impl Message {
             | Message::RequestVote { term, .. }
             | Message::RequestVoteResp { term, .. }
             | Message::AppendEntries { term, .. }
-            | Message::AppendEntriesResp { term, .. } => *term,
+            | Message::AppendEntriesResp { term, .. }
+            | Message::InstallSnapshot { term, .. } => *term,
         }
     }
 }
@@ -240,6 +277,7 @@ impl MessageKind for Message {
             Message::RequestVoteResp { .. } => "RequestVoteResp",
             Message::AppendEntries { .. } => "AppendEntries",
             Message::AppendEntriesResp { .. } => "AppendEntriesResp",
+            Message::InstallSnapshot { .. } => "InstallSnapshot",
         }
     }
 }
@@ -258,6 +296,8 @@ struct Bugs {
     prevote_reply_local_term: bool,
     no_vote_fence: bool,
     conf_change_before_term_commit: bool,
+    snapshot_before_durable: bool,
+    install_snapshot_regresses: bool,
     /// Any switch on: cross-node invariants (never truncate a committed entry, at most
     /// one leader per term) are no longer this node's to assert; the checkers judge them.
     any: bool,
@@ -277,6 +317,8 @@ impl Bugs {
             prevote_reply_local_term: config.bug("raft.prevote_reply_local_term"),
             no_vote_fence: config.bug("raft.no_vote_fence"),
             conf_change_before_term_commit: config.bug("raft.conf_change_before_term_commit"),
+            snapshot_before_durable: config.bug("raft.snapshot_before_durable"),
+            install_snapshot_regresses: config.bug("raft.install_snapshot_regresses"),
             any: !config.bugs.is_empty(),
         }
     }
@@ -359,7 +401,16 @@ pub struct Raft {
     // Durable state, mirrored in memory (written through `Write`).
     term: u64,
     voted_for: Option<NodeId>,
+    /// The entries after `offset`: `log[0]` is the entry at `offset + 1`.
     log: Vec<Entry>,
+    /// The index the log is compacted up to: the latest snapshot's (0: none).
+    offset: u64,
+    /// The term of the entry at `offset`.
+    offset_term: u64,
+    /// The latest snapshot taken or installed; it covers exactly up to `offset`.
+    snapshot: Option<Box<Snapshot>>,
+    /// Applied entries between snapshots (`snapshot_every`; 0: never snapshot).
+    snapshot_every: u64,
 
     // Volatile state.
     role: Role,
@@ -436,6 +487,14 @@ impl Raft {
             name: "raft.conf_change_before_term_commit",
             summary: "a new leader starts a single-server membership change before an entry of its own term has committed",
         },
+        Bug {
+            name: "raft.snapshot_before_durable",
+            summary: "a node drops the log prefix a new snapshot covers before the snapshot is durable (the compaction is written first); a crash between the two writes restarts it from the older snapshot and a log that starts after the gap, its state machine missing committed entries (the order etcd's raftexample and hashicorp/raft's snapshot store keep, snapshot then compaction; etcd#10219's WAL/snapshot crash window)",
+        },
+        Bug {
+            name: "raft.install_snapshot_regresses",
+            summary: "a follower installs a snapshot older than its commit index (a delayed or duplicated InstallSnapshot): its state machine, commit index and log go back to the snapshot, and it applies entries again (etcd's raft.restore refuses a snapshot at or below its commit index; hashicorp/raft's installSnapshot likewise)",
+        },
     ];
 
     /// The node's id.
@@ -452,9 +511,18 @@ impl Raft {
     pub fn last_applied(&self) -> u64 {
         self.last_applied
     }
-    /// The in-memory log (index 1 first); it may run ahead of the durable one.
+    /// The in-memory log after the compaction point ([`Raft::log_offset`]); it may run
+    /// ahead of the durable one.
     pub fn log(&self) -> &[Entry] {
         &self.log
+    }
+    /// The index the log is compacted up to (`log()[0]` is the entry after it).
+    pub fn log_offset(&self) -> u64 {
+        self.offset
+    }
+    /// The latest snapshot this node took or installed.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_deref()
     }
     pub fn voted_for(&self) -> Option<NodeId> {
         self.voted_for
@@ -469,21 +537,33 @@ impl Raft {
     }
 
     fn last_index(&self) -> u64 {
-        self.log.len() as u64
+        self.offset + self.log.len() as u64
     }
     fn last_term(&self) -> u64 {
-        self.log.last().map_or(0, |e| e.term)
+        self.log.last().map_or(self.offset_term, |e| e.term)
     }
-    /// Term of the entry at `index` (0 for index 0); `None` beyond the log.
+    /// Term of the entry at `index` (0 for index 0, the snapshot's term at the compaction
+    /// point); `None` beyond the log or below the compaction point.
     fn term_at(&self, index: u64) -> Option<u64> {
-        if index == 0 {
-            Some(0)
+        if index == self.offset {
+            Some(self.offset_term)
+        } else if index < self.offset {
+            None
         } else {
-            self.log.get(index as usize - 1).map(|e| e.term)
+            self.log
+                .get((index - self.offset) as usize - 1)
+                .map(|e| e.term)
         }
     }
+    /// The entry at `index`, which must be after the compaction point.
     fn entry(&self, index: u64) -> &Entry {
-        &self.log[index as usize - 1]
+        debug_assert!(
+            index > self.offset,
+            "{}: entry {index} is compacted (offset {})",
+            self.id,
+            self.offset
+        );
+        &self.log[(index - self.offset) as usize - 1]
     }
 
     /// Issues a durable write and returns its tag.
@@ -491,22 +571,28 @@ impl Raft {
         let tag = self.next_tag;
         self.next_tag += 1;
         let durable_len = match &write {
-            Write::HardState { .. } => None,
-            Write::Log(LogWrite::Append { .. }) => Some(self.last_index()),
-            Write::Log(LogWrite::Truncate { from }) => {
-                let kept = from - 1;
-                for (_, len) in self.writes_in_flight.iter_mut() {
-                    if let Some(len) = len {
-                        *len = (*len).min(kept);
-                    }
-                }
-                self.durable_index = self.durable_index.min(kept);
-                Some(kept)
+            Write::HardState { .. } | Write::Snapshot(_) | Write::Log(LogWrite::Compact { .. }) => {
+                None
             }
+            Write::Log(LogWrite::Append { .. }) => Some(self.last_index()),
+            // After a truncation, or a reset to an installed snapshot's point, the log ends
+            // at `kept`: earlier appends in flight leave at most that much durable.
+            Write::Log(LogWrite::Truncate { from }) => Some(self.clamp_durable(from - 1)),
+            Write::Log(LogWrite::Reset { index, .. }) => Some(self.clamp_durable(*index)),
         };
         self.writes_in_flight.push_back((tag, durable_len));
         out.write(tag, write);
         tag
+    }
+
+    fn clamp_durable(&mut self, kept: u64) -> u64 {
+        for (_, len) in self.writes_in_flight.iter_mut() {
+            if let Some(len) = len {
+                *len = (*len).min(kept);
+            }
+        }
+        self.durable_index = self.durable_index.min(kept);
+        kept
     }
 
     fn persist_hard_state(&mut self, out: &mut Outputs<Message, Write>) {
@@ -623,7 +709,9 @@ impl Raft {
                     out.mark("raft.vote_fenced");
                     return;
                 }
-                Message::AppendEntries { .. } => self.become_follower(term, Some(from), out),
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
+                    self.become_follower(term, Some(from), out)
+                }
                 _ => self.become_follower(term, None, out),
             }
         } else if term < self.term {
@@ -637,6 +725,20 @@ impl Raft {
                             round: 0,
                             outcome: AppendOutcome::Rejected {
                                 prev_log_index,
+                                hint_index: self.last_index() + 1,
+                                hint_term: None,
+                            },
+                        },
+                    );
+                }
+                Message::InstallSnapshot { snapshot, .. } => {
+                    out.send_after_writes(
+                        from,
+                        Message::AppendEntriesResp {
+                            term: self.term,
+                            round: 0,
+                            outcome: AppendOutcome::Rejected {
+                                prev_log_index: snapshot.index,
                                 hint_index: self.last_index() + 1,
                                 hint_term: None,
                             },
@@ -705,7 +807,7 @@ impl Raft {
             Message::AppendEntriesResp { round, outcome, .. } => {
                 self.handle_append_response(now, from, round, outcome, out)
             }
-            Message::AppendEntries { term, .. } => {
+            Message::AppendEntries { term, .. } | Message::InstallSnapshot { term, .. } => {
                 // Election safety: two leaders of one term. Only a mutant gets here.
                 assert!(
                     self.bugs.any,
@@ -743,7 +845,7 @@ impl Raft {
                     }
                 }
             }
-            Message::AppendEntries { .. } => {
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
                 // Figure 2: a candidate that hears from the leader of its term follows it.
                 let term = self.term;
                 self.become_follower(term, Some(from), out);
@@ -762,16 +864,15 @@ impl Raft {
         msg: Message,
         out: &mut Outputs<Message, Write>,
     ) {
-        if let Message::AppendEntries {
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-            round,
-            ..
-        } = msg
-        {
-            self.handle_append_entries(
+        match msg {
+            Message::AppendEntries {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+                round,
+                ..
+            } => self.handle_append_entries(
                 now,
                 from,
                 prev_log_index,
@@ -780,7 +881,11 @@ impl Raft {
                 leader_commit,
                 round,
                 out,
-            );
+            ),
+            Message::InstallSnapshot {
+                snapshot, round, ..
+            } => self.handle_install_snapshot(now, from, *snapshot, round, out),
+            _ => {}
         }
     }
 
@@ -839,9 +944,16 @@ impl Raft {
             );
         }
         debug_assert!(self.durable_index <= self.last_index());
+        debug_assert!(
+            self.snapshot.as_ref().map_or(0, |s| s.index) == self.offset,
+            "{}: the log is compacted to {} but the snapshot covers {:?}",
+            self.id,
+            self.offset,
+            self.snapshot.as_ref().map(|s| s.index)
+        );
         debug_assert!(!self.members.is_empty(), "{}: no members", self.id);
         debug_assert!(
-            self.config_index == 0
+            self.config_index <= self.offset
                 || self.entry(self.config_index).config.as_ref() == Some(&self.members),
             "{}: members {:?} are not the configuration entry at {}",
             self.id,
@@ -915,7 +1027,19 @@ impl Protocol for Raft {
         "raft.vote_fenced",
         "raft.vote_forgotten_on_leader_discovery",
         "raft.vote_from_non_member_not_counted",
+        "raft.append_below_snapshot",
+        "raft.bug.snapshot_before_durable",
+        "raft.bug.stale_snapshot_installed",
+        "raft.restart_finishes_compaction",
+        "raft.restart_from_snapshot",
+        "raft.restart_with_log_gap",
+        "raft.snapshot_installed",
+        "raft.snapshot_installed_keeps_log_suffix",
+        "raft.snapshot_sent",
+        "raft.snapshot_taken",
+        "raft.stale_snapshot_ignored",
     ];
+    const OPTIONS: &'static [protocol::OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -957,6 +1081,10 @@ impl Protocol for Raft {
             term: durable.term,
             voted_for: durable.voted_for,
             log: durable.log.clone(),
+            offset: durable.log_start,
+            offset_term: durable.log_start_term,
+            snapshot: None,
+            snapshot_every: config.option_count(&OPTION_SNAPSHOT_EVERY),
             role: Role::Follower,
             reported: None,
             leader_hint: None,
@@ -970,12 +1098,13 @@ impl Protocol for Raft {
             answered: Vec::new(),
             next_tag: 0,
             writes_in_flight: VecDeque::new(),
-            durable_index: durable.log.len() as u64,
+            durable_index: durable.log_start + durable.log.len() as u64,
             leader: None,
             scratch: Vec::new(),
         };
+        raft.recover_snapshot(durable, out);
         raft.report_role(out);
-        raft.refresh_membership(1, out);
+        raft.refresh_membership(0, out);
         // Every node keeps an election timer; one that is not a member lets it run out
         // without campaigning, and stands once a configuration entry adds it.
         raft.reset_election_timer(out);
@@ -1011,20 +1140,39 @@ impl Protocol for Raft {
             Write::Log(LogWrite::Append { index, entries }) => {
                 assert_eq!(
                     *index,
-                    durable.log.len() as u64 + 1,
-                    "log append at {index} does not land at the durable log's end ({} entries)",
-                    durable.log.len()
+                    durable.log_start + durable.log.len() as u64 + 1,
+                    "log append at {index} does not land at the durable log's end ({} entries after {})",
+                    durable.log.len(),
+                    durable.log_start
                 );
                 durable.log.extend(entries.iter().cloned());
             }
             Write::Log(LogWrite::Truncate { from }) => {
                 assert!(
-                    *from >= 1 && *from <= durable.log.len() as u64 + 1,
-                    "truncate from {from} outside the durable log of {} entries",
-                    durable.log.len()
+                    *from > durable.log_start
+                        && *from <= durable.log_start + durable.log.len() as u64 + 1,
+                    "truncate from {from} outside the durable log of {} entries after {}",
+                    durable.log.len(),
+                    durable.log_start
                 );
-                durable.log.truncate(*from as usize - 1);
+                durable
+                    .log
+                    .truncate((*from - durable.log_start) as usize - 1);
             }
+            Write::Log(LogWrite::Compact { upto, term }) => {
+                if *upto > durable.log_start {
+                    let dropped = ((*upto - durable.log_start) as usize).min(durable.log.len());
+                    durable.log.drain(..dropped);
+                    durable.log_start = *upto;
+                    durable.log_start_term = *term;
+                }
+            }
+            Write::Log(LogWrite::Reset { index, term }) => {
+                durable.log.clear();
+                durable.log_start = *index;
+                durable.log_start_term = *term;
+            }
+            Write::Snapshot(snapshot) => durable.snapshot = Some(snapshot.clone()),
         }
     }
 
@@ -1052,6 +1200,8 @@ mod tests {
                 b.prevote_reply_local_term,
                 b.no_vote_fence,
                 b.conf_change_before_term_commit,
+                b.snapshot_before_durable,
+                b.install_snapshot_regresses,
             ]
         };
         let mut seen = vec![false; flags(&Bugs::default()).len()];

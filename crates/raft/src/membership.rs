@@ -51,8 +51,9 @@ impl Raft {
     }
 
     /// Re-reads the configuration in force after the log changed from index `first_changed`
-    /// on (entries appended there, or everything from there truncated): the latest
-    /// configuration entry, else the initial membership. Reports a change.
+    /// on (entries appended there, or everything from there truncated; 0: the whole log and
+    /// the snapshot changed): the latest configuration entry, else the snapshot's, else the
+    /// initial membership. Reports a change.
     pub(crate) fn refresh_membership(
         &mut self,
         first_changed: u64,
@@ -60,31 +61,32 @@ impl Raft {
     ) {
         // Below `first_changed` the log is as it was, and `config_index` was its latest
         // configuration entry; if that entry is gone, look through the whole log.
-        let (lowest, fallback) = if self.config_index < first_changed {
-            (first_changed, self.config_index)
-        } else {
-            (1, 0)
-        };
-        let index = (lowest..=self.last_index())
+        let incremental = first_changed > 0 && self.config_index < first_changed;
+        let lowest = if incremental { first_changed } else { 1 }.max(self.offset + 1);
+        let found = (lowest..=self.last_index())
             .rev()
-            .find(|&i| self.entry(i).config.is_some())
-            .unwrap_or(fallback);
-        if index == self.config_index {
+            .find(|&i| self.entry(i).config.is_some());
+        let (index, members, previous) = match found {
+            Some(i) => {
+                let members = self.entry(i).config.clone().expect("a configuration entry");
+                let previous = match (self.offset + 1..i)
+                    .rev()
+                    .find(|&j| self.entry(j).config.is_some())
+                {
+                    Some(j) => self.entry(j).config.clone().expect("a configuration entry"),
+                    None if self.offset == 0 => self.config.initial_members(),
+                    None => self.base_config().1,
+                };
+                (i, members, previous)
+            }
+            None if incremental => return,
+            None => self.base_config(),
+        };
+        if incremental && index == self.config_index {
             return;
         }
-        let members = match index {
-            0 => self.config.initial_members(),
-            i => self.entry(i).config.clone().expect("a configuration entry"),
-        };
         self.config_index = index;
-        self.previous_members = if index == 0 {
-            Vec::new()
-        } else {
-            match (1..index).rev().find(|&i| self.entry(i).config.is_some()) {
-                Some(i) => self.entry(i).config.clone().expect("a configuration entry"),
-                None => self.config.initial_members(),
-            }
-        };
+        self.previous_members = if index == 0 { Vec::new() } else { previous };
         if members != self.members {
             let was = std::mem::replace(&mut self.members, members);
             out.report(Report::Members {

@@ -9,23 +9,29 @@ use crate::{
 use protocol::{Command, LocalTime, NodeId, Reply, Report, Role};
 
 /// Builds the AppendEntries that ships entries `next..=upto` (at most a message's
-/// worth; none if `upto < next`); returns it with the index of the last entry it carries.
+/// worth; none if `upto < next`) from a log whose first entry is at `offset + 1` (the
+/// entry at `offset`, compacted, was of `offset_term`); returns it with the index of the
+/// last entry it carries.
+#[allow(clippy::too_many_arguments)]
 fn append_message(
     log: &[Entry],
+    offset: u64,
+    offset_term: u64,
     term: u64,
     leader_commit: u64,
     round: u64,
     next: u64,
     upto: u64,
 ) -> (Message, u64) {
+    debug_assert!(next > offset, "entry {next} is compacted (offset {offset})");
     let prev_log_index = next - 1;
-    let prev_log_term = if prev_log_index == 0 {
-        0
+    let prev_log_term = if prev_log_index == offset {
+        offset_term
     } else {
-        log[prev_log_index as usize - 1].term
+        log[(prev_log_index - offset) as usize - 1].term
     };
-    let from = prev_log_index as usize;
-    let to = (upto as usize)
+    let from = (prev_log_index - offset) as usize;
+    let to = (upto.saturating_sub(offset) as usize)
         .min(log.len())
         .min(from + MAX_ENTRIES_PER_MESSAGE)
         .max(from);
@@ -38,7 +44,7 @@ fn append_message(
         leader_commit,
         round,
     };
-    (msg, to as u64)
+    (msg, offset + to as u64)
 }
 
 impl Raft {
@@ -65,9 +71,18 @@ impl Raft {
         heartbeat: bool,
         out: &mut Outputs<Message, Write>,
     ) {
+        let (offset, offset_term) = (self.offset, self.offset_term);
         let leader = self.leader.as_mut().expect("only a leader replicates");
         let p = &mut leader.progress[index];
-        let last = self.log.len() as u64;
+        let last = offset + self.log.len() as u64;
+        if p.next <= offset {
+            // Thesis §5.1: what the follower lacks next is compacted; send the snapshot.
+            if p.shipping == (Shipping::Probe { paused: true }) && !heartbeat {
+                return;
+            }
+            self.send_snapshot(index, out);
+            return;
+        }
         debug_assert!(
             p.next >= 1 && p.next <= last + 1,
             "next {} beyond {last}",
@@ -80,6 +95,8 @@ impl Raft {
                 }
                 let (msg, _) = append_message(
                     &self.log,
+                    offset,
+                    offset_term,
                     self.term,
                     self.commit_index,
                     leader.round,
@@ -99,6 +116,8 @@ impl Raft {
                 while p.next <= window_end {
                     let (msg, sent_to) = append_message(
                         &self.log,
+                        offset,
+                        offset_term,
                         self.term,
                         self.commit_index,
                         leader.round,
@@ -114,6 +133,8 @@ impl Raft {
                     // Empty, at next - 1: a rejection reveals a lost batch.
                     let (msg, _) = append_message(
                         &self.log,
+                        offset,
+                        offset_term,
                         self.term,
                         self.commit_index,
                         leader.round,
@@ -193,6 +214,30 @@ impl Raft {
         self.last_leader_contact = Some(now);
         self.reset_election_timer(out);
 
+        let (mut prev_log_index, mut prev_log_term, mut entries) =
+            (prev_log_index, prev_log_term, entries);
+        if prev_log_index < self.offset {
+            // The message starts inside what our snapshot covers: committed entries, which
+            // match the leader's. Keep only those after the compaction point.
+            out.mark("raft.append_below_snapshot");
+            let covered = (self.offset - prev_log_index).min(entries.len() as u64);
+            if prev_log_index + covered == self.offset {
+                entries.drain(..covered as usize);
+                prev_log_index = self.offset;
+                prev_log_term = self.offset_term;
+            } else {
+                // Nothing after the compaction point: all of it is ours already.
+                let reply = Message::AppendEntriesResp {
+                    term: self.term,
+                    round,
+                    outcome: AppendOutcome::Accepted {
+                        match_index: prev_log_index + entries.len() as u64,
+                    },
+                };
+                out.send_after_writes(from, reply);
+                return;
+            }
+        }
         let last = self.last_index();
         let reject = |hint_index, hint_term| AppendOutcome::Rejected {
             prev_log_index,
@@ -330,7 +375,13 @@ impl Raft {
             );
             out.mark("raft.committed_entry_truncated");
         }
-        self.log.truncate(from as usize - 1);
+        debug_assert!(
+            from > self.offset,
+            "{}: truncating at {from}, compacted to {}",
+            self.id,
+            self.offset
+        );
+        self.log.truncate((from - self.offset) as usize - 1);
         self.write(Write::Log(LogWrite::Truncate { from }), out);
         // A truncated configuration entry no longer counts: the previous one is back.
         if self.config_index >= from {
@@ -352,7 +403,8 @@ impl Raft {
             return;
         };
         let last = self.last_index();
-        let log = &self.log;
+        let (log, offset) = (&self.log, self.offset);
+        let term_at = |i: u64| log[(i - offset) as usize - 1].term;
         let to_term_start = self.config.backtrack_to_term_start;
         let leader = self.leader.as_mut().expect("leader state");
         let p = &mut leader.progress[index];
@@ -394,10 +446,12 @@ impl Raft {
                     let mut next = hint_index;
                     if let Some(term) = hint_term.filter(|_| !to_term_start) {
                         let mut i = prev_log_index.min(last);
-                        while i > 0 && log[i as usize - 1].term > term {
+                        // (Not into the compacted prefix: a follower that far behind gets
+                        // the snapshot.)
+                        while i > offset && term_at(i) > term {
                             i -= 1;
                         }
-                        if i > 0 && log[i as usize - 1].term == term {
+                        if i > offset && term_at(i) == term {
                             next = i + 1;
                         }
                     }
@@ -501,7 +555,7 @@ impl Raft {
         while self.last_applied < upto {
             self.last_applied += 1;
             let index = self.last_applied;
-            let entry = &self.log[index as usize - 1];
+            let entry = &self.log[(index - self.offset) as usize - 1];
             let result = entry.command.as_ref().map(|c| self.kv.apply(&c.op));
             let op = entry.command.as_ref().map(|c| c.id);
             out.report(Report::Apply {
@@ -517,6 +571,7 @@ impl Raft {
                 }
             }
         }
+        self.maybe_snapshot(out);
     }
 }
 

@@ -271,6 +271,7 @@ fn delayed_vote_after_leader_known(cfg: protocol::Config) -> Cluster {
                 term: 1,
                 voted_for: None,
                 log: vec![raft::Entry::noop(1); len],
+                ..Default::default()
             },
         );
     }
@@ -354,6 +355,7 @@ fn pre_candidate_ahead_in_term(cfg: protocol::Config) -> Cluster {
                 term,
                 voted_for: None,
                 log: Vec::new(),
+                ..Default::default()
             },
         );
     }

@@ -117,6 +117,7 @@ fn figure_8(cfg: Config) -> Cluster {
                 term: 3,
                 voted_for: None,
                 log: entries(&log),
+                ..Default::default()
             },
         );
     }
@@ -272,6 +273,7 @@ fn stale_tail(cfg: Config) -> Cluster {
             term: 1,
             voted_for: None,
             log: entries(&[1, 1, 1]),
+            ..Default::default()
         },
     );
     let mut c = Cluster::with_durable(cfg, durable);
@@ -329,6 +331,7 @@ fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
             term: 2,
             voted_for: None,
             log: entries(&long_stale),
+            ..Default::default()
         },
     );
     for id in [1, 2] {
@@ -338,6 +341,7 @@ fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
                 term: 2,
                 voted_for: None,
                 log: entries(&[1, 1, 1]),
+                ..Default::default()
             },
         );
     }

@@ -77,5 +77,10 @@ fn describe_write(write: &Write) -> String {
             format!("append {} at {index}", entries.len())
         }
         Write::Log(LogWrite::Truncate { from }) => format!("truncate from {from}"),
+        Write::Log(LogWrite::Compact { upto, term }) => format!("compact to {upto} (term {term})"),
+        Write::Log(LogWrite::Reset { index, term }) => {
+            format!("reset the log to start after {index} (term {term})")
+        }
+        Write::Snapshot(s) => format!("snapshot to {} (term {})", s.index, s.term),
     }
 }

@@ -1,0 +1,298 @@
+//! Snapshots and log compaction (Ongaro's thesis, chapter 5).
+//!
+//! Every `snapshot_every` applied entries a node snapshots its state machine: the key-value
+//! state, the index and term of the last entry the snapshot covers, and the configuration in
+//! force there (thesis §5.1: the snapshot must carry the latest configuration, since the
+//! entries that held it are about to go). It then drops that prefix of its log. On disk the
+//! order matters: the snapshot is written first and the compaction after it, and a node's
+//! writes complete in the order issued, so the log file never loses an entry that no
+//! durable snapshot covers (the `raft.snapshot_before_durable` mutant writes the two the
+//! other way round). A crash between the two writes leaves a log file that still holds the
+//! covered prefix; the restarted node drops it and finishes the compaction.
+//!
+//! A leader whose next entry for a follower is compacted sends its snapshot instead
+//! (`InstallSnapshot`, thesis §5.1 Figure 5.3). The follower:
+//! - ignores a snapshot at or below its commit index, answering with its commit index
+//!   (etcd's `raft.restore` returns false for `index <= committed`; hashicorp/raft likewise
+//!   refuses to go back): installing it would move its state machine back in time;
+//! - keeps the entries after the snapshot when its log holds the snapshot's last entry
+//!   (same index and term), and otherwise discards the whole log;
+//! - takes the snapshot's state machine, commit index and configuration.
+//!
+//! The answer is an ordinary `AppendEntriesResp` accepting through the snapshot's index, so
+//! the leader's progress tracking needs nothing new.
+
+use crate::{AppendOutcome, Durable, LogWrite, Message, Outputs, Raft, Shipping, Write};
+use protocol::{Kv, LocalTime, NodeId, OptionKind, OptionSpec, OptionValue};
+
+/// The options only Raft has (`[options.raft]` in a scenario).
+pub const OPTION_SNAPSHOT_EVERY: OptionSpec = OptionSpec {
+    name: "snapshot_every",
+    kind: OptionKind::Count,
+    // Off by default: the shipped scenarios' runs (and trace hashes) stay what they were.
+    default: OptionValue::Count(0),
+    summary: "every this many applied entries a node snapshots its state machine and drops the log prefix the snapshot covers (0: never)",
+};
+
+/// A snapshot of the replicated state machine (thesis §5.1).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Snapshot {
+    /// The last entry it covers, and that entry's term.
+    pub index: u64,
+    pub term: u64,
+    /// The configuration in force at `index`: the index of its entry (0: the initial
+    /// membership), its members, and the configuration that one replaced.
+    pub config_index: u64,
+    pub members: Vec<NodeId>,
+    pub previous_members: Vec<NodeId>,
+    /// The state machine after applying every entry through `index`.
+    pub kv: Kv,
+}
+
+impl Raft {
+    /// The configuration in force at the compaction point: the snapshot's, or the initial
+    /// membership. Returns (config_index, members, previous members).
+    pub(crate) fn base_config(&self) -> (u64, Vec<NodeId>, Vec<NodeId>) {
+        match &self.snapshot {
+            Some(s) => (
+                s.config_index,
+                s.members.clone(),
+                s.previous_members.clone(),
+            ),
+            None => (0, self.config.initial_members(), Vec::new()),
+        }
+    }
+
+    /// The configuration in force at `index` (at or after the compaction point): the last
+    /// configuration entry at or below it, else the snapshot's.
+    fn config_at(&self, index: u64) -> (u64, Vec<NodeId>, Vec<NodeId>) {
+        if self.config_index <= index {
+            return (
+                self.config_index,
+                self.members.clone(),
+                self.previous_members.clone(),
+            );
+        }
+        let found = (self.offset + 1..=index)
+            .rev()
+            .find(|&i| self.entry(i).config.is_some());
+        let Some(i) = found else {
+            return self.base_config();
+        };
+        let members = self.entry(i).config.clone().expect("a configuration entry");
+        let previous = match (self.offset + 1..i)
+            .rev()
+            .find(|&j| self.entry(j).config.is_some())
+        {
+            Some(j) => self.entry(j).config.clone().expect("a configuration entry"),
+            None => self.base_config().1,
+        };
+        (i, members, previous)
+    }
+
+    /// After applying: snapshot once `snapshot_every` entries were applied since the last
+    /// snapshot.
+    pub(crate) fn maybe_snapshot(&mut self, out: &mut Outputs<Message, Write>) {
+        if self.snapshot_every == 0
+            || self.last_applied < self.offset.saturating_add(self.snapshot_every)
+        {
+            return;
+        }
+        let index = self.last_applied;
+        debug_assert!(index <= self.commit_index && index > self.offset);
+        let term = self.entry(index).term;
+        let (config_index, members, previous_members) = self.config_at(index);
+        let snapshot = Snapshot {
+            index,
+            term,
+            config_index,
+            members,
+            previous_members,
+            kv: self.kv.clone(),
+        };
+        out.mark("raft.snapshot_taken");
+        self.log.drain(..(index - self.offset) as usize);
+        self.offset = index;
+        self.offset_term = term;
+        self.snapshot = Some(Box::new(snapshot.clone()));
+        let compact = Write::Log(LogWrite::Compact { upto: index, term });
+        if self.bugs.snapshot_before_durable {
+            // The compaction reaches the disk first: a crash before the snapshot's write
+            // completes leaves neither the entries nor a snapshot that covers them.
+            out.mark("raft.bug.snapshot_before_durable");
+            self.write(compact, out);
+            self.write(Write::Snapshot(snapshot), out);
+        } else {
+            // Thesis §5.1 / PML §5.5: the snapshot is durable before the log it covers
+            // goes (writes complete in the order issued).
+            self.write(Write::Snapshot(snapshot), out);
+            self.write(compact, out);
+        }
+    }
+
+    /// The leader sends its snapshot to follower `index` (in `progress`), whose next entry
+    /// it compacted, and waits for the answer (or the next heartbeat) before sending more.
+    pub(crate) fn send_snapshot(&mut self, index: usize, out: &mut Outputs<Message, Write>) {
+        let snapshot = self
+            .snapshot
+            .clone()
+            .expect("a compacted log has a snapshot");
+        let term = self.term;
+        let leader = self.leader.as_mut().expect("only a leader sends snapshots");
+        let p = &mut leader.progress[index];
+        debug_assert!(p.next <= snapshot.index);
+        p.shipping = Shipping::Probe { paused: true };
+        out.mark("raft.snapshot_sent");
+        out.send(
+            p.id,
+            Message::InstallSnapshot {
+                term,
+                snapshot,
+                round: leader.round,
+            },
+        );
+    }
+
+    /// Thesis §5.1, InstallSnapshot receiver (the term rules already ran: the sender is the
+    /// leader of our term).
+    pub(crate) fn handle_install_snapshot(
+        &mut self,
+        now: LocalTime,
+        from: NodeId,
+        snapshot: crate::Snapshot,
+        round: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        self.leader_hint = Some(from);
+        self.last_leader_contact = Some(now);
+        self.reset_election_timer(out);
+        let match_index = if snapshot.index <= self.commit_index
+            && !(self.bugs.install_snapshot_regresses && snapshot.index < self.commit_index)
+        {
+            // Everything it covers is already committed here: installing it would take the
+            // state machine back (etcd raft.restore: `index <= committed`).
+            out.mark("raft.stale_snapshot_ignored");
+            self.commit_index
+        } else {
+            if snapshot.index < self.commit_index {
+                out.mark("raft.bug.stale_snapshot_installed");
+            }
+            let index = snapshot.index;
+            self.install_snapshot(snapshot, out);
+            index
+        };
+        out.send_after_writes(
+            from,
+            Message::AppendEntriesResp {
+                term: self.term,
+                round,
+                outcome: AppendOutcome::Accepted { match_index },
+            },
+        );
+    }
+
+    /// Takes `snapshot` as this node's state: the state machine, the commit point, the
+    /// configuration, and the log after it if the log holds the snapshot's last entry.
+    fn install_snapshot(&mut self, snapshot: Snapshot, out: &mut Outputs<Message, Write>) {
+        out.mark("raft.snapshot_installed");
+        let (index, term) = (snapshot.index, snapshot.term);
+        let keeps_suffix = index >= self.offset && self.term_at(index) == Some(term);
+        let log_write = if keeps_suffix {
+            // Figure 5.3 step 6: the entries after the snapshot stay.
+            out.mark("raft.snapshot_installed_keeps_log_suffix");
+            self.log.drain(..(index - self.offset) as usize);
+            LogWrite::Compact { upto: index, term }
+        } else {
+            // Step 7: discard the entire log.
+            self.log.clear();
+            LogWrite::Reset { index, term }
+        };
+        self.offset = index;
+        self.offset_term = term;
+        self.kv = snapshot.kv.clone();
+        self.commit_index = index;
+        self.last_applied = index;
+        self.snapshot = Some(Box::new(snapshot.clone()));
+        self.write(Write::Snapshot(snapshot), out);
+        self.write(Write::Log(log_write), out);
+        // The configuration may come from the snapshot, or from an entry kept after it.
+        self.refresh_membership(0, out);
+    }
+
+    /// At start: the state machine from the durable snapshot, the log after it.
+    pub(crate) fn recover_snapshot(
+        &mut self,
+        durable: &Durable,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        match &durable.snapshot {
+            Some(s) if s.index >= durable.log_start => {
+                out.mark("raft.restart_from_snapshot");
+                if s.index > durable.log_start {
+                    // A crash fell between the snapshot's write and the compaction: the
+                    // log file still holds the prefix the snapshot covers.
+                    out.mark("raft.restart_finishes_compaction");
+                    // Keep the log after the snapshot only if the log holds the
+                    // snapshot's last entry (a crash can also fall between installing a
+                    // snapshot and resetting a log that does not match it).
+                    let at = (s.index - durable.log_start) as usize;
+                    let matches = self.log.get(at - 1).is_some_and(|e| e.term == s.term);
+                    let write = if matches {
+                        self.log.drain(..at);
+                        LogWrite::Compact {
+                            upto: s.index,
+                            term: s.term,
+                        }
+                    } else {
+                        self.log.clear();
+                        LogWrite::Reset {
+                            index: s.index,
+                            term: s.term,
+                        }
+                    };
+                    self.write(Write::Log(write), out);
+                }
+                self.offset = s.index;
+                self.offset_term = s.term;
+                self.durable_index = self.last_index();
+                self.kv = s.kv.clone();
+                self.snapshot = Some(Box::new(s.clone()));
+            }
+            None if durable.log_start == 0 => {}
+            older => {
+                // The log file was compacted past every durable snapshot: only
+                // `raft.snapshot_before_durable` gets here. The node cannot know what the
+                // gap held; like a server that replays its log onto its last snapshot, it
+                // carries on from the log with a state machine missing the gap's entries.
+                assert!(
+                    self.bugs.any,
+                    "{}: the log starts after {} but the durable snapshot covers only {:?}",
+                    self.id,
+                    durable.log_start,
+                    older.as_ref().map(|s| s.index)
+                );
+                out.mark("raft.restart_with_log_gap");
+                let (config_index, members, previous_members, kv) = match older {
+                    Some(s) => (
+                        s.config_index,
+                        s.members.clone(),
+                        s.previous_members.clone(),
+                        s.kv.clone(),
+                    ),
+                    None => (0, self.config.initial_members(), Vec::new(), Kv::default()),
+                };
+                self.kv = kv.clone();
+                self.snapshot = Some(Box::new(Snapshot {
+                    index: durable.log_start,
+                    term: durable.log_start_term,
+                    config_index,
+                    members,
+                    previous_members,
+                    kv,
+                }));
+            }
+        }
+        self.commit_index = self.offset;
+        self.last_applied = self.offset;
+    }
+}
