@@ -400,6 +400,7 @@ pub fn run(args: FuzzArgs) -> u8 {
         bugs: args.bugs.clone(),
         swarm,
         describe: false,
+        ..RunOptions::default()
     };
     if let Err(RunError::Input(m)) = protocols::check(&sc.protocol, &sc, &probe) {
         eprintln!("error: {m}");
@@ -680,12 +681,19 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
         // No trace can be saved from a run that stopped; the run itself is the reproduction.
         return format!("{text}\n  Reproduce with: {rerun}");
     }
+    if let Err(e) = std::fs::create_dir_all(&args.traces_dir) {
+        return format!(
+            "{text}\n  could not save the trace: {}: {e}\n  Reproduce with: {rerun}",
+            args.traces_dir.display()
+        );
+    }
     let options = RunOptions {
         seed: result.seed,
-        keep_events: true,
+        spool_dir: Some(args.traces_dir.clone()),
         bugs: args.bugs.clone(),
         swarm,
         describe: false,
+        ..RunOptions::default()
     };
     match sim::hunt::run_world(&sc.protocol, sc, &options) {
         Ok((world, out)) => {

@@ -68,6 +68,37 @@ pub fn run_world<'a>(
     Ok((world, out))
 }
 
+/// `out`, a run of `world` with `options`, with its events available to a trace file:
+/// `out` itself when it kept or spooled them, else the same run again with its events
+/// streamed to a spool file in `dir`. A run that passes never pays for its events; one
+/// that fails runs twice, and the two hashes must agree (the one rule, checked).
+pub fn with_events(
+    world: &Scenario,
+    options: &RunOptions,
+    out: RunOutput,
+    dir: &Path,
+) -> Result<RunOutput, String> {
+    if out.log.has_events() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let again = RunOptions {
+        spool_dir: Some(dir.to_path_buf()),
+        ..options.clone()
+    };
+    let rerun = run_caught(&world.protocol, world, &again).map_err(|e| match e {
+        RunError::Input(m) | RunError::Aborted(m) | RunError::Panicked(m) => m,
+    })?;
+    if rerun.log.hash() != out.log.hash() {
+        return Err(format!(
+            "the run did not repeat itself to record its events: trace hash {} then {} (a determinism bug of ours)",
+            simulator::trace::hash_hex(out.log.hash()),
+            simulator::trace::hash_hex(rerun.log.hash())
+        ));
+    }
+    Ok(rerun)
+}
+
 /// A failing seed and what failed (checker names; a protocol assertion or an aborted run
 /// in words).
 #[derive(Clone, Debug)]
@@ -84,6 +115,7 @@ pub fn campaign_options(bugs: &[String], seed: u64, swarm: bool) -> RunOptions {
         bugs: bugs.to_vec(),
         swarm,
         describe: false,
+        ..RunOptions::default()
     }
 }
 

@@ -270,11 +270,7 @@ fn cmd_shrink(args: ShrinkArgs) -> ExitCode {
         header.seed,
         signature.join("; ")
     );
-    let dir = args
-        .trace
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(&args.trace);
     let saved = match save_new_trace(dir, &small, &small_out, &small_j) {
         Ok(path) => path,
         Err(e) => {
@@ -401,6 +397,13 @@ fn shell_word(path: &Path) -> String {
     }
 }
 
+/// The directory a file path names its file in ("." for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 fn replay_command(path: &Path) -> String {
     format!("sim replay {}", shell_word(path))
 }
@@ -443,10 +446,13 @@ fn run_setup(args: &RunArgs) -> Result<(Scenario, RunOptions), ExitCode> {
     }
     let options = RunOptions {
         seed: sc.seed,
-        keep_events: true,
+        // A trace asked for streams its events to disk beside it as the run goes; a
+        // failing run without one is run again to save its trace (hunt::with_events).
+        spool_dir: args.trace.as_ref().map(|p| parent_dir(p).to_path_buf()),
         bugs: args.bugs.clone(),
         swarm: args.swarm,
         describe: false,
+        ..RunOptions::default()
     };
     Ok((sc, options))
 }
@@ -509,9 +515,13 @@ fn cmd_run(args: RunArgs) -> ExitCode {
         eprintln!("page written to {}", html.display());
     }
     if !j.passed() {
-        match save_new_trace(&args.traces_dir, &sc, &out, &j) {
-            Ok(path) => {
-                let settings = RunSettings::of(&sc, &out);
+        let saved = hunt::with_events(&sc, &options, out, &args.traces_dir).and_then(|out| {
+            save_new_trace(&args.traces_dir, &sc, &out, &j)
+                .map(|path| (path, RunSettings::of(&sc, &out)))
+                .map_err(|e| e.to_string())
+        });
+        match saved {
+            Ok((path, settings)) => {
                 eprintln!("failing trace saved: {}", path.display());
                 eprintln!("Reproduce with: {}", replay_command(&path));
                 eprintln!(
@@ -545,7 +555,7 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
             report::PROGRAM_VERSION
         );
     }
-    let options = header.settings().options(true, args.timeline);
+    let options = header.settings().options(args.timeline, args.timeline);
     let (sc, out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -647,7 +657,7 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
         return fail_input("bench: expected --seconds in 1..=3600 and --runs in 1..=1000");
     }
     eprintln!(
-        "bench: {} · 5 nodes · 10 clients · {}s simulated × {} seeds per profile · trace recording on",
+        "bench: {} · 5 nodes · 10 clients · {}s simulated × {} seeds per profile · events hashed, not kept",
         args.protocol, args.seconds, args.runs
     );
     emit(&format!(
@@ -665,10 +675,7 @@ fn cmd_bench(args: BenchArgs) -> ExitCode {
         for seed in 0..args.runs {
             let options = RunOptions {
                 seed,
-                keep_events: true,
-                bugs: vec![],
-                swarm: false,
-                describe: false,
+                ..RunOptions::default()
             };
             let started = Instant::now();
             let out = match protocols::run(&args.protocol, &sc, &options) {

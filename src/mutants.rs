@@ -232,6 +232,7 @@ fn shrink_size(sc: &Scenario, row: &MutantRow, seed: u64) -> String {
         bugs: vec![row.bug.clone()],
         swarm: row.swarm,
         describe: false,
+        ..RunOptions::default()
     };
     let Ok((world, out)) = hunt::run_world(&sc.protocol, sc, &options) else {
         return "(a panic: not shrunk)".into();

@@ -120,6 +120,7 @@ fn every_frozen_false_alarm_passes_and_still_shows_what_fooled_its_checker() {
             bugs: vec![],
             swarm: alarm.swarm,
             describe: false,
+            ..RunOptions::default()
         };
         let out = sim::hunt::run_caught(&sc.protocol, &sc, &options)
             .unwrap_or_else(|e| panic!("{name}: the run stopped: {e:?}"));

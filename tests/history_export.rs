@@ -19,6 +19,7 @@ fn exported(file: &str, protocol: Option<&str>) -> (History, String) {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     let out = protocols::run(protocol.unwrap_or(&sc.protocol), &sc, &options)
         .unwrap_or_else(|e| panic!("{file}: {e:?}"));

@@ -176,6 +176,7 @@ fn run<P: Protocol>(sc: &Scenario) -> RunOutput {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     Simulation::<P>::new(sc, &options)
         .expect("config")

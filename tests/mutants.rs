@@ -70,6 +70,7 @@ fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
         bugs: vec![row.bug.clone()],
         swarm: row.swarm,
         describe: false,
+        ..RunOptions::default()
     };
     let out = hunt::run_caught(&sc.protocol, &sc, &options).map_err(|_| {
         format!(
@@ -109,6 +110,7 @@ fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
             bugs: header.bugs.clone(),
             swarm: header.swarm,
             describe: false,
+            ..RunOptions::default()
         },
     )
     .map_err(|_| "the saved shrunk trace no longer runs".to_string())?;

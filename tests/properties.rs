@@ -154,6 +154,7 @@ fn options(case: &Case, keep_events: bool) -> RunOptions {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     }
 }
 

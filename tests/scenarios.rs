@@ -62,6 +62,7 @@ fn passes_under(entry: &protocols::Entry) -> Tally {
             bugs: vec![],
             swarm: false,
             describe: false,
+            ..RunOptions::default()
         };
         if protocols::find(&sc.protocol).is_none() {
             tally.failures.push(format!(
@@ -381,6 +382,7 @@ fn a_storage_fault_is_refused_naming_its_field_by_exactly_the_protocols_without_
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     let base = "name = \"corrupt\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"4s\"\n";
     for (extra, place, what) in [

@@ -124,6 +124,11 @@ impl<T> Runs<T> {
         run.get(usize::try_from(index - start).ok()?)
     }
 
+    fn get_mut(&mut self, index: u64) -> Option<&mut T> {
+        let (&start, run) = self.runs.range_mut(..=index).next_back()?;
+        run.get_mut(usize::try_from(index - start).ok()?)
+    }
+
     /// Adds a value at a position that has none yet.
     fn insert_new(&mut self, index: u64, value: T) {
         debug_assert!(self.get(index).is_none(), "position {index} already set");
@@ -169,54 +174,123 @@ pub fn election_safety(events: &[NodeEvent]) -> Verdict {
 /// committed it; and each node applies indexes in increasing order (a restart may start
 /// again from the beginning of its log).
 pub fn log_safety(events: &[NodeEvent]) -> Verdict {
-    // index -> (term, op, node, at, how) of the first commit or apply seen.
-    let mut agreed: Runs<(u64, Option<u64>, u32, u64, &'static str)> = Runs::new();
-    let mut last_applied: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut applies = 0u64;
+    let mut watch = LogWatch::new();
     for e in events {
-        let (index, term, op, how) = match e.what {
-            What::Commit { index, term, op } => (index, term, op, "committed"),
-            What::Apply { index, term, op } => {
-                let last = last_applied.entry(e.node).or_insert(0);
-                if index <= *last && index != 0 {
-                    return Verdict::fail(format!(
-                        "n{} applied index {index} at {} after it had applied index {}: applies must go forward",
-                        e.node,
-                        ms(e.at_ns),
-                        *last
-                    ));
-                }
-                *last = index;
-                applies += 1;
-                (index, term, op, "applied")
-            }
-            What::Crash => {
-                last_applied.remove(&e.node);
-                continue;
-            }
-            What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => continue,
-        };
-        match agreed.get(index) {
-            None => {
-                agreed.insert_new(index, (term, op, e.node, e.at_ns, how));
-            }
-            Some(&(t0, op0, n0, at0, how0)) if (t0, op0) != (term, op) => {
-                return Verdict::fail(format!(
-                    "logs diverge at index {index}: n{n0} {how0} {} of term {t0} at {}, but n{} {how} {} of term {term} at {}",
-                    op_text(op0),
-                    ms(at0),
-                    e.node,
-                    op_text(op),
-                    ms(e.at_ns)
-                ));
-            }
-            Some(_) => {}
+        watch.observe(e);
+    }
+    watch.verdict()
+}
+
+/// [`log_safety`] as the events arrive, for a run too long to keep them: every commit and
+/// apply is judged when it is observed, and [`LogWatch::observe`] says which of them the
+/// other checkers still need: the first report of each index, its first commit (a reign's
+/// act, for `split_brain`), and any that disagrees with them. The rest repeat what those
+/// say, so a healthy run keeps about one report per index, not one per node.
+pub struct LogWatch {
+    agreed: Runs<Agreed>,
+    last_applied: BTreeMap<u32, u64>,
+    applies: u64,
+    failure: Option<String>,
+}
+
+/// The first commit or apply seen at an index.
+struct Agreed {
+    term: u64,
+    op: Option<u64>,
+    node: u32,
+    at_ns: u64,
+    how: &'static str,
+    /// Whether a commit (not only an apply) of it has been seen.
+    committed: bool,
+}
+
+impl Default for LogWatch {
+    fn default() -> LogWatch {
+        LogWatch::new()
+    }
+}
+
+impl LogWatch {
+    pub fn new() -> LogWatch {
+        LogWatch {
+            agreed: Runs::new(),
+            last_applied: BTreeMap::new(),
+            applies: 0,
+            failure: None,
         }
     }
-    Verdict::pass(format!(
-        "{} indexes committed or applied, {applies} applies, all nodes agree",
-        agreed.len
-    ))
+
+    /// Judges `e`; returns whether a checker reading the event list still needs it (false
+    /// only for a commit or apply that repeats what its index's kept reports say).
+    pub fn observe(&mut self, e: &NodeEvent) -> bool {
+        let (index, term, op, how) = match e.what {
+            What::Commit { index, term, op } => (index, term, op, "committed"),
+            What::Apply { index, term, op } => (index, term, op, "applied"),
+            What::Crash => {
+                self.last_applied.remove(&e.node);
+                return true;
+            }
+            What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => return true,
+        };
+        let commit = how == "committed";
+        if !commit && self.failure.is_none() {
+            let last = self.last_applied.entry(e.node).or_insert(0);
+            if index <= *last && index != 0 {
+                self.failure = Some(format!(
+                    "n{} applied index {index} at {} after it had applied index {}: applies must go forward",
+                    e.node,
+                    ms(e.at_ns),
+                    *last
+                ));
+            }
+            *last = index;
+            self.applies += 1;
+        }
+        let Some(first) = self.agreed.get_mut(index) else {
+            self.agreed.insert_new(
+                index,
+                Agreed {
+                    term,
+                    op,
+                    node: e.node,
+                    at_ns: e.at_ns,
+                    how,
+                    committed: commit,
+                },
+            );
+            return true;
+        };
+        let first_commit = commit && !first.committed;
+        first.committed |= commit;
+        if (first.term, first.op) == (term, op) {
+            return first_commit;
+        }
+        if self.failure.is_none() {
+            self.failure = Some(format!(
+                "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
+                first.node,
+                first.how,
+                op_text(first.op),
+                first.term,
+                ms(first.at_ns),
+                e.node,
+                op_text(op),
+                ms(e.at_ns)
+            ));
+        }
+        true
+    }
+
+    /// The verdict on everything observed so far.
+    pub fn verdict(&self) -> Verdict {
+        match &self.failure {
+            Some(why) => Verdict::fail(why.clone()),
+            None => Verdict::pass(format!(
+                "{} indexes committed or applied, {} applies, all nodes agree",
+                self.agreed.len, self.applies
+            )),
+        }
+    }
 }
 
 /// No acknowledged write is lost: every write (or successful cas) a client saw succeed

@@ -183,7 +183,10 @@ pub fn summary_text(
 /// user named it).
 pub fn write_trace(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) -> io::Result<()> {
     let tmp = temp_path(path);
-    write_trace_to(&tmp, sc, out, j)?;
+    if let Err(e) = write_trace_to(&tmp, sc, out, j) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
@@ -292,22 +295,7 @@ fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) ->
     let head = serde_json::to_string(&header).map_err(io::Error::other)?;
     w.write_all(&head.as_bytes()[..head.len() - 1])?;
     w.write_all(b",\"events\":[\n")?;
-    for (i, e) in out.log.events.iter().enumerate() {
-        if i > 0 {
-            w.write_all(b",\n")?;
-        }
-        write!(
-            w,
-            "[{},\"{}\",{},{},{},{},{}]",
-            e.at_ns,
-            e.kind.name(),
-            e.node,
-            e.peer,
-            serde_json::to_string(e.label).map_err(io::Error::other)?,
-            e.a,
-            e.b
-        )?;
-    }
+    out.log.copy_events(&mut w)?;
     w.write_all(b"\n]}\n")?;
     w.flush()?;
     w.get_ref().sync_all()

@@ -11,13 +11,16 @@ use crate::rng::{Rng, Stream};
 use crate::scenario::{Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS};
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
-use checker::safety::{NodeEvent, What};
+use checker::safety::{LogWatch, NodeEvent, What};
 use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
     OpResult, Output, Outputs, Protocol, Reply, Report, Role, TimerId,
 };
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Operation ids carry their client in the low bits so a reply finds its way home.
@@ -219,7 +222,12 @@ pub struct RunOutput {
     pub messages_dropped: u64,
     pub queue_events: u64,
     pub history: Vec<HistoryOp>,
+    /// What nodes said about themselves: roles, crashes, leases, reads on their own
+    /// authority, and of commits and applies the first of each index and any that
+    /// disagrees (all of them when the run keeps its events).
     pub node_events: Vec<NodeEvent>,
+    /// Log safety, judged as the run went (from every commit and apply).
+    pub log_safety: checker::safety::Verdict,
     pub leaders: Vec<LeaderRecord>,
     pub commits: Vec<CommitRecord>,
     pub leases: Vec<LeaseRecord>,
@@ -238,11 +246,16 @@ pub struct RunOutput {
 }
 
 /// Run-time switches that do not come from the scenario file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     pub seed: u64,
-    /// Keep every event (for trace files); the hash is computed either way.
+    /// Keep every event in memory (for a timeline or a page drawn from them); the hash is
+    /// computed either way.
     pub keep_events: bool,
+    /// Stream every event to a temporary file in this directory as the run goes, for a
+    /// trace file to copy them from (memory stays flat however long the run). The file
+    /// goes when the run's output is dropped.
+    pub spool_dir: Option<PathBuf>,
     /// Extra mutants switched on (`--bug`).
     pub bugs: Vec<String>,
     /// Keep a readable description of each message, write, operation and fault beside
@@ -251,6 +264,32 @@ pub struct RunOptions {
     /// Swarm testing: this seed draws its own fault mix (which nemesis kinds are on, and
     /// how often) from the scenario's rates, so rare combinations get whole runs.
     pub swarm: bool,
+    /// Told how the run is going every [`WATCH_EVERY`] events; may stop it.
+    pub watch: Option<Watch>,
+}
+
+/// How often (in events) a run tells its [`Watch`] how it is going.
+pub const WATCH_EVERY: u64 = 1 << 16;
+
+/// How far a run has got, as its [`Watch`] is told.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Simulated time reached, and the run's end.
+    pub now_ns: u64,
+    pub end_ns: u64,
+    /// Events handled so far.
+    pub events: u64,
+}
+
+/// Watches a run as it goes (a progress bar, a memory budget): returning an error stops
+/// the run with that message, as a budget does.
+#[derive(Clone)]
+pub struct Watch(pub Arc<dyn Fn(&Progress) -> Result<(), String> + Send + Sync>);
+
+impl fmt::Debug for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Watch(..)")
+    }
 }
 
 pub struct Simulation<'s, P: Protocol> {
@@ -285,11 +324,13 @@ pub struct Simulation<'s, P: Protocol> {
     rng_timers: Vec<Rng>,
     out: Outputs<P::Message, P::Write>,
     log: EventLog,
+    watch: Option<Watch>,
     messages_sent: u64,
     messages_dropped: u64,
     queue_events: u64,
     history: Vec<HistoryOp>,
     node_events: Vec<NodeEvent>,
+    log_watch: LogWatch,
     leaders: Vec<LeaderRecord>,
     commits: BTreeMap<u64, CommitRecord>,
     leases: Vec<LeaseRecord>,
@@ -546,12 +587,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 .map(|id| Rng::new(seed, Stream::Timers(id)))
                 .collect(),
             out: Outputs::new(),
-            log: EventLog::new(options.keep_events),
+            log: match &options.spool_dir {
+                Some(dir) => EventLog::spooled(options.keep_events, dir),
+                None => EventLog::new(options.keep_events),
+            },
+            watch: options.watch.clone(),
             messages_sent: 0,
             messages_dropped: 0,
             queue_events: 0,
             history: Vec::new(),
             node_events: Vec::new(),
+            log_watch: LogWatch::new(),
             leaders: Vec::new(),
             commits: BTreeMap::new(),
             leases: Vec::new(),
@@ -590,6 +636,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             a,
             b,
         });
+    }
+
+    /// Records what a node said about itself for the checkers: log safety is judged as it
+    /// arrives, and a commit or apply that repeats its index's first is not kept (unless
+    /// the run keeps everything), so a long run's record grows with its log, not with
+    /// its log times its nodes.
+    fn node_event(&mut self, e: NodeEvent) {
+        if self.log_watch.observe(&e) || self.log.keeps() {
+            self.node_events.push(e);
+        }
     }
 
     /// Attaches a description to the event just recorded (only when describing).
@@ -655,13 +711,23 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     self.now as f64 / 1e9
                 ));
             }
+            if self.queue_events.is_multiple_of(WATCH_EVERY) {
+                if let Some(watch) = &self.watch {
+                    (watch.0)(&Progress {
+                        now_ns: at,
+                        end_ns: self.end,
+                        events: self.queue_events,
+                    })?;
+                }
+            }
             self.handle(ev);
         }
         self.now = self.end;
         Ok(self.finish())
     }
 
-    fn finish(self) -> RunOutput {
+    fn finish(mut self) -> RunOutput {
+        self.log.finish();
         let end = self.end;
         let final_roles = self
             .nodes
@@ -689,6 +755,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             queue_events: self.queue_events,
             history: self.history,
             node_events: self.node_events,
+            log_safety: self.log_watch.verdict(),
             leaders: self.leaders,
             commits: self.commits.into_values().collect(),
             leases: self.leases,
@@ -961,7 +1028,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         self.crash_after_step(id, lasting);
                     }
                 }
-                self.node_events.push(NodeEvent {
+                self.node_event(NodeEvent {
                     at_ns,
                     node: id,
                     what: What::Role { leader, term },
@@ -980,7 +1047,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     at_ns,
                 });
                 let op = op.map(|o| o.0);
-                self.node_events.push(NodeEvent {
+                self.node_event(NodeEvent {
                     at_ns,
                     node: id,
                     what: What::Commit { index, term, op },
@@ -989,7 +1056,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Report::Apply { index, term, op } => {
                 self.record(Kind::Apply, id, 0, "apply", index, term);
                 let op = op.map(|o| o.0);
-                self.node_events.push(NodeEvent {
+                self.node_event(NodeEvent {
                     at_ns,
                     node: id,
                     what: What::Apply { index, term, op },
@@ -1001,7 +1068,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::ReadServed { term } => {
                 self.record(Kind::ReadServed, id, 0, "read_served", term, 0);
-                self.node_events.push(NodeEvent {
+                self.node_event(NodeEvent {
                     at_ns,
                     node: id,
                     what: What::ReadServed { term },
@@ -1038,7 +1105,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.role = Role::Crashed;
         n.lease = None;
         self.record(Kind::Crash, id, 0, "crash", 0, 0);
-        self.node_events.push(NodeEvent {
+        self.node_event(NodeEvent {
             at_ns: self.now,
             node: id,
             what: What::Crash,
@@ -1127,7 +1194,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             .true_at(until_local, at_ns);
         self.record(Kind::Lease, id, 0, label, term, until_ns);
         let what = What::Lease { term, until_ns };
-        self.node_events.push(NodeEvent {
+        self.node_event(NodeEvent {
             at_ns,
             node: id,
             what,

@@ -10,7 +10,11 @@
 
 use crate::scenario::Scenario;
 use crate::sim::{RunOptions, RunOutput};
+use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A fast, stable 64-bit hasher (FxHash's multiply-rotate). Stable means: the same bytes
 /// give the same hash on every machine and run, which `std`'s RandomState does not promise.
@@ -180,8 +184,10 @@ pub struct Event {
 /// apart at the first checkpoint that differs rather than only at the end.
 pub const CHECKPOINT_EVERY: usize = 1024;
 
-/// The event log with its running hash.
-#[derive(Clone, Debug, Default)]
+/// The event log with its running hash. Events are hashed and then dropped, kept in
+/// memory (`keep`: for a timeline or a page drawn from them), or streamed to a spool
+/// file as the run goes, so that a long run's trace costs disk, not memory.
+#[derive(Debug, Default)]
 pub struct EventLog {
     pub events: Vec<Event>,
     /// Readable descriptions by event index (only when a run was asked to describe).
@@ -192,12 +198,82 @@ pub struct EventLog {
     /// When false, only the hash and count are kept (benchmarks of the bare loop).
     keep: bool,
     count: u64,
+    spool: Option<Spool>,
+}
+
+/// Events streamed to a file, each rendered as its line of a trace file. The file is
+/// removed when the spool is dropped: it is a part of a trace, not one.
+#[derive(Debug)]
+struct Spool {
+    path: PathBuf,
+    w: Option<BufWriter<File>>,
+    /// The first failure to create or write the file; the trace cannot be written then.
+    error: Option<String>,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.w = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Writes one event as a trace file renders it: `[at_ns,"kind",node,peer,"label",a,b]`.
+pub fn write_event(w: &mut impl Write, e: &Event) -> io::Result<()> {
+    write!(
+        w,
+        "[{},\"{}\",{},{},",
+        e.at_ns,
+        e.kind.name(),
+        e.node,
+        e.peer
+    )?;
+    if e.label
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
+        write!(w, "\"{}\"", e.label)?;
+    } else {
+        w.write_all(
+            serde_json::to_string(e.label)
+                .map_err(io::Error::other)?
+                .as_bytes(),
+        )?;
+    }
+    write!(w, ",{},{}]", e.a, e.b)
+}
+
+/// A spool file name no other run of this process or another uses.
+fn spool_path(dir: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let k = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".sim-events-{}-{k}.tmp", std::process::id()))
 }
 
 impl EventLog {
     pub fn new(keep: bool) -> EventLog {
         EventLog {
             keep,
+            ..EventLog::default()
+        }
+    }
+
+    /// A log that streams its events to a new file in `dir` (see [`EventLog::copy_events`]).
+    /// A file that cannot be created is not an error until the events are asked for.
+    pub fn spooled(keep: bool, dir: &Path) -> EventLog {
+        let path = spool_path(dir);
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map(|f| BufWriter::with_capacity(1 << 16, f));
+        let (w, error) = match created {
+            Ok(w) => (Some(w), None),
+            Err(e) => (None, Some(format!("{}: {e}", path.display()))),
+        };
+        EventLog {
+            keep,
+            spool: Some(Spool { path, w, error }),
             ..EventLog::default()
         }
     }
@@ -216,6 +292,60 @@ impl EventLog {
         }
         if self.keep {
             self.events.push(e);
+        }
+        if let Some(spool) = &mut self.spool {
+            spool.push(&e, self.count == 1);
+        }
+    }
+
+    /// Whether events are kept in memory.
+    pub fn keeps(&self) -> bool {
+        self.keep
+    }
+
+    /// Whether the events themselves can be written out (kept or spooled).
+    pub fn has_events(&self) -> bool {
+        self.keep || self.spool.is_some()
+    }
+
+    /// Writes every event, one per line as a trace file holds them (lines separated by
+    /// ",\n"), from memory or from the spool.
+    pub fn copy_events(&self, w: &mut impl Write) -> io::Result<()> {
+        if self.keep {
+            for (i, e) in self.events.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",\n")?;
+                }
+                write_event(w, e)?;
+            }
+            return Ok(());
+        }
+        let Some(spool) = &self.spool else {
+            return Err(io::Error::other(
+                "the run kept no events (neither in memory nor in a spool file)",
+            ));
+        };
+        if let Some(e) = &spool.error {
+            return Err(io::Error::other(format!(
+                "the run's events were not saved: {e}"
+            )));
+        }
+        if spool.w.is_some() {
+            return Err(io::Error::other("the run's events are still being written"));
+        }
+        let mut file = File::open(&spool.path)?;
+        io::copy(&mut file, w)?;
+        Ok(())
+    }
+
+    /// Flushes and closes the spool at the end of the run.
+    pub fn finish(&mut self) {
+        if let Some(spool) = &mut self.spool {
+            if let Some(mut w) = spool.w.take() {
+                if let Err(e) = w.flush() {
+                    spool.error = Some(format!("{}: {e}", spool.path.display()));
+                }
+            }
         }
     }
 
@@ -238,6 +368,19 @@ impl EventLog {
     /// The hash of the whole event sequence so far.
     pub fn hash(&self) -> u64 {
         self.hasher.finish() ^ self.count
+    }
+}
+
+impl Spool {
+    #[inline]
+    fn push(&mut self, e: &Event, first: bool) {
+        let Some(w) = &mut self.w else { return };
+        let written =
+            if first { Ok(()) } else { w.write_all(b",\n") }.and_then(|()| write_event(w, e));
+        if let Err(err) = written {
+            self.error = Some(format!("{}: {err}", self.path.display()));
+            self.w = None;
+        }
     }
 }
 
@@ -294,6 +437,7 @@ impl RunSettings {
             bugs: self.bugs.clone(),
             swarm: self.swarm,
             describe,
+            ..RunOptions::default()
         }
     }
 }

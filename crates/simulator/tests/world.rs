@@ -735,6 +735,7 @@ fn a_protocol_without_membership_change_refuses_every_way_of_asking_for_one() {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     for (extra, field) in [
         ("[options]\nmembers = [1, 2]", "options.members"),
@@ -915,6 +916,7 @@ fn an_unknown_option_or_one_of_the_wrong_kind_names_its_field_line_and_what_was_
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     for (value, field, says) in [
         ("lease = 1", "lease", "expected true or false, got 1"),
