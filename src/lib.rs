@@ -2,5 +2,6 @@
 //! binary and the workspace tests run scenarios the same way.
 
 pub mod hunt;
+pub mod progress;
 pub mod protocols;
 pub mod timeline;

@@ -2,7 +2,8 @@
 //!
 //! Exit codes (one place): 0 every expectation held; 1 a checker found a violation or an
 //! expectation failed; 2 usage error or bad input; 3 inconclusive (a checker's budget ran
-//! out); 4 replay diverged (the same seed gave a different run: a determinism bug).
+//! out, or a budget stopped the run: events, memory); 4 replay diverged (the same seed
+//! gave a different run: a determinism bug).
 
 mod cmd_check;
 mod compare;
@@ -10,6 +11,7 @@ mod fuzz;
 mod mutants;
 
 use sim::hunt::{self, failure_signature};
+use sim::progress::{self, RunWatch};
 use sim::protocols;
 
 use clap::{Args, Parser, Subcommand};
@@ -88,6 +90,10 @@ struct RunArgs {
     /// Where failing traces are saved.
     #[arg(long, default_value = "traces")]
     traces_dir: PathBuf,
+    /// Stop the run (exit 3) when this process's memory passes SIZE (e.g. 4GiB, 512MiB);
+    /// default: three quarters of the machine's memory.
+    #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
+    max_memory: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -97,6 +103,10 @@ struct RunArgs {
 struct ReplayArgs {
     /// A trace file written by `sim run` or `sim fuzz`.
     trace: PathBuf,
+    /// Stop the run (exit 3) when this process's memory passes SIZE (e.g. 4GiB, 512MiB);
+    /// default: three quarters of the machine's memory.
+    #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
+    max_memory: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -372,7 +382,12 @@ fn execute(
     let out = match protocols::run(protocol, sc, options) {
         Ok(out) => out,
         Err(RunError::Input(message)) => return Err(fail_input(&message)),
-        Err(RunError::Aborted(message)) | Err(RunError::Panicked(message)) => {
+        // A budget (events, memory) stopped the run: no verdict either way.
+        Err(RunError::Aborted(message)) => {
+            eprintln!("stopped: {}: {message}", sc.file);
+            return Err(ExitCode::from(3));
+        }
+        Err(RunError::Panicked(message)) => {
             eprintln!("error: {}: {message}", sc.file);
             return Err(ExitCode::from(1));
         }
@@ -492,6 +507,12 @@ fn cmd_run(args: RunArgs) -> ExitCode {
             simulator::swarm::describe(&world, &entry.capabilities)
         );
     }
+    let watch = RunWatch::new(
+        args.max_memory.unwrap_or_else(progress::default_budget),
+        "--max-memory",
+        true,
+    );
+    options.watch = Some(watch.watch());
     let (sc, out, j, wall) = match execute(&sc, &protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -555,7 +576,13 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
             report::PROGRAM_VERSION
         );
     }
-    let options = header.settings().options(args.timeline, args.timeline);
+    let mut options = header.settings().options(args.timeline, args.timeline);
+    let watch = RunWatch::new(
+        args.max_memory.unwrap_or_else(progress::default_budget),
+        "--max-memory",
+        true,
+    );
+    options.watch = Some(watch.watch());
     let (sc, out, j, wall) = match execute(&sc, &header.protocol, &options) {
         Ok(x) => x,
         Err(code) => return code,
@@ -734,7 +761,7 @@ mod tests {
     ];
 
     /// `sim run`'s arguments that only say where and how results are told.
-    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir", "html"];
+    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir", "html", "max_memory"];
 
     /// The scenario file itself: every trace embeds its text.
     const THE_SCENARIO: &str = "scenario";

@@ -597,3 +597,29 @@ fn a_configuration_the_protocol_refuses_names_the_line_of_its_field() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_run_over_its_memory_budget_stops_with_exit_3_and_a_message_naming_the_option() {
+    let dir = temp_dir("memory-budget");
+    let scenario = root().join("scenarios/partition_3_3.toml");
+    let scenario = scenario.to_str().unwrap();
+    let out = sim(&["run", scenario, "--max-memory", "1MiB"], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("over its budget of 1.0 MiB (--max-memory)"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a stopped run has no verdict to print"
+    );
+    assert!(!dir.join("traces").exists(), "a stopped run saved a trace");
+    let out = sim(&["run", scenario, "--max-memory", "lots"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--max-memory"));
+    // Within the budget, a watched run is the same run.
+    let out = sim(&["run", scenario, "--max-memory", "20GiB", "--json"], &dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("9ca08889ad4fa1df"));
+}
