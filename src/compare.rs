@@ -383,6 +383,8 @@ pub struct RowTotals {
     /// its invariants): how many, and the lowest seed with what it said.
     pub stopped: u64,
     pub first_stopped: Option<(u64, String)>,
+    /// Runs where `split_brain` or `lease_exclusivity` failed.
+    pub exclusivity_broken: u64,
 }
 
 impl RowTotals {
@@ -406,6 +408,12 @@ impl RowTotals {
                     c.first_failed = Some(c.first_failed.map_or(s.seed, |f| f.min(s.seed)));
                 }
             }
+        }
+        if s.verdicts
+            .iter()
+            .any(|(n, r)| matches!(*n, "split_brain" | "lease_exclusivity") && *r == Outcome::Fail)
+        {
+            self.exclusivity_broken += 1;
         }
         self.leader_gaps_ns.merge(&s.leader_gaps_ns);
         let (len, start, fault) = &s.unavailable;
@@ -1028,6 +1036,9 @@ pub struct Cell {
     pub failed: u64,
     pub unknown: u64,
     pub first_failed: Option<u64>,
+    /// Seeds on which a leader's exclusivity broke (`split_brain`, `lease_exclusivity`),
+    /// whether or not a stale read was observed.
+    pub exclusivity_broken: u64,
 }
 
 impl Cell {
@@ -1035,11 +1046,18 @@ impl Cell {
         if self.refused.is_some() {
             return "refused".into();
         }
-        match self.first_failed {
+        let mut text = match self.first_failed {
             Some(seed) => format!("**stale** {}/{}, first seed {seed}", self.failed, self.runs),
             None if self.unknown > 0 => format!("unknown {}/{}", self.unknown, self.runs),
             None => format!("linearizable {}/{}", self.runs, self.runs),
+        };
+        if self.exclusivity_broken > 0 {
+            text.push_str(&format!(
+                " · split brain or lease overlap {}/{}",
+                self.exclusivity_broken, self.runs
+            ));
         }
+        text
     }
 }
 
@@ -1114,6 +1132,7 @@ fn run_matrix(args: &CompareArgs, jobs: usize) -> u8 {
             failed: lin.failed,
             unknown: lin.unknown + totals[i].stopped,
             first_failed: lin.first_failed,
+            exclusivity_broken: totals[i].exclusivity_broken,
         })
     };
     if args.json {
