@@ -989,7 +989,14 @@ pub fn run(args: CompareArgs) -> u8 {
         crate::emit(&table_text(&title, &rows, &totals));
     }
     if let Some(html) = &args.html {
-        let page = compare_page(&title, &rows, &totals, args.seeds);
+        let page = compare_page(
+            &title,
+            &table_text(&title, &rows, &totals),
+            &rows,
+            &totals,
+            args.seeds,
+            false,
+        );
         if let Err(m) = write_html(html, &page) {
             return usage(&m);
         }
@@ -1007,23 +1014,49 @@ fn chosen_seed(t: &RowTotals, seeds_start: u64) -> u64 {
         .unwrap_or(seeds_start)
 }
 
-fn compare_page(title: &str, rows: &[RowSpec], totals: &[RowTotals], seeds: SeedRange) -> String {
+/// The comparison page: the table, then a timeline of one seed per row (with
+/// `only_stale`, only of the rows whose linearizability failed: a matrix has many rows).
+fn compare_page(
+    title: &str,
+    table: &str,
+    rows: &[RowSpec],
+    totals: &[RowTotals],
+    seeds: SeedRange,
+    only_stale: bool,
+) -> String {
     let mut timelines = Vec::new();
     for (spec, t) in rows.iter().zip(totals) {
         if spec.refused.is_some() || t.runs == 0 {
             continue;
         }
+        let stale = t.checker("linearizability").is_some_and(|c| c.failed > 0);
+        if only_stale && !stale {
+            continue;
+        }
         let seed = chosen_seed(t, seeds.start);
         if let Ok((world, out, j)) = spec.run_full(seed) {
             timelines.push(sim::timeline::Lane {
-                title: format!("{} · seed {seed}", spec.label()),
+                title: format!("{} · {} · seed {seed}", spec.scenario.name, spec.label()),
                 replay: spec.rerun(seed),
-                run: sim::timeline::RunView::of(&world, &out, &j),
+                run: sim::timeline::RunView::with_detail(
+                    &world,
+                    &out,
+                    &j,
+                    sim::timeline::Detail::LANE,
+                ),
             });
         }
     }
-    let table = table_text(title, rows, totals);
-    sim::timeline::compare_page(title, &table, &timelines)
+    let note = if only_stale {
+        format!(
+            "Timelines of the {} rows (of {}) whose linearizability failed, each at its first failing seed.",
+            timelines.len(),
+            rows.len()
+        )
+    } else {
+        "One seed per row: its first linearizability failure, else its first failure of any checker, else its first seed.".to_string()
+    };
+    sim::timeline::compare_page(title, table, &note, &timelines)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1178,7 +1211,8 @@ fn run_matrix(args: &CompareArgs, jobs: usize) -> u8 {
             text.push('\n');
         }
         crate::emit(&text);
-    } else {
+    }
+    let plain = {
         let mut text = format!(
             "read-mode matrix · {} · seeds {}..{} · {:.1}s wall ({jobs} jobs)\n",
             args.scenario.display(),
@@ -1218,7 +1252,10 @@ fn run_matrix(args: &CompareArgs, jobs: usize) -> u8 {
             text.push_str(&lines.join("\n"));
             text.push('\n');
         }
-        crate::emit(&text);
+        text
+    };
+    if !args.json && !args.markdown {
+        crate::emit(&plain);
     }
     if let Some(html) = &args.html {
         let title = format!(
@@ -1227,7 +1264,7 @@ fn run_matrix(args: &CompareArgs, jobs: usize) -> u8 {
             args.seeds.start,
             args.seeds.end
         );
-        let page = compare_page(&title, &rows, &totals, args.seeds);
+        let page = compare_page(&title, &plain, &rows, &totals, args.seeds, true);
         if let Err(m) = write_html(html, &page) {
             return usage(&m);
         }

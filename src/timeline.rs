@@ -24,6 +24,27 @@ pub const MAX_OP_DOTS: usize = 3000;
 /// Commit counts are drawn per this many bins over the run.
 pub const COMMIT_BINS: usize = 600;
 
+/// How much of a run a page draws: at most `op_dots` successful operations, commits in
+/// `commit_bins` bins. A comparison page, with a timeline per row, draws less of each.
+#[derive(Clone, Copy, Debug)]
+pub struct Detail {
+    pub op_dots: usize,
+    pub commit_bins: usize,
+}
+
+impl Detail {
+    /// A page of one run.
+    pub const FULL: Detail = Detail {
+        op_dots: MAX_OP_DOTS,
+        commit_bins: COMMIT_BINS,
+    };
+    /// A row's timeline on a comparison page.
+    pub const LANE: Detail = Detail {
+        op_dots: 800,
+        commit_bins: 200,
+    };
+}
+
 const PLOT_LEFT: f64 = 150.0;
 const PLOT_WIDTH: f64 = 1050.0;
 const LANE: f64 = 22.0;
@@ -94,9 +115,10 @@ pub struct RunView {
     pub end_ns: u64,
     pub segments: Vec<Segment>,
     pub bands: Vec<Band>,
-    /// Per node, commits counted in `COMMIT_BINS` bins over the run.
+    /// Per node, commits counted in `bins` bins over the run.
     pub commit_bins: Vec<(u32, Vec<u32>)>,
     pub commits_total: u64,
+    pub bins: usize,
     pub dots: Vec<Dot>,
     /// Operations in the run, and how many successful ones were left out of `dots`.
     pub ops_total: usize,
@@ -270,14 +292,17 @@ fn time_in(text: &str) -> Option<u64> {
 
 impl RunView {
     pub fn of(sc: &Scenario, out: &RunOutput, j: &Judgement) -> RunView {
+        RunView::with_detail(sc, out, j, Detail::FULL)
+    }
+
+    pub fn with_detail(sc: &Scenario, out: &RunOutput, j: &Judgement, detail: Detail) -> RunView {
+        let bins = detail.commit_bins.max(1);
         let segments = role_segments(sc, out);
         let bands = fault_bands(sc, out);
         let end = out.end_ns.max(1);
-        let bin_of = |t: u64| {
-            ((t as u128 * COMMIT_BINS as u128 / end as u128) as usize).min(COMMIT_BINS - 1)
-        };
+        let bin_of = |t: u64| ((t as u128 * bins as u128 / end as u128) as usize).min(bins - 1);
         let mut commit_bins: Vec<(u32, Vec<u32>)> =
-            (1..=sc.nodes).map(|n| (n, vec![0; COMMIT_BINS])).collect();
+            (1..=sc.nodes).map(|n| (n, vec![0; bins])).collect();
         let mut commits_total = 0u64;
         for e in out.log.events.iter().filter(|e| e.kind == Kind::Commit) {
             if let Some((_, bins)) = commit_bins.get_mut(e.node as usize - 1) {
@@ -348,7 +373,7 @@ impl RunView {
             .iter()
             .filter(|op| matches!(op.outcome, OpOutcome::Ok(_)))
             .count();
-        let stride = ok_total.div_ceil(MAX_OP_DOTS).max(1);
+        let stride = ok_total.div_ceil(detail.op_dots.max(1)).max(1);
         let mut dots = Vec::new();
         let mut ok_seen = 0usize;
         let mut thinned = 0usize;
@@ -394,6 +419,7 @@ impl RunView {
             bands,
             commit_bins,
             commits_total,
+            bins,
             dots,
             ops_total: out.history.len(),
             ops_thinned: thinned,
@@ -576,8 +602,8 @@ pub fn timeline_svg(view: &RunView, axis_end_ns: u64, id: &str) -> String {
             if count == 0 {
                 continue;
             }
-            let from = (i as u128 * view.end_ns as u128 / COMMIT_BINS as u128) as u64;
-            let to = ((i + 1) as u128 * view.end_ns as u128 / COMMIT_BINS as u128) as u64;
+            let from = (i as u128 * view.end_ns as u128 / view.bins as u128) as u64;
+            let to = ((i + 1) as u128 * view.end_ns as u128 / view.bins as u128) as u64;
             let h = 2.0 + 6.0 * count as f64 / max_bin as f64;
             timed_rect(
                 &mut svg,
@@ -726,6 +752,7 @@ code{background:#f0f0f0;padding:1px 4px}\
 table.v td{padding:2px 8px;vertical-align:top;font-size:13px}\
 #script-errors:empty{display:none}\
 svg.timeline{display:block;margin:6px 0 18px;border:1px solid #ddd;background:#fff;cursor:grab}\
+pre.table{white-space:pre;overflow-x:auto}\
 .note{color:#555;font-size:13px}\
 .k span{display:inline-block;width:14px;height:10px;margin:0 4px 0 12px;border:1px solid}";
 
@@ -849,8 +876,8 @@ fn downsample_note(view: &RunView) -> String {
         parts.push(format!("all {} operations drawn", view.ops_total));
     }
     parts.push(format!(
-        "{} commit reports drawn as counts in {COMMIT_BINS} time bins per node",
-        view.commits_total
+        "{} commit reports drawn as counts in {} time bins per node",
+        view.commits_total, view.bins
     ));
     format!(
         "<p class='note downsample'>Downsampled: {}.</p>",
@@ -963,7 +990,7 @@ pub struct Lane {
 
 /// The comparison page (`sim compare --html`): the table, then one timeline per row, all
 /// on one time axis.
-pub fn compare_page(title: &str, table: &str, lanes: &[Lane]) -> String {
+pub fn compare_page(title: &str, table: &str, note: &str, lanes: &[Lane]) -> String {
     let axis_end = lanes.iter().map(|l| l.run.end_ns).max().unwrap_or(1);
     let mut body = format!(
         "<h1>{}</h1><pre class='table'>{}</pre>",
@@ -971,6 +998,7 @@ pub fn compare_page(title: &str, table: &str, lanes: &[Lane]) -> String {
         escape(table)
     );
     body.push_str("<h2>One seed per row, on a shared time axis</h2>");
+    let _ = write!(body, "<p class='note'>{}</p>", escape(note));
     body.push_str(controls());
     body.push_str(&key());
     for (i, lane) in lanes.iter().enumerate() {

@@ -304,3 +304,34 @@ fn the_page_runs_in_headless_chromium_without_a_script_error_and_zooms() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_matrix_page_draws_a_timeline_only_for_the_rows_that_served_a_stale_read() {
+    let dir = temp_dir("html-matrix");
+    let page = dir.join("matrix.html").display().to_string();
+    let out = sim(
+        &[
+            "compare",
+            "--matrix",
+            "scenarios/compare",
+            "--seeds",
+            "0..1",
+            "--protocols",
+            "raft",
+            "--read-modes",
+            "read_index,lease",
+            "--html",
+            &page,
+        ],
+        &root(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_self_contained(&html);
+    // 8 scenarios × 2 modes; only lease after the clock step back read stale.
+    assert!(html.contains("Timelines of the 1 rows (of 16) whose linearizability failed"));
+    assert_eq!(html.matches("<h3 class='lane'>").count(), 1);
+    assert!(html.contains("clock_step_back · raft lease · seed 0"));
+    assert!(html.contains("data-checker='linearizability' data-t0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
