@@ -113,6 +113,8 @@ struct RawSwarm {
     read_modes: Option<Vec<String>>,
     kind_on: Option<f64>,
     rate_scale: Option<[f64; 2]>,
+    reorder_delay: Option<[Dur; 2]>,
+    fault_duration_scale: Option<[f64; 2]>,
     #[serde(default)]
     options: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
@@ -1831,6 +1833,9 @@ fn toml_value(v: &toml::Value) -> String {
 /// Largest factor `[swarm] rate_scale` may multiply a nemesis rate by.
 pub const MAX_RATE_SCALE: f64 = 100.0;
 
+/// Largest factor `[swarm] fault_duration_scale` may stretch a fault's duration by.
+pub const MAX_DURATION_SCALE: f64 = 10.0;
+
 impl Ctx<'_> {
     /// An error about `field` (dotted, `swarm.nodes`), placed on the line that writes it.
     fn err_field(&self, field: &str, message: impl Into<String>) -> ScenarioError {
@@ -2065,6 +2070,13 @@ fn validate_swarm(
         rate_scale: swarm_fraction(cx, "rate_scale", r.rate_scale, MAX_RATE_SCALE)?
             .unwrap_or((0.25, 2.0)),
         by_protocol,
+        reorder_delay: swarm_durations(cx, "reorder_delay", r.reorder_delay, false)?,
+        fault_duration_scale: swarm_fraction(
+            cx,
+            "fault_duration_scale",
+            r.fault_duration_scale,
+            MAX_DURATION_SCALE,
+        )?,
     };
     if let (Some((_, hi)), Some((lo, _))) = (spec.heartbeat_interval, spec.election_timeout) {
         if hi >= lo {
@@ -2309,6 +2321,91 @@ impl Scenario {
                 names(&m.fail)
             );
         }
+        if let Some(spec) = &self.swarm {
+            t.push_str(&swarm_toml(spec));
+        }
         t
     }
+}
+
+/// `[swarm]` as a scenario file writes it (every range the spec holds).
+fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
+    use crate::swarm::SwarmOption;
+    use std::fmt::Write as _;
+    let mut t = String::from("\n[swarm]\n");
+    let mut line = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            let _ = writeln!(t, "{key} = {v}");
+        }
+    };
+    let counts = |r: Option<(u32, u32)>| r.map(|(a, b)| format!("[{a}, {b}]"));
+    let durs = |r: Option<(Duration, Duration)>| r.map(dur_range);
+    let fracs = |r: Option<(f64, f64)>| r.map(|(a, b)| format!("[{a:?}, {b:?}]"));
+    let chance = |p: Option<f64>| p.map(|p| format!("{p:?}"));
+    line("nodes", counts(spec.nodes));
+    line("observers", counts(spec.observers));
+    line("spare", chance(spec.spare));
+    line("election_timeout", durs(spec.election_timeout));
+    line("election_spread", durs(spec.election_spread));
+    line("heartbeat_interval", durs(spec.heartbeat_interval));
+    line("pre_vote", chance(spec.pre_vote));
+    line("check_quorum", chance(spec.check_quorum));
+    line("backtrack", chance(spec.backtrack));
+    line("clock_drift_bound", fracs(spec.clock_drift_bound));
+    line("latency", durs(spec.latency));
+    line("loss", fracs(spec.loss));
+    line("duplicate", fracs(spec.duplicate));
+    line("reorder", fracs(spec.reorder));
+    line("write_latency", durs(spec.write_latency));
+    line(
+        "offset",
+        spec.offset_nanos
+            .map(|(a, b)| format!("[{}, {}]", signed(a), signed(b))),
+    );
+    line("drift", fracs(spec.drift));
+    line("clients", counts(spec.clients));
+    line("keys", counts(spec.keys));
+    line("read", fracs(spec.read));
+    line("write", fracs(spec.write));
+    line("cas", fracs(spec.cas));
+    line("timeout", durs(spec.timeout));
+    line("think", durs(spec.think));
+    if !spec.targets.is_empty() {
+        let names: Vec<String> = spec
+            .targets
+            .iter()
+            .map(|t| {
+                toml_string(match t {
+                    Target::Leader => "leader",
+                    Target::Random => "random",
+                    Target::Sticky => "sticky",
+                })
+            })
+            .collect();
+        line("targets", Some(format!("[{}]", names.join(", "))));
+    }
+    if !spec.read_modes.is_empty() {
+        let names: Vec<String> = spec
+            .read_modes
+            .iter()
+            .map(|m| toml_string(m.name()))
+            .collect();
+        line("read_modes", Some(format!("[{}]", names.join(", "))));
+    }
+    line("kind_on", Some(format!("{:?}", spec.kind_on)));
+    line("rate_scale", fracs(Some(spec.rate_scale)));
+    line("reorder_delay", durs(spec.reorder_delay));
+    line("fault_duration_scale", fracs(spec.fault_duration_scale));
+    for (name, table) in &spec.by_protocol {
+        let _ = writeln!(t, "\n[swarm.options.{}]", toml_key(name));
+        for (key, range) in table {
+            let value = match range {
+                SwarmOption::Chance(p) => format!("{p:?}"),
+                SwarmOption::Counts(a, b) => format!("[{a}, {b}]"),
+                SwarmOption::Durations(a, b) => dur_range((*a, *b)),
+            };
+            let _ = writeln!(t, "{} = {value}", toml_key(key));
+        }
+    }
+    t
 }

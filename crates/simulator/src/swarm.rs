@@ -68,6 +68,12 @@ pub struct SwarmSpec {
     pub rate_scale: (f64, f64),
     /// `[swarm.options.NAME]`: protocol options, drawn only for that protocol.
     pub by_protocol: BTreeMap<String, BTreeMap<String, SwarmOption>>,
+    /// An envelope, as `latency`: how late a reordered (or duplicated) datagram arrives.
+    pub reorder_delay: Option<(Duration, Duration)>,
+    /// Each fault kind on in a world lasts its range times a factor drawn from this
+    /// range (per kind): crashes of a few milliseconds that peers never notice, or
+    /// partitions that outlast several elections.
+    pub fault_duration_scale: Option<(f64, f64)>,
 }
 
 /// A protocol option's range in `[swarm.options.NAME]`.
@@ -380,6 +386,29 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
             }
         }
     }
+
+    // Fields added later draw last, so that a scenario without them draws the worlds it
+    // drew before they existed.
+    if let Some(r) = spec.reorder_delay {
+        w.network.reorder_delay = within(&mut rng, r);
+    }
+    if let (Some(r), Some(nem)) = (spec.fault_duration_scale, w.nemesis.as_mut()) {
+        for k in 0..NEMESIS_KIND_COUNT {
+            if nem.rates[k] > 0.0 {
+                // Log-uniform: a tenth of the range is as likely as ten times it.
+                let scale = if r.0 > 0.0 {
+                    r.0 * (r.1 / r.0).powf(rng.unit())
+                } else {
+                    fraction(&mut rng, r)
+                };
+                let (lo, hi) = nem.duration_of(k);
+                let stretch = |d: Duration| {
+                    Duration::from_millis((d.as_secs_f64() * scale * 1000.0).round().max(1.0) as u64)
+                };
+                nem.durations[k] = Some((stretch(lo), stretch(hi).max(stretch(lo))));
+            }
+        }
+    }
     Ok(w)
 }
 
@@ -453,6 +482,9 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
             percent(n.duplicate),
             percent(n.reorder)
         );
+        if n.duplicate + n.reorder > 0.0 {
+            let _ = write!(t, " (late by {})", span(n.reorder_delay));
+        }
     }
     let (olo, ohi) = w.clocks.offset_nanos;
     let _ = write!(

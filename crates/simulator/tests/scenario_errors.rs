@@ -164,11 +164,6 @@ fn every_shipped_scenario_writes_back_as_toml_that_parses_to_the_same_scenario()
             continue;
         }
         let sc = Scenario::load(&path).unwrap();
-        if sc.swarm.is_some() {
-            // A swarm scenario is written back only as the worlds it draws (what `sim
-            // shrink` writes); its `[swarm]` ranges are not written back.
-            continue;
-        }
         let text = sc.to_toml();
         let again =
             Scenario::from_toml("again.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -180,6 +175,12 @@ fn every_shipped_scenario_writes_back_as_toml_that_parses_to_the_same_scenario()
             format!("{:?}", sc.workload)
         );
         assert_eq!(format!("{:?}", again.network), format!("{:?}", sc.network));
+        assert_eq!(
+            again.swarm,
+            sc.swarm,
+            "{}: [swarm] written back",
+            path.display()
+        );
     }
 }
 
