@@ -284,7 +284,10 @@ pub struct Progress {
 /// Watches a run as it goes (a progress bar, a memory budget): returning an error stops
 /// the run with that message, as a budget does.
 #[derive(Clone)]
-pub struct Watch(pub Arc<dyn Fn(&Progress) -> Result<(), String> + Send + Sync>);
+pub struct Watch(pub Arc<WatchFn>);
+
+/// What a [`Watch`] calls: `Err` stops the run with that message.
+pub type WatchFn = dyn Fn(&Progress) -> Result<(), String> + Send + Sync;
 
 impl fmt::Debug for Watch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
