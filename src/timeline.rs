@@ -411,6 +411,7 @@ impl RunView {
             read_mode: sc
                 .workload
                 .read_mode
+                .or_else(|| crate::protocols::find(out.protocol).map(|e| e.default_read_mode()))
                 .map_or_else(|| "default".to_string(), |m| m.name().to_string()),
             seed: out.seed,
             nodes: sc.nodes,

@@ -328,10 +328,16 @@ fn the_matrix_page_draws_a_timeline_only_for_the_rows_that_served_a_stale_read()
     assert!(out.status.success(), "{}", text(&out.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
     assert_self_contained(&html);
-    // 8 scenarios × 2 modes; only lease after the clock step back read stale.
-    assert!(html.contains("Timelines of the 1 rows (of 16) whose linearizability failed"));
-    assert_eq!(html.matches("<h3 class='lane'>").count(), 1);
+    // 8 scenarios × 2 modes; only lease reads after the clock step back and under drift
+    // beyond the lease's bound read stale.
+    assert!(html.contains("Timelines of the 2 rows (of 16) whose linearizability failed"));
+    assert_eq!(html.matches("<h3 class='lane'>").count(), 2);
     assert!(html.contains("clock_step_back · raft lease · seed 0"));
-    assert!(html.contains("data-checker='linearizability' data-t0"));
+    assert!(html.contains("drift_beyond_bound · raft lease · seed 0"));
+    assert_eq!(
+        html.matches("data-checker='linearizability' data-t0")
+            .count(),
+        2
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
