@@ -26,6 +26,7 @@ fn failed(sc: &Scenario, seed: u64) -> Vec<String> {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     let out =
         protocols::run(&sc.protocol, sc, &options).unwrap_or_else(|e| panic!("{}: {e:?}", sc.file));

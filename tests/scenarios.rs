@@ -32,6 +32,7 @@ fn run(sc: &Scenario, protocol: &str, seed: u64) -> RunOutput {
         bugs: vec![],
         swarm: false,
         describe: false,
+        ..RunOptions::default()
     };
     match protocols::run(protocol, sc, &options) {
         Ok(out) => out,
@@ -309,6 +310,7 @@ fn fifo_links_never_show_zab_a_hole_in_its_stream_under_random_faults() {
             bugs: vec![],
             swarm: true,
             describe: false,
+            ..RunOptions::default()
         };
         let out = match protocols::run("zab", &sc, &options) {
             Ok(out) => out,

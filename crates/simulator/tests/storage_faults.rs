@@ -170,6 +170,7 @@ fn options(seed: u64) -> RunOptions {
         bugs: vec![],
         swarm: false,
         describe: true,
+        ..RunOptions::default()
     }
 }
 

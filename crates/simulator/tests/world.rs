@@ -196,9 +196,7 @@ fn run_as<P: Protocol>(sc: &Scenario, seed: u64) -> RunOutput {
     let options = RunOptions {
         seed,
         keep_events: true,
-        bugs: vec![],
-        swarm: false,
-        describe: false,
+        ..RunOptions::default()
     };
     Simulation::<P>::new(sc, &options)
         .expect("config")
