@@ -170,8 +170,9 @@ pub struct RunSummary {
     pub seed: u64,
     /// Every checker's result, in the judge's order.
     pub verdicts: Vec<(&'static str, checker::safety::Outcome)>,
-    /// For each fault, the time from it until a leader next committed an index (the
-    /// ghost record's first commit at or after it); to the end of the run if none did.
+    /// For each fault, the time from it until a leader served: the first commit (ghost
+    /// record) after it of anything but an entry in flight at the fault; to the end of the
+    /// run if none came.
     pub leader_gaps_ns: Histogram,
     /// The longest stretch with no client operation completing: (length, start, the fault
     /// it is blamed on).
@@ -212,13 +213,51 @@ fn is_repair(f: &Fault) -> bool {
 
 impl RunSummary {
     /// Summarises a run (recorded with `keep_events`, for the durable writes).
-    pub fn of(seed: u64, out: &RunOutput, j: &simulator::judge::Judgement) -> RunSummary {
-        let mut commit_times: Vec<u64> = out.commits.iter().map(|c| c.at_ns).collect();
-        commit_times.sort_unstable();
+    pub fn of(
+        sc: &Scenario,
+        seed: u64,
+        out: &RunOutput,
+        j: &simulator::judge::Judgement,
+    ) -> RunSummary {
+        // A gap ends at the first commit after the fault that shows a leader serving. Not
+        // an entry merely in flight at the fault: a deposed Raft leader may still count
+        // acks sent before a cut and commit (§5.4) while no leader can serve. In flight
+        // means invoked before the fault and committed within a round trip of the slowest
+        // message and disk write after it; an entry of a newer term (a new leader's) or of
+        // an operation invoked after the fault always counts.
+        let network = &sc.network;
+        let in_flight_ns = (2 * (network.latency.1 + network.reorder_delay.1)
+            + sc.storage.write_latency.1)
+            .as_nanos() as u64;
+        let invoked: BTreeMap<u64, u64> =
+            out.history.iter().map(|h| (h.id.0, h.invoke_ns)).collect();
+        let mut committed: Vec<(u64, u64, Option<u64>)> = out
+            .commits
+            .iter()
+            .map(|c| {
+                let invoke = c.op.and_then(|op| invoked.get(&op.0).copied());
+                (c.at_ns, c.term, invoke)
+            })
+            .collect();
+        committed.sort_unstable();
         let mut leader_gaps_ns = Histogram::default();
         for f in &out.faults {
-            let i = commit_times.partition_point(|&t| t < f.at_ns);
-            let next = commit_times.get(i).copied().unwrap_or(out.end_ns);
+            let term_then = out
+                .leaders
+                .iter()
+                .filter(|l| l.at_ns <= f.at_ns)
+                .map(|l| l.term)
+                .max()
+                .unwrap_or(0);
+            let from = committed.partition_point(|&(t, _, _)| t < f.at_ns);
+            let next = committed[from..]
+                .iter()
+                .find(|&&(at, term, invoke)| {
+                    term > term_then
+                        || invoke.is_some_and(|i| i >= f.at_ns)
+                        || at > f.at_ns + in_flight_ns
+                })
+                .map_or(out.end_ns, |&(t, _, _)| t);
             leader_gaps_ns.add(next.saturating_sub(f.at_ns));
         }
         let mut latency_ns = Histogram::default();
@@ -347,8 +386,8 @@ impl RowSpec {
     }
 
     fn run_summary(&self, seed: u64) -> Result<RunSummary, String> {
-        let (_, out, j) = self.run_full(seed)?;
-        Ok(RunSummary::of(seed, &out, &j))
+        let (world, out, j) = self.run_full(seed)?;
+        Ok(RunSummary::of(&world, seed, &out, &j))
     }
 }
 
@@ -780,7 +819,7 @@ pub fn table_text(title: &str, rows: &[RowSpec], totals: &[RowTotals]) -> String
     }
     text.push_str(
         "p/f/u: seeds passed/failed/unknown, #N the first failing seed · leader gap: from each \
-         fault until a leader next commits · unavailable: the longest stretch with no \
+         fault until a leader commits something not already in flight at it · unavailable: the longest stretch with no \
          operation completing · per op: per committed client operation · elections: terms \
          (epochs, ballots) that had a leader\n",
     );

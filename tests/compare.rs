@@ -63,6 +63,36 @@ fn partition_3_3_gives_a_row_per_protocol_with_every_column() {
         let elections = row.rsplit("  ").next().unwrap();
         assert!(elections.contains("(max "), "{row}");
     }
+    // The same figures as JSON: no side of a 3/3 split commits, so the longest gap after
+    // a fault (the partition) and the longest stretch without a completed operation both
+    // span the partition's 10 s, and a leader commits within a second of the heal.
+    let out = sim(
+        &[
+            "compare",
+            "scenarios/partition_3_3.toml",
+            "--seeds",
+            "0..3",
+            "--json",
+        ],
+        &root(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for row in v["rows"].as_array().unwrap() {
+        let gap = &row["leader_gap_ms"];
+        assert_eq!(gap["faults"], 6, "a partition and a heal per seed: {row}");
+        let max = gap["max"].as_f64().unwrap();
+        assert!((10_000.0..11_000.0).contains(&max), "{row}");
+        assert!(gap["p50"].as_f64().unwrap() < 1_000.0, "{row}");
+        let longest = row["unavailable"]["longest_ms"].as_f64().unwrap();
+        assert!((10_000.0..11_000.0).contains(&longest), "{row}");
+        assert!(row["messages_per_committed_op"].as_f64().unwrap() > 1.0);
+        assert!(row["durable_writes_per_committed_op"].as_f64().unwrap() >= 1.0);
+        assert_eq!(
+            row["elections_max"].as_u64().map(|m| m >= 2),
+            Some(true),
+            "{row}"
+        );
+    }
 }
 
 #[test]

@@ -341,3 +341,19 @@ fn the_matrix_page_draws_a_timeline_only_for_the_rows_that_served_a_stale_read()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn drawing_the_page_does_not_change_the_run() {
+    let dir = temp_dir("html-hash");
+    let hash = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("trace hash "))
+            .map(str::to_string)
+            .expect("a trace hash")
+    };
+    let (_, with_page) = run_page("scenarios/partition_3_3.toml", &[], &dir);
+    let plain = sim(&["run", "scenarios/partition_3_3.toml"], &root());
+    assert_eq!(hash(&with_page), hash(&text(&plain.stdout)));
+    assert_eq!(hash(&with_page), "9ca08889ad4fa1df", "the README's run");
+    let _ = std::fs::remove_dir_all(&dir);
+}
