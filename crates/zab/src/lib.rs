@@ -40,10 +40,17 @@
 //! that loses its leader goes back to LOOKING and re-syncs later; a leader drops the
 //! learner and steps down if it no longer has a quorum of synced followers.
 //!
-//! Durable cells, each its own [`Write`]: acceptedEpoch, currentEpoch, and the transaction
-//! log (written incrementally: append, truncate, or replace on SNAP). Everything else is
-//! volatile: after a restart the node re-applies its log from the start once a leader tells
-//! it what is committed, so its `Report::Apply` sequence restarts from the first zxid.
+//! Durable cells, each its own [`Write`]: acceptedEpoch, currentEpoch, the transaction
+//! log (written incrementally: append, truncate, or replace on SNAP) and the latest
+//! snapshot. Everything else is volatile: after a restart the node takes its state from
+//! its snapshot and re-applies the log after it once a leader tells it what is committed,
+//! so its `Report::Apply` sequence restarts after the snapshot's zxid.
+//!
+//! Snapshots (`snapshot.rs`, ZooKeeper's `SyncRequestProcessor` / `PurgeTxnLog`): with the
+//! option `snapshot_every`, every that many applied txns a node writes a snapshot of its
+//! state (the kv and the last zxid it covers) and then drops the logged txns it covers.
+//! A learner whose last zxid is older than the oldest txn the leader kept is synced by
+//! SNAP, which then carries the leader's snapshot and the txns after it.
 //!
 //! Reports: `Role` on every change of role or epoch (Looking/Following/Observing carry
 //! the node's currentEpoch or the epoch it accepted from its leader; `Leading` the epoch
@@ -65,7 +72,10 @@
 mod broadcast;
 mod election;
 mod reads;
+mod snapshot;
 mod sync;
+
+pub use snapshot::{SnapBase, Snapshot, OPTION_SNAPSHOT_EVERY};
 
 use protocol::{
     Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, Outputs,
@@ -143,9 +153,12 @@ pub enum Message {
         txns: Vec<Txn>,
         committed: Zxid,
     },
+    /// The leader's snapshot (when it compacted its log; hashed only when present, so a
+    /// SNAP without one digests as it did before snapshots existed) and its txns after it.
     Snap {
         txns: Vec<Txn>,
         committed: Zxid,
+        base: SnapBase,
     },
     NewLeader {
         epoch: u64,
@@ -212,8 +225,12 @@ pub struct Durable {
     pub current_epoch: u64,
     pub log: Vec<Txn>,
     /// The zxid of the newest snapshot file (ZooKeeper names snapshots by zxid), 0 for
-    /// none. The log is this model's snapshot; only `zab.epoch_file_gap` writes one.
+    /// none, as `QuorumPeer.loadDataBase` compares it with currentEpoch: only
+    /// `zab.epoch_file_gap` writes one.
     pub snapshot_zxid: Zxid,
+    /// The latest state snapshot (`snapshot_every`); the log keeps the txns after it (a
+    /// crash between the snapshot and the purge of the txns it covers leaves them there).
+    pub snapshot: Option<Snapshot>,
 }
 
 /// One write to one durable cell.
@@ -232,6 +249,10 @@ pub enum Write {
     Merge(Vec<Txn>),
     /// A snapshot file named by this zxid (`zab.epoch_file_gap` only).
     TakeSnapshot(Zxid),
+    /// The state snapshot (replaces the previous one).
+    SaveSnapshot(Snapshot),
+    /// Drops every logged txn at or below this zxid (a durable snapshot covers them).
+    Purge(Zxid),
 }
 
 const TIMER_ELECTION: TimerId = TimerId(0);
@@ -263,7 +284,14 @@ pub struct Zab {
     // Mirrors of the durable cells (in memory they run ahead of the disk).
     accepted_epoch: u64,
     current_epoch: u64,
+    /// The txns after the snapshot's zxid.
     log: Vec<Txn>,
+    /// The latest snapshot taken or received: every txn at or below its zxid is applied.
+    snapshot: Option<Box<Snapshot>>,
+    /// Applied txns between snapshots (0: never snapshot).
+    snapshot_every: u64,
+    /// Txns applied since the latest snapshot.
+    applied_since_snapshot: u64,
     // Volatile.
     committed: Zxid,
     applied: Zxid,
@@ -327,7 +355,22 @@ impl Zab {
     ];
 
     pub fn last_zxid(&self) -> Zxid {
-        self.log.last().map_or(0, |t| t.zxid)
+        self.log.last().map_or(self.snapshot_zxid(), |t| t.zxid)
+    }
+
+    /// The zxid the latest snapshot covers up to (0: none).
+    pub fn snapshot_zxid(&self) -> Zxid {
+        self.snapshot.as_ref().map_or(0, |s| s.zxid)
+    }
+
+    /// The replicated state as applied on this node.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// The latest snapshot this node took or received.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_deref()
     }
 
     /// The node's log (for tests and summaries).
@@ -487,8 +530,10 @@ impl Zab {
             if self.pending_writes.remove(&t.cmd.id) {
                 out.reply(t.cmd.id, Reply::Ok(result));
             }
+            self.applied_since_snapshot += 1;
             i += 1;
         }
+        self.maybe_snapshot(out);
         self.after_apply(out);
     }
 
@@ -579,7 +624,14 @@ impl Protocol for Zab {
         "zab.sync_snap",
         "zab.sync_trunc",
         "zab.unsaved_snapshot_abandoned",
+        "zab.learner_snap_behind_applied",
+        "zab.restart_finishes_purge",
+        "zab.restart_from_snapshot",
+        "zab.snapshot_installed",
+        "zab.snapshot_taken",
+        "zab.sync_snap_behind_compaction",
     ];
+    const OPTIONS: &'static [protocol::OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -628,6 +680,9 @@ impl Protocol for Zab {
             accepted_epoch: durable.accepted_epoch,
             current_epoch: durable.current_epoch,
             log: durable.log.clone(),
+            snapshot: None,
+            snapshot_every: config.option_count(&OPTION_SNAPSHOT_EVERY),
+            applied_since_snapshot: 0,
             committed: 0,
             applied: 0,
             kv: Kv::default(),
@@ -647,6 +702,7 @@ impl Protocol for Zab {
             phase: Phase::Looking(election::Election::default()),
             role_reported: (Role::Crashed, u64::MAX),
         };
+        z.recover_snapshot(durable, out);
         if epoch_gap {
             if config.bug("zab.epoch_file_gap") {
                 // Before ZOOKEEPER-1653: "The current epoch is older than the last zxid";
@@ -761,6 +817,8 @@ impl Protocol for Zab {
                 }
             }
             Write::TakeSnapshot(zxid) => durable.snapshot_zxid = *zxid,
+            Write::SaveSnapshot(snapshot) => durable.snapshot = Some(snapshot.clone()),
+            Write::Purge(zxid) => durable.log.retain(|t| t.zxid > *zxid),
         }
     }
 

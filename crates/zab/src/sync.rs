@@ -13,7 +13,9 @@
 //! synced history, *then* currentEpoch, *then* ACK (ZOOKEEPER-4643 / -3911 are the orders
 //! that break this); on UPTODATE start serving.
 
-use crate::{epoch_of, make_zxid, Message, Phase, Write, WriteEffect, Zab, Zxid, TIMER_TICK};
+use crate::{
+    epoch_of, make_zxid, Message, Phase, SnapBase, Write, WriteEffect, Zab, Zxid, TIMER_TICK,
+};
 use protocol::{Command, LocalTime, NodeId, Outputs, Protocol, Role};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,9 +48,12 @@ pub(crate) struct LearnerState {
     /// The sync's log writes held back until NEWLEADER: only under the mutant
     /// `zab.current_epoch_before_history` (flushed if the learner leaves first).
     pub sync_writes: Vec<Write>,
-    /// A SNAP held in memory until NEWLEADER: only under `zab.snap_in_memory_only`
-    /// (dropped, never written, if the learner leaves first).
-    pub unsaved_snapshot: Option<Vec<Txn>>,
+    /// A SNAP held in memory until NEWLEADER (its writes: the snapshot, if it carried one,
+    /// then the log): only under `zab.snap_in_memory_only` (dropped, never written, if the
+    /// learner leaves first).
+    pub unsaved_snapshot: Option<Vec<Write>>,
+    /// The snapshot write a SNAP's base asked for, issued with the SNAP's log write.
+    pub snap_base_writes: Vec<Write>,
     /// The commit point the leader's sync carried: txns above it are the sync's
     /// proposals not yet committed (ZooKeeper's `packetsNotCommitted`).
     pub sync_committed: Zxid,
@@ -122,6 +127,7 @@ impl Zab {
             read_waiters: Vec::new(),
             sync_writes: Vec::new(),
             unsaved_snapshot: None,
+            snap_base_writes: Vec::new(),
             sync_committed: 0,
         });
         let role = if self.is_observer {
@@ -337,7 +343,8 @@ impl Zab {
                         committed,
                     }
                 }
-                Err(i) if peer_last != 0 && !too_many(len - i, len) => {
+                // (i > 0: a learner behind the oldest txn kept, a compacted one, gets SNAP.)
+                Err(i) if peer_last != 0 && i > 0 && !too_many(len - i, len) => {
                     // The learner's last zxid is not in our history: truncate it back to
                     // the last zxid we share below it, then send the rest.
                     if diff_bug {
@@ -349,7 +356,7 @@ impl Zab {
                     } else {
                         out.mark("zab.sync_trunc");
                         Message::Trunc {
-                            to: if i == 0 { 0 } else { self.log[i - 1].zxid },
+                            to: self.log[i - 1].zxid,
                             txns: self.log[i..].to_vec(),
                             committed,
                         }
@@ -357,9 +364,15 @@ impl Zab {
                 }
                 _ => {
                     out.mark("zab.sync_snap");
+                    if self.snapshot.is_some() && peer_last <= self.snapshot_zxid() {
+                        // The learner is behind the oldest txn this leader kept: only the
+                        // snapshot can bring it up (ZooKeeper: below minCommittedLog).
+                        out.mark("zab.sync_snap_behind_compaction");
+                    }
                     Message::Snap {
                         txns: self.log.clone(),
                         committed,
+                        base: SnapBase(self.snapshot.clone()),
                     }
                 }
             }
@@ -608,7 +621,14 @@ impl Zab {
             } if stage == LearnerStage::Syncing => {
                 self.learner_take_sync(Some(to), txns, false, committed, out);
             }
-            Message::Snap { txns, committed } if stage == LearnerStage::Syncing => {
+            Message::Snap {
+                txns,
+                committed,
+                base,
+            } if stage == LearnerStage::Syncing => {
+                if let Some(base) = base.0 {
+                    self.learner_take_snap_base(*base, out);
+                }
                 self.learner_take_sync(None, txns, true, committed, out);
             }
             Message::NewLeader { epoch }
@@ -667,11 +687,20 @@ impl Zab {
         }
     }
 
+    /// A SNAP's snapshot: the state at its zxid (`snapshot.rs`); its write goes out with
+    /// the SNAP's log write, snapshot first.
+    fn learner_take_snap_base(&mut self, base: crate::Snapshot, out: &mut Outputs<Message, Write>) {
+        let writes = self.take_snap_base(base, out);
+        if let Phase::Following(l) = &mut self.phase {
+            l.snap_base_writes = writes;
+        }
+    }
+
     /// Takes DIFF / TRUNC / SNAP into memory; the writes wait for NEWLEADER.
     fn learner_take_sync(
         &mut self,
         trunc_to: Option<Zxid>,
-        txns: Vec<Txn>,
+        mut txns: Vec<Txn>,
         snap: bool,
         committed: Zxid,
         out: &mut Outputs<Message, Write>,
@@ -680,19 +709,31 @@ impl Zab {
         if let Phase::Following(l) = &mut self.phase {
             l.sync_committed = committed;
         }
+        let snap_writes = if snap {
+            let held = match &mut self.phase {
+                Phase::Following(l) => std::mem::take(&mut l.snap_base_writes),
+                _ => Vec::new(),
+            };
+            // The txns after our snapshot (a SNAP without one starts at the first txn).
+            let own = self.snapshot_zxid();
+            self.log = txns.iter().filter(|t| t.zxid > own).cloned().collect();
+            let mut w = held;
+            w.push(Write::Snapshot(std::mem::take(&mut txns)));
+            w
+        } else {
+            Vec::new()
+        };
         if snap && self.config.bug("zab.snap_in_memory_only") {
             // ZOOKEEPER-3642: the snapshot is deserialised into memory and saved only when
             // NEWLEADER arrives.
             out.mark("zab.bug.snap_in_memory_only");
-            self.log = txns.clone();
             if let Phase::Following(l) = &mut self.phase {
-                l.unsaved_snapshot = Some(txns);
+                l.unsaved_snapshot = Some(snap_writes);
             }
         } else if snap {
             out.mark("zab.learner_took_snap");
-            self.log = txns.clone();
             self.disk_diverged = false;
-            writes.push(Write::Snapshot(txns));
+            writes.extend(snap_writes);
         } else {
             if let Some(to) = trunc_to {
                 out.mark("zab.learner_truncated");
@@ -718,7 +759,9 @@ impl Zab {
         // What this node applied must still be in its history: committed txns are in
         // every later leader's log (ZAB primary integrity). Only a mutant breaks this; the
         // checkers are then to see it, so rebuild from the new history instead of panicking.
-        let applied_kept = self.applied == 0 || self.position(self.applied).is_ok();
+        let applied_kept = self.applied == 0
+            || self.applied == self.snapshot_zxid()
+            || self.position(self.applied).is_ok();
         if !applied_kept || self.committed > self.last_zxid() {
             assert!(
                 !self.config.bugs.is_empty(),
@@ -729,9 +772,13 @@ impl Zab {
                 self.last_zxid()
             );
             out.mark("zab.sync_dropped_applied_txn");
-            self.kv = protocol::Kv::default();
-            self.applied = 0;
-            self.committed = 0;
+            let (kv, zxid) = match &self.snapshot {
+                Some(s) => (s.kv.clone(), s.zxid),
+                None => (protocol::Kv::default(), 0),
+            };
+            self.kv = kv;
+            self.applied = zxid;
+            self.committed = zxid;
         }
         if self.config.bug("zab.current_epoch_before_history") {
             // The mutant needs the history writes still unissued at NEWLEADER to put
@@ -759,9 +806,11 @@ impl Zab {
         let sync_committed = l.sync_committed;
         let unsaved_snapshot = l.unsaved_snapshot.take();
         let writes = std::mem::take(&mut l.sync_writes);
-        if let Some(txns) = unsaved_snapshot {
+        if let Some(writes) = unsaved_snapshot {
             self.disk_diverged = false;
-            self.write(Write::Snapshot(txns), WriteEffect::None, out);
+            for w in writes {
+                self.write(w, WriteEffect::None, out);
+            }
         }
         assert!(
             epoch <= self.accepted_epoch,

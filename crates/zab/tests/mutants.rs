@@ -225,6 +225,7 @@ fn epoch_file_gap_leaves_a_server_that_never_starts_where_the_fix_repairs_it() {
         current_epoch: 1,
         log: vec![],
         snapshot_zxid: make_zxid(2, 0),
+        ..Durable::default()
     };
     for bug in [None, Some("zab.epoch_file_gap")] {
         let mut cfg = config(3, 0, ReadMode::Local);
