@@ -929,6 +929,21 @@ pub fn check_html_path(html: &Path, inputs: &[&Path]) -> Result<(), String> {
             html.display()
         ));
     }
+    // Replacing a page written before is what a second run is for; replacing anything
+    // else (a trace, a scenario, notes) would lose it silently.
+    if html.is_file() {
+        let mut head = [0u8; 15];
+        let n = std::fs::File::open(html)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .unwrap_or(0);
+        if !head[..n].eq_ignore_ascii_case(b"<!DOCTYPE html>") {
+            return Err(format!(
+                "--html: expected a new file or an HTML page to replace, got {}, which \
+                 exists and is not an HTML page; name another path or remove it",
+                html.display()
+            ));
+        }
+    }
     let dir = html
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -155,6 +155,17 @@ fn replay_writes_the_same_page_as_the_run_and_refuses_to_overwrite_its_trace() {
         before,
         "the trace was overwritten"
     );
+    // Nor any other file that is not a page: a trace saved under another name.
+    let copy = dir.join("copy.json");
+    std::fs::copy(&trace, &copy).unwrap();
+    let copy = copy.display().to_string();
+    let out = sim(&["replay", &trace, "--html", &copy], &root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not an HTML page"));
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+    // A page written before is replaced.
+    let out = sim(&["replay", &trace, "--html", &page], &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
     // Nor the scenario or the trace of a run.
     let out = sim(
         &[
@@ -279,7 +290,10 @@ fn the_page_runs_in_headless_chromium_without_a_script_error_and_zooms() {
         "<script>try{window.timelineZoom(0.01,5.37);var v=window.timelineView();\
          var r=document.querySelector(\"rect.violation[data-checker='linearizability']\");\
          document.body.setAttribute('data-probe',v[0].toFixed(3)+'-'+v[1].toFixed(3)+'|'+r.getAttribute('width'));}\
-         catch(e){document.body.setAttribute('data-probe','error '+e);}</script></body></html>",
+         catch(e){document.body.setAttribute('data-probe','error '+e);}\
+         try{document.querySelector('li.violation-item a[data-goto]').click();var w=window.timelineView();\
+         document.body.setAttribute('data-goto-probe',w[0].toFixed(4)+'-'+w[1].toFixed(4));}\
+         catch(e){document.body.setAttribute('data-goto-probe','error '+e);}</script></body></html>",
     );
     let probe_page = dir.join("probe.html");
     std::fs::write(&probe_page, probe).unwrap();
@@ -302,6 +316,15 @@ fn the_page_runs_in_headless_chromium_without_a_script_error_and_zooms() {
         dom.contains("data-errors=\"0\""),
         "a script error while zooming"
     );
+    // "show on the timeline" brings the first violation (linearizability) into view.
+    let goto = dom
+        .split("data-goto-probe=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the link probe ran");
+    let (g0, g1) = goto.split_once('-').expect(goto);
+    let (g0, g1): (f64, f64) = (g0.parse().unwrap(), g1.parse().unwrap());
+    assert!(g0 <= 5.3706 && g1 >= 5.3724 && g1 - g0 < 1.0, "view {goto}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
