@@ -9,7 +9,8 @@
 //! agrees), then follows or leads. Peers that are no longer LOOKING answer with the vote
 //! that elected their leader and their state; a quorum of those naming a leader that itself
 //! says LEADING lets a late peer (or an observer) join at once (`checkLeader`).
-//! Observers never vote: their notifications are answered but never counted.
+//! Observers never vote: their notifications are answered but never counted, and
+//! notifications go to voters only, as in ZooKeeper.
 
 use crate::{Message, PeerState, Phase, Vote, Zab, TIMER_ELECTION, TIMER_FINALIZE};
 use protocol::{LocalTime, NodeId, Outputs, Role};
@@ -51,9 +52,15 @@ impl Zab {
         }
     }
 
+    /// `FastLeaderElection.sendNotifications`: to the voters only
+    /// (`getCurrentAndNextConfigVoters`). A voter answers an observer's notification at
+    /// once (`WorkerReceiver`: a non-voter is responded to right away), so observers learn
+    /// the leader by asking; were observers sent notifications too, two LOOKING observers
+    /// would answer each other forever (with zero latency, at one instant of time).
     fn broadcast_notification(&self, out: &mut Outputs<Message, crate::Write>) {
-        for p in self.peers() {
-            out.send(p, self.notification());
+        let msg = self.notification();
+        for &p in self.voters().iter().filter(|&&p| p != self.id) {
+            out.send(p, msg.clone());
         }
     }
 

@@ -415,10 +415,6 @@ impl Zab {
         protocol::quorum(self.config.voters.len())
     }
 
-    fn peers(&self) -> Vec<NodeId> {
-        self.config.all_nodes().filter(|&n| n != self.id).collect()
-    }
-
     fn position(&self, zxid: Zxid) -> Result<usize, usize> {
         self.log.binary_search_by_key(&zxid, |t| t.zxid)
     }

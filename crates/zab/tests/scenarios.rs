@@ -444,3 +444,50 @@ fn a_learner_that_sees_proposals_out_of_order_drops_the_connection_and_resyncs()
     assert_eq!(c.node(n(1)).log(), c.node(n(3)).log());
     c.check_invariants();
 }
+
+/// FastLeaderElection.sendNotifications goes to the voters only; a voter answers a
+/// non-voter at once. Two LOOKING observers used to answer each other's notifications
+/// for ever (with zero latency, at one instant: the run stopped at its event budget).
+#[test]
+fn looking_observers_notify_voters_only_and_never_answer_each_other() {
+    let mut c = cluster(config(3, 2, ReadMode::Local));
+    for v in [n(1), n(2), n(3)] {
+        c.crash(v);
+    }
+    c.crash(n(4));
+    c.crash(n(5));
+    c.restart(n(4));
+    c.restart(n(5));
+    // deliver_all panics on a network that does not quiesce.
+    c.deliver_all();
+    for o in [n(4), n(5)] {
+        let told: Vec<protocol::NodeId> = c.nodes[&o]
+            .outputs
+            .iter()
+            .filter_map(|out| match out {
+                Output::Send {
+                    to,
+                    msg: Message::Notification { .. },
+                    ..
+                } => Some(*to),
+                _ => None,
+            })
+            .collect();
+        assert!(!told.is_empty());
+        assert!(
+            told.iter().all(|t| [n(1), n(2), n(3)].contains(t)),
+            "{o} told {told:?}"
+        );
+    }
+    // The voters come back, elect a leader, and the observers learn it by asking.
+    for v in [n(1), n(2), n(3)] {
+        c.restart(v);
+    }
+    c.settle();
+    c.tick_all(Duration::from_millis(600));
+    assert!(c.established_leader().is_some());
+    for o in [n(4), n(5)] {
+        assert_eq!(c.node(o).role().0, Role::Observing, "{o}");
+    }
+    c.check_invariants();
+}
