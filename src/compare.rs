@@ -189,20 +189,6 @@ pub struct RunSummary {
     pub elections: u64,
 }
 
-/// A fault's kind and target, short (`partition [[1, 2, 3], [4, 5, 6]]`, `crash n3`).
-pub fn fault_label(f: &simulator::sim::AppliedFault) -> String {
-    let node = f.node.map(|n| format!(" n{n}")).unwrap_or_default();
-    match &f.fault {
-        Fault::Partition { groups } => format!("partition {groups:?}"),
-        Fault::ClockStep { by_nanos, .. } => {
-            format!("clock_step{node} {:+.3}s", *by_nanos as f64 / 1e9)
-        }
-        Fault::Drift { rate, .. } => format!("drift{node} ×{rate}"),
-        Fault::Loss { probability } => format!("loss {probability}"),
-        other => format!("{}{node}", other.name()),
-    }
-}
-
 /// Faults that undo others: the stretch after one is blamed on what it undid.
 fn is_repair(f: &Fault) -> bool {
     matches!(
@@ -292,7 +278,13 @@ impl RunSummary {
                     .rev()
                     .find(|f| !is_repair(&f.fault) && f.at_ns < start)
             })
-            .map(|f| format!("{} at {:.3}s", fault_label(f), f.at_ns as f64 / 1e9))
+            .map(|f| {
+                format!(
+                    "{} at {:.3}s",
+                    sim::timeline::fault_label(f),
+                    f.at_ns as f64 / 1e9
+                )
+            })
             .unwrap_or_else(|| {
                 if start == 0 {
                     "none (start-up)".into()

@@ -189,7 +189,9 @@ fn role_segments(sc: &Scenario, out: &RunOutput) -> Vec<Segment> {
     segments
 }
 
-fn fault_label(f: &AppliedFault) -> String {
+/// A fault in a few words: its kind, its node, what it does (`partition [[1, 2], [3, 4,
+/// 5]]`, `clock_step n3 by -2.000s`).
+pub fn fault_label(f: &AppliedFault) -> String {
     let node = f.node.map(|n| format!(" n{n}")).unwrap_or_default();
     match &f.fault {
         Fault::Partition { groups } => format!("partition {groups:?}"),
