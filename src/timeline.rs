@@ -82,6 +82,9 @@ pub struct Band {
     pub from_ns: u64,
     pub to_ns: u64,
     pub nodes: Vec<u32>,
+    /// For a partition or a bridge, the side each node is on (0, 1, ...; a node in no
+    /// group of a partition is on one more side, a bridge node on its own).
+    pub sides: Vec<(u32, usize)>,
 }
 
 /// A client operation as a dot.
@@ -246,6 +249,27 @@ fn fault_bands(sc: &Scenario, out: &RunOutput) -> Vec<Band> {
             Bridge { .. } | OneWay { .. } | Clog { .. } | Loss { .. } => all.clone(),
             _ => f.node.map_or_else(|| all.clone(), |n| vec![n]),
         };
+        let sides: Vec<(u32, usize)> = match &f.fault {
+            Partition { groups } => all
+                .iter()
+                .map(|n| {
+                    let side = groups.iter().position(|g| g.contains(n));
+                    (*n, side.unwrap_or(groups.len()))
+                })
+                .collect(),
+            Bridge { groups, bridge } => all
+                .iter()
+                .map(|n| {
+                    let side = if n == bridge {
+                        2
+                    } else {
+                        groups.iter().position(|g| g.contains(n)).unwrap_or(2)
+                    };
+                    (*n, side)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let instant = matches!(
             f.fault,
             ClockStep { .. } | AddServer { .. } | RemoveServer { .. }
@@ -268,6 +292,7 @@ fn fault_bands(sc: &Scenario, out: &RunOutput) -> Vec<Band> {
             from_ns: f.at_ns,
             to_ns,
             nodes,
+            sides,
         });
     }
     bands
@@ -459,6 +484,14 @@ fn band_colour(kind: &str) -> &'static str {
     }
 }
 
+/// The sides of a partition, one hue each.
+const SIDE_COLOURS: [&str; 4] = [
+    "rgba(200,40,40,0.18)",
+    "rgba(40,90,200,0.18)",
+    "rgba(30,150,60,0.18)",
+    "rgba(160,40,160,0.18)",
+];
+
 fn dot_colour(result: &str) -> &'static str {
     match result {
         "ok" => "#2a8a2a",
@@ -638,14 +671,23 @@ pub fn timeline_svg(view: &RunView, axis_end_ns: u64, id: &str) -> String {
         if b.to_ns > b.from_ns {
             for n in &b.nodes {
                 let y = nodes_top + (n - 1) as f64 * LANE;
+                // A partition's sides in different hues, so the groups show at a glance.
+                let side = b.sides.iter().find(|(m, _)| m == n).map(|(_, k)| *k);
+                let (fill, title) = match side {
+                    Some(k) => (
+                        SIDE_COLOURS[k % SIDE_COLOURS.len()],
+                        format!("{} · n{n} on side {}", b.label, k + 1),
+                    ),
+                    None => (colour, b.label.clone()),
+                };
                 timed_rect(
                     &mut svg,
                     &x,
                     (b.from_ns, b.to_ns),
                     (y, LANE),
-                    &format!("fill='{colour}' {data}"),
+                    &format!("fill='{fill}' {data}"),
                     "band",
-                    &b.label,
+                    &title,
                 );
             }
         }
@@ -837,8 +879,12 @@ fn key() -> String {
         );
     }
     k.push_str(" · commits: dark ticks under each lane (height: count per bin) · faults:");
+    k.push_str(" partition sides");
+    for c in &SIDE_COLOURS[..2] {
+        let _ = write!(k, "<span style='background:{c}'></span>");
+    }
     for (name, kind) in [
-        ("partition/isolate", "partition"),
+        ("isolate", "partition"),
         ("crash", "crash"),
         ("pause", "pause"),
         ("clock", "clock_step"),

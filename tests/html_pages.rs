@@ -117,6 +117,13 @@ fn a_passing_run_marks_no_violation_and_draws_every_fault() {
     }
     assert!(html.contains("data-fault='partition' data-nodes='1,2,3,4,5,6'"));
     assert!(html.contains("partition [[1, 2, 3], [4, 5, 6]] at 5.000s"));
+    // Each node's band says which side of the split it is on.
+    for (n, side) in [(1, 1), (3, 1), (4, 2), (6, 2)] {
+        assert!(
+            html.contains(&format!("at 5.000s · n{n} on side {side}<")),
+            "n{n} side {side}"
+        );
+    }
     assert!(html.contains("data-fault='heal'"));
     let _ = std::fs::remove_dir_all(&dir);
 }
