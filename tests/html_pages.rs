@@ -228,6 +228,18 @@ fn the_compare_page_has_the_table_and_a_timeline_per_row_on_one_axis() {
         "raft lease and paxos lease"
     );
     assert!(html.contains("raft lease · seed 0"));
+    // Four timelines, one script: it runs in a browser, where there is one.
+    if let Some(browser) = chromium() {
+        let dom = dump_dom(&browser, Path::new(&page));
+        assert!(
+            dom.contains("data-rendered=\"1\""),
+            "the script did not finish"
+        );
+        assert!(
+            dom.contains("id=\"script-errors\" data-errors=\"0\""),
+            "a script error"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
