@@ -11,6 +11,7 @@
 //! The one rule: the same scenario and seed give the same run, byte for byte.
 
 pub mod duration;
+pub mod queue;
 pub mod rng;
 pub mod scenario;
 pub mod sim;

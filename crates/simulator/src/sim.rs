@@ -7,6 +7,7 @@
 //! the node's disk queue, replies travel back to clients, and reports reach the trace and
 //! the ghost record.
 
+use crate::queue::EventQueue;
 use crate::rng::{Rng, Stream};
 use crate::scenario::{Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS};
 use crate::trace::{digest, Event, EventLog, Kind};
@@ -16,12 +17,25 @@ use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
     OpResult, Output, Outputs, Protocol, Reply, Report, Role, TimerId,
 };
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A timer re-armed while an earlier entry of it is still queued does not add an entry of
+/// its own: the earlier one, when it comes up, puts the re-armed one in the queue with the
+/// key (true time, sequence number) it was given when armed. A protocol re-arms its
+/// election timer on every heartbeat; without this, the queue fills with entries that only
+/// come up to be thrown away. The keys, and so the order of every event, are those the
+/// eager scheme gives; only stale entries are spared.
+#[derive(Clone, Copy, Debug, Default)]
+struct TimerQueueing {
+    /// The key of the newest entry of this timer still in the queue.
+    carrier: Option<(u64, u64)>,
+    /// The armed generation not yet queued: (true time, sequence number, generation).
+    deferred: Option<(u64, u64, u64)>,
+}
 
 /// Operation ids carry their client in the low bits so a reply finds its way home.
 const CLIENT_BITS: u32 = 10;
@@ -120,6 +134,8 @@ struct Node<P: Protocol> {
     /// Armed timers: id -> (generation, local deadline).
     timers: BTreeMap<TimerId, (u64, u64)>,
     timer_generation: u64,
+    /// How each timer's queue entries stand (see [`TimerQueueing`]).
+    timer_queue: BTreeMap<TimerId, TimerQueueing>,
     /// Writes issued and not yet complete, oldest first.
     writes: VecDeque<(u64, P::Write)>,
     last_write_done_at: u64,
@@ -308,7 +324,7 @@ pub struct Simulation<'s, P: Protocol> {
     seq: u64,
     /// Pending events ordered by (true time, sequence number), pointing into `slots`:
     /// the heap moves 24-byte keys, never messages.
-    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    queue: EventQueue,
     slots: Vec<Option<Ev<P::Message>>>,
     free_slots: Vec<u32>,
     nodes: Vec<Node<P>>,
@@ -539,6 +555,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     base_rate: rate,
                     timers: BTreeMap::new(),
                     timer_generation: 0,
+                    timer_queue: BTreeMap::new(),
                     writes: VecDeque::new(),
                     last_write_done_at: 0,
                     writes_issued: 0,
@@ -571,7 +588,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             now: 0,
             end: ns(sc.duration),
             seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             nodes,
@@ -615,6 +632,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     fn push(&mut self, at: u64, ev: Ev<P::Message>) {
         self.seq += 1;
+        self.push_keyed(at, self.seq, ev);
+    }
+
+    /// Queues `ev` under a sequence number taken earlier (a deferred timer's).
+    fn push_keyed(&mut self, at: u64, seq: u64, ev: Ev<P::Message>) {
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(ev);
@@ -625,7 +647,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push(at, seq, slot);
     }
 
     #[inline]
@@ -698,7 +720,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         self.next_process = u64::from(clients);
 
-        while let Some(Reverse((at, _, slot))) = self.queue.pop() {
+        while let Some((at, _, slot)) = self.queue.pop() {
             if at > self.end {
                 break;
             }
@@ -822,8 +844,31 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 generation,
             } => {
                 let n = &mut self.nodes[node as usize - 1];
-                if n.state.is_none() || n.timers.get(&timer).map(|t| t.0) != Some(generation) {
-                    return; // cancelled, re-armed, or the node crashed
+                let armed = n.timers.get(&timer).map(|t| t.0);
+                let Some(q) = n.timer_queue.get_mut(&timer) else {
+                    return; // the node crashed
+                };
+                if q.carrier.is_some_and(|(at, _)| at == self.now) {
+                    q.carrier = None;
+                }
+                if n.state.is_none() || armed != Some(generation) {
+                    // Cancelled, re-armed, or the node crashed; a re-armed timer whose
+                    // entry was deferred to this one goes into the queue now.
+                    if let Some((at, seq, g)) = q.deferred.take() {
+                        if armed == Some(g) {
+                            q.carrier = Some((at, seq));
+                            self.push_keyed(
+                                at,
+                                seq,
+                                Ev::Timer {
+                                    node,
+                                    timer,
+                                    generation: g,
+                                },
+                            );
+                        }
+                    }
+                    return;
                 }
                 self.give(node, Stashed::Timer { timer, generation });
             }
@@ -939,14 +984,24 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     let generation = n.timer_generation;
                     n.timers.insert(timer, (generation, deadline));
                     let at = n.clock.true_at(deadline, self.now);
-                    self.push(
-                        at,
-                        Ev::Timer {
-                            node: id,
-                            timer,
-                            generation,
-                        },
-                    );
+                    self.seq += 1;
+                    let seq = self.seq;
+                    let q = n.timer_queue.entry(timer).or_default();
+                    if q.carrier.is_some_and(|(carrier_at, _)| carrier_at <= at) {
+                        q.deferred = Some((at, seq, generation));
+                    } else {
+                        q.deferred = None;
+                        q.carrier = Some((at, seq));
+                        self.push_keyed(
+                            at,
+                            seq,
+                            Ev::Timer {
+                                node: id,
+                                timer,
+                                generation,
+                            },
+                        );
+                    }
                 }
                 Output::CancelTimer { timer } => {
                     self.nodes[id as usize - 1].timers.remove(&timer);
@@ -1100,6 +1155,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.paused = false;
         n.stash.clear();
         n.timers.clear();
+        n.timer_queue.clear();
         n.writes.clear(); // incomplete writes are lost
         n.held.clear();
         n.writes_issued = 0;
@@ -1232,8 +1288,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             rearmed.push((n.clock.true_at(*deadline, now), *timer, *generation));
         }
         for (at, timer, generation) in rearmed {
-            self.push(
+            self.seq += 1;
+            let seq = self.seq;
+            let q = self.nodes[id as usize - 1]
+                .timer_queue
+                .entry(timer)
+                .or_default();
+            q.deferred = None;
+            q.carrier = Some((at, seq));
+            self.push_keyed(
                 at,
+                seq,
                 Ev::Timer {
                     node: id,
                     timer,
