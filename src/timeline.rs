@@ -332,14 +332,14 @@ impl RunView {
             (1..=sc.nodes).map(|n| (n, vec![0; bins])).collect();
         let mut commits_total = 0u64;
         for e in out.log.events.iter().filter(|e| e.kind == Kind::Commit) {
-            if let Some((_, bins)) = commit_bins.get_mut(e.node as usize - 1) {
+            if let Some((_, bins)) = commit_bins.get_mut((e.node as usize).wrapping_sub(1)) {
                 bins[bin_of(e.at_ns)] += 1;
                 commits_total += 1;
             }
         }
         if out.log.events.is_empty() {
             for c in &out.commits {
-                if let Some((_, bins)) = commit_bins.get_mut(c.node as usize - 1) {
+                if let Some((_, bins)) = commit_bins.get_mut((c.node as usize).wrapping_sub(1)) {
                     bins[bin_of(c.at_ns)] += 1;
                     commits_total += 1;
                 }
@@ -669,7 +669,7 @@ pub fn timeline_svg(view: &RunView, axis_end_ns: u64, id: &str) -> String {
                 .join(",")
         );
         if b.to_ns > b.from_ns {
-            for n in &b.nodes {
+            for n in b.nodes.iter().filter(|n| (1..=view.nodes).contains(*n)) {
                 let y = nodes_top + (n - 1) as f64 * LANE;
                 // A partition's sides in different hues, so the groups show at a glance.
                 let side = b.sides.iter().find(|(m, _)| m == n).map(|(_, k)| *k);
