@@ -180,6 +180,12 @@ struct Client {
     current: Option<usize>,
     target: u32,
     leader_guess: Option<u32>,
+    /// The time of this client's timeout entry still in the queue, and the timeout of a
+    /// later operation deferred to it: (true time, sequence number, operation). An
+    /// operation that completes leaves its timeout queued; the next one's, always later,
+    /// waits for it rather than adding another (as deferred timers do).
+    timeout_carrier: Option<u64>,
+    deferred_timeout: Option<(u64, u64, OpId)>,
 }
 
 /// A leader as the ghost record saw it.
@@ -714,6 +720,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 current: None,
                 target,
                 leader_guess: None,
+                timeout_carrier: None,
+                deferred_timeout: None,
             });
             let think = self.think();
             self.push(start + think, Ev::ClientNext { client: c });
@@ -1578,8 +1586,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         });
         self.record(Kind::Invoke, target, c, "invoke", id.0, 0);
         self.describe(|| op.to_string());
-        let timeout = ns(self.sc.workload.timeout);
-        self.push(self.now + timeout, Ev::ClientTimeout { client: c, id });
+        let at = self.now + ns(self.sc.workload.timeout);
+        self.seq += 1;
+        let seq = self.seq;
+        let client = &mut self.clients[c as usize];
+        if client.timeout_carrier.is_some_and(|t| t <= at) {
+            client.deferred_timeout = Some((at, seq, id));
+        } else {
+            client.timeout_carrier = Some(at);
+            client.deferred_timeout = None;
+            self.push_keyed(at, seq, Ev::ClientTimeout { client: c, id });
+        }
         self.client_send(target, Command { id, op }, 0);
     }
 
@@ -1708,6 +1725,21 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     fn client_timeout(&mut self, c: u32, id: OpId) {
+        let client = &mut self.clients[c as usize];
+        if client.timeout_carrier == Some(self.now) {
+            client.timeout_carrier = None;
+        }
+        if let Some((at, seq, deferred)) = client.deferred_timeout.take() {
+            client.timeout_carrier = Some(at);
+            self.push_keyed(
+                at,
+                seq,
+                Ev::ClientTimeout {
+                    client: c,
+                    id: deferred,
+                },
+            );
+        }
         if let Some(h) = self.current_op(c, id) {
             self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
             self.clients[c as usize].leader_guess = None;
