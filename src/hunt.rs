@@ -137,8 +137,10 @@ pub fn seed_failures(
 }
 
 /// The first seed in `seeds` at which `sc` fails with `bug` switched on and `caught_by`
-/// (see `caught`; empty: anything) is among the failures. An earlier seed may fail
-/// another way first: a mutant can also stall a cluster before it loses a write.
+/// (see `caught`; empty: anything) is among the failures, and the same seed without the
+/// mutant does not fail that way (else the find is the correct protocol's failure, not
+/// the mutant's, and the hunt goes on). An earlier seed may fail another way first: a
+/// mutant can also stall a cluster before it loses a write.
 pub fn first_failure(
     sc: &Scenario,
     bug: &str,
@@ -155,7 +157,15 @@ pub fn first_failure(
             caught(&failed, caught_by)
         };
         if hit {
-            return Ok(Some(Found { seed, failed }));
+            let clean = seed_failures(sc, &[], seed, swarm)?;
+            let also_clean = if caught_by.is_empty() {
+                !clean.is_empty()
+            } else {
+                caught(&clean, caught_by)
+            };
+            if !also_clean {
+                return Ok(Some(Found { seed, failed }));
+            }
         }
     }
     Ok(None)
