@@ -186,6 +186,10 @@ struct Client {
     /// waits for it rather than adding another (as deferred timers do).
     timeout_carrier: Option<u64>,
     deferred_timeout: Option<(u64, u64, OpId)>,
+    /// A sticky session's own server. It moves when an operation times out: a session
+    /// whose server stopped answering (crashed for good, or removed from the membership
+    /// and so told of no leader) reconnects elsewhere, as ZooKeeper's and etcd's clients do.
+    home: u32,
 }
 
 /// A leader as the ghost record saw it.
@@ -641,6 +645,33 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.push_keyed(at, self.seq, ev);
     }
 
+    /// Queues timer `timer` of node `id`, armed as `generation` and due at true time `at`,
+    /// under the next sequence number; while an earlier entry of the timer is still queued
+    /// (due no later), the new entry waits for it instead (see [`TimerQueueing`]).
+    fn queue_timer(&mut self, id: u32, timer: TimerId, generation: u64, at: u64) {
+        self.seq += 1;
+        let seq = self.seq;
+        let q = self.nodes[id as usize - 1]
+            .timer_queue
+            .entry(timer)
+            .or_default();
+        if q.carrier.is_some_and(|(carrier_at, _)| carrier_at <= at) {
+            q.deferred = Some((at, seq, generation));
+            return;
+        }
+        q.deferred = None;
+        q.carrier = Some((at, seq));
+        self.push_keyed(
+            at,
+            seq,
+            Ev::Timer {
+                node: id,
+                timer,
+                generation,
+            },
+        );
+    }
+
     /// Queues `ev` under a sequence number taken earlier (a deferred timer's).
     fn push_keyed(&mut self, at: u64, seq: u64, ev: Ev<P::Message>) {
         let slot = match self.free_slots.pop() {
@@ -722,6 +753,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 leader_guess: None,
                 timeout_carrier: None,
                 deferred_timeout: None,
+                home: 1 + c % self.sc.nodes,
             });
             let think = self.think();
             self.push(start + think, Ev::ClientNext { client: c });
@@ -992,24 +1024,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     let generation = n.timer_generation;
                     n.timers.insert(timer, (generation, deadline));
                     let at = n.clock.true_at(deadline, self.now);
-                    self.seq += 1;
-                    let seq = self.seq;
-                    let q = n.timer_queue.entry(timer).or_default();
-                    if q.carrier.is_some_and(|(carrier_at, _)| carrier_at <= at) {
-                        q.deferred = Some((at, seq, generation));
-                    } else {
-                        q.deferred = None;
-                        q.carrier = Some((at, seq));
-                        self.push_keyed(
-                            at,
-                            seq,
-                            Ev::Timer {
-                                node: id,
-                                timer,
-                                generation,
-                            },
-                        );
-                    }
+                    self.queue_timer(id, timer, generation, at);
                 }
                 Output::CancelTimer { timer } => {
                     self.nodes[id as usize - 1].timers.remove(&timer);
@@ -1296,23 +1311,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             rearmed.push((n.clock.true_at(*deadline, now), *timer, *generation));
         }
         for (at, timer, generation) in rearmed {
-            self.seq += 1;
-            let seq = self.seq;
-            let q = self.nodes[id as usize - 1]
-                .timer_queue
-                .entry(timer)
-                .or_default();
-            q.deferred = None;
-            q.carrier = Some((at, seq));
-            self.push_keyed(
-                at,
-                seq,
-                Ev::Timer {
-                    node: id,
-                    timer,
-                    generation,
-                },
-            );
+            self.queue_timer(id, timer, generation, at);
         }
     }
 
@@ -1539,7 +1538,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let total: f64 = w.mix.iter().sum();
         let x = self.rng_work.unit() * total;
         // A sticky client whose server is read-only draws as the others do, then reads.
-        let home = 1 + c % self.sc.nodes;
+        let home = self.clients[c as usize].home;
         let read_only = w.target == Target::Sticky && w.read_only_at.contains(&home);
         let op = if x < r || read_only {
             Op::Read { key }
@@ -1704,7 +1703,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
                     // A session stays with its own server while that server has no leader
                     // to name (ZAB: electing); it does not wander to another one.
-                    _ if self.sc.workload.target == Target::Sticky => 1 + c % self.sc.nodes,
+                    _ if self.sc.workload.target == Target::Sticky => {
+                        self.clients[c as usize].home
+                    }
                     _ => 1 + (node % self.sc.nodes),
                 };
                 self.clients[c as usize].leader_guess = Some(next);
@@ -1743,8 +1744,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if let Some(h) = self.current_op(c, id) {
             self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
             self.clients[c as usize].leader_guess = None;
-            self.clients[c as usize].target =
-                1 + self.rng_work.index(self.sc.nodes as usize) as u32;
+            let elsewhere = 1 + self.rng_work.index(self.sc.nodes as usize) as u32;
+            self.clients[c as usize].target = elsewhere;
+            if self.sc.workload.target == Target::Sticky {
+                self.clients[c as usize].home = elsewhere;
+            }
             self.end_op(c, h, Outcome::Info, 0);
         }
     }
