@@ -142,6 +142,7 @@ struct RawNetwork {
     reorder_delay: Option<[Dur; 2]>,
     fifo: Option<bool>,
     client_latency: Option<[Dur; 2]>,
+    calm_after_heal: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -476,6 +477,9 @@ pub struct NetworkSpec {
     /// `None`: the protocol's default (FIFO for ZAB, datagrams otherwise).
     pub fifo: Option<bool>,
     pub client_latency: (Duration, Duration),
+    /// The nemesis's final heal also ends loss, duplication and reordering (a swarm world's
+    /// "everything heals"): liveness is then judged on a network that keeps its timing.
+    pub calm_after_heal: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -1189,6 +1193,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 (Duration::from_micros(100), Duration::from_millis(1)),
             ),
         )?,
+        calm_after_heal: w.calm_after_heal.unwrap_or(false),
     };
     let storage = StorageSpec {
         write_latency: check_range(
@@ -2148,6 +2153,9 @@ impl Scenario {
             let _ = writeln!(t, "fifo = {fifo}");
         }
         let _ = writeln!(t, "client_latency = {}", dur_range(n.client_latency));
+        if n.calm_after_heal {
+            let _ = writeln!(t, "calm_after_heal = true");
+        }
         let _ = writeln!(
             t,
             "\n[storage]\nwrite_latency = {}",

@@ -354,6 +354,8 @@ pub struct Simulation<'s, P: Protocol> {
     out: Outputs<P::Message, P::Write>,
     log: EventLog,
     watch: Option<Watch>,
+    /// Set at the nemesis's final heal when the network calms then (`calm_after_heal`).
+    calm: bool,
     messages_sent: u64,
     messages_dropped: u64,
     queue_events: u64,
@@ -622,6 +624,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 None => EventLog::new(options.keep_events),
             },
             watch: options.watch.clone(),
+            calm: false,
             messages_sent: 0,
             messages_dropped: 0,
             queue_events: 0,
@@ -1386,6 +1389,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// Puts a message on the wire with a latency drawn for it.
     fn transmit(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         let net = &self.sc.network;
+        let (reorder, duplicate) = if self.calm {
+            (0.0, 0.0)
+        } else {
+            (net.reorder, net.duplicate)
+        };
         let mut latency = ns(self.rng_net.duration(net.latency.0, net.latency.1));
         if self.fifo {
             let i = self.links.index(from, to);
@@ -1394,17 +1402,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.push(at, Ev::Deliver { from, to, wire });
             return;
         }
-        if self.rng_net.chance(net.reorder) {
+        if self.rng_net.chance(reorder) {
             latency += ns(self
                 .rng_net
                 .duration(net.reorder_delay.0, net.reorder_delay.1));
         }
-        if self.rng_net.chance(net.duplicate) {
+        if self.rng_net.chance(duplicate) {
             // The copy is a message of its own: it may be held back out of order like any
             // other, so a duplicate can arrive long after the original (a retransmitting
             // middlebox), answering a question its receiver asked a leadership ago.
             let mut again = ns(self.rng_net.duration(net.latency.0, net.latency.1));
-            if self.rng_net.chance(net.reorder) {
+            if self.rng_net.chance(reorder) {
                 again += ns(self
                     .rng_net
                     .duration(net.reorder_delay.0, net.reorder_delay.1));
@@ -1904,7 +1912,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.links.unclog();
                 self.release_held();
             }
-            Fault::HealAll => self.heal_all(),
+            Fault::HealAll => {
+                self.heal_all();
+                if from_nemesis && self.sc.network.calm_after_heal {
+                    self.calm = true;
+                    self.loss = 0.0;
+                }
+            }
             Fault::AddServer { node: server } => {
                 let change = MembershipChange::Add(NodeId(server));
                 self.give(node.expect("resolved above"), Stashed::Membership(change));

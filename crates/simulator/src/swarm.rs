@@ -387,6 +387,13 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
         }
     }
 
+    // "At the end everything heals": the drawn network's loss, duplication and reordering
+    // too, so liveness is judged on a network that keeps its timing (half the messages a
+    // second late would outlast any election timeout). No random draw.
+    if spec.loss.is_some() || spec.duplicate.is_some() || spec.reorder.is_some() {
+        w.network.calm_after_heal = true;
+    }
+
     // Fields added later draw last, so that a scenario without them draws the worlds it
     // drew before they existed.
     if let Some(r) = spec.reorder_delay {
@@ -484,6 +491,9 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         );
         if n.duplicate + n.reorder > 0.0 {
             let _ = write!(t, " (late by {})", span(n.reorder_delay));
+        }
+        if n.calm_after_heal {
+            t.push_str(", all calm after the final heal");
         }
     }
     let (olo, ohi) = w.clocks.offset_nanos;
