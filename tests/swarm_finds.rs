@@ -1,0 +1,97 @@
+//! The general campaign's measured power, frozen. `scenarios/mutants/swarm_finds.toml`
+//! lists, for every mutant of every protocol, the first seed of `scenarios/swarm.toml` at
+//! which it fails with its table row's checker (what `sim mutants --scenario
+//! scenarios/swarm.toml` reports), or why the swarm does not find it within the budget
+//! yet. This test replays each find: the seed is within the budget, the mutant fails it
+//! with the row's checker, and the same seed without the mutant does not fail that way
+//! (a find that is the correct protocol's own failure is no find). A change to the swarm,
+//! the simulator or a protocol that loses a find, or moves it past the budget, fails here
+//! by name; re-measure and update the file (docs/fuzzing.md says how).
+
+mod common;
+
+use serde::Deserialize;
+use sim::hunt;
+use simulator::Scenario;
+use std::collections::BTreeSet;
+
+/// The seeds the swarm has to find each mutant in (issue #11).
+const BUDGET: u64 = 2000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Finds {
+    find: Vec<Find>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Find {
+    bug: String,
+    seed: Option<u64>,
+    unreached: Option<String>,
+}
+
+#[test]
+fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why_not() {
+    let root = common::root();
+    let text = std::fs::read_to_string(root.join("scenarios/mutants/swarm_finds.toml")).unwrap();
+    let finds: Finds = toml::from_str(&text).unwrap_or_else(|e| panic!("swarm_finds.toml: {e}"));
+    let table = hunt::load_table(&root.join(hunt::MUTANT_TABLE)).unwrap();
+    let swarm = Scenario::load(&root.join("scenarios/swarm.toml")).unwrap();
+    let listed: BTreeSet<&str> = finds.find.iter().map(|f| f.bug.as_str()).collect();
+    assert_eq!(listed.len(), finds.find.len(), "a mutant is listed twice");
+    for entry in sim::protocols::PROTOCOLS {
+        for bug in entry.bugs {
+            assert!(
+                listed.contains(bug.name),
+                "{} is not in swarm_finds.toml: measure it with sim mutants --scenario scenarios/swarm.toml",
+                bug.name
+            );
+        }
+    }
+    let mut found = 0;
+    let mut problems = Vec::new();
+    for f in &finds.find {
+        match (f.seed, &f.unreached) {
+            (Some(seed), None) => {
+                let row = table
+                    .iter()
+                    .find(|r| r.bug == f.bug)
+                    .unwrap_or_else(|| panic!("{} has no row in the mutant table", f.bug));
+                assert!(
+                    seed < BUDGET,
+                    "{}: seed {seed} is past the budget of {BUDGET}",
+                    f.bug
+                );
+                let mut sc = swarm.clone();
+                sc.protocol = row.protocol.clone();
+                let with =
+                    hunt::seed_failures(&sc, std::slice::from_ref(&f.bug), seed, false).unwrap();
+                let without = hunt::seed_failures(&sc, &[], seed, false).unwrap();
+                if !hunt::caught(&with, &row.caught_by) {
+                    problems.push(format!(
+                        "{}: swarm seed {seed} no longer fails {} (it fails: {with:?})",
+                        f.bug, row.caught_by
+                    ));
+                } else if hunt::caught(&without, &row.caught_by) {
+                    problems.push(format!(
+                        "{}: swarm seed {seed} fails {} without the mutant too: not a find",
+                        f.bug, row.caught_by
+                    ));
+                } else {
+                    found += 1;
+                }
+            }
+            (None, Some(why)) => {
+                assert!(!why.trim().is_empty(), "{}: unreached says nothing", f.bug)
+            }
+            _ => panic!("{}: expected either seed or unreached", f.bug),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    println!(
+        "the swarm finds {found} of {} mutants within {BUDGET} seeds",
+        finds.find.len()
+    );
+}
