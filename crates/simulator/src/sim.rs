@@ -1711,9 +1711,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
                     // A session stays with its own server while that server has no leader
                     // to name (ZAB: electing); it does not wander to another one.
-                    _ if self.sc.workload.target == Target::Sticky => {
-                        self.clients[c as usize].home
-                    }
+                    _ if self.sc.workload.target == Target::Sticky => self.clients[c as usize].home,
                     _ => 1 + (node % self.sc.nodes),
                 };
                 self.clients[c as usize].leader_guess = Some(next);
