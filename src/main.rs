@@ -786,7 +786,9 @@ mod tests {
     }
 
     fn run(args: &RunArgs) -> (Scenario, RunOutput) {
-        let (sc, options) = run_setup(args).expect("the scenario loads");
+        let (sc, mut options) = run_setup(args).expect("the scenario loads");
+        // Kept in memory, as `--trace` would stream them: these tests write traces.
+        options.keep_events = true;
         let (_, out, _, _) = execute(&sc, &sc.protocol, &options).expect("the run runs");
         (sc, out)
     }
