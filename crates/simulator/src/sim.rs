@@ -190,6 +190,8 @@ struct Client {
     /// whose server stopped answering (crashed for good, or removed from the membership
     /// and so told of no leader) reconnects elsewhere, as ZooKeeper's and etcd's clients do.
     home: u32,
+    /// Since when the session's server has answered that it knows no leader.
+    leaderless_since: Option<u64>,
 }
 
 /// A leader as the ghost record saw it.
@@ -757,6 +759,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 timeout_carrier: None,
                 deferred_timeout: None,
                 home: 1 + c % self.sc.nodes,
+                leaderless_since: None,
             });
             let think = self.think();
             self.push(start + think, Ev::ClientNext { client: c });
@@ -1644,6 +1647,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     fn end_op(&mut self, c: u32, h: usize, outcome: Outcome, node: u32) {
+        self.clients[c as usize].leaderless_since = None;
         let label = match &outcome {
             Outcome::Ok(_) => "ok",
             Outcome::Fail => "fail",
@@ -1710,8 +1714,20 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let next = match hint {
                     Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
                     // A session stays with its own server while that server has no leader
-                    // to name (ZAB: electing); it does not wander to another one.
-                    _ if self.sc.workload.target == Target::Sticky => self.clients[c as usize].home,
+                    // to name (ZAB: electing), for as long as an election may take; a
+                    // server that names none for longer (removed from the membership, or
+                    // a spare) loses the session to the next server.
+                    _ if self.sc.workload.target == Target::Sticky => {
+                        let patience = ns(self.sc.options.election_timeout.1);
+                        let nodes = self.sc.nodes;
+                        let client = &mut self.clients[c as usize];
+                        let since = *client.leaderless_since.get_or_insert(self.now);
+                        if self.now - since > patience {
+                            client.home = 1 + client.home % nodes;
+                            client.leaderless_since = None;
+                        }
+                        client.home
+                    }
                     _ => 1 + (node % self.sc.nodes),
                 };
                 self.clients[c as usize].leader_guess = Some(next);
