@@ -716,34 +716,13 @@ impl Raft {
             }
         } else if term < self.term {
             match msg {
-                // Figure 2: reply false with currentTerm so the stale sender learns it.
+                // Figure 2: reply false with currentTerm so the stale sender learns it (a
+                // stale InstallSnapshot is answered as the AppendEntries it stands for).
                 Message::AppendEntries { prev_log_index, .. } => {
-                    out.send_after_writes(
-                        from,
-                        Message::AppendEntriesResp {
-                            term: self.term,
-                            round: 0,
-                            outcome: AppendOutcome::Rejected {
-                                prev_log_index,
-                                hint_index: self.last_index() + 1,
-                                hint_term: None,
-                            },
-                        },
-                    );
+                    self.reject_stale_append(from, prev_log_index, out)
                 }
                 Message::InstallSnapshot { snapshot, .. } => {
-                    out.send_after_writes(
-                        from,
-                        Message::AppendEntriesResp {
-                            term: self.term,
-                            round: 0,
-                            outcome: AppendOutcome::Rejected {
-                                prev_log_index: snapshot.index,
-                                hint_index: self.last_index() + 1,
-                                hint_term: None,
-                            },
-                        },
-                    );
+                    self.reject_stale_append(from, snapshot.index, out)
                 }
                 Message::RequestVote { .. } => out.send_after_writes(
                     from,
@@ -973,6 +952,30 @@ impl Raft {
             self.id,
             self.last_term(),
             self.term
+        );
+    }
+}
+
+impl Raft {
+    /// Refuses an AppendEntries (or InstallSnapshot) of a lower term, at `prev_log_index`,
+    /// with this node's term, so that the stale leader learns it was deposed.
+    fn reject_stale_append(
+        &self,
+        from: NodeId,
+        prev_log_index: u64,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        out.send_after_writes(
+            from,
+            Message::AppendEntriesResp {
+                term: self.term,
+                round: 0,
+                outcome: AppendOutcome::Rejected {
+                    prev_log_index,
+                    hint_index: self.last_index() + 1,
+                    hint_term: None,
+                },
+            },
         );
     }
 }
