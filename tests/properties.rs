@@ -68,7 +68,7 @@ fn case(protocol: &'static Entry) -> impl Strategy<Value = Case> {
         0u64..1_000_000,
         3u32..=7,
         1u32..=6,
-        prop::array::uniform14(any::<bool>()),
+        prop::array::uniform15(any::<bool>()),
         2u32..=8,
     )
         .prop_map(

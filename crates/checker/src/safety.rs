@@ -29,11 +29,13 @@ pub enum What {
         term: u64,
         op: Option<u64>,
     },
-    /// The node applied the entry at `index`.
+    /// The node applied the entry at `index`; its state machine's digest afterwards is
+    /// `state`, when the record has it.
     Apply {
         index: u64,
         term: u64,
         op: Option<u64>,
+        state: Option<u64>,
     },
     /// The leader of `term` holds a read lease until true time `until_ns`.
     Lease { term: u64, until_ns: u64 },
@@ -202,6 +204,8 @@ struct Agreed {
     how: &'static str,
     /// Whether a commit (not only an apply) of it has been seen.
     committed: bool,
+    /// The first state digest reported after applying it, and by whom and when.
+    state: Option<(u64, u32, u64)>,
 }
 
 impl Default for LogWatch {
@@ -223,9 +227,14 @@ impl LogWatch {
     /// Judges `e`; returns whether a checker reading the event list still needs it (false
     /// only for a commit or apply that repeats what its index's kept reports say).
     pub fn observe(&mut self, e: &NodeEvent) -> bool {
-        let (index, term, op, how) = match e.what {
-            What::Commit { index, term, op } => (index, term, op, "committed"),
-            What::Apply { index, term, op } => (index, term, op, "applied"),
+        let (index, term, op, how, state) = match e.what {
+            What::Commit { index, term, op } => (index, term, op, "committed", None),
+            What::Apply {
+                index,
+                term,
+                op,
+                state,
+            } => (index, term, op, "applied", state),
             What::Crash => {
                 self.last_applied.remove(&e.node);
                 return true;
@@ -256,6 +265,7 @@ impl LogWatch {
                     at_ns: e.at_ns,
                     how,
                     committed: commit,
+                    state: state.map(|s| (s, e.node, e.at_ns)),
                 },
             );
             return true;
@@ -263,7 +273,28 @@ impl LogWatch {
         let first_commit = commit && !first.committed;
         first.committed |= commit;
         if (first.term, first.op) == (term, op) {
-            return first_commit;
+            let Some(digest) = state else {
+                return first_commit;
+            };
+            match first.state {
+                None => {
+                    first.state = Some((digest, e.node, e.at_ns));
+                    return first_commit;
+                }
+                Some((d, _, _)) if d == digest => return first_commit,
+                Some((_, node, at_ns)) => {
+                    if self.failure.is_none() {
+                        self.failure = Some(format!(
+                            "state machines diverge at index {index}: n{} applied {} of term {term} at {} to a state that differs from the one n{node} applied it to at {} (the same log from different states: an update before index {index} lost or doubled)",
+                            e.node,
+                            op_text(op),
+                            ms(e.at_ns),
+                            ms(at_ns)
+                        ));
+                    }
+                    return true;
+                }
+            }
         }
         if self.failure.is_none() {
             self.failure = Some(format!(
@@ -852,6 +883,7 @@ mod tests {
                     index: 1,
                     term: 1,
                     op: Some(7),
+                    state: None,
                 },
             ),
         ];
@@ -864,6 +896,7 @@ mod tests {
                 index: 1,
                 term: 2,
                 op: Some(9),
+                state: None,
             },
         ));
         let v = log_safety(&bad);
@@ -1325,6 +1358,52 @@ mod tests {
     }
 
     #[test]
+    fn the_same_entry_applied_to_different_states_fails_log_safety() {
+        let apply = |at, node, index, state| {
+            ev(
+                at,
+                node,
+                What::Apply {
+                    index,
+                    term: 1,
+                    op: Some(index),
+                    state: Some(state),
+                },
+            )
+        };
+        // n1 and n2 agree at every index; a record without a digest changes nothing.
+        let mut events = vec![
+            apply(1, 1, 1, 11),
+            apply(2, 2, 1, 11),
+            apply(3, 1, 2, 22),
+            ev(
+                4,
+                3,
+                What::Apply {
+                    index: 2,
+                    term: 1,
+                    op: Some(2),
+                    state: None,
+                },
+            ),
+            apply(5, 2, 2, 22),
+        ];
+        assert_eq!(log_safety(&events).result, Outcome::Pass);
+        // n3 restarted having lost index 1's update: the same entry 2, another state.
+        events.push(ev(8, 3, What::Crash));
+        events.push(apply(9, 3, 2, 2));
+        let v = log_safety(&events);
+        assert_eq!(v.result, Outcome::Fail);
+        assert!(
+            v.detail
+                .contains("state machines diverge at index 2: n3 applied op2")
+                && v.detail.contains("the one n1 applied it to"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
     fn a_restarted_node_may_apply_its_log_again_but_never_backwards_while_up() {
         let restart = vec![
             ev(
@@ -1334,6 +1413,7 @@ mod tests {
                     index: 1,
                     term: 1,
                     op: None,
+                    state: None,
                 },
             ),
             ev(2, 1, What::Crash),
@@ -1344,6 +1424,7 @@ mod tests {
                     index: 1,
                     term: 1,
                     op: None,
+                    state: None,
                 },
             ),
         ];
@@ -1356,6 +1437,7 @@ mod tests {
                     index: 2,
                     term: 1,
                     op: None,
+                    state: None,
                 },
             ),
             ev(
@@ -1365,6 +1447,7 @@ mod tests {
                     index: 1,
                     term: 1,
                     op: None,
+                    state: None,
                 },
             ),
         ];

@@ -36,7 +36,9 @@ mod reference {
         for e in events {
             let (index, term, op, how) = match e.what {
                 What::Commit { index, term, op } => (index, term, op, "committed"),
-                What::Apply { index, term, op } => {
+                What::Apply {
+                    index, term, op, ..
+                } => {
                     let last = last_applied.entry(e.node).or_insert(0);
                     if index <= *last && index != 0 {
                         return Verdict::fail(format!(
@@ -509,7 +511,12 @@ fn records() -> impl Strategy<Value = Vec<NodeEvent>> {
                     },
                     2 => What::Crash,
                     3 | 4 => What::Commit { index, term, op },
-                    5 | 6 => What::Apply { index, term, op },
+                    5 | 6 => What::Apply {
+                        index,
+                        term,
+                        op,
+                        state: None,
+                    },
                     7 | 8 => What::Lease {
                         term,
                         until_ns: at_ns + 10 * counter,

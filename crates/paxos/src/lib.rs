@@ -839,6 +839,22 @@ impl Protocol for Paxos {
     const STORAGE_FAULTS: bool = true;
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
+    const MESSAGE_KINDS: &'static [&'static str] = &[
+        "Prepare",
+        "Promise",
+        "Nack",
+        "Accept",
+        "Accepted",
+        "Heartbeat",
+        "HeartbeatAck",
+        "LeaseGrant",
+        "Damaged",
+        "Chosen",
+        "CatchUp",
+        "Decided",
+    ];
+    const WRITE_KINDS: &'static [&'static str] =
+        &["round", "promise", "accept", "snapshot", "compact"];
     const MARKS: &'static [&'static str] = &[
         "paxos.accept_below_low_water",
         "paxos.accept_retransmitted",
@@ -1061,6 +1077,16 @@ impl Protocol for Paxos {
         durable.accepted.remove(&slot);
         durable.damaged.insert(slot);
         Some(format!("accepted record of slot {slot}"))
+    }
+
+    fn write_kind(write: &Write) -> &'static str {
+        match write {
+            Write::Round(_) => "round",
+            Write::Promise(_) => "promise",
+            Write::Accept { .. } => "accept",
+            Write::Snapshot(_) => "snapshot",
+            Write::Compact { .. } => "compact",
+        }
     }
 
     fn role(&self) -> (Role, u64) {

@@ -534,6 +534,7 @@ impl Paxos {
                 index: slot,
                 term: origin.as_term(),
                 op,
+                state: self.kv.digest(),
             });
             let waiting = match self.leader.as_mut() {
                 Some(l) => l.pending.remove(&slot),

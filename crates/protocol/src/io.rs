@@ -124,11 +124,13 @@ pub enum Report {
         term: u64,
         op: Option<OpId>,
     },
-    /// The node applied the entry at `index` to its state machine.
+    /// The node applied the entry at `index` to its state machine, whose digest
+    /// ([`crate::Kv::digest`]) is `state` afterwards.
     Apply {
         index: u64,
         term: u64,
         op: Option<OpId>,
+        state: u64,
     },
     /// The leader of `term` holds a read lease until local time `until`.
     Lease { term: u64, until: LocalTime },

@@ -128,6 +128,15 @@ pub trait Protocol: Sized {
     /// names, so that a campaign can list those no seed reached (FoundationDB's
     /// `CODE_PROBE`). A mark reported but not listed here is a defect the driver reports.
     const MARKS: &'static [&'static str] = &[];
+    /// The kinds of durable write the protocol issues, as [`Protocol::write_kind`] names
+    /// them: a nemesis can aim its crashes at the writes of one kind (BUGGIFY's rare
+    /// paths: a crash inside a snapshot's write is as likely as inside a log append's).
+    /// Kinds only a mutant writes are left out.
+    const WRITE_KINDS: &'static [&'static str] = &[];
+    /// Every kind its messages name ([`MessageKind::kind`]): a nemesis can crash a node
+    /// right after it sends a message of one kind (a claim about its state that must
+    /// survive the crash).
+    const MESSAGE_KINDS: &'static [&'static str] = &[];
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
@@ -168,6 +177,12 @@ pub trait Protocol: Sized {
 
     /// The node's role and term/epoch/ballot as it believes them (for summaries).
     fn role(&self) -> (Role, u64);
+
+    /// Which of [`Protocol::WRITE_KINDS`] a write is.
+    fn write_kind(write: &Self::Write) -> &'static str {
+        let _ = write;
+        "write"
+    }
 }
 
 /// The checks every protocol shares: known bugs, a supported read mode, sane timing.

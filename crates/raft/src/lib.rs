@@ -997,6 +997,23 @@ impl Protocol for Raft {
     const SWITCHES: &'static [&'static str] = &["pre_vote", "check_quorum", "backtrack"];
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
+    const MESSAGE_KINDS: &'static [&'static str] = &[
+        "PreVote",
+        "PreVoteResp",
+        "RequestVote",
+        "RequestVoteResp",
+        "AppendEntries",
+        "AppendEntriesResp",
+        "InstallSnapshot",
+    ];
+    const WRITE_KINDS: &'static [&'static str] = &[
+        "hard_state",
+        "append",
+        "truncate",
+        "compact",
+        "reset",
+        "snapshot",
+    ];
     const MARKS: &'static [&'static str] = &[
         "raft.append_rejected_conflict",
         "raft.committed_entry_truncated",
@@ -1176,6 +1193,17 @@ impl Protocol for Raft {
                 durable.log_start_term = *term;
             }
             Write::Snapshot(snapshot) => durable.snapshot = Some(snapshot.clone()),
+        }
+    }
+
+    fn write_kind(write: &Write) -> &'static str {
+        match write {
+            Write::HardState { .. } => "hard_state",
+            Write::Log(LogWrite::Append { .. }) => "append",
+            Write::Log(LogWrite::Truncate { .. }) => "truncate",
+            Write::Log(LogWrite::Compact { .. }) => "compact",
+            Write::Log(LogWrite::Reset { .. }) => "reset",
+            Write::Snapshot(_) => "snapshot",
         }
     }
 

@@ -562,6 +562,7 @@ impl Raft {
                 index,
                 term: entry.term,
                 op,
+                state: self.kv.digest(),
             });
             if let Some(leader) = self.leader.as_mut() {
                 if let Some(id) = leader.pending_entries.remove(&index) {

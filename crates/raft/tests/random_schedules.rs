@@ -145,7 +145,10 @@ fn check_safety(c: &Cluster) -> Result<(), TestCaseError> {
                     prop_assert_eq!(other, *who, "two leaders in term {}", term);
                 }
             }
-            Report::Commit { index, term, op } | Report::Apply { index, term, op } => {
+            Report::Commit { index, term, op }
+            | Report::Apply {
+                index, term, op, ..
+            } => {
                 if let Some(&(t, o, first)) = at_index.get(index) {
                     prop_assert_eq!(
                         (t, o),

@@ -115,6 +115,10 @@ struct RawSwarm {
     rate_scale: Option<[f64; 2]>,
     reorder_delay: Option<[Dur; 2]>,
     fault_duration_scale: Option<[f64; 2]>,
+    crash_writing_kinds: Option<f64>,
+    crash_sending_kinds: Option<f64>,
+    on_new_leader: Option<f64>,
+    intensity: Option<[f64; 2]>,
     #[serde(default)]
     options: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
@@ -357,6 +361,11 @@ struct RawNemesis {
     drift_duration: Option<[Dur; 2]>,
     crash_new_leader_duration: Option<[Dur; 2]>,
     corrupt_duration: Option<[Dur; 2]>,
+    crash_writing_kinds: Option<Vec<String>>,
+    on_new_leader: Option<Vec<String>>,
+    crash_sending: Option<f64>,
+    crash_sending_duration: Option<[Dur; 2]>,
+    crash_sending_kinds: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -663,6 +672,17 @@ pub struct NemesisSpec {
     /// correct protocol then blocks rather than lose it.
     pub corrupt_max: Option<u32>,
     pub loss_max: f64,
+    /// Each `crash_writing` fault aims at one of these kinds of write (the protocol's
+    /// `Protocol::WRITE_KINDS`), drawn uniformly, and crashes its node at a random instant
+    /// while such a write is in flight; empty: inside any write, right after it is issued.
+    pub crash_writing_kinds: Vec<String>,
+    /// Each `crash_sending` fault aims at one of these kinds of message (the protocol's
+    /// `Protocol::MESSAGE_KINDS`), drawn uniformly; empty: any message.
+    pub crash_sending_kinds: Vec<String>,
+    /// The kinds whose faults wait for the next node to become leader and strike right
+    /// after the step in which it takes office (the kinds aimed at the leader strike the
+    /// new one): the moment a new leader has committed nothing of its own yet.
+    pub on_new_leader: [bool; NEMESIS_KIND_COUNT],
 }
 
 impl NemesisSpec {
@@ -672,7 +692,7 @@ impl NemesisSpec {
     }
 }
 
-pub const NEMESIS_KIND_COUNT: usize = 14;
+pub const NEMESIS_KIND_COUNT: usize = 15;
 
 /// The nemesis's fault kinds, each with a rate field of its name in `[nemesis]`. The
 /// first six pick their node (or link) at random; the targeted kinds pick the node a bug
@@ -686,6 +706,9 @@ pub const NEMESIS_KIND_COUNT: usize = 14;
 /// least three), by the membership the leader last reported; it is not undone.
 /// `corrupt` crashes a random node and damages one record of its durable image (a
 /// storage fault, for protocols that model them), and restarts it after its duration.
+/// `crash_sending` crashes the next node to send a message (of a kind it aims at, drawn
+/// per fault from `crash_sending_kinds`) right after the step that sent it: a message is
+/// a claim about its sender's state, which must survive the crash.
 /// New kinds go at the end: a scenario that leaves them off draws the same random
 /// numbers, and so runs the same, as before they existed.
 pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
@@ -703,6 +726,7 @@ pub const NEMESIS_KINDS: [&str; NEMESIS_KIND_COUNT] = [
     "crash_new_leader",
     "reconfigure",
     "corrupt",
+    "crash_sending",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -1352,6 +1376,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 r.crash_new_leader,
                 r.reconfigure,
                 r.corrupt,
+                r.crash_sending,
             ]
             .map(|x| x.unwrap_or(0.0));
             for (rate, kind) in rates.iter().zip(NEMESIS_KINDS) {
@@ -1396,6 +1421,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                         // A membership change is not undone.
                         None,
                         r.corrupt_duration,
+                        r.crash_sending_duration,
                     ],
                 )?,
                 corrupt_max: r.corrupt_max,
@@ -1404,6 +1430,9 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     .map(|d| d.0)
                     .unwrap_or(Duration::from_secs(1)),
                 loss_max: check_probability(cx, "nemesis.loss_max", r.loss_max.unwrap_or(0.3))?,
+                crash_writing_kinds: r.crash_writing_kinds.unwrap_or_default(),
+                crash_sending_kinds: r.crash_sending_kinds.unwrap_or_default(),
+                on_new_leader: anchored_kinds(cx, r.on_new_leader)?,
             };
             if spec.stop > duration || spec.start > spec.stop {
                 return Err(cx.err_near(
@@ -1567,6 +1596,40 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
 }
 
 /// Validates the per-kind `<kind>_duration` ranges (indexed like [`NEMESIS_KINDS`]).
+/// The kinds `[nemesis] on_new_leader` names; every nemesis kind but the two already
+/// aimed at a moment (`crash_writing`, `crash_new_leader`) may wait for a new leader.
+fn anchored_kinds(
+    cx: &Ctx,
+    names: Option<Vec<String>>,
+) -> Result<[bool; NEMESIS_KIND_COUNT], ScenarioError> {
+    let mut on = [false; NEMESIS_KIND_COUNT];
+    for name in names.unwrap_or_default() {
+        match NEMESIS_KINDS.iter().position(|k| *k == name) {
+            Some(k) if !UNANCHORED.contains(&name.as_str()) => on[k] = true,
+            _ => {
+                let kinds: Vec<&str> = NEMESIS_KINDS
+                    .iter()
+                    .copied()
+                    .filter(|k| !UNANCHORED.contains(k))
+                    .collect();
+                return Err(cx.err_near(
+                    "on_new_leader",
+                    "nemesis.on_new_leader",
+                    format!(
+                        "expected nemesis kinds among {}, got {name:?}",
+                        kinds.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(on)
+}
+
+/// The nemesis kinds already aimed at a moment of their own, which cannot also wait for
+/// a new leader.
+pub const UNANCHORED: [&str; 3] = ["crash_writing", "crash_new_leader", "crash_sending"];
+
 fn nemesis_durations(
     cx: &Ctx,
     run: Duration,
@@ -2082,6 +2145,10 @@ fn validate_swarm(
             r.fault_duration_scale,
             MAX_DURATION_SCALE,
         )?,
+        crash_writing_kinds: swarm_chance(cx, "crash_writing_kinds", r.crash_writing_kinds)?,
+        crash_sending_kinds: swarm_chance(cx, "crash_sending_kinds", r.crash_sending_kinds)?,
+        on_new_leader: swarm_chance(cx, "on_new_leader", r.on_new_leader)?,
+        intensity: swarm_fraction(cx, "intensity", r.intensity, MAX_RATE_SCALE)?,
     };
     if let (Some((_, hi)), Some((lo, _))) = (spec.heartbeat_interval, spec.election_timeout) {
         if hi >= lo {
@@ -2281,6 +2348,31 @@ impl Scenario {
             if let Some(max) = nem.corrupt_max {
                 let _ = writeln!(t, "corrupt_max = {max}");
             }
+            if !nem.crash_writing_kinds.is_empty() {
+                let kinds: Vec<String> = nem
+                    .crash_writing_kinds
+                    .iter()
+                    .map(|k| toml_string(k))
+                    .collect();
+                let _ = writeln!(t, "crash_writing_kinds = [{}]", kinds.join(", "));
+            }
+            if !nem.crash_sending_kinds.is_empty() {
+                let kinds: Vec<String> = nem
+                    .crash_sending_kinds
+                    .iter()
+                    .map(|k| toml_string(k))
+                    .collect();
+                let _ = writeln!(t, "crash_sending_kinds = [{}]", kinds.join(", "));
+            }
+            let anchored: Vec<String> = NEMESIS_KINDS
+                .iter()
+                .zip(nem.on_new_leader)
+                .filter(|(_, on)| *on)
+                .map(|(k, _)| toml_string(k))
+                .collect();
+            if !anchored.is_empty() {
+                let _ = writeln!(t, "on_new_leader = [{}]", anchored.join(", "));
+            }
         }
         let e = &self.expect;
         let names = |v: &[String]| {
@@ -2404,6 +2496,19 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
     line("rate_scale", fracs(Some(spec.rate_scale)));
     line("reorder_delay", durs(spec.reorder_delay));
     line("fault_duration_scale", fracs(spec.fault_duration_scale));
+    line(
+        "crash_writing_kinds",
+        spec.crash_writing_kinds.map(|p| format!("{p:?}")),
+    );
+    line(
+        "crash_sending_kinds",
+        spec.crash_sending_kinds.map(|p| format!("{p:?}")),
+    );
+    line(
+        "on_new_leader",
+        spec.on_new_leader.map(|p| format!("{p:?}")),
+    );
+    line("intensity", fracs(spec.intensity));
     for (name, table) in &spec.by_protocol {
         let _ = writeln!(t, "\n[swarm.options.{}]", toml_key(name));
         for (key, range) in table {

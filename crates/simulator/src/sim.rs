@@ -9,7 +9,9 @@
 
 use crate::queue::EventQueue;
 use crate::rng::{Rng, Stream};
-use crate::scenario::{Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS};
+use crate::scenario::{
+    Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT,
+};
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
 use checker::safety::{LogWatch, NodeEvent, What};
@@ -91,6 +93,8 @@ enum Ev<M> {
     },
     NemesisTick,
     NemesisHealAll,
+    /// A node just became leader: the faults waiting for one strike.
+    NemesisOnLeader,
 }
 
 /// Something a node handles: at once, or on resume (in arrival order) if it is paused.
@@ -371,8 +375,16 @@ pub struct Simulation<'s, P: Protocol> {
     marks: BTreeMap<&'static str, u64>,
     last_heal_ns: u64,
     /// A `crash_writing` fault that found no write in flight waits for the next write
-    /// any live node issues; it holds how long the crash lasts.
+    /// any live node issues (of the kind it aims at, if any); it holds how long the crash
+    /// lasts.
     crash_on_next_write_ns: Option<u64>,
+    crash_on_next_write_kind: Option<&'static str>,
+    /// A `crash_sending` fault waits for the next message sent (of this kind, if any);
+    /// it holds how long the crash lasts.
+    crash_on_next_send: Option<(u64, Option<&'static str>)>,
+    /// Faults drawn of the kinds in `NemesisSpec::on_new_leader`, by kind, waiting for
+    /// the next node to become leader.
+    waiting_for_leader: [bool; NEMESIS_KIND_COUNT],
     /// A `crash_new_leader` fault waits for the next node to become leader; it crashes
     /// right after that step and stays down this long.
     crash_on_next_leader_ns: Option<u64>,
@@ -549,6 +561,30 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if !P::STORAGE_FAULTS {
             check_no_storage_faults(sc, P::NAME)?;
         }
+        for kind in sc.nemesis.iter().flat_map(|n| &n.crash_sending_kinds) {
+            if !P::MESSAGE_KINDS.contains(&kind.as_str()) {
+                return Err(protocol::ConfigError {
+                    field: "nemesis.crash_sending_kinds".into(),
+                    message: format!(
+                        "expected one of {}'s message kinds ({}), got {kind:?}",
+                        P::NAME,
+                        P::MESSAGE_KINDS.join(", ")
+                    ),
+                });
+            }
+        }
+        for kind in sc.nemesis.iter().flat_map(|n| &n.crash_writing_kinds) {
+            if !P::WRITE_KINDS.contains(&kind.as_str()) {
+                return Err(protocol::ConfigError {
+                    field: "nemesis.crash_writing_kinds".into(),
+                    message: format!(
+                        "expected one of {}'s write kinds ({}), got {kind:?}",
+                        P::NAME,
+                        P::WRITE_KINDS.join(", ")
+                    ),
+                });
+            }
+        }
         let seed = options.seed;
         let n = sc.nodes;
         let mut rng_clocks = Rng::new(seed, Stream::Clocks);
@@ -640,6 +676,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             marks: BTreeMap::new(),
             last_heal_ns: 0,
             crash_on_next_write_ns: None,
+            crash_on_next_write_kind: None,
+            crash_on_next_send: None,
+            waiting_for_leader: [false; NEMESIS_KIND_COUNT],
             crash_on_next_leader_ns: None,
             corrupts_drawn: 0,
         })
@@ -969,6 +1008,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             } => self.apply_fault(fault, from_nemesis),
             Ev::NemesisTick => self.nemesis_tick(),
             Ev::NemesisHealAll => self.apply_fault(Fault::HealAll, true),
+            Ev::NemesisOnLeader => {
+                let waiting = std::mem::take(&mut self.waiting_for_leader);
+                let stop = self.nemesis.as_ref().map_or(0, |n| ns(n.stop));
+                for kind in (0..NEMESIS_KIND_COUNT).filter(|&k| waiting[k]) {
+                    if self.now < stop {
+                        self.nemesis_fault(kind);
+                    }
+                }
+            }
         }
     }
 
@@ -1049,6 +1097,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     }
                 }
                 Output::Write { tag, write } => {
+                    let write_kind = write.clone();
                     let (lo, hi) = self.sc.storage.write_latency;
                     let latency = ns(self.rng_storage.duration(lo, hi));
                     let n = &mut self.nodes[id as usize - 1];
@@ -1065,8 +1114,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                             incarnation,
                         },
                     );
-                    if let Some(lasting) = self.crash_on_next_write_ns.take() {
-                        self.crash_after_step(id, lasting);
+                    if self.crash_on_next_write_ns.is_some() {
+                        self.crash_in_write(id, P::write_kind(&write_kind), done);
                     }
                 }
                 Output::Report(report) => self.report(id, report),
@@ -1114,6 +1163,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     if let Some(lasting) = self.crash_on_next_leader_ns.take() {
                         self.crash_after_step(id, lasting);
                     }
+                    if self.waiting_for_leader.contains(&true) {
+                        // One nanosecond on, after the step in which it took office.
+                        self.push(self.now + 1, Ev::NemesisOnLeader);
+                    }
                 }
                 self.node_event(NodeEvent {
                     at_ns,
@@ -1140,13 +1193,23 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     what: What::Commit { index, term, op },
                 });
             }
-            Report::Apply { index, term, op } => {
+            Report::Apply {
+                index,
+                term,
+                op,
+                state,
+            } => {
                 self.record(Kind::Apply, id, 0, "apply", index, term);
                 let op = op.map(|o| o.0);
                 self.node_event(NodeEvent {
                     at_ns,
                     node: id,
-                    what: What::Apply { index, term, op },
+                    what: What::Apply {
+                        index,
+                        term,
+                        op,
+                        state: Some(state),
+                    },
                 });
             }
             Report::Lease { term, until } => {
@@ -1326,6 +1389,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     fn send(&mut self, from: u32, to: u32, msg: P::Message) {
         self.messages_sent += 1;
+        if let Some((lasting, aimed)) = self.crash_on_next_send {
+            if aimed.is_none_or(|k| k == msg.kind()) {
+                self.crash_on_next_send = None;
+                self.crash_after_step(from, lasting);
+            }
+        }
         if to == 0 || to > self.sc.nodes {
             panic!(
                 "n{from} sent {} to n{to}, which is not in the cluster",
@@ -1984,9 +2053,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         1 + self.rng_nemesis.index(self.sc.nodes as usize) as u32
     }
 
-    /// Draws one fault from the nemesis's mix and schedules its undo.
+    /// Draws one fault from the nemesis's mix and applies it (or, for a kind in
+    /// `on_new_leader`, leaves it waiting for the next leader), then schedules the next.
     fn nemesis_tick(&mut self) {
-        let Some(nem) = self.nemesis.clone() else {
+        let Some(nem) = self.nemesis.as_ref() else {
             return;
         };
         let stop = ns(nem.stop);
@@ -2000,6 +2070,20 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             x -= rate;
         }
+        if nem.on_new_leader[kind] {
+            self.waiting_for_leader[kind] = true;
+        } else {
+            self.nemesis_fault(kind);
+        }
+        self.schedule_nemesis_tick(stop);
+    }
+
+    /// Applies one fault of nemesis kind `kind` and schedules its undo.
+    fn nemesis_fault(&mut self, kind: usize) {
+        let Some(nem) = self.nemesis.clone() else {
+            return;
+        };
+        let stop = ns(nem.stop);
         let (lo, hi) = nem.duration_of(kind);
         let lasting = ns(self.rng_nemesis.duration(lo, hi));
         let undo_at = (self.now + lasting).min(stop);
@@ -2022,7 +2106,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     .is_some_and(|max| self.corrupts_drawn >= max)
                 {
                     self.record(Kind::FaultSkipped, 0, 0, "corrupt", 0, 0);
-                    self.schedule_nemesis_tick(stop);
                     return;
                 }
                 self.corrupts_drawn += 1;
@@ -2091,7 +2174,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             "crash_leader" | "pause_leader" | "isolate_leader" => {
                 let Some(id) = self.current_leader() else {
                     self.record(Kind::FaultSkipped, 0, 0, NEMESIS_KINDS[kind], 0, 0);
-                    self.schedule_nemesis_tick(stop);
                     return;
                 };
                 let node = NodeSel::Id(id);
@@ -2102,25 +2184,53 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             }
             "crash_writing" => {
+                let aimed = if nem.crash_writing_kinds.is_empty() {
+                    None
+                } else {
+                    let k = self.rng_nemesis.index(nem.crash_writing_kinds.len());
+                    let name = nem.crash_writing_kinds[k].as_str();
+                    P::WRITE_KINDS.iter().copied().find(|w| *w == name)
+                };
                 let writing: Vec<u32> = self
                     .nodes
                     .iter()
-                    .filter(|n| n.state.is_some() && !n.writes.is_empty())
+                    .filter(|n| {
+                        n.state.is_some()
+                            && match aimed {
+                                None => !n.writes.is_empty(),
+                                Some(kind) => {
+                                    n.writes.iter().any(|(_, w)| P::write_kind(w) == kind)
+                                }
+                            }
+                    })
                     .map(|n| n.id)
                     .collect();
                 if writing.is_empty() {
-                    // Crash whichever node issues the next write, right after it does.
+                    // Crash whichever node issues the next write (of the kind aimed at),
+                    // while it is in flight.
                     self.crash_on_next_write_ns = Some(lasting);
-                    self.schedule_nemesis_tick(stop);
+                    self.crash_on_next_write_kind = aimed;
                     return;
                 }
                 let node = NodeSel::Id(writing[self.rng_nemesis.index(writing.len())]);
                 (Fault::Crash { node }, Some(Fault::Restart { node }))
             }
+            "crash_sending" => {
+                // Crash whichever node next sends a message of the kind aimed at, right
+                // after the step that sent it.
+                let aimed = if nem.crash_sending_kinds.is_empty() {
+                    None
+                } else {
+                    let k = self.rng_nemesis.index(nem.crash_sending_kinds.len());
+                    let name = nem.crash_sending_kinds[k].as_str();
+                    P::MESSAGE_KINDS.iter().copied().find(|m| *m == name)
+                };
+                self.crash_on_next_send = Some((lasting, aimed));
+                return;
+            }
             "crash_new_leader" => {
                 // Crash whichever node next becomes leader, right after it does.
                 self.crash_on_next_leader_ns = Some(lasting);
-                self.schedule_nemesis_tick(stop);
                 return;
             }
             "reconfigure" => {
@@ -2128,7 +2238,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 // the leader last reported; skipped while no one leads.
                 let Some(leader) = self.current_leader() else {
                     self.record(Kind::FaultSkipped, 0, 0, "reconfigure", 0, 0);
-                    self.schedule_nemesis_tick(stop);
                     return;
                 };
                 let members = self.nodes[leader as usize - 1].members.clone();
@@ -2145,7 +2254,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     }
                 } else {
                     self.record(Kind::FaultSkipped, 0, 0, "reconfigure", 0, 0);
-                    self.schedule_nemesis_tick(stop);
                     return;
                 };
                 (fault, None)
@@ -2187,7 +2295,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 },
             );
         }
-        self.schedule_nemesis_tick(stop);
     }
 
     fn schedule_nemesis_tick(&mut self, stop: u64) {
@@ -2197,11 +2304,44 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
+    /// A `crash_writing` fault waiting for a write saw node `id` issue one of kind `kind`,
+    /// due to complete at `done`. Aimed at no kind, it crashes the node as soon as the step
+    /// ends; aimed at this kind, at a random instant while the write is in flight (the
+    /// writes queued before it may complete first: a crash between two writes).
+    fn crash_in_write(&mut self, id: u32, kind: &'static str, done: u64) {
+        match self.crash_on_next_write_kind {
+            None => {
+                let lasting = self.crash_on_next_write_ns.take().expect("waiting");
+                self.crash_after_step(id, lasting);
+            }
+            Some(k) if k == kind => {
+                let lasting = self.crash_on_next_write_ns.take().expect("waiting");
+                self.crash_on_next_write_kind = None;
+                let first = self.now + 1;
+                let at = self.rng_nemesis.range_u64(first, done.max(first));
+                let stop = self.nemesis.as_ref().map_or(self.end, |n| ns(n.stop));
+                if at < stop {
+                    self.crash_at(id, at, lasting);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
     /// A `crash_writing` fault caught node `id` issuing a write (or `crash_new_leader`
     /// caught it taking office): it crashes as soon as the step ends (before the write can
     /// complete, or its first entry reach anyone), and restarts `lasting` later (no later
     /// than the nemesis's stop).
     fn crash_after_step(&mut self, id: u32, lasting: u64) {
+        // One nanosecond on, so that the same crash in an explicit schedule (which
+        // `sim shrink` replays, and which fires before anything else queued for its
+        // instant) also lands after the step that issued the write.
+        self.crash_at(id, self.now + 1, lasting);
+    }
+
+    /// Crashes node `id` at `at` (not before the step under way ends) and restarts it
+    /// `lasting` after the crash (no later than the nemesis's stop).
+    fn crash_at(&mut self, id: u32, at: u64, lasting: u64) {
         let stop = self.nemesis.as_ref().map_or(self.end, |n| ns(n.stop));
         if self.now >= stop {
             return;
@@ -2210,17 +2350,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let fault = Fault::Crash { node };
         let undo = Fault::Restart { node };
         let from_nemesis = true;
-        // One nanosecond on, so that the same crash in an explicit schedule (which
-        // `sim shrink` replays, and which fires before anything else queued for its
-        // instant) also lands after the step that issued the write.
         self.push(
-            self.now + 1,
+            at,
             Ev::Fault {
                 fault,
                 from_nemesis,
             },
         );
-        let undo_at = (self.now + lasting).min(stop);
+        let undo_at = (at + lasting.max(1) - 1).min(stop);
         self.push(
             undo_at,
             Ev::Fault {
@@ -2234,6 +2371,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     fn heal_all(&mut self) {
         self.crash_on_next_write_ns = None;
         self.crash_on_next_leader_ns = None;
+        self.waiting_for_leader = [false; NEMESIS_KIND_COUNT];
+        self.crash_on_next_send = None;
         self.links.heal();
         self.links.unclog();
         self.release_held();

@@ -16,7 +16,9 @@
 //! shifts no other part of the world. New fields draw after the existing ones.
 
 use crate::rng::{Rng, Stream};
-use crate::scenario::{ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT};
+use crate::scenario::{
+    ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT, UNANCHORED,
+};
 use protocol::{LinkKind, OptionKind, OptionSpec, Protocol, ReadMode};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -74,6 +76,19 @@ pub struct SwarmSpec {
     /// range (per kind): crashes of a few milliseconds that peers never notice, or
     /// partitions that outlast several elections.
     pub fault_duration_scale: Option<(f64, f64)>,
+    /// Probability that a world aims its `crash_writing` faults at kinds of durable
+    /// write, each of the protocol's kinds in the aim with probability ½ (BUGGIFY: a rare
+    /// write, such as a snapshot's, gets as many crashes as the log's appends).
+    pub crash_writing_kinds: Option<f64>,
+    /// The same for `crash_sending` and the protocol's kinds of message.
+    pub crash_sending_kinds: Option<f64>,
+    /// Probability, per fault kind on in a world, that its faults wait for the next new
+    /// leader (`[nemesis] on_new_leader`).
+    pub on_new_leader: Option<f64>,
+    /// A factor for every fault rate of a world at once, drawn log-uniformly: most worlds
+    /// see a few faults a second, some a storm of them (a leader cut off again and again
+    /// while nodes blink out for milliseconds).
+    pub intensity: Option<(f64, f64)>,
 }
 
 /// A protocol option's range in `[swarm.options.NAME]`.
@@ -97,6 +112,10 @@ pub struct Capabilities {
     /// The shared `[options]` switches it honours (`Protocol::SWITCHES`).
     pub switches: &'static [&'static str],
     pub options: &'static [OptionSpec],
+    /// The kinds of durable write it issues (`Protocol::WRITE_KINDS`).
+    pub write_kinds: &'static [&'static str],
+    /// The kinds of message it sends (`Protocol::MESSAGE_KINDS`).
+    pub message_kinds: &'static [&'static str],
 }
 
 impl Capabilities {
@@ -110,6 +129,8 @@ impl Capabilities {
             observers: P::OBSERVERS,
             switches: P::SWITCHES,
             options: P::OPTIONS,
+            write_kinds: P::WRITE_KINDS,
+            message_kinds: P::MESSAGE_KINDS,
         }
     }
 }
@@ -122,6 +143,16 @@ fn kind(name: &str) -> usize {
         .iter()
         .position(|&k| k == name)
         .expect("a nemesis kind")
+}
+
+/// Log-uniform when `lo` > 0 (a tenth of the range is as likely as ten times it),
+/// uniform otherwise.
+fn log_uniform(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
+    if lo > 0.0 {
+        lo * (hi / lo).powf(rng.unit())
+    } else {
+        fraction(rng, (lo, hi))
+    }
 }
 
 fn count(rng: &mut Rng, (lo, hi): (u32, u32)) -> u32 {
@@ -402,18 +433,53 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     if let (Some(r), Some(nem)) = (spec.fault_duration_scale, w.nemesis.as_mut()) {
         for k in 0..NEMESIS_KIND_COUNT {
             if nem.rates[k] > 0.0 {
-                // Log-uniform: a tenth of the range is as likely as ten times it.
-                let scale = if r.0 > 0.0 {
-                    r.0 * (r.1 / r.0).powf(rng.unit())
-                } else {
-                    fraction(&mut rng, r)
-                };
+                let scale = log_uniform(&mut rng, r);
                 let (lo, hi) = nem.duration_of(k);
                 let stretch = |d: Duration| {
                     Duration::from_millis((d.as_secs_f64() * scale * 1000.0).round().max(1.0) as u64)
                 };
                 nem.durations[k] = Some((stretch(lo), stretch(hi).max(stretch(lo))));
             }
+        }
+    }
+    if let (Some(p), Some(nem)) = (spec.crash_writing_kinds, w.nemesis.as_mut()) {
+        let aim = rng.chance(p);
+        let mut kinds: Vec<String> = Vec::new();
+        let keep = rng.index(caps.write_kinds.len().max(1));
+        for (i, k) in caps.write_kinds.iter().enumerate() {
+            if rng.chance(0.5) || i == keep {
+                kinds.push(k.to_string());
+            }
+        }
+        if aim && nem.rates[kind("crash_writing")] > 0.0 && nem.crash_writing_kinds.is_empty() {
+            nem.crash_writing_kinds = kinds;
+        }
+    }
+    if let (Some(p), Some(nem)) = (spec.crash_sending_kinds, w.nemesis.as_mut()) {
+        let aim = rng.chance(p);
+        let mut kinds: Vec<String> = Vec::new();
+        let keep = rng.index(caps.message_kinds.len().max(1));
+        for (i, k) in caps.message_kinds.iter().enumerate() {
+            if rng.chance(0.5) || i == keep {
+                kinds.push(k.to_string());
+            }
+        }
+        if aim && nem.rates[kind("crash_sending")] > 0.0 && nem.crash_sending_kinds.is_empty() {
+            nem.crash_sending_kinds = kinds;
+        }
+    }
+    if let (Some(p), Some(nem)) = (spec.on_new_leader, w.nemesis.as_mut()) {
+        for (k, name) in NEMESIS_KINDS.iter().enumerate() {
+            let anchored = rng.chance(p);
+            if anchored && nem.rates[k] > 0.0 && !UNANCHORED.contains(name) {
+                nem.on_new_leader[k] = true;
+            }
+        }
+    }
+    if let (Some(r), Some(nem)) = (spec.intensity, w.nemesis.as_mut()) {
+        let factor = log_uniform(&mut rng, r);
+        for rate in nem.rates.iter_mut() {
+            *rate = (*rate * factor * 1000.0).round() / 1000.0;
         }
     }
     Ok(w)
@@ -534,7 +600,17 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
                 } else {
                     format!(" ({})", span(nem.duration_of(k)))
                 };
-                on.push(format!("{name} {}/s{lasting}", nem.rates[k]));
+                let mut moment = String::new();
+                if nem.on_new_leader[k] {
+                    moment.push_str(" at each new leader");
+                }
+                if *name == "crash_writing" && !nem.crash_writing_kinds.is_empty() {
+                    moment = format!(" in {} writes", nem.crash_writing_kinds.join("/"));
+                }
+                if *name == "crash_sending" && !nem.crash_sending_kinds.is_empty() {
+                    moment = format!(" after {}", nem.crash_sending_kinds.join("/"));
+                }
+                on.push(format!("{name} {}/s{lasting}{moment}", nem.rates[k]));
             } else {
                 off.push(*name);
             }

@@ -72,6 +72,7 @@ impl Protocol for LogToy {
                     index: i as u64 + 1,
                     term: 0,
                     op: None,
+                    state: 0,
                 });
             } else {
                 out.mark(FOUND_DAMAGE);
@@ -427,7 +428,12 @@ fn the_corrupt_nemesis_damages_random_nodes_restarts_each_after_its_duration_and
 fn swarm_turns_the_corrupt_kind_on_and_off_and_rescales_it_like_the_others() {
     let sc = scenario("[nemesis]\ncrash = 1.0\ncorrupt = 1.0");
     let k = |name: &str| NEMESIS_KINDS.iter().position(|&n| n == name).unwrap();
-    assert_eq!(k("corrupt"), NEMESIS_KINDS.len() - 1, "new kinds go last");
+    assert_eq!(k("corrupt"), 13, "new kinds go last");
+    assert_eq!(
+        k("crash_sending"),
+        NEMESIS_KINDS.len() - 1,
+        "new kinds go last"
+    );
     let mut mixes = std::collections::BTreeSet::new();
     for seed in 0..40 {
         let options = RunOptions {

@@ -109,6 +109,7 @@ impl Protocol for Toy {
                     index,
                     term: 0,
                     op: None,
+                    state: 0,
                 });
                 out.write(index, Append(cmd.0));
                 out.send_after_writes(from, Msg::Ack { index });
@@ -162,6 +163,7 @@ impl Toy {
                 index,
                 term: 1,
                 op: Some(op),
+                state: 0,
             });
             out.reply(op, Reply::Ok(protocol::OpResult::Written));
         }

@@ -522,6 +522,7 @@ impl Zab {
                 index: t.zxid,
                 term: epoch_of(t.zxid),
                 op: Some(t.cmd.id),
+                state: self.kv.digest(),
             });
             if self.pending_writes.remove(&t.cmd.id) {
                 out.reply(t.cmd.id, Reply::Ok(result));
@@ -590,6 +591,33 @@ impl Protocol for Zab {
     const OBSERVERS: bool = true;
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
+    const MESSAGE_KINDS: &'static [&'static str] = &[
+        "NOTIFICATION",
+        "FOLLOWERINFO",
+        "LEADERINFO",
+        "ACKEPOCH",
+        "DIFF",
+        "TRUNC",
+        "SNAP",
+        "NEWLEADER",
+        "ACK",
+        "UPTODATE",
+        "PROPOSAL",
+        "COMMIT",
+        "INFORM",
+        "PING",
+        "REQUEST",
+        "SYNC",
+    ];
+    const WRITE_KINDS: &'static [&'static str] = &[
+        "accepted_epoch",
+        "current_epoch",
+        "append",
+        "truncate",
+        "snap",
+        "save_snapshot",
+        "purge",
+    ];
     const MARKS: &'static [&'static str] = &[
         "zab.ackepoch_same_epoch",
         "zab.bug.ack_newleader_before_durable",
@@ -815,6 +843,20 @@ impl Protocol for Zab {
             Write::TakeSnapshot(zxid) => durable.snapshot_zxid = *zxid,
             Write::SaveSnapshot(snapshot) => durable.snapshot = Some(snapshot.clone()),
             Write::Purge(zxid) => durable.log.retain(|t| t.zxid > *zxid),
+        }
+    }
+
+    fn write_kind(write: &Write) -> &'static str {
+        match write {
+            Write::AcceptedEpoch(_) => "accepted_epoch",
+            Write::CurrentEpoch(_) => "current_epoch",
+            Write::Append(_) => "append",
+            Write::Truncate(_) => "truncate",
+            Write::Snapshot(_) => "snap",
+            Write::Merge(_) => "merge",
+            Write::TakeSnapshot(_) => "take_snapshot",
+            Write::SaveSnapshot(_) => "save_snapshot",
+            Write::Purge(_) => "purge",
         }
     }
 

@@ -151,7 +151,9 @@ impl Monitor<Paxos> for PaxosInvariants {
                 }
                 self.committed.entry(id).or_default().insert(index, op);
             }
-            Report::Apply { index, term, op } => {
+            Report::Apply {
+                index, term, op, ..
+            } => {
                 let committed = self.committed.get(&id).and_then(|c| c.get(&index));
                 if committed != Some(&op) {
                     self.violated(format!(
