@@ -804,17 +804,20 @@ impl<'h> Search<'h> {
     }
 }
 
+/// Whether an operation can matter to the search: a failed one did not happen, and a read
+/// with no known output constrains nothing and changes nothing.
+fn matters(op: &Operation) -> bool {
+    let unknown_read = matches!(op.f, Func::Read | Func::Get)
+        && (op.output.is_none() || op.status == Status::Info);
+    op.status != Status::Fail && !unknown_read
+}
+
 /// Splits a history by key (one key for a register), dropping what cannot matter.
 fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<&Operation>> {
     let mut keys: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
     for op in &history.ops {
-        if op.status == Status::Fail {
-            continue; // it did not happen
-        }
-        let unknown_read = matches!(op.f, Func::Read | Func::Get)
-            && (op.output.is_none() || op.status == Status::Info);
-        if unknown_read {
-            continue; // constrains nothing, changes nothing
+        if !matters(op) {
+            continue;
         }
         let key = match model {
             Model::Register => "",
@@ -832,6 +835,45 @@ fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<&Operation
 
 /// Steps a key searches before the next key gets its turn.
 const SLICE: u64 = 20_000;
+
+/// Checks the keys of a map one at a time, each key's operations (in history order, as
+/// [`check`] would see them with [`Model::Kv`]) made only when its turn comes and dropped
+/// once it is searched, so that a long history is never all in memory at once.
+///
+/// Answers only when every key is linearizable within `steps` (per key, as in
+/// [`Budget::steps`]): then [`check`] with one thread and no time limit gives the same
+/// outcome, word for word, since each key's search is the same search whatever the other
+/// keys do. Otherwise `None`, and the caller runs [`check`] for its report: which key
+/// fails first and how far the others got depend on how the keys take turns.
+pub fn check_each_key<K>(keys: K, steps: Option<u64>) -> Option<Outcome>
+where
+    K: IntoIterator<Item = Vec<Operation>>,
+{
+    let (mut key_count, mut total_ops) = (0, 0);
+    for ops in keys {
+        let ops: Vec<&Operation> = ops.iter().filter(|op| matters(op)).collect();
+        if ops.is_empty() {
+            continue;
+        }
+        key_count += 1;
+        total_ops += ops.len();
+        let mut search = Search::new(String::new(), ops);
+        loop {
+            match search.run(SLICE) {
+                Progress::Linearizable => break,
+                Progress::Violation => return None,
+                Progress::Paused => {}
+            }
+            if steps.is_some_and(|s| search.steps >= s) {
+                return None;
+            }
+        }
+    }
+    Some(Outcome::Linearizable {
+        keys: key_count,
+        ops: total_ops,
+    })
+}
 
 /// Checks a history for linearizability.
 pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
