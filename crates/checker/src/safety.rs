@@ -193,15 +193,27 @@ pub struct LogWatch {
     failure: Option<String>,
 }
 
-/// The first commit or apply seen at an index.
+/// The first commit or apply seen at an index. Forty bytes: a long run keeps one for
+/// every index of its log.
 struct Agreed {
     term: u64,
+    at_ns: u64,
     op: Option<u64>,
     node: u32,
-    at_ns: u64,
-    how: &'static str,
+    /// The first report was an apply (not a commit).
+    applied_first: bool,
     /// Whether a commit (not only an apply) of it has been seen.
     committed: bool,
+}
+
+impl Agreed {
+    fn how(&self) -> &'static str {
+        if self.applied_first {
+            "applied"
+        } else {
+            "committed"
+        }
+    }
 }
 
 impl Default for LogWatch {
@@ -254,7 +266,7 @@ impl LogWatch {
                     op,
                     node: e.node,
                     at_ns: e.at_ns,
-                    how,
+                    applied_first: !commit,
                     committed: commit,
                 },
             );
@@ -269,7 +281,7 @@ impl LogWatch {
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,
-                first.how,
+                first.how(),
                 op_text(first.op),
                 first.term,
                 ms(first.at_ns),
@@ -783,6 +795,12 @@ pub fn liveness(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long run keeps one agreed entry per index of its log (issue #13).
+    #[test]
+    fn log_safety_keeps_forty_bytes_per_index() {
+        assert_eq!(std::mem::size_of::<Agreed>(), 40);
+    }
 
     fn ev(at_ns: u64, node: u32, what: What) -> NodeEvent {
         NodeEvent { at_ns, node, what }
