@@ -33,7 +33,7 @@ pub enum OpKind {
     Cas,
 }
 
-/// How an operation ended, without its result's value (see [`Record::result`]).
+/// How an operation ended, without its result's value (see [`ClientHistory::outcome`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     /// Indeterminate (also: still open at the end of the run).
@@ -42,12 +42,12 @@ pub enum End {
     Written,
     /// A read that saw the key never written.
     ReadNothing,
-    /// A read of [`Record::result`].
+    /// A read that returned a value: for a read, its `b`.
     Read,
     Cas(bool),
 }
 
-/// One operation, 64 bytes.
+/// One operation, 48 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Record {
     pub invoke_ns: u64,
@@ -55,16 +55,14 @@ pub struct Record {
     return_raw: u64,
     /// write: the value; cas: the value compared with.
     pub a: u64,
-    /// cas: the new value.
+    /// cas: the new value; read: the value it returned (with [`End::Read`]).
     pub b: u64,
-    /// The value a read returned (with [`End::Read`]).
-    pub result: u64,
-    pub process: u64,
-    pub client: u32,
-    /// The node that answered (0 when none did).
-    pub node: u32,
+    pub process: u32,
     /// The key, as an index into [`ClientHistory::key_name`].
     pub key: u32,
+    pub client: u16,
+    /// The node that answered (0 when none did).
+    pub node: u16,
     pub kind: OpKind,
     pub end: End,
 }
@@ -77,17 +75,6 @@ impl Record {
     pub fn is_ok(&self) -> bool {
         !matches!(self.end, End::Info | End::Fail)
     }
-
-    pub fn outcome(&self) -> Outcome {
-        match self.end {
-            End::Info => Outcome::Info,
-            End::Fail => Outcome::Fail,
-            End::Written => Outcome::Ok(OpResult::Written),
-            End::ReadNothing => Outcome::Ok(OpResult::Read(None)),
-            End::Read => Outcome::Ok(OpResult::Read(Some(self.result))),
-            End::Cas(swapped) => Outcome::Ok(OpResult::Cas(swapped)),
-        }
-    }
 }
 
 /// Every client operation of a run, in invocation order.
@@ -96,6 +83,9 @@ pub struct ClientHistory {
     records: Vec<Record>,
     names: Vec<String>,
     ids: BTreeMap<String, u32>,
+    /// The value a write or a cas was answered with as if it were a read (no correct
+    /// node does this; a record has no room for it), by place.
+    odd_reads: BTreeMap<usize, u64>,
 }
 
 impl ClientHistory {
@@ -125,6 +115,28 @@ impl ClientHistory {
         self.names.len()
     }
 
+    /// The value the operation at `index` read, when it ended with [`End::Read`].
+    pub fn read_value(&self, index: usize) -> u64 {
+        let r = &self.records[index];
+        debug_assert_eq!(r.end, End::Read);
+        match r.kind {
+            OpKind::Read => r.b,
+            _ => self.odd_reads[&index],
+        }
+    }
+
+    /// How the operation at `index` ended.
+    pub fn outcome(&self, index: usize) -> Outcome {
+        match self.records[index].end {
+            End::Info => Outcome::Info,
+            End::Fail => Outcome::Fail,
+            End::Written => Outcome::Ok(OpResult::Written),
+            End::ReadNothing => Outcome::Ok(OpResult::Read(None)),
+            End::Read => Outcome::Ok(OpResult::Read(Some(self.read_value(index)))),
+            End::Cas(swapped) => Outcome::Ok(OpResult::Cas(swapped)),
+        }
+    }
+
     /// The id of the operation at `index`.
     pub fn id(&self, index: usize) -> OpId {
         OpId(((index as u64 + 1) << CLIENT_BITS) | u64::from(self.records[index].client))
@@ -149,14 +161,14 @@ impl ClientHistory {
     pub fn get(&self, index: usize) -> HistoryOp {
         let r = &self.records[index];
         HistoryOp {
-            process: r.process,
-            client: r.client,
+            process: u64::from(r.process),
+            client: u32::from(r.client),
             id: self.id(index),
             op: self.op(index),
             invoke_ns: r.invoke_ns,
             return_ns: r.return_ns(),
-            outcome: r.outcome(),
-            node: r.node,
+            outcome: self.outcome(index),
+            node: u32::from(r.node),
         }
     }
 
@@ -186,11 +198,10 @@ impl ClientHistory {
             return_raw: u64::MAX,
             a,
             b,
-            result: 0,
-            process,
-            client,
-            node: 0,
+            process: u32::try_from(process).expect("fewer than 2^32 client processes"),
             key,
+            client: u16::try_from(client).expect("clients fit in an operation id's low bits"),
+            node: 0,
             kind,
             end: End::Info,
         });
@@ -205,14 +216,18 @@ impl ClientHistory {
     pub fn end(&mut self, index: usize, return_ns: Option<u64>, outcome: &Outcome, node: u32) {
         let r = &mut self.records[index];
         r.return_raw = return_ns.unwrap_or(u64::MAX);
-        r.node = node;
+        r.node = u16::try_from(node).expect("node ids fit in 16 bits");
         r.end = match outcome {
             Outcome::Info => End::Info,
             Outcome::Fail => End::Fail,
             Outcome::Ok(OpResult::Written) => End::Written,
             Outcome::Ok(OpResult::Read(None)) => End::ReadNothing,
             Outcome::Ok(OpResult::Read(Some(v))) => {
-                r.result = *v;
+                if r.kind == OpKind::Read {
+                    r.b = *v;
+                } else {
+                    self.odd_reads.insert(index, *v);
+                }
                 End::Read
             }
             Outcome::Ok(OpResult::Cas(swapped)) => End::Cas(*swapped),
@@ -264,8 +279,28 @@ mod tests {
         h.end(1, Some(150), &outcomes[1], 3);
         h.end(2, Some(250), &outcomes[2], 1);
         h.end(3, Some(350), &outcomes[3], 4);
-        assert_eq!(h.key_count(), 2);
-        for (i, op) in h.iter().enumerate() {
+        // A write answered as if it were a read keeps its value and the answer.
+        h.invoke(
+            0,
+            1,
+            OpId((5 << CLIENT_BITS) | 1),
+            &Op::Write {
+                key: "k2".into(),
+                value: 11,
+            },
+            500,
+        );
+        h.end(4, Some(550), &Outcome::Ok(OpResult::Read(Some(3))), 1);
+        assert_eq!(h.get(4).outcome, Outcome::Ok(OpResult::Read(Some(3))));
+        assert_eq!(
+            h.get(4).op,
+            Op::Write {
+                key: "k2".into(),
+                value: 11
+            }
+        );
+        assert_eq!(h.key_count(), 3);
+        for (i, op) in h.iter().take(4).enumerate() {
             assert_eq!(op.op, ops[i]);
             assert_eq!(op.outcome, outcomes[i]);
             assert_eq!(op.process, i as u64 + 10);
@@ -276,6 +311,6 @@ mod tests {
         open.invoke(0, 0, OpId(1 << CLIENT_BITS), &ops[0], 5);
         assert_eq!(open.get(0).outcome, Outcome::Info);
         assert_eq!(open.get(0).return_ns, None);
-        assert_eq!(std::mem::size_of::<Record>(), 64);
+        assert_eq!(std::mem::size_of::<Record>(), 48);
     }
 }

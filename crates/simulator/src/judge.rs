@@ -3,7 +3,7 @@
 //! or no commit, progress after a heal) against them.
 
 use crate::duration::format_duration;
-use crate::history::{End, OpKind, Record};
+use crate::history::{ClientHistory, End, OpKind};
 use crate::scenario::Scenario;
 use crate::sim::RunOutput;
 use checker::history::{Func, History, Operation, Status, Value};
@@ -82,8 +82,9 @@ pub fn op_counts(out: &RunOutput) -> (u64, u64, u64) {
     counts
 }
 
-/// One operation in the checker's model, with the key given.
-fn operation(r: &Record, key: String) -> Operation {
+/// The operation at `index` in the checker's model, with the key given.
+fn operation(h: &ClientHistory, index: usize, key: String) -> Operation {
+    let r = &h.records()[index];
     let int = |v: u64| Value::Int(v as i64);
     let (f, value, to) = match r.kind {
         OpKind::Read => (Func::Read, Value::Nil, None),
@@ -91,7 +92,7 @@ fn operation(r: &Record, key: String) -> Operation {
         OpKind::Cas => (Func::Cas, int(r.a), Some(int(r.b))),
     };
     let (status, output, cas_ok) = match r.end {
-        End::Read => (Status::Ok, Some(int(r.result)), None),
+        End::Read => (Status::Ok, Some(int(h.read_value(index))), None),
         End::ReadNothing => (Status::Ok, Some(Value::Nil), None),
         End::Cas(swapped) => (Status::Ok, None, Some(swapped)),
         End::Written => (Status::Ok, None, None),
@@ -99,7 +100,7 @@ fn operation(r: &Record, key: String) -> Operation {
         End::Info => (Status::Info, None, None),
     };
     Operation {
-        process: r.process,
+        process: u64::from(r.process),
         call: r.invoke_ns,
         ret: r.return_ns(),
         f,
@@ -119,7 +120,8 @@ pub fn history(out: &RunOutput) -> History {
     let ops = h
         .records()
         .iter()
-        .map(|r| operation(r, h.key_name(r.key).to_string()))
+        .enumerate()
+        .map(|(i, r)| operation(h, i, h.key_name(r.key).to_string()))
         .collect();
     History { ops }
 }
@@ -158,7 +160,7 @@ fn linearizability_verdict(out: &RunOutput) -> Verdict {
     let keys = by_key.into_iter().map(|places| {
         places
             .into_iter()
-            .map(|i| operation(&records[i as usize], String::new()))
+            .map(|i| operation(&out.history, i as usize, String::new()))
     });
     let outcome = linearizability::check_each_key(keys, budget.steps)
         .unwrap_or_else(|| linearizability::check(&history(out), Model::Kv, budget));
