@@ -218,7 +218,7 @@ impl RunSummary {
         let invoked: BTreeMap<u64, u64> =
             out.history.iter().map(|h| (h.id.0, h.invoke_ns)).collect();
         let mut committed: Vec<(u64, u64, Option<u64>)> = out
-            .commits
+            .commits()
             .iter()
             .map(|c| {
                 let invoke = c.op.and_then(|op| invoked.get(&op.0).copied());
@@ -310,7 +310,7 @@ impl RunSummary {
                 .iter()
                 .filter(|e| e.kind == Kind::WriteDone)
                 .count() as u64,
-            committed_ops: out.commits.iter().filter(|c| c.op.is_some()).count() as u64,
+            committed_ops: out.commits().iter().filter(|c| c.op.is_some()).count() as u64,
             elections: terms.len() as u64,
         }
     }

@@ -338,7 +338,7 @@ impl RunView {
             }
         }
         if out.log.events.is_empty() {
-            for c in &out.commits {
+            for c in &out.commits() {
                 if let Some((_, bins)) = commit_bins.get_mut((c.node as usize).wrapping_sub(1)) {
                     bins[bin_of(c.at_ns)] += 1;
                     commits_total += 1;

@@ -181,26 +181,34 @@ fn text_hash(t: &str) -> (u64, u64) {
     })
 }
 
-/// An operation ready for the search: values interned as state ids.
+/// An operation ready for the search: values interned as state ids. Sixteen bytes: a
+/// key's search holds one per operation.
 #[derive(Clone, Debug)]
 struct SOp {
     f: Func,
+    /// Its status is ok (it must be linearized), not info.
+    ok: bool,
+    cas_ok: Option<bool>,
     /// write/put/append value, cas expected value.
     a: u32,
     /// cas new value.
     b: u32,
     /// read/get output (known).
     out: u32,
-    cas_ok: Option<bool>,
-    /// Append's text as (hash, BASE^len, len), to build new states.
-    text: (u64, u64, u64),
 }
 
 /// One key's search, resumable so that keys can take turns.
 struct Search<'h> {
     key: String,
+    /// The operations, for a report; empty when the search was made without them (see
+    /// [`check_each_key`]), which needs none.
     ops: Vec<&'h Operation>,
+    /// How many operations.
+    n: usize,
     sops: Vec<SOp>,
+    /// Each op's text as (hash, BASE^len, len), to build the states appends lead to (empty
+    /// for a key of registers).
+    texts: Vec<(u64, u64, u64)>,
     values: Vec<StateKey>,
     intern: HashMap<StateKey, u32, FastHash>,
     /// The initial value (nil, or the empty string), for rebuilding states to show.
@@ -222,8 +230,8 @@ struct Search<'h> {
     /// before it is in the set), and one past the highest rank in the set.
     low: usize,
     high: usize,
+    /// The linearized set's hash: the xor of `splitmix(op)` over its ops.
     lin_hash: u64,
-    op_hash: Vec<u64>,
     /// The memo of explored (linearized set, state) pairs: an index from their combined
     /// hash to a chain of entries in one flat arena, `[next, length, key...]` each, so
     /// that remembering a pair allocates nothing of its own. The key is the set relative
@@ -359,13 +367,27 @@ enum Progress {
 
 impl<'h> Search<'h> {
     fn new(key: String, ops: Vec<&'h Operation>) -> Search<'h> {
+        let mut s = Search::from_ops(key, ops.iter().copied());
+        s.ops = ops;
+        s
+    }
+
+    /// A search over `ops` that keeps none of them (every one is read twice).
+    fn from_ops<I>(key: String, ops: I) -> Search<'h>
+    where
+        I: Iterator + Clone,
+        I::Item: std::borrow::Borrow<Operation>,
+    {
+        use std::borrow::Borrow;
         let strings = ops
-            .iter()
-            .any(|o| matches!(o.f, Func::Get | Func::Put | Func::Append));
+            .clone()
+            .any(|o| matches!(o.borrow().f, Func::Get | Func::Put | Func::Append));
         let mut s = Search {
             key,
             ops: Vec::new(),
+            n: 0,
             sops: Vec::new(),
+            texts: Vec::new(),
             values: Vec::new(),
             intern: HashMap::default(),
             initial: Value::Nil,
@@ -379,7 +401,6 @@ impl<'h> Search<'h> {
             low: 0,
             high: 0,
             lin_hash: 0,
-            op_hash: Vec::new(),
             cache: HashMap::default(),
             arena: Vec::new(),
             key_buf: Vec::new(),
@@ -419,47 +440,31 @@ impl<'h> Search<'h> {
         };
         s.state = s.id(key_of(&s.initial.clone()));
         s.best_state = s.state;
-        for op in ops {
+        // Events in time order; at equal times calls come first (overlap, the lenient
+        // reading), and an indeterminate op returns after everything.
+        let mut events: Vec<(u64, u8, usize)> = Vec::new();
+        for (i, op) in ops.enumerate() {
+            let op = op.borrow();
             let a = s.id(key_of(&op.value));
             let b = s.id(key_of(&op.to.clone().unwrap_or_default()));
             let out = op.output.as_ref().map_or(u32::MAX, |v| s.id(key_of(v)));
-            let text = match &op.value {
-                Value::Str(t) => t.clone(),
-                Value::Nil => String::new(),
-                other => other.to_string(),
-            };
-            let (hash, pow) = text_hash(&text);
+            if strings {
+                let text = match &op.value {
+                    Value::Str(t) => t.clone(),
+                    Value::Nil => String::new(),
+                    other => other.to_string(),
+                };
+                let (hash, pow) = text_hash(&text);
+                s.texts.push((hash, pow, text.len() as u64));
+            }
             s.sops.push(SOp {
                 f: op.f,
+                ok: op.status == Status::Ok,
+                cas_ok: op.cas_ok,
                 a,
                 b,
                 out,
-                cas_ok: op.cas_ok,
-                text: (hash, pow, text.len() as u64),
             });
-            s.ops.push(op);
-        }
-        let n = s.ops.len();
-        s.must = s.ops.iter().filter(|o| o.status == Status::Ok).count();
-        s.linearized = vec![0; n.div_ceil(64)];
-        s.info_bits = vec![0; n.div_ceil(64)];
-        s.op_hash = (0..n as u64).map(splitmix).collect();
-        let mut by_call: Vec<usize> = (0..n).collect();
-        by_call.sort_by_key(|&i| (s.ops[i].call, i));
-        s.rank = vec![0; n];
-        for (r, &i) in by_call.iter().enumerate() {
-            s.rank[i] = r as u32;
-            if s.ops[i].status != Status::Ok {
-                s.info_bits[r / 64] |= 1 << (r % 64);
-                s.info_unplaced.insert(r as u32);
-            }
-        }
-        s.low = s.first_unplaced_from(0);
-        s.whole_sets = n <= WHOLE_SETS_UP_TO;
-        // Events in time order; at equal times calls come first (overlap, the lenient
-        // reading), and an indeterminate op returns after everything.
-        let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(2 * n);
-        for (i, op) in s.ops.iter().enumerate() {
             let ret = if op.status == Status::Info {
                 u64::MAX
             } else {
@@ -468,7 +473,26 @@ impl<'h> Search<'h> {
             events.push((op.call, 0, 2 * i + 1));
             events.push((ret, 1, 2 * i + 2));
         }
+        let n = s.sops.len();
+        s.n = n;
+        s.must = s.sops.iter().filter(|o| o.ok).count();
+        s.linearized = vec![0; n.div_ceil(64)];
+        s.info_bits = vec![0; n.div_ceil(64)];
         events.sort();
+        s.rank = vec![0; n];
+        // Calls in time order, ties in history order: the call entries of the sorted
+        // events (calls sort before returns at one time, and by entry among themselves).
+        let calls = events.iter().filter(|&&(_, ret, _)| ret == 0);
+        for (r, &(_, _, e)) in calls.enumerate() {
+            let i = (e - 1) / 2;
+            s.rank[i] = r as u32;
+            if !s.sops[i].ok {
+                s.info_bits[r / 64] |= 1 << (r % 64);
+                s.info_unplaced.insert(r as u32);
+            }
+        }
+        s.low = s.first_unplaced_from(0);
+        s.whole_sets = n <= WHOLE_SETS_UP_TO;
         assert!(
             2 * n < END as usize,
             "a key with {n} operations is past the search's limit of 2^31"
@@ -511,7 +535,7 @@ impl<'h> Search<'h> {
                 if let Some(&next) = self.appended.get(&(state, i as u32)) {
                     return Some(next);
                 }
-                let (t_hash, t_pow, t_len) = self.sops[i].text;
+                let (t_hash, t_pow, t_len) = self.texts[i];
                 let StateKey::Text { hash, len } = self.values[state as usize] else {
                     unreachable!("append on a key whose states are not strings")
                 };
@@ -528,7 +552,7 @@ impl<'h> Search<'h> {
     /// The lowest rank at or after `from` of a determinate op not linearized (the op
     /// count when there is none).
     fn first_unplaced_from(&self, from: usize) -> usize {
-        let n = self.ops.len();
+        let n = self.n;
         let mut w = from / 64;
         let mut mask = !0u64 << (from % 64);
         while w < self.linearized.len() {
@@ -635,7 +659,7 @@ impl<'h> Search<'h> {
         if r == self.low {
             self.low = self.first_unplaced_from(r + 1);
         }
-        if self.ops[i].status != Status::Ok {
+        if !self.sops[i].ok {
             self.info_unplaced.remove(&(r as u32));
         }
     }
@@ -647,7 +671,7 @@ impl<'h> Search<'h> {
         self.linearized[r / 64] &= !(1 << (r % 64));
         self.low = low;
         self.high = high;
-        if self.ops[i].status != Status::Ok && !self.whole_sets {
+        if !self.sops[i].ok && !self.whole_sets {
             self.info_unplaced.insert(r as u32);
         }
     }
@@ -700,7 +724,7 @@ impl<'h> Search<'h> {
                 if let Some(new_state) = placed {
                     let (low, high) = (self.low, self.high);
                     self.place(i);
-                    let h = self.lin_hash ^ self.op_hash[i];
+                    let h = self.lin_hash ^ splitmix(i as u64);
                     if !self.remember(h, new_state) {
                         self.unplace(i, low, high);
                         self.entry = self.after(e);
@@ -714,7 +738,7 @@ impl<'h> Search<'h> {
                         high: high as u32,
                     });
                     self.state = new_state;
-                    if self.ops[i].status == Status::Ok {
+                    if self.sops[i].ok {
                         self.must_done += 1;
                     }
                     self.lift(e);
@@ -750,8 +774,8 @@ impl<'h> Search<'h> {
                 let j = (ce - 1) / 2;
                 self.unlift(ce);
                 self.unplace(j, placed.low as usize, placed.high as usize);
-                self.lin_hash ^= self.op_hash[j];
-                if self.ops[j].status == Status::Ok {
+                self.lin_hash ^= splitmix(j as u64);
+                if self.sops[j].ok {
                     self.must_done -= 1;
                 }
                 self.state = placed.state;
@@ -804,17 +828,20 @@ impl<'h> Search<'h> {
     }
 }
 
+/// Whether an operation can matter to the search: a failed one did not happen, and a read
+/// with no known output constrains nothing and changes nothing.
+fn matters(op: &Operation) -> bool {
+    let unknown_read = matches!(op.f, Func::Read | Func::Get)
+        && (op.output.is_none() || op.status == Status::Info);
+    op.status != Status::Fail && !unknown_read
+}
+
 /// Splits a history by key (one key for a register), dropping what cannot matter.
 fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<&Operation>> {
     let mut keys: BTreeMap<String, Vec<&Operation>> = BTreeMap::new();
     for op in &history.ops {
-        if op.status == Status::Fail {
-            continue; // it did not happen
-        }
-        let unknown_read = matches!(op.f, Func::Read | Func::Get)
-            && (op.output.is_none() || op.status == Status::Info);
-        if unknown_read {
-            continue; // constrains nothing, changes nothing
+        if !matters(op) {
+            continue;
         }
         let key = match model {
             Model::Register => "",
@@ -832,6 +859,46 @@ fn partition(history: &History, model: Model) -> BTreeMap<String, Vec<&Operation
 
 /// Steps a key searches before the next key gets its turn.
 const SLICE: u64 = 20_000;
+
+/// Checks the keys of a map one at a time, each key's operations (in history order, as
+/// [`check`] would see them with [`Model::Kv`]) made only when its turn comes, read twice
+/// and never kept, so that a long history is never all in memory at once in this form:
+/// a key's search keeps a few dozen bytes per operation.
+///
+/// Answers only when every key is linearizable within `steps` (per key, as in
+/// [`Budget::steps`]): then [`check`] with one thread and no time limit gives the same
+/// outcome, word for word, since each key's search is the same search whatever the other
+/// keys do. Otherwise `None`, and the caller runs [`check`] for its report: which key
+/// fails first and how far the others got depend on how the keys take turns.
+pub fn check_each_key<K, O>(keys: K, steps: Option<u64>) -> Option<Outcome>
+where
+    K: IntoIterator<Item = O>,
+    O: Iterator<Item = Operation> + Clone,
+{
+    let (mut key_count, mut total_ops) = (0, 0);
+    for ops in keys {
+        let mut search = Search::from_ops(String::new(), ops.filter(matters));
+        if search.n == 0 {
+            continue;
+        }
+        key_count += 1;
+        total_ops += search.n;
+        loop {
+            match search.run(SLICE) {
+                Progress::Linearizable => break,
+                Progress::Violation => return None,
+                Progress::Paused => {}
+            }
+            if steps.is_some_and(|s| search.steps >= s) {
+                return None;
+            }
+        }
+    }
+    Some(Outcome::Linearizable {
+        keys: key_count,
+        ops: total_ops,
+    })
+}
 
 /// Checks a history for linearizability.
 pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
@@ -895,7 +962,7 @@ pub fn check(history: &History, model: Model, budget: Budget) -> Outcome {
                                 u.push(format!(
                                     "key {:?}: {} ops, {} steps, at most {} linearized",
                                     s.key,
-                                    s.ops.len(),
+                                    s.n,
                                     s.steps,
                                     s.best.len()
                                 ));
@@ -1199,6 +1266,40 @@ mod tests {
             proptest::prop_assert_eq!(&window, &whole);
             let (hashed, ..) = explore(&ops, 20_000, false, false);
             proptest::prop_assert_eq!(&hashed, &whole);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Keys searched one at a time, none of their operations kept, answer exactly when
+        /// the whole check (one thread, a budget of steps) finds the history linearizable,
+        /// and then say what it says; otherwise they leave the report to it.
+        #[test]
+        fn keys_searched_one_at_a_time_answer_as_the_whole_check_does(
+            keys in proptest::collection::vec(random_history(), 1..4),
+            steps in 1u64..60_000,
+        ) {
+            let mut history = History::default();
+            for (k, ops) in keys.iter().enumerate() {
+                for op in ops {
+                    history.ops.push(Operation { key: format!("k{k}"), ..op.clone() });
+                }
+            }
+            let budget = Budget { time: None, steps: Some(steps), threads: 1 };
+            let whole = check(&history, Model::Kv, budget);
+            let each = check_each_key(keys.iter().map(|ops| ops.iter().cloned()), Some(steps));
+            match (&whole, &each) {
+                (
+                    Outcome::Linearizable { keys: a, ops: b },
+                    Some(Outcome::Linearizable { keys: c, ops: d }),
+                ) => proptest::prop_assert_eq!((a, b), (c, d)),
+                (_, None) => proptest::prop_assert!(
+                    !matches!(whole, Outcome::Linearizable { .. }),
+                    "one key at a time gave up on a linearizable history"
+                ),
+                _ => proptest::prop_assert!(false, "{} but one key at a time said {:?}", whole.name(), each),
+            }
         }
     }
 

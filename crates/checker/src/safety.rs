@@ -195,17 +195,29 @@ pub struct LogWatch {
     failure: Option<String>,
 }
 
-/// The first commit or apply seen at an index.
+/// The first commit or apply seen at an index. Forty bytes: a long run keeps one for
+/// every index of its log.
 struct Agreed {
     term: u64,
+    at_ns: u64,
     op: Option<u64>,
     node: u32,
-    at_ns: u64,
-    how: &'static str,
+    /// The first report was an apply (not a commit).
+    applied_first: bool,
     /// Whether a commit (not only an apply) of it has been seen.
     committed: bool,
     /// The first state digest reported after applying it, and by whom and when.
     state: Option<(u64, u32, u64)>,
+}
+
+impl Agreed {
+    fn how(&self) -> &'static str {
+        if self.applied_first {
+            "applied"
+        } else {
+            "committed"
+        }
+    }
 }
 
 impl Default for LogWatch {
@@ -263,7 +275,7 @@ impl LogWatch {
                     op,
                     node: e.node,
                     at_ns: e.at_ns,
-                    how,
+                    applied_first: !commit,
                     committed: commit,
                     state: state.map(|s| (s, e.node, e.at_ns)),
                 },
@@ -300,7 +312,7 @@ impl LogWatch {
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,
-                first.how,
+                first.how(),
                 op_text(first.op),
                 first.term,
                 ms(first.at_ns),
@@ -814,6 +826,12 @@ pub fn liveness(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A long run keeps one agreed entry per index of its log (issue #13).
+    #[test]
+    fn log_safety_keeps_forty_bytes_per_index() {
+        assert_eq!(std::mem::size_of::<Agreed>(), 40);
+    }
 
     fn ev(at_ns: u64, node: u32, what: What) -> NodeEvent {
         NodeEvent { at_ns, node, what }

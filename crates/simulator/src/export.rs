@@ -176,7 +176,7 @@ struct EdnLine {
 /// `:error :compare-failed`: Jepsen's tools read it as never having happened (weaker
 /// than the JSON, and sound); `sim check` reads the observation the JSON keeps.
 pub fn edn_history(out: &RunOutput) -> String {
-    edn_of(&out.history, out.end_ns)
+    edn_of(&out.history.iter().collect::<Vec<_>>(), out.end_ns)
 }
 
 /// The EDN of `history`, in which operations that never returned end at `end_ns`.

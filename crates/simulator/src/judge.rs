@@ -3,8 +3,9 @@
 //! or no commit, progress after a heal) against them.
 
 use crate::duration::format_duration;
+use crate::history::{ClientHistory, End, OpKind};
 use crate::scenario::Scenario;
-use crate::sim::{Outcome as OpOutcome, RunOutput};
+use crate::sim::RunOutput;
 use checker::history::{Func, History, Operation, Status, Value};
 use checker::linearizability::{self, Budget, Model};
 use checker::safety::{self, Outcome, Verdict};
@@ -71,53 +72,56 @@ fn secs(ns: u64) -> String {
 /// Operation counts: ok, failed (did not happen), indeterminate.
 pub fn op_counts(out: &RunOutput) -> (u64, u64, u64) {
     let mut counts = (0, 0, 0);
-    for op in &out.history {
-        match op.outcome {
-            OpOutcome::Ok(_) => counts.0 += 1,
-            OpOutcome::Fail => counts.1 += 1,
-            OpOutcome::Info => counts.2 += 1,
+    for r in out.history.records() {
+        match r.end {
+            End::Info => counts.2 += 1,
+            End::Fail => counts.1 += 1,
+            _ => counts.0 += 1,
         }
     }
     counts
 }
 
+/// The operation at `index` in the checker's model, with the key given.
+fn operation(h: &ClientHistory, index: usize, key: String) -> Operation {
+    let r = &h.records()[index];
+    let int = |v: u64| Value::Int(v as i64);
+    let (f, value, to) = match r.kind {
+        OpKind::Read => (Func::Read, Value::Nil, None),
+        OpKind::Write => (Func::Write, int(r.a), None),
+        OpKind::Cas => (Func::Cas, int(r.a), Some(int(r.b))),
+    };
+    let (status, output, cas_ok) = match r.end {
+        End::Read => (Status::Ok, Some(int(h.read_value(index))), None),
+        End::ReadNothing => (Status::Ok, Some(Value::Nil), None),
+        End::Cas(swapped) => (Status::Ok, None, Some(swapped)),
+        End::Written => (Status::Ok, None, None),
+        End::Fail => (Status::Fail, None, None),
+        End::Info => (Status::Info, None, None),
+    };
+    Operation {
+        process: u64::from(r.process),
+        call: r.invoke_ns,
+        ret: r.return_ns(),
+        f,
+        key,
+        value,
+        to,
+        output,
+        cas_ok,
+        status,
+        line: None,
+    }
+}
+
 /// The run's client history in the checker's model (and the native history format).
 pub fn history(out: &RunOutput) -> History {
-    let int = |v: u64| Value::Int(v as i64);
-    let ops = out
-        .history
+    let h = &out.history;
+    let ops = h
+        .records()
         .iter()
-        .map(|h| {
-            let (f, value, to) = match &h.op {
-                protocol::Op::Read { .. } => (Func::Read, Value::Nil, None),
-                protocol::Op::Write { value, .. } => (Func::Write, int(*value), None),
-                protocol::Op::Cas { from, to, .. } => (Func::Cas, int(*from), Some(int(*to))),
-            };
-            let (status, output, cas_ok) = match &h.outcome {
-                OpOutcome::Ok(protocol::OpResult::Read(v)) => {
-                    (Status::Ok, Some(v.map_or(Value::Nil, int)), None)
-                }
-                OpOutcome::Ok(protocol::OpResult::Cas(swapped)) => {
-                    (Status::Ok, None, Some(*swapped))
-                }
-                OpOutcome::Ok(protocol::OpResult::Written) => (Status::Ok, None, None),
-                OpOutcome::Fail => (Status::Fail, None, None),
-                OpOutcome::Info => (Status::Info, None, None),
-            };
-            Operation {
-                process: h.process,
-                call: h.invoke_ns,
-                ret: h.return_ns,
-                f,
-                key: h.op.key().to_string(),
-                value,
-                to,
-                output,
-                cas_ok,
-                status,
-                line: None,
-            }
-        })
+        .enumerate()
+        .map(|(i, r)| operation(h, i, h.key_name(r.key).to_string()))
         .collect();
     History { ops }
 }
@@ -136,18 +140,31 @@ pub fn linearizability_steps(ops: usize) -> u64 {
     LINEARIZABILITY_STEPS.max(LINEARIZABILITY_STEPS_PER_OP.saturating_mul(ops as u64))
 }
 
+/// Linearizability of the run's history. Keys are searched one at a time, each made from
+/// the compact history only when its turn comes (a long run's history in the checker's
+/// model is several times the size of the run's own record); a history that is not
+/// linearizable, or that runs out of budget, is searched again as a whole for the report.
 fn linearizability_verdict(out: &RunOutput) -> Verdict {
-    let h = history(out);
-    match linearizability::check(
-        &h,
-        Model::Kv,
-        Budget {
-            time: None,
-            steps: Some(linearizability_steps(h.ops.len())),
-            // One thread: parallelism lives between runs (a fuzz campaign's jobs).
-            threads: 1,
-        },
-    ) {
+    let budget = Budget {
+        time: None,
+        steps: Some(linearizability_steps(out.history.len())),
+        // One thread: parallelism lives between runs (a fuzz campaign's jobs).
+        threads: 1,
+    };
+    let records = out.history.records();
+    let mut by_key: Vec<Vec<u32>> = vec![Vec::new(); out.history.key_count()];
+    for (i, r) in records.iter().enumerate() {
+        by_key[r.key as usize].push(i as u32);
+    }
+    // Keys are searched apart from each other, so their names are not needed here.
+    let keys = by_key.into_iter().map(|places| {
+        places
+            .into_iter()
+            .map(|i| operation(&out.history, i as usize, String::new()))
+    });
+    let outcome = linearizability::check_each_key(keys, budget.steps)
+        .unwrap_or_else(|| linearizability::check(&history(out), Model::Kv, budget));
+    match outcome {
         linearizability::Outcome::Linearizable { keys, ops } => {
             Verdict::pass(format!("{ops} operations on {keys} keys are linearizable"))
         }
@@ -160,36 +177,31 @@ fn linearizability_verdict(out: &RunOutput) -> Verdict {
 }
 
 pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
-    let ops: Vec<(u64, Option<u64>)> = out
-        .history
-        .iter()
-        .map(|op| {
-            (
-                op.invoke_ns,
-                if matches!(op.outcome, OpOutcome::Ok(_)) {
-                    op.return_ns
-                } else {
-                    None
-                },
-            )
-        })
-        .collect();
+    let records = out.history.records();
+    // Liveness reads of the operations only whether there are any and the first return
+    // of those invoked after the last heal: one entry that says both (rather than one per
+    // operation of a long run).
+    let ops: Vec<(u64, Option<u64>)> = if records.is_empty() {
+        Vec::new()
+    } else {
+        let first = records
+            .iter()
+            .filter(|r| r.invoke_ns >= out.last_heal_ns && r.is_ok())
+            .filter_map(|r| r.return_ns())
+            .min();
+        vec![(out.last_heal_ns, first)]
+    };
     let events = &out.node_events;
     let within = sc.expect.liveness_within.as_nanos() as u64;
-    let acked: Vec<(u64, u64)> = out
-        .history
+    let acked: Vec<(u64, u64)> = records
         .iter()
-        .filter(|op| {
-            matches!(
-                (&op.op, &op.outcome),
-                (protocol::Op::Write { .. }, OpOutcome::Ok(_))
-                    | (
-                        protocol::Op::Cas { .. },
-                        OpOutcome::Ok(protocol::OpResult::Cas(true))
-                    )
-            )
+        .enumerate()
+        .filter(|(_, r)| match r.kind {
+            OpKind::Write => r.is_ok(),
+            OpKind::Cas => r.end == End::Cas(true),
+            OpKind::Read => false,
         })
-        .map(|op| (op.id.0, op.return_ns.unwrap_or(out.end_ns)))
+        .map(|(i, r)| (out.history.id(i).0, r.return_ns().unwrap_or(out.end_ns)))
         .collect();
     let verdicts = vec![
         ("linearizability", linearizability_verdict(out)),
@@ -258,10 +270,14 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             },
         });
     }
+    let commits = if sc.expect.no_commit.is_empty() {
+        Vec::new()
+    } else {
+        out.commits()
+    };
     for w in &sc.expect.no_commit {
         let (from, to) = (w.from.as_nanos() as u64, w.to.as_nanos() as u64);
-        let committed: Vec<String> = out
-            .commits
+        let committed: Vec<String> = commits
             .iter()
             .filter(|c| c.at_ns >= from && c.at_ns <= to)
             .filter(|c| w.nodes.is_empty() || w.nodes.contains(&c.node))
@@ -281,11 +297,10 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     }
     for p in &sc.expect.progress {
         let (after, within) = (p.after.as_nanos() as u64, p.within.as_nanos() as u64);
-        let first = out
-            .history
+        let first = records
             .iter()
-            .filter(|op| op.invoke_ns >= after && matches!(op.outcome, OpOutcome::Ok(_)))
-            .filter_map(|op| op.return_ns)
+            .filter(|r| r.invoke_ns >= after && r.is_ok())
+            .filter_map(|r| r.return_ns())
             .min();
         let held = first.is_some_and(|t| t <= after + within);
         expectations.push(ExpectationResult {

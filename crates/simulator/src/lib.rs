@@ -22,6 +22,7 @@ pub mod world;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{RunOptions, RunOutput, Simulation};
 pub mod export;
+pub mod history;
 pub mod judge;
 pub mod report;
 pub mod shrink;

@@ -284,7 +284,7 @@ fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) ->
         "summary": summary_json(sc, out, j),
         "ghost": {
             "leaders": out.leaders.iter().map(|l| json!({"node": l.node, "term": l.term, "at_ns": l.at_ns})).collect::<Vec<_>>(),
-            "commits": out.commits.iter().map(|c| json!({"index": c.index, "term": c.term, "op": c.op.map(|o| o.0), "node": c.node, "at_ns": c.at_ns})).collect::<Vec<_>>(),
+            "commits": out.commits().iter().map(|c| json!({"index": c.index, "term": c.term, "op": c.op.map(|o| o.0), "node": c.node, "at_ns": c.at_ns})).collect::<Vec<_>>(),
             "leases": out.leases.iter().map(|l| json!({"node": l.node, "term": l.term, "from_ns": l.from_ns, "until_ns": l.until_ns})).collect::<Vec<_>>(),
             "faults": out.faults.iter().map(|f| json!({"at_ns": f.at_ns, "fault": fault_text(f), "node": f.node, "nemesis": f.from_nemesis})).collect::<Vec<_>>(),
             "marks": out.marks,

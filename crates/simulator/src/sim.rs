@@ -7,6 +7,7 @@
 //! the node's disk queue, replies travel back to clients, and reports reach the trace and
 //! the ghost record.
 
+use crate::history::{ClientHistory, OpKind, CLIENT_BITS};
 use crate::queue::EventQueue;
 use crate::rng::{Rng, Stream};
 use crate::scenario::{
@@ -38,9 +39,6 @@ struct TimerQueueing {
     /// The armed generation not yet queued: (true time, sequence number, generation).
     deferred: Option<(u64, u64, u64)>,
 }
-
-/// Operation ids carry their client in the low bits so a reply finds its way home.
-const CLIENT_BITS: u32 = 10;
 
 /// How long a client waits before retrying elsewhere when a node knows no leader.
 const REDIRECT_BACKOFF_NS: u64 = 10_000_000;
@@ -165,19 +163,7 @@ pub enum Outcome {
     Info,
 }
 
-/// One client operation from invocation to its end.
-#[derive(Clone, Debug)]
-pub struct HistoryOp {
-    pub process: u64,
-    pub client: u32,
-    pub id: OpId,
-    pub op: Op,
-    pub invoke_ns: u64,
-    pub return_ns: Option<u64>,
-    pub outcome: Outcome,
-    /// The node that answered (0 when none did).
-    pub node: u32,
-}
+pub use crate::history::HistoryOp;
 
 struct Client {
     process: u64,
@@ -253,7 +239,9 @@ pub struct RunOutput {
     pub messages_sent: u64,
     pub messages_dropped: u64,
     pub queue_events: u64,
-    pub history: Vec<HistoryOp>,
+    /// Operation ids carry their client in the low bits so a reply finds its way home
+    /// (see [`crate::history::CLIENT_BITS`]).
+    pub history: ClientHistory,
     /// What nodes said about themselves: roles, crashes, leases, reads on their own
     /// authority, and of commits and applies the first of each index and any that
     /// disagrees (all of them when the run keeps its events).
@@ -261,7 +249,6 @@ pub struct RunOutput {
     /// Log safety, judged as the run went (from every commit and apply).
     pub log_safety: checker::safety::Verdict,
     pub leaders: Vec<LeaderRecord>,
-    pub commits: Vec<CommitRecord>,
     pub leases: Vec<LeaseRecord>,
     pub faults: Vec<AppliedFault>,
     pub marks: BTreeMap<&'static str, u64>,
@@ -275,6 +262,33 @@ pub struct RunOutput {
     /// clogs left in place. No leader-based protocol can then make progress, so liveness is
     /// not judged; the text says who was up and what each could reach.
     pub stranded: Option<String>,
+}
+
+impl RunOutput {
+    /// The first moment each index was known committed anywhere, by index. Derived from
+    /// `node_events`, which keep every index's first commit report (see
+    /// `checker::safety::LogWatch::observe`), rather than kept beside them: a long run
+    /// commits millions of indexes.
+    pub fn commits(&self) -> Vec<CommitRecord> {
+        let mut firsts: Vec<CommitRecord> = self
+            .node_events
+            .iter()
+            .filter_map(|e| match e.what {
+                What::Commit { index, term, op } => Some(CommitRecord {
+                    index,
+                    term,
+                    op: op.map(OpId),
+                    node: e.node,
+                    at_ns: e.at_ns,
+                }),
+                _ => None,
+            })
+            .collect();
+        // A stable sort keeps each index's reports in time order: the first stays first.
+        firsts.sort_by_key(|c| c.index);
+        firsts.dedup_by_key(|c| c.index);
+        firsts
+    }
 }
 
 /// Run-time switches that do not come from the scenario file.
@@ -365,11 +379,10 @@ pub struct Simulation<'s, P: Protocol> {
     messages_sent: u64,
     messages_dropped: u64,
     queue_events: u64,
-    history: Vec<HistoryOp>,
+    history: ClientHistory,
     node_events: Vec<NodeEvent>,
     log_watch: LogWatch,
     leaders: Vec<LeaderRecord>,
-    commits: BTreeMap<u64, CommitRecord>,
     leases: Vec<LeaseRecord>,
     faults: Vec<AppliedFault>,
     marks: BTreeMap<&'static str, u64>,
@@ -666,11 +679,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             messages_sent: 0,
             messages_dropped: 0,
             queue_events: 0,
-            history: Vec::new(),
+            history: ClientHistory::new(),
             node_events: Vec::new(),
             log_watch: LogWatch::new(),
             leaders: Vec::new(),
-            commits: BTreeMap::new(),
             leases: Vec::new(),
             faults: Vec::new(),
             marks: BTreeMap::new(),
@@ -867,7 +879,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             node_events: self.node_events,
             log_safety: self.log_watch.verdict(),
             leaders: self.leaders,
-            commits: self.commits.into_values().collect(),
             leases: self.leases,
             faults: self.faults,
             marks: self.marks,
@@ -1179,13 +1190,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::Commit { index, term, op } => {
                 self.record(Kind::Commit, id, 0, "commit", index, term);
-                self.commits.entry(index).or_insert(CommitRecord {
-                    index,
-                    term,
-                    op,
-                    node: id,
-                    at_ns,
-                });
                 let op = op.map(|o| o.0);
                 self.node_event(NodeEvent {
                     at_ns,
@@ -1653,16 +1657,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let client = &mut self.clients[c as usize];
         client.current = Some(self.history.len());
         client.target = target;
-        self.history.push(HistoryOp {
-            process: client.process,
-            client: c,
-            id,
-            op: op.clone(),
-            invoke_ns: self.now,
-            return_ns: None,
-            outcome: Outcome::Info,
-            node: 0,
-        });
+        self.history.invoke(client.process, c, id, &op, self.now);
         self.record(Kind::Invoke, target, c, "invoke", id.0, 0);
         self.describe(|| op.to_string());
         let at = self.now + ns(self.sc.workload.timeout);
@@ -1712,7 +1707,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     fn current_op(&self, c: u32, id: OpId) -> Option<usize> {
         self.clients[c as usize]
             .current
-            .filter(|&h| self.history[h].id == id)
+            .filter(|&h| self.history.id(h) == id)
     }
 
     fn end_op(&mut self, c: u32, h: usize, outcome: Outcome, node: u32) {
@@ -1722,15 +1717,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Outcome::Fail => "fail",
             Outcome::Info => "info",
         };
-        let entry = &mut self.history[h];
-        entry.return_ns = if outcome == Outcome::Info {
-            None
-        } else {
-            Some(self.now)
-        };
-        entry.outcome = outcome.clone();
-        entry.node = node;
-        let id = entry.id;
+        let return_ns = (outcome != Outcome::Info).then_some(self.now);
+        self.history.end(h, return_ns, &outcome, node);
+        let id = self.history.id(h);
         self.record(Kind::Return, node, c, label, id.0, 0);
         if let Outcome::Ok(result) = &outcome {
             self.describe(|| result.to_string());
@@ -1743,12 +1732,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.next_process += 1;
         }
         if let Outcome::Ok(result) = outcome {
-            let key = self.history[h].op.key();
-            let index: usize = key[1..].parse().expect("keys are k<number>");
-            self.known_values[index] = match (&self.history[h].op, result) {
+            let r = self.history.records()[h];
+            let index: usize = self.history.key_name(r.key)[1..]
+                .parse()
+                .expect("keys are k<number>");
+            self.known_values[index] = match (r.kind, result) {
                 (_, OpResult::Read(v)) => v,
-                (Op::Write { value, .. }, _) => Some(*value),
-                (Op::Cas { to, .. }, OpResult::Cas(true)) => Some(*to),
+                (OpKind::Write, _) => Some(r.a),
+                (OpKind::Cas, OpResult::Cas(true)) => Some(r.b),
                 _ => self.known_values[index],
             };
         }
@@ -1803,7 +1794,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.clients[c as usize].target = next;
                 let cmd = Command {
                     id,
-                    op: self.history[h].op.clone(),
+                    op: self.history.op(h),
                 };
                 // A short back-off keeps a leaderless cluster from a redirect storm.
                 let backoff = if hint.is_some() {
