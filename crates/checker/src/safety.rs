@@ -200,17 +200,28 @@ pub struct LogWatch {
 struct Agreed {
     term: u64,
     at_ns: u64,
-    op: Option<u64>,
+    /// The operation id, [`NO_OP`] for none.
+    op: u64,
+    /// The first state digest reported after applying it ...
+    state: u64,
     node: u32,
+    /// ... and the node that reported it (0: none yet; digests come from the simulator,
+    /// whose node ids are at most `MAX_NODES` = 64).
+    state_node: u8,
     /// The first report was an apply (not a commit).
     applied_first: bool,
     /// Whether a commit (not only an apply) of it has been seen.
     committed: bool,
-    /// The first state digest reported after applying it, and by whom and when.
-    state: Option<(u64, u32, u64)>,
 }
 
+/// [`Agreed::op`] of an entry that carries no client operation.
+const NO_OP: u64 = u64::MAX;
+
 impl Agreed {
+    fn op(&self) -> Option<u64> {
+        (self.op != NO_OP).then_some(self.op)
+    }
+
     fn how(&self) -> &'static str {
         if self.applied_first {
             "applied"
@@ -272,48 +283,48 @@ impl LogWatch {
                 index,
                 Agreed {
                     term,
-                    op,
+                    op: op.unwrap_or(NO_OP),
                     node: e.node,
                     at_ns: e.at_ns,
                     applied_first: !commit,
                     committed: commit,
-                    state: state.map(|s| (s, e.node, e.at_ns)),
+                    state: state.unwrap_or(0),
+                    state_node: if state.is_some() { e.node as u8 } else { 0 },
                 },
             );
             return true;
         };
         let first_commit = commit && !first.committed;
         first.committed |= commit;
-        if (first.term, first.op) == (term, op) {
+        if (first.term, first.op()) == (term, op) {
             let Some(digest) = state else {
                 return first_commit;
             };
-            match first.state {
-                None => {
-                    first.state = Some((digest, e.node, e.at_ns));
-                    return first_commit;
-                }
-                Some((d, _, _)) if d == digest => return first_commit,
-                Some((_, node, at_ns)) => {
-                    if self.failure.is_none() {
-                        self.failure = Some(format!(
-                            "state machines diverge at index {index}: n{} applied {} of term {term} at {} to a state that differs from the one n{node} applied it to at {} (the same log from different states: an update before index {index} lost or doubled)",
-                            e.node,
-                            op_text(op),
-                            ms(e.at_ns),
-                            ms(at_ns)
-                        ));
-                    }
-                    return true;
-                }
+            if first.state_node == 0 {
+                first.state = digest;
+                first.state_node = e.node as u8;
+                return first_commit;
             }
+            if first.state == digest {
+                return first_commit;
+            }
+            if self.failure.is_none() {
+                self.failure = Some(format!(
+                    "state machines diverge at index {index}: n{} applied {} of term {term} at {} to a state that differs from the one n{} applied it to (the same log from different states: an update before index {index} lost or doubled)",
+                    e.node,
+                    op_text(op),
+                    ms(e.at_ns),
+                    first.state_node
+                ));
+            }
+            return true;
         }
         if self.failure.is_none() {
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,
                 first.how(),
-                op_text(first.op),
+                op_text(first.op()),
                 first.term,
                 ms(first.at_ns),
                 e.node,
