@@ -2348,21 +2348,14 @@ impl Scenario {
             if let Some(max) = nem.corrupt_max {
                 let _ = writeln!(t, "corrupt_max = {max}");
             }
-            if !nem.crash_writing_kinds.is_empty() {
-                let kinds: Vec<String> = nem
-                    .crash_writing_kinds
-                    .iter()
-                    .map(|k| toml_string(k))
-                    .collect();
-                let _ = writeln!(t, "crash_writing_kinds = [{}]", kinds.join(", "));
-            }
-            if !nem.crash_sending_kinds.is_empty() {
-                let kinds: Vec<String> = nem
-                    .crash_sending_kinds
-                    .iter()
-                    .map(|k| toml_string(k))
-                    .collect();
-                let _ = writeln!(t, "crash_sending_kinds = [{}]", kinds.join(", "));
+            for (key, kinds) in [
+                ("crash_writing_kinds", &nem.crash_writing_kinds),
+                ("crash_sending_kinds", &nem.crash_sending_kinds),
+            ] {
+                if !kinds.is_empty() {
+                    let names: Vec<String> = kinds.iter().map(|k| toml_string(k)).collect();
+                    let _ = writeln!(t, "{key} = [{}]", names.join(", "));
+                }
             }
             let anchored: Vec<String> = NEMESIS_KINDS
                 .iter()

@@ -428,6 +428,27 @@ fn swarm_mix(rng: &mut Rng, nem: &mut NemesisSpec) {
     }
 }
 
+/// Refuses a `[nemesis] <field>` that names a kind (of message, of write) the protocol
+/// does not have.
+fn check_kinds<P: Protocol>(
+    field: &str,
+    what: &str,
+    listed: &[String],
+    known: &[&str],
+) -> Result<(), protocol::ConfigError> {
+    match listed.iter().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(kind) => Err(protocol::ConfigError {
+            field: format!("nemesis.{field}"),
+            message: format!(
+                "expected one of {}'s {what} kinds ({}), got {kind:?}",
+                P::NAME,
+                known.join(", ")
+            ),
+        }),
+    }
+}
+
 /// Refuses a scenario that changes membership for a protocol that cannot.
 fn check_no_membership(sc: &Scenario, protocol: &str) -> Result<(), protocol::ConfigError> {
     let refuse = |field: &'static str, what: &str| {
@@ -574,29 +595,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if !P::STORAGE_FAULTS {
             check_no_storage_faults(sc, P::NAME)?;
         }
-        for kind in sc.nemesis.iter().flat_map(|n| &n.crash_sending_kinds) {
-            if !P::MESSAGE_KINDS.contains(&kind.as_str()) {
-                return Err(protocol::ConfigError {
-                    field: "nemesis.crash_sending_kinds".into(),
-                    message: format!(
-                        "expected one of {}'s message kinds ({}), got {kind:?}",
-                        P::NAME,
-                        P::MESSAGE_KINDS.join(", ")
-                    ),
-                });
-            }
-        }
-        for kind in sc.nemesis.iter().flat_map(|n| &n.crash_writing_kinds) {
-            if !P::WRITE_KINDS.contains(&kind.as_str()) {
-                return Err(protocol::ConfigError {
-                    field: "nemesis.crash_writing_kinds".into(),
-                    message: format!(
-                        "expected one of {}'s write kinds ({}), got {kind:?}",
-                        P::NAME,
-                        P::WRITE_KINDS.join(", ")
-                    ),
-                });
-            }
+        if let Some(nem) = &sc.nemesis {
+            check_kinds::<P>(
+                "crash_sending_kinds",
+                "message",
+                &nem.crash_sending_kinds,
+                P::MESSAGE_KINDS,
+            )?;
+            check_kinds::<P>(
+                "crash_writing_kinds",
+                "write",
+                &nem.crash_writing_kinds,
+                P::WRITE_KINDS,
+            )?;
         }
         let seed = options.seed;
         let n = sc.nodes;
@@ -2040,6 +2051,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
+    /// One of `listed` (kinds of write or message the scenario aims at), drawn uniformly,
+    /// as the protocol's own name for it; None when the scenario aims at none.
+    fn draw_aim(&mut self, listed: &[String], known: &[&'static str]) -> Option<&'static str> {
+        if listed.is_empty() {
+            return None;
+        }
+        let name = listed[self.rng_nemesis.index(listed.len())].as_str();
+        known.iter().copied().find(|k| *k == name)
+    }
+
     fn random_node(&mut self) -> u32 {
         1 + self.rng_nemesis.index(self.sc.nodes as usize) as u32
     }
@@ -2175,13 +2196,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             }
             "crash_writing" => {
-                let aimed = if nem.crash_writing_kinds.is_empty() {
-                    None
-                } else {
-                    let k = self.rng_nemesis.index(nem.crash_writing_kinds.len());
-                    let name = nem.crash_writing_kinds[k].as_str();
-                    P::WRITE_KINDS.iter().copied().find(|w| *w == name)
-                };
+                let aimed = self.draw_aim(&nem.crash_writing_kinds, P::WRITE_KINDS);
                 let writing: Vec<u32> = self
                     .nodes
                     .iter()
@@ -2209,13 +2224,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             "crash_sending" => {
                 // Crash whichever node next sends a message of the kind aimed at, right
                 // after the step that sent it.
-                let aimed = if nem.crash_sending_kinds.is_empty() {
-                    None
-                } else {
-                    let k = self.rng_nemesis.index(nem.crash_sending_kinds.len());
-                    let name = nem.crash_sending_kinds[k].as_str();
-                    P::MESSAGE_KINDS.iter().copied().find(|m| *m == name)
-                };
+                let aimed = self.draw_aim(&nem.crash_sending_kinds, P::MESSAGE_KINDS);
                 self.crash_on_next_send = Some((lasting, aimed));
                 return;
             }

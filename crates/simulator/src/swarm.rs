@@ -155,6 +155,23 @@ fn log_uniform(rng: &mut Rng, (lo, hi): (f64, f64)) -> f64 {
     }
 }
 
+/// With probability `p`, a fault kind that is `on` and aims at nothing yet aims at a
+/// random subset of `kinds` (each in it with probability ½, one always). The draws are
+/// made whatever the outcome, so that later fields draw the same.
+fn draw_aim(rng: &mut Rng, p: f64, kinds: &[&str], on: bool, aimed: &mut Vec<String>) {
+    let aim = rng.chance(p);
+    let keep = rng.index(kinds.len().max(1));
+    let mut subset = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        if rng.chance(0.5) || i == keep {
+            subset.push(k.to_string());
+        }
+    }
+    if aim && on && aimed.is_empty() {
+        *aimed = subset;
+    }
+}
+
 fn count(rng: &mut Rng, (lo, hi): (u32, u32)) -> u32 {
     rng.range_u64(lo.into(), hi.into()) as u32
 }
@@ -443,30 +460,24 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
         }
     }
     if let (Some(p), Some(nem)) = (spec.crash_writing_kinds, w.nemesis.as_mut()) {
-        let aim = rng.chance(p);
-        let mut kinds: Vec<String> = Vec::new();
-        let keep = rng.index(caps.write_kinds.len().max(1));
-        for (i, k) in caps.write_kinds.iter().enumerate() {
-            if rng.chance(0.5) || i == keep {
-                kinds.push(k.to_string());
-            }
-        }
-        if aim && nem.rates[kind("crash_writing")] > 0.0 && nem.crash_writing_kinds.is_empty() {
-            nem.crash_writing_kinds = kinds;
-        }
+        let on = nem.rates[kind("crash_writing")] > 0.0;
+        draw_aim(
+            &mut rng,
+            p,
+            caps.write_kinds,
+            on,
+            &mut nem.crash_writing_kinds,
+        );
     }
     if let (Some(p), Some(nem)) = (spec.crash_sending_kinds, w.nemesis.as_mut()) {
-        let aim = rng.chance(p);
-        let mut kinds: Vec<String> = Vec::new();
-        let keep = rng.index(caps.message_kinds.len().max(1));
-        for (i, k) in caps.message_kinds.iter().enumerate() {
-            if rng.chance(0.5) || i == keep {
-                kinds.push(k.to_string());
-            }
-        }
-        if aim && nem.rates[kind("crash_sending")] > 0.0 && nem.crash_sending_kinds.is_empty() {
-            nem.crash_sending_kinds = kinds;
-        }
+        let on = nem.rates[kind("crash_sending")] > 0.0;
+        draw_aim(
+            &mut rng,
+            p,
+            caps.message_kinds,
+            on,
+            &mut nem.crash_sending_kinds,
+        );
     }
     if let (Some(p), Some(nem)) = (spec.on_new_leader, w.nemesis.as_mut()) {
         for (k, name) in NEMESIS_KINDS.iter().enumerate() {
