@@ -658,6 +658,7 @@ fn short(name: &str) -> &str {
         "log_safety" => "log",
         "split_brain" => "split",
         "lease_exclusivity" => "lease",
+        "disruption" => "disrupt",
         "liveness" => "live",
         other => other,
     }

@@ -837,6 +837,18 @@ impl Protocol for Paxos {
     ];
     const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
     const STORAGE_FAULTS: bool = true;
+
+    /// In every mode an acceptor that answered the leader refuses other proposers for the
+    /// minimum election timeout (`lease_granted`), and a followed leader preempted by a
+    /// higher ballot boosts its own (PML §5.2) rather than hand over.
+    fn fence(_config: &Config) -> protocol::Fence {
+        protocol::Fence::Leadership
+    }
+
+    /// Accept and Heartbeat renew the acceptor's `lease_granted` (`note_leader`).
+    fn renews_fence(msg: &Message) -> bool {
+        matches!(msg, Message::Accept { .. } | Message::Heartbeat { .. })
+    }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
     const MARKS: &'static [&'static str] = &[

@@ -129,6 +129,23 @@ pub trait Protocol: Sized {
     /// `CODE_PROBE`). A mark reported but not listed here is a defect the driver reports.
     const MARKS: &'static [&'static str] = &[];
 
+    /// What this configuration promises against disruption: whether a node that still
+    /// hears a live leader may help another node take office (see [`Fence`]). The
+    /// `disruption` checker judges a run only as far as this says. Nothing by default.
+    fn fence(config: &Config) -> Fence {
+        let _ = config;
+        Fence::None
+    }
+
+    /// Whether `msg`, sent by a leader to a node that follows it, renews that node's
+    /// fence (Raft: AppendEntries and InstallSnapshot restart the follower's clock of
+    /// "heard from a leader"; a reply to a stale vote request does not). Only asked when
+    /// [`Protocol::fence`] promises something.
+    fn renews_fence(msg: &Self::Message) -> bool {
+        let _ = msg;
+        false
+    }
+
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -168,6 +185,25 @@ pub trait Protocol: Sized {
 
     /// The node's role and term/epoch/ballot as it believes them (for summaries).
     fn role(&self) -> (Role, u64);
+}
+
+/// What a protocol promises about a leader that a majority still hears, for the
+/// `disruption` checker. "Hears" is counted on the follower's own clock: a message of
+/// the leader's that [`Protocol::renews_fence`] names, handled within the minimum election
+/// timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// Nothing: a node that hears a live leader may still help depose it.
+    None,
+    /// The vote fence (Raft thesis §4.2.3, §9.6): a node that heard from a live leader
+    /// within the minimum election timeout helps no other node take office (grants no
+    /// (pre)vote, promise or FLE vote), so no node takes office while a leader that a
+    /// majority steadily hears still leads.
+    Votes,
+    /// The vote fence, and a leader that a majority follows never leaves office to
+    /// another node: when a higher ballot preempts it, it stands again at once with a
+    /// higher one of its own (Paxos Made Live §5.2, ballot boosting).
+    Leadership,
 }
 
 /// The checks every protocol shares: known bugs, a supported read mode, sane timing.

@@ -12,6 +12,7 @@ use crate::rng::{Rng, Stream};
 use crate::scenario::{Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS};
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
+use checker::disruption::{self, DisruptionWatch, Standing};
 use checker::safety::{LogWatch, NodeEvent, What};
 use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
@@ -256,6 +257,9 @@ pub struct RunOutput {
     pub node_events: Vec<NodeEvent>,
     /// Log safety, judged as the run went (from every commit and apply).
     pub log_safety: checker::safety::Verdict,
+    /// Disruption, judged as the run went (from every role report, fault and message a
+    /// node handled).
+    pub disruption: checker::safety::Verdict,
     pub leaders: Vec<LeaderRecord>,
     pub commits: Vec<CommitRecord>,
     pub leases: Vec<LeaseRecord>,
@@ -364,6 +368,7 @@ pub struct Simulation<'s, P: Protocol> {
     history: Vec<HistoryOp>,
     node_events: Vec<NodeEvent>,
     log_watch: LogWatch,
+    disruption: DisruptionWatch,
     leaders: Vec<LeaderRecord>,
     commits: BTreeMap<u64, CommitRecord>,
     leases: Vec<LeaseRecord>,
@@ -382,6 +387,44 @@ pub struct Simulation<'s, P: Protocol> {
 
 fn ns(d: Duration) -> u64 {
     d.as_nanos() as u64
+}
+
+/// A role as the disruption checker needs it.
+fn standing(role: Role) -> Standing {
+    match role {
+        Role::Leader => Standing::Leader,
+        Role::Follower | Role::Following => Standing::Follower,
+        Role::Candidate | Role::PreCandidate | Role::Looking => Standing::Candidate,
+        Role::Leading | Role::Observing | Role::Crashed => Standing::Other,
+    }
+}
+
+/// The disruption checker for a run: what the protocol promises in this configuration,
+/// and the timing of the world it runs in.
+fn disruption_watch<P: Protocol>(
+    sc: &Scenario,
+    config: &Config,
+    nodes: &[Node<P>],
+) -> DisruptionWatch {
+    let promise = match P::fence(config) {
+        protocol::Fence::None => disruption::Promise::None,
+        protocol::Fence::Votes => disruption::Promise::Votes,
+        protocol::Fence::Leadership => disruption::Promise::Leadership,
+    };
+    let net = &sc.network;
+    let late = net.reorder > 0.0 || net.duplicate > 0.0;
+    let timing = disruption::Timing {
+        election_min_ns: ns(config.election_timeout.0),
+        drift_bound: config.clock_drift_bound,
+        heartbeat_ns: ns(config.heartbeat_interval),
+        latency_max_ns: ns(net.latency.1),
+        late_max_ns: if late { ns(net.reorder_delay.1) } else { 0 },
+        write_max_ns: ns(sc.storage.write_latency.1),
+        loss: net.loss,
+    };
+    let members: Vec<u32> = config.initial_members().iter().map(|m| m.0).collect();
+    let rates: Vec<f64> = nodes.iter().map(|n| n.clock.rate).collect();
+    DisruptionWatch::new(promise, timing, &members, &rates)
 }
 
 /// Swarm testing (VOPR's `options_swarm`): each kind the scenario enables stays on with
@@ -552,7 +595,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let seed = options.seed;
         let n = sc.nodes;
         let mut rng_clocks = Rng::new(seed, Stream::Clocks);
-        let nodes = (1..=n)
+        let nodes: Vec<Node<P>> = (1..=n)
             .map(|id| {
                 let (lo, hi) = sc.clocks.offset_nanos;
                 let offset = lo + rng_clocks.range_u64(0, (hi - lo) as u64) as i64;
@@ -586,6 +629,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             .network
             .fifo
             .unwrap_or(P::LINKS == protocol::LinkKind::Fifo);
+        let disruption = disruption_watch::<P>(sc, &config, &nodes);
         let mut nemesis = sc.nemesis.clone();
         // A drawn world's nemesis is already its seed's swarm mix.
         if let (true, None, Some(nem)) = (options.swarm, sc.drawn, nemesis.as_mut()) {
@@ -633,6 +677,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: Vec::new(),
             node_events: Vec::new(),
             log_watch: LogWatch::new(),
+            disruption,
             leaders: Vec::new(),
             commits: BTreeMap::new(),
             leases: Vec::new(),
@@ -827,6 +872,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: self.history,
             node_events: self.node_events,
             log_safety: self.log_watch.verdict(),
+            disruption: self.disruption.verdict(),
             leaders: self.leaders,
             commits: self.commits.into_values().collect(),
             leases: self.leases,
@@ -1001,6 +1047,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let i = id as usize - 1;
         let local = LocalTime(self.nodes[i].clock.local(self.now));
         let mut out = std::mem::take(&mut self.out);
+        self.disruption.step();
         match self.nodes[i].state.as_mut() {
             Some(state) => state.step(local, input, &mut out),
             None => unreachable!("step on crashed node n{id}"),
@@ -1104,6 +1151,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 n.role = role;
                 n.term = term;
                 self.record(Kind::Role, id, 0, role.name(), term, 0);
+                self.disruption.role(at_ns, id, standing(role), term);
                 let leader = role == Role::Leader;
                 if leader {
                     self.leaders.push(LeaderRecord {
@@ -1123,6 +1171,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::Vote { term, candidate } => {
                 self.record(Kind::Vote, id, candidate.0, "vote", term, 0);
+                self.disruption.voted(id, term, candidate.0);
             }
             Report::Commit { index, term, op } => {
                 self.record(Kind::Commit, id, 0, "commit", index, term);
@@ -1166,6 +1215,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.record(Kind::Members, id, 0, "members", members.len() as u64, bits);
                 self.describe(|| format!("{members:?}"));
                 self.nodes[id as usize - 1].members = members.iter().map(|m| m.0).collect();
+                self.disruption
+                    .members(id, &self.nodes[id as usize - 1].members);
             }
             Report::Mark(name) => {
                 self.record(Kind::Mark, id, 0, name, 0, 0);
@@ -1193,6 +1244,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.role = Role::Crashed;
         n.lease = None;
         self.record(Kind::Crash, id, 0, "crash", 0, 0);
+        self.disruption.crashed(id);
         self.node_event(NodeEvent {
             at_ns: self.now,
             node: id,
@@ -1212,6 +1264,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         self.record(Kind::Restart, id, 0, "restart", 0, 0);
+        self.disruption.disturbed(id);
         self.start_node(id);
     }
 
@@ -1230,6 +1283,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         match item {
             Stashed::Message { from, msg, sent_at } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
+                let renews = P::renews_fence(&msg);
+                self.disruption.handled(self.now, from, id, sent_at, renews);
                 self.describe(|| format!("{msg:?}"));
                 self.step(
                     id,
@@ -1264,6 +1319,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         n.paused = false;
         let stash = std::mem::take(&mut n.stash);
+        self.disruption.disturbed(id);
         for item in stash {
             // A step crashes no node, but stay safe if that ever changes.
             if self.nodes[id as usize - 1].state.is_none() {
@@ -1453,6 +1509,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.links.reset(i);
         }
         self.record(Kind::Reset, a, b, "reset", 0, 0);
+        self.disruption.connection_reset(a, b);
         for (node, peer) in [(a, b), (b, a)] {
             let n = &self.nodes[node as usize - 1];
             if n.state.is_some() {
@@ -1845,6 +1902,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             from_nemesis,
             outcome: None,
         });
+        self.disruption_sees(&fault, node, from_nemesis);
         let n = self.sc.nodes;
         match fault {
             Fault::Partition { groups } => {
@@ -1941,6 +1999,34 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let change = MembershipChange::Remove(NodeId(server));
                 self.give(node.expect("resolved above"), Stashed::Membership(change));
             }
+        }
+    }
+
+    /// What a fault changes for the disruption checker: which nodes' fences it disturbs,
+    /// and whether the network still delivers every message within its latency.
+    fn disruption_sees(&mut self, fault: &Fault, node: Option<u32>, from_nemesis: bool) {
+        let now = self.now;
+        let w = &mut self.disruption;
+        match fault {
+            Fault::Partition { .. }
+            | Fault::Bridge { .. }
+            | Fault::OneWay { .. }
+            | Fault::Isolate { .. } => w.impaired(now, true),
+            Fault::Clog { .. } => w.impaired(now, false),
+            Fault::Heal => w.lifted(true, false),
+            Fault::Unclog => w.lifted(false, true),
+            Fault::HealAll => {
+                w.lifted(true, true);
+                w.loss(now, self.sc.network.loss);
+                if from_nemesis && self.sc.network.calm_after_heal {
+                    w.calmed(now);
+                }
+            }
+            Fault::Loss { probability } => w.loss(now, *probability),
+            Fault::Pause { .. } | Fault::ClockStep { .. } => w.disturbed(node.expect("resolved")),
+            Fault::Drift { rate, .. } => w.clock_rate(node.expect("resolved"), *rate),
+            // Crash, restart and resume are seen where they happen (heal_all does them too).
+            _ => {}
         }
     }
 

@@ -588,6 +588,20 @@ impl Protocol for Zab {
         &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
     const LINKS: protocol::LinkKind = protocol::LinkKind::Fifo;
     const OBSERVERS: bool = true;
+
+    /// A FOLLOWING server never votes (it answers a LOOKING one with the leader it
+    /// follows, FLE's `checkLeader`), and leaves its leader only after hearing nothing
+    /// from it for the minimum election timeout (`learner_tick`) or when the connection
+    /// breaks.
+    fn fence(_config: &Config) -> protocol::Fence {
+        protocol::Fence::Votes
+    }
+
+    /// Every message the leader sends a learner renews its `last_heard`; notifications
+    /// are FLE's, answered to anyone.
+    fn renews_fence(msg: &Message) -> bool {
+        !matches!(msg, Message::Notification { .. })
+    }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
     const MARKS: &'static [&'static str] = &[

@@ -1,0 +1,639 @@
+//! Disruption: a node takes office from a leader that a majority of its membership was
+//! still steadily hearing (Raft thesis §4.2.3 and §9.6, the vote fence; Paxos Made Live
+//! §5.2, ballot boosting). No safety property breaks when it happens: the new leader is
+//! legitimate, every leadership commits. What breaks is the promise that one cut link, or
+//! one node back from a partition, does not unseat a working leader.
+//!
+//! The record is online and cheap, as a run that keeps no events needs: per (leader,
+//! node) pair the stretch of fence-renewing messages the node handled from that leader
+//! (its first and last), per node its role, term and membership as last reported, and
+//! when it was last crashed, restarted, paused, resumed or had its clock stepped or its
+//! rate changed. O(nodes²) memory, O(1) per delivery.
+//!
+//! Definitions (all times true time, in nanoseconds):
+//! - *g(j)*, node j's fence in true time: the minimum election timeout, counted on j's
+//!   own clock, shrunk by j's clock rate and by the drift bound (whichever is shorter).
+//! - j *steadily hears* L at time t: j handled messages of L's current reign that renew a
+//!   fence (as the protocol declares them), each while j reported itself a follower of a
+//!   term no higher than L's, with no gap of g(j) or more between two of them or between
+//!   the last and t, the first at or before t − D, and nothing disturbed j or L since
+//!   (crash, restart, pause, resume, clock step or rate change; a FIFO connection reset
+//!   between them). D covers a vote's way from its grant to the candidate taking office:
+//!   the largest latency, lateness (reordering or duplication), disk write, and g.
+//! - *Votes* (the fence): node N takes office at T while L still leads a lower term, N and
+//!   L report the same membership, and L and the members steadily hearing L at T are a
+//!   majority of it.
+//! - *Leadership* (the boost): L leaves office at E without standing again at once (its
+//!   new role is not a candidate's), while L and the members steadily hearing it are a
+//!   majority, in a network that delivers every message within its latency (no loss, no
+//!   reordering or duplication, no cut or clog since E − D) and that is fast enough for L
+//!   to know it is followed (a heartbeat, two latencies and a disk write within g(L)); and
+//!   the next node to take office is not L.
+
+use crate::safety::Verdict;
+
+/// What the protocol promises (the simulator passes the protocol's own declaration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Promise {
+    /// Nothing is judged.
+    None,
+    /// The vote fence: no node takes office while a majority steadily hears a leader.
+    Votes,
+    /// The vote fence, and a followed leader leaves office only to stand again at once.
+    Leadership,
+}
+
+/// A node's role as the checker needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Leader,
+    Follower,
+    /// Campaigning (candidate, pre-candidate, looking).
+    Candidate,
+    /// Anything else (leading but not established, observing, crashed).
+    Other,
+}
+
+/// The world's timing the definitions need.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    /// The minimum election timeout, on a node's own clock.
+    pub election_min_ns: u64,
+    /// The clock drift bound the protocol is configured with.
+    pub drift_bound: f64,
+    pub heartbeat_ns: u64,
+    /// The largest one-way latency.
+    pub latency_max_ns: u64,
+    /// How much later than its latency a reordered or duplicated message may arrive (0
+    /// when the network neither reorders nor duplicates).
+    pub late_max_ns: u64,
+    pub write_max_ns: u64,
+    /// The network's loss probability at the start.
+    pub loss: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stretch {
+    first_ns: u64,
+    last_ns: u64,
+}
+
+#[derive(Clone, Debug)]
+struct NodeState {
+    standing: Standing,
+    /// The term last reported; `u64::MAX` while unknown (after a crash, before the restart
+    /// reports one).
+    term: u64,
+    /// Its last reign, kept after it leaves office: the fences its followers hold run on.
+    reign: Option<Reign>,
+    members: Vec<u32>,
+    rate: f64,
+    /// The step in which it last left office.
+    left_step: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Reign {
+    term: u64,
+    since_ns: u64,
+    /// When it left office (None while in office).
+    until_ns: Option<u64>,
+    /// The vote (candidate, term) it granted in the very step it left office: a leader
+    /// that grants a vote while it still leads helps the candidate as much as a
+    /// follower that still hears it.
+    helped: Option<(u32, u64)>,
+}
+
+/// A leader that left office while followed, waiting to see who takes office next.
+#[derive(Clone, Debug)]
+struct Abdication {
+    node: u32,
+    term: u64,
+    at_ns: u64,
+    heard_by: String,
+}
+
+/// Watches a run as it goes and judges every election against the leader it replaced.
+#[derive(Clone, Debug)]
+pub struct DisruptionWatch {
+    promise: Promise,
+    timing: Timing,
+    window_ns: u64,
+    nodes: Vec<NodeState>,
+    /// Indexed `leader * n + node` (0-based): the stretch `node` steadily hears `leader`.
+    heard: Vec<Option<Stretch>>,
+    /// Since when every message in flight arrives within its latency (`None`: not yet).
+    bounded_since_ns: Option<u64>,
+    /// The last cut or clog applied, and whether one is in place.
+    impaired_ns: Option<u64>,
+    cuts: bool,
+    clogs: bool,
+    /// Since when the network loses nothing (`None`: it loses now).
+    lossless_since_ns: Option<u64>,
+    abdication: Option<Abdication>,
+    /// Counts the protocol's steps, so that reports of one step are known as such.
+    steps: u64,
+    elections: u64,
+    judged: u64,
+    failure: Option<String>,
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.3}s", ns as f64 / 1e9)
+}
+
+impl DisruptionWatch {
+    /// `members`: the initial voting membership; `rates`: each node's clock rate (node
+    /// ids 1..=rates.len()).
+    pub fn new(promise: Promise, timing: Timing, members: &[u32], rates: &[f64]) -> Self {
+        let n = rates.len();
+        let fence_max = timing.election_min_ns;
+        let window_ns = timing.latency_max_ns
+            + timing.late_max_ns
+            + timing.write_max_ns
+            + fence_max
+            + 10_000_000;
+        let bounded = timing.late_max_ns == 0;
+        let lossless = timing.loss <= 0.0;
+        DisruptionWatch {
+            promise,
+            window_ns,
+            nodes: rates
+                .iter()
+                .map(|&rate| NodeState {
+                    standing: Standing::Follower,
+                    term: 0,
+                    reign: None,
+                    members: members.to_vec(),
+                    rate,
+                    left_step: 0,
+                })
+                .collect(),
+            heard: vec![None; n * n],
+            bounded_since_ns: bounded.then_some(0),
+            impaired_ns: None,
+            cuts: false,
+            clogs: false,
+            lossless_since_ns: lossless.then_some(0),
+            abdication: None,
+            steps: 0,
+            elections: 0,
+            judged: 0,
+            failure: None,
+            timing,
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn state(&self, id: u32) -> &NodeState {
+        &self.nodes[id as usize - 1]
+    }
+
+    /// Node j's fence in true time: the minimum election timeout on its clock.
+    fn fence_ns(&self, id: u32) -> u64 {
+        let min = self.timing.election_min_ns as f64;
+        let rate = self.state(id).rate.max(1e-9);
+        let by_bound = min * (1.0 - self.timing.drift_bound).max(0.0);
+        let by_rate = min / rate;
+        // A microsecond less, for the rounding of local clocks.
+        (by_bound.min(by_rate) as u64).saturating_sub(1_000)
+    }
+
+    fn forget_pairs_of(&mut self, id: u32) {
+        let n = self.n();
+        let i = id as usize - 1;
+        for k in 0..n {
+            self.heard[i * n + k] = None;
+            self.heard[k * n + i] = None;
+        }
+    }
+
+    /// Node `to` handled a message from `from`, sent at `sent_ns`.
+    pub fn handled(&mut self, at_ns: u64, from: u32, to: u32, sent_ns: u64, renews: bool) {
+        if !renews || self.promise == Promise::None || from == to {
+            return;
+        }
+        let Some(reign) = self.state(from).reign.filter(|r| r.until_ns.is_none()) else {
+            return;
+        };
+        let receiver = self.state(to);
+        if sent_ns < reign.since_ns
+            || receiver.standing != Standing::Follower
+            || receiver.term > reign.term
+        {
+            return;
+        }
+        let g = self.fence_ns(to);
+        let n = self.n();
+        let slot = &mut self.heard[(from as usize - 1) * n + (to as usize - 1)];
+        *slot = match *slot {
+            Some(s) if at_ns - s.last_ns < g => Some(Stretch {
+                first_ns: s.first_ns,
+                last_ns: at_ns,
+            }),
+            _ => Some(Stretch {
+                first_ns: at_ns,
+                last_ns: at_ns,
+            }),
+        };
+    }
+
+    /// The members of `leader`'s membership (other than itself) that steadily hear it at
+    /// `at_ns`, with a `margin_ns` of their fence to spare, as text for a verdict; None
+    /// when they and the leader are not a majority of it.
+    fn majority_hearing(&self, leader: u32, at_ns: u64, itself: bool) -> Option<String> {
+        let members = &self.state(leader).members;
+        if !members.contains(&leader) {
+            return None;
+        }
+        let n = self.n();
+        let mut hearing = Vec::new();
+        for &j in members.iter().filter(|&&j| j != leader) {
+            if j == 0 || j as usize > n {
+                continue;
+            }
+            let Some(s) = self.heard[(leader as usize - 1) * n + (j as usize - 1)] else {
+                continue;
+            };
+            let g = self.fence_ns(j);
+            if at_ns - s.last_ns < g && s.first_ns + self.window_ns <= at_ns {
+                hearing.push((j, s));
+            }
+        }
+        if usize::from(itself) + hearing.len() < members.len() / 2 + 1 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if itself {
+            parts.push(format!("n{leader} itself"));
+        }
+        for (j, s) in &hearing {
+            parts.push(format!(
+                "n{j} (heard it since {}, last at {})",
+                secs(s.first_ns),
+                secs(s.last_ns)
+            ));
+        }
+        Some(format!(
+            "a majority of its membership {{{}}} steadily heard it: {}",
+            members
+                .iter()
+                .map(|m| format!("n{m}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            parts.join(", ")
+        ))
+    }
+
+    /// Node `id` reported its role and term.
+    pub fn role(&mut self, at_ns: u64, id: u32, standing: Standing, term: u64) {
+        let was = self.state(id).clone();
+        let leads_now = standing == Standing::Leader;
+        let in_office = was.reign.filter(|r| r.until_ns.is_none());
+        let new_reign = leads_now && in_office.is_none_or(|r| r.term != term);
+        if let Some(r) = in_office.filter(|r| !leads_now || r.term != term) {
+            if !leads_now && standing != Standing::Candidate {
+                self.left_office(at_ns, id, r.term);
+            }
+            let steps = self.steps;
+            let s = &mut self.nodes[id as usize - 1];
+            s.left_step = steps;
+            if let Some(r) = s.reign.as_mut() {
+                r.until_ns = Some(at_ns);
+            }
+        }
+        if new_reign {
+            self.took_office(at_ns, id, term);
+            self.forget_pairs_of_leader(id);
+            self.nodes[id as usize - 1].reign = Some(Reign {
+                term,
+                since_ns: at_ns,
+                until_ns: None,
+                helped: None,
+            });
+        }
+        let s = &mut self.nodes[id as usize - 1];
+        s.standing = standing;
+        s.term = term;
+    }
+
+    /// The protocol is about to take a step (reports until the next one are its).
+    pub fn step(&mut self) {
+        self.steps += 1;
+    }
+
+    /// Node `id` granted its vote to `candidate` in `term`.
+    pub fn voted(&mut self, id: u32, term: u64, candidate: u32) {
+        let steps = self.steps;
+        let s = &mut self.nodes[id as usize - 1];
+        if s.left_step == steps && steps > 0 {
+            if let Some(r) = s.reign.as_mut() {
+                r.helped = Some((candidate, term));
+            }
+        }
+    }
+
+    fn forget_pairs_of_leader(&mut self, id: u32) {
+        let n = self.n();
+        let i = id as usize - 1;
+        for k in 0..n {
+            self.heard[i * n + k] = None;
+        }
+    }
+
+    fn took_office(&mut self, at_ns: u64, id: u32, term: u64) {
+        self.elections += 1;
+        if self.promise == Promise::None {
+            return;
+        }
+        if let Some(a) = self.abdication.take() {
+            if a.node != id && self.failure.is_none() {
+                self.failure = Some(format!(
+                    "n{id} took office in term {term} at {} after n{}, leader of term {}, left office at {} without standing again while {}; a leader a majority follows, preempted by a higher ballot, raises its own (ballot boosting, Paxos Made Live §5.2) rather than hand over",
+                    secs(at_ns),
+                    a.node,
+                    a.term,
+                    secs(a.at_ns),
+                    a.heard_by,
+                ));
+            }
+        }
+        for l in 1..=self.n() as u32 {
+            if l == id {
+                continue;
+            }
+            let old = self.state(l);
+            let Some(reign) = old.reign else {
+                continue;
+            };
+            if reign.term >= term || old.members != self.state(id).members {
+                continue;
+            }
+            self.judged += 1;
+            if self.failure.is_some() {
+                continue;
+            }
+            // The old leader counts itself while it leads (a leader grants no vote), or
+            // when it left office granting its vote to this very candidate.
+            let helped = reign.helped == Some((id, term));
+            let itself = reign.until_ns.is_none() || helped;
+            let Some(heard_by) = self.majority_hearing(l, at_ns, itself) else {
+                continue;
+            };
+            let office = match reign.until_ns {
+                None => "was still in office".to_string(),
+                Some(until) if helped => format!(
+                    "left office at {} granting its own vote to n{id}",
+                    secs(until)
+                ),
+                Some(until) => format!("left office at {}", secs(until)),
+            };
+            self.failure = Some(format!(
+                "n{id} took office in term {term} at {} while n{l}, leader of term {} since {}, {office}, and {heard_by}; a node that heard a live leader within the minimum election timeout helps no other node take office (the vote fence, Raft thesis §4.2.3, §9.6)",
+                secs(at_ns),
+                reign.term,
+                secs(reign.since_ns),
+            ));
+        }
+    }
+
+    fn left_office(&mut self, at_ns: u64, id: u32, term: u64) {
+        if self.promise != Promise::Leadership {
+            return;
+        }
+        let t = &self.timing;
+        let since = at_ns.saturating_sub(self.window_ns);
+        let bounded = self.bounded_since_ns.is_some_and(|b| b <= since)
+            && self.lossless_since_ns.is_some_and(|b| b <= since)
+            && !self.cuts
+            && !self.clogs
+            && self.impaired_ns.is_none_or(|i| i < since);
+        // The leader counts itself followed while a majority acked a heartbeat round that
+        // started within its fence: a round trip, a heartbeat and a write must fit.
+        let round_trip = t.heartbeat_ns + 2 * t.latency_max_ns + t.write_max_ns;
+        if !bounded || round_trip >= self.fence_ns(id) {
+            return;
+        }
+        if let Some(heard_by) = self.majority_hearing(id, at_ns, true) {
+            self.abdication = Some(Abdication {
+                node: id,
+                term,
+                at_ns,
+                heard_by,
+            });
+        }
+    }
+
+    /// Node `id` crashed, restarted, paused, resumed, or its clock was stepped: what it
+    /// heard, and what was heard of it, no longer says what its fence holds.
+    pub fn disturbed(&mut self, id: u32) {
+        self.forget_pairs_of(id);
+    }
+
+    /// Node `id` crashed: it leads nothing and its term is unknown until it reports one.
+    pub fn crashed(&mut self, id: u32) {
+        self.forget_pairs_of(id);
+        let s = &mut self.nodes[id as usize - 1];
+        s.standing = Standing::Other;
+        s.term = u64::MAX;
+        s.reign = None;
+    }
+
+    /// Node `id`'s clock now runs at `rate`.
+    pub fn clock_rate(&mut self, id: u32, rate: f64) {
+        self.forget_pairs_of(id);
+        self.nodes[id as usize - 1].rate = rate;
+    }
+
+    /// The FIFO connection between `a` and `b` broke (a ZAB learner leaves its leader).
+    pub fn connection_reset(&mut self, a: u32, b: u32) {
+        let n = self.n();
+        let (i, k) = (a as usize - 1, b as usize - 1);
+        self.heard[i * n + k] = None;
+        self.heard[k * n + i] = None;
+    }
+
+    /// Node `id` reported its voting membership.
+    pub fn members(&mut self, id: u32, members: &[u32]) {
+        self.nodes[id as usize - 1].members = members.to_vec();
+    }
+
+    /// A link was cut or clogged.
+    pub fn impaired(&mut self, at_ns: u64, cut: bool) {
+        self.impaired_ns = Some(at_ns);
+        if cut {
+            self.cuts = true;
+        } else {
+            self.clogs = true;
+        }
+    }
+
+    /// Every cut (or every clog) was lifted.
+    pub fn lifted(&mut self, cuts: bool, clogs: bool) {
+        if cuts {
+            self.cuts = false;
+        }
+        if clogs {
+            self.clogs = false;
+        }
+    }
+
+    /// The network's loss probability is now `p`.
+    pub fn loss(&mut self, at_ns: u64, p: f64) {
+        if p > 0.0 {
+            self.lossless_since_ns = None;
+        } else if self.lossless_since_ns.is_none() {
+            self.lossless_since_ns = Some(at_ns);
+        }
+    }
+
+    /// The network calmed (no more reordering, duplication or loss): messages already
+    /// late arrive within `late_max + latency_max` of now.
+    pub fn calmed(&mut self, at_ns: u64) {
+        self.loss(at_ns, 0.0);
+        if self.bounded_since_ns.is_none() {
+            self.bounded_since_ns =
+                Some(at_ns + self.timing.latency_max_ns + self.timing.late_max_ns);
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if let Some(f) = &self.failure {
+            return Verdict::fail(f.clone());
+        }
+        match self.promise {
+            Promise::None => Verdict::pass(format!(
+                "not judged: this configuration promises no vote fence ({} elections)",
+                self.elections
+            )),
+            _ => Verdict::pass(format!(
+                "{} elections, {} judged against an earlier leader: none took office while a majority steadily heard another leader",
+                self.elections, self.judged
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn timing() -> Timing {
+        Timing {
+            election_min_ns: 150 * MS,
+            drift_bound: 0.0,
+            heartbeat_ns: 20 * MS,
+            latency_max_ns: 5 * MS,
+            late_max_ns: 0,
+            write_max_ns: 5 * MS,
+            loss: 0.0,
+        }
+    }
+
+    /// Three nodes; n1 leads term 1 from 100ms and sends heartbeats every 20ms to the
+    /// nodes in `to` until `until_ms`.
+    fn three_nodes(promise: Promise, to: &[u32], until_ms: u64) -> DisruptionWatch {
+        let mut w = DisruptionWatch::new(promise, timing(), &[1, 2, 3], &[1.0, 1.0, 1.0]);
+        for id in 1..=3 {
+            w.role(0, id, Standing::Follower, 1);
+        }
+        w.role(100 * MS, 1, Standing::Leader, 1);
+        let mut t = 100;
+        while t <= until_ms {
+            for &j in to {
+                w.handled(t * MS + MS, 1, j, t * MS, true);
+            }
+            t += 20;
+        }
+        w
+    }
+
+    #[test]
+    fn a_node_taking_office_from_a_leader_a_majority_steadily_hears_is_a_disruption() {
+        // n3 is cut off from n1; n2 still hears n1 and yet helps n3 to office.
+        let mut w = three_nodes(Promise::Votes, &[2], 1_000);
+        w.role(1_010 * MS, 3, Standing::Leader, 2);
+        let v = w.verdict();
+        assert_eq!(v.result, crate::safety::Outcome::Fail, "{v}");
+        assert!(v.detail.starts_with("n3 took office in term 2"), "{v}");
+        assert!(v.detail.contains("n1, leader of term 1"), "{v}");
+        assert!(v.detail.contains("n1 itself, n2 (heard it since"), "{v}");
+    }
+
+    #[test]
+    fn a_leader_that_the_majority_stopped_hearing_may_be_replaced() {
+        // n1's heartbeats stop reaching n2 at 700ms: by 1010ms its fence has run out.
+        let mut w = three_nodes(Promise::Votes, &[2], 700);
+        w.role(1_010 * MS, 3, Standing::Leader, 2);
+        assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
+    }
+
+    #[test]
+    fn a_crash_or_restart_in_the_window_excuses_the_node() {
+        let mut w = three_nodes(Promise::Votes, &[2], 900);
+        w.crashed(2);
+        w.disturbed(2);
+        w.role(950 * MS, 2, Standing::Follower, 1);
+        for t in [960, 980, 1_000] {
+            w.handled(t * MS, 1, 2, t * MS - MS, true);
+        }
+        w.role(1_010 * MS, 3, Standing::Leader, 2);
+        assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
+    }
+
+    #[test]
+    fn a_node_in_a_higher_term_does_not_hear_the_old_leader() {
+        // n2 adopted term 2 at 500ms (a vote it gave when its fence had run out): the old
+        // leader's messages after that do not renew anything.
+        let mut w = three_nodes(Promise::Votes, &[], 0);
+        for t in (120..=480).step_by(20) {
+            w.handled(t * MS, 1, 2, t * MS - MS, true);
+        }
+        w.role(500 * MS, 2, Standing::Follower, 2);
+        for t in (520..=1_000).step_by(20) {
+            w.handled(t * MS, 1, 2, t * MS - MS, true);
+        }
+        w.role(1_010 * MS, 3, Standing::Leader, 2);
+        assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
+    }
+
+    #[test]
+    fn nothing_is_judged_without_a_promise() {
+        let mut w = three_nodes(Promise::None, &[2], 1_000);
+        w.role(1_010 * MS, 3, Standing::Leader, 2);
+        let v = w.verdict();
+        assert_eq!(v.result, crate::safety::Outcome::Pass);
+        assert!(v.detail.starts_with("not judged"), "{v}");
+    }
+
+    #[test]
+    fn a_followed_leader_that_boosts_its_ballot_is_not_a_disruption_but_one_that_hands_over_is() {
+        // Boost: n1 stands again at once and takes office again.
+        let mut w = three_nodes(Promise::Leadership, &[2, 3], 1_000);
+        w.role(1_005 * MS, 1, Standing::Candidate, 5);
+        w.role(1_015 * MS, 1, Standing::Leader, 5);
+        assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
+        // No boost: n1 goes passive and n3 takes over once the fences ran out.
+        let mut w = three_nodes(Promise::Leadership, &[2, 3], 1_000);
+        w.role(1_005 * MS, 1, Standing::Follower, 4);
+        w.role(1_300 * MS, 3, Standing::Leader, 6);
+        let v = w.verdict();
+        assert_eq!(v.result, crate::safety::Outcome::Fail, "{v}");
+        assert!(
+            v.detail.contains("n1, leader of term 1, left office"),
+            "{v}"
+        );
+        assert!(v.detail.starts_with("n3 took office in term 6"), "{v}");
+        // The same with a lossy network: not judged.
+        let mut w = three_nodes(Promise::Leadership, &[2, 3], 1_000);
+        w.loss(500 * MS, 0.01);
+        w.role(1_005 * MS, 1, Standing::Follower, 4);
+        w.role(1_300 * MS, 3, Standing::Leader, 6);
+        assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
+    }
+}
