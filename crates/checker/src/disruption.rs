@@ -147,7 +147,9 @@ impl DisruptionWatch {
     /// ids 1..=rates.len()).
     pub fn new(promise: Promise, timing: Timing, members: &[u32], rates: &[f64]) -> Self {
         let n = rates.len();
-        let fence_max = timing.election_min_ns;
+        // The longest a fence lasts in true time: on the slowest clock the bound allows.
+        let fence_max =
+            (timing.election_min_ns as f64 / (1.0 - timing.drift_bound).max(0.05)) as u64;
         let window_ns = timing.latency_max_ns
             + timing.late_max_ns
             + timing.write_max_ns
@@ -222,7 +224,7 @@ impl DisruptionWatch {
         let receiver = self.state(to);
         if sent_ns < reign.since_ns
             || receiver.standing != Standing::Follower
-            || receiver.term > reign.term
+            || receiver.term != reign.term
         {
             return;
         }
@@ -241,10 +243,9 @@ impl DisruptionWatch {
         };
     }
 
-    /// The members of `leader`'s membership (other than itself) that steadily hear it at
-    /// `at_ns`, with a `margin_ns` of their fence to spare, as text for a verdict; None
-    /// when they and the leader are not a majority of it.
-    fn majority_hearing(&self, leader: u32, at_ns: u64, itself: bool) -> Option<String> {
+    /// The leader and the members of its membership that steadily hear it at `at_ns`, as
+    /// text for a verdict; None when they are not a majority of it.
+    fn majority_hearing(&self, leader: u32, at_ns: u64) -> Option<String> {
         let members = &self.state(leader).members;
         if !members.contains(&leader) {
             return None;
@@ -263,13 +264,10 @@ impl DisruptionWatch {
                 hearing.push((j, s));
             }
         }
-        if usize::from(itself) + hearing.len() < members.len() / 2 + 1 {
+        if 1 + hearing.len() < members.len() / 2 + 1 {
             return None;
         }
-        let mut parts = Vec::new();
-        if itself {
-            parts.push(format!("n{leader} itself"));
-        }
+        let mut parts = vec![format!("n{leader} itself")];
         for (j, s) in &hearing {
             parts.push(format!(
                 "n{j} (heard it since {}, last at {})",
@@ -372,24 +370,24 @@ impl DisruptionWatch {
             if reign.term >= term || old.members != self.state(id).members {
                 continue;
             }
-            self.judged += 1;
             if self.failure.is_some() {
                 continue;
             }
-            // The old leader counts itself while it leads (a leader grants no vote), or
-            // when it left office granting its vote to this very candidate.
-            let helped = reign.helped == Some((id, term));
-            let itself = reign.until_ns.is_none() || helped;
-            let Some(heard_by) = self.majority_hearing(l, at_ns, itself) else {
-                continue;
-            };
+            // Judged while the old leader leads (a leader grants no vote, and its
+            // followers follow it and no one else), or when it left office in the very
+            // step it granted its vote to this candidate. A leader that left office
+            // otherwise (check-quorum) may rightly vote for anyone.
             let office = match reign.until_ns {
                 None => "was still in office".to_string(),
-                Some(until) if helped => format!(
+                Some(until) if reign.helped == Some((id, term)) => format!(
                     "left office at {} granting its own vote to n{id}",
                     secs(until)
                 ),
-                Some(until) => format!("left office at {}", secs(until)),
+                Some(_) => continue,
+            };
+            self.judged += 1;
+            let Some(heard_by) = self.majority_hearing(l, at_ns) else {
+                continue;
             };
             self.failure = Some(format!(
                 "n{id} took office in term {term} at {} while n{l}, leader of term {} since {}, {office}, and {heard_by}; a node that heard a live leader within the minimum election timeout helps no other node take office (the vote fence, Raft thesis §4.2.3, §9.6)",
@@ -417,7 +415,7 @@ impl DisruptionWatch {
         if !bounded || round_trip >= self.fence_ns(id) {
             return;
         }
-        if let Some(heard_by) = self.majority_hearing(id, at_ns, true) {
+        if let Some(heard_by) = self.majority_hearing(id, at_ns) {
             self.abdication = Some(Abdication {
                 node: id,
                 term,
@@ -510,7 +508,7 @@ impl DisruptionWatch {
                 self.elections
             )),
             _ => Verdict::pass(format!(
-                "{} elections, {} judged against an earlier leader: none took office while a majority steadily heard another leader",
+                "{} elections, {} judged against a leader in office: none took office while a majority steadily heard that leader",
                 self.elections, self.judged
             )),
         }

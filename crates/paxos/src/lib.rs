@@ -845,9 +845,15 @@ impl Protocol for Paxos {
         protocol::Fence::Leadership
     }
 
-    /// Accept and Heartbeat renew the acceptor's `lease_granted` (`note_leader`).
-    fn renews_fence(msg: &Message) -> bool {
-        matches!(msg, Message::Accept { .. } | Message::Heartbeat { .. })
+    /// An Accept or Heartbeat not below the promise renews the acceptor's
+    /// `lease_granted` (`note_leader`).
+    fn renews_fence(&self, _from: NodeId, msg: &Message) -> bool {
+        match msg {
+            Message::Accept { ballot, .. } | Message::Heartbeat { ballot, .. } => {
+                *ballot >= self.promised
+            }
+            _ => false,
+        }
     }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).

@@ -137,12 +137,14 @@ pub trait Protocol: Sized {
         Fence::None
     }
 
-    /// Whether `msg`, sent by a leader to a node that follows it, renews that node's
-    /// fence (Raft: AppendEntries and InstallSnapshot restart the follower's clock of
-    /// "heard from a leader"; a reply to a stale vote request does not). Only asked when
+    /// Whether this node, in its present state, takes `msg` from `from` as word that its
+    /// leader is alive: handling it renews the node's fence (Raft: an AppendEntries or
+    /// InstallSnapshot restarts the follower's clock of "heard from a leader", a reply to
+    /// a stale vote request does not; a ZAB learner hears only the leader it follows).
+    /// Asked by the driver just before the node handles the message, only when
     /// [`Protocol::fence`] promises something.
-    fn renews_fence(msg: &Self::Message) -> bool {
-        let _ = msg;
+    fn renews_fence(&self, from: NodeId, msg: &Self::Message) -> bool {
+        let _ = (from, msg);
         false
     }
 

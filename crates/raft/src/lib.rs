@@ -1057,7 +1057,7 @@ impl Protocol for Raft {
 
     /// Only the leader's AppendEntries and InstallSnapshot tell a follower that a leader
     /// is alive (`last_leader_contact`).
-    fn renews_fence(msg: &Message) -> bool {
+    fn renews_fence(&self, _from: NodeId, msg: &Message) -> bool {
         matches!(
             msg,
             Message::AppendEntries { .. } | Message::InstallSnapshot { .. }

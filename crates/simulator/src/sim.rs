@@ -1283,7 +1283,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         match item {
             Stashed::Message { from, msg, sent_at } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
-                let renews = P::renews_fence(&msg);
+                let renews = self.nodes[id as usize - 1]
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.renews_fence(NodeId(from), &msg));
                 self.disruption.handled(self.now, from, id, sent_at, renews);
                 self.describe(|| format!("{msg:?}"));
                 self.step(

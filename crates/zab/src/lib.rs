@@ -597,10 +597,15 @@ impl Protocol for Zab {
         protocol::Fence::Votes
     }
 
-    /// Every message the leader sends a learner renews its `last_heard`; notifications
-    /// are FLE's, answered to anyone.
-    fn renews_fence(msg: &Message) -> bool {
-        !matches!(msg, Message::Notification { .. })
+    /// Every message from the leader a learner follows renews its `last_heard`
+    /// (`learner_on_message`); notifications are FLE's, answered to anyone.
+    fn renews_fence(&self, from: NodeId, msg: &Message) -> bool {
+        match &self.phase {
+            Phase::Following(l) => {
+                !self.inert && l.leader == from && !matches!(msg, Message::Notification { .. })
+            }
+            _ => false,
+        }
     }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
