@@ -68,8 +68,16 @@ pub struct Timing {
     /// when the network neither reorders nor duplicates).
     pub late_max_ns: u64,
     pub write_max_ns: u64,
-    /// The network's loss probability at the start.
-    pub loss: f64,
+}
+
+/// What a handled message said about the fence (the protocol's own reading of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    None,
+    /// The receiver's leader is alive.
+    Renews,
+    /// The receiver leads, and the sender acknowledges its leadership.
+    Acks,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -111,6 +119,8 @@ struct Abdication {
     term: u64,
     at_ns: u64,
     heard_by: String,
+    /// The start of the latest heartbeat round a majority acknowledged.
+    round_ns: u64,
 }
 
 /// Watches a run as it goes and judges every election against the leader it replaced.
@@ -122,14 +132,14 @@ pub struct DisruptionWatch {
     nodes: Vec<NodeState>,
     /// Indexed `leader * n + node` (0-based): the stretch `node` steadily hears `leader`.
     heard: Vec<Option<Stretch>>,
-    /// Since when every message in flight arrives within its latency (`None`: not yet).
-    bounded_since_ns: Option<u64>,
-    /// The last cut or clog applied, and whether one is in place.
-    impaired_ns: Option<u64>,
-    cuts: bool,
-    clogs: bool,
-    /// Since when the network loses nothing (`None`: it loses now).
-    lossless_since_ns: Option<u64>,
+    /// Indexed as `heard`: the send time of the last message of `leader` that `node` took
+    /// as word of its leadership (what `node` echoes in its next message to `leader`).
+    renewed_by: Vec<u64>,
+    /// Indexed as `heard`: the latest send time of `leader`'s messages that `node`'s acks,
+    /// handled by `leader`, echoed (a heartbeat round `node` acknowledged, by its start).
+    acked: Vec<u64>,
+    /// When a node last took office.
+    last_took_office_ns: u64,
     abdication: Option<Abdication>,
     /// Counts the protocol's steps, so that reports of one step are known as such.
     steps: u64,
@@ -155,8 +165,6 @@ impl DisruptionWatch {
             + timing.write_max_ns
             + fence_max
             + 10_000_000;
-        let bounded = timing.late_max_ns == 0;
-        let lossless = timing.loss <= 0.0;
         DisruptionWatch {
             promise,
             window_ns,
@@ -172,11 +180,9 @@ impl DisruptionWatch {
                 })
                 .collect(),
             heard: vec![None; n * n],
-            bounded_since_ns: bounded.then_some(0),
-            impaired_ns: None,
-            cuts: false,
-            clogs: false,
-            lossless_since_ns: lossless.then_some(0),
+            renewed_by: vec![0; n * n],
+            acked: vec![0; n * n],
+            last_took_office_ns: 0,
             abdication: None,
             steps: 0,
             elections: 0,
@@ -204,18 +210,58 @@ impl DisruptionWatch {
         (by_bound.min(by_rate) as u64).saturating_sub(1_000)
     }
 
+    fn forget_pair(&mut self, leader: usize, node: usize) {
+        let i = leader * self.n() + node;
+        self.heard[i] = None;
+        self.renewed_by[i] = 0;
+        self.acked[i] = 0;
+    }
+
     fn forget_pairs_of(&mut self, id: u32) {
-        let n = self.n();
         let i = id as usize - 1;
-        for k in 0..n {
-            self.heard[i * n + k] = None;
-            self.heard[k * n + i] = None;
+        for k in 0..self.n() {
+            self.forget_pair(i, k);
+            self.forget_pair(k, i);
         }
     }
 
-    /// Node `to` handled a message from `from`, sent at `sent_ns`.
-    pub fn handled(&mut self, at_ns: u64, from: u32, to: u32, sent_ns: u64, renews: bool) {
-        if !renews || self.promise == Promise::None || from == to {
+    /// Whether anything is judged (the driver may skip asking the protocol otherwise).
+    pub fn judges(&self) -> bool {
+        self.promise != Promise::None
+    }
+
+    /// What a message `from` sends `to` now echoes: the send time of the last message of
+    /// `to` that `from` took as word of `to`'s leadership (0 if none).
+    pub fn echo(&self, from: u32, to: u32) -> u64 {
+        let n = self.n();
+        self.renewed_by[(to as usize - 1) * n + (from as usize - 1)]
+    }
+
+    /// Node `to` handled a message from `from`, sent at `sent_ns` and echoing `echo_ns`
+    /// (see [`DisruptionWatch::echo`]), which the protocol read as `signal`.
+    pub fn handled(
+        &mut self,
+        at_ns: u64,
+        from: u32,
+        to: u32,
+        sent_ns: u64,
+        echo_ns: u64,
+        signal: Signal,
+    ) {
+        if self.promise == Promise::None || from == to {
+            return;
+        }
+        let n = self.n();
+        if signal == Signal::Acks {
+            if let Some(reign) = self.state(to).reign.filter(|r| r.until_ns.is_none()) {
+                let i = (to as usize - 1) * n + (from as usize - 1);
+                if echo_ns >= reign.since_ns && echo_ns > self.acked[i] {
+                    self.acked[i] = echo_ns;
+                }
+            }
+            return;
+        }
+        if signal != Signal::Renews {
             return;
         }
         let Some(reign) = self.state(from).reign.filter(|r| r.until_ns.is_none()) else {
@@ -229,8 +275,9 @@ impl DisruptionWatch {
             return;
         }
         let g = self.fence_ns(to);
-        let n = self.n();
-        let slot = &mut self.heard[(from as usize - 1) * n + (to as usize - 1)];
+        let i = (from as usize - 1) * n + (to as usize - 1);
+        self.renewed_by[i] = sent_ns;
+        let slot = &mut self.heard[i];
         *slot = match *slot {
             Some(s) if at_ns - s.last_ns < g => Some(Stretch {
                 first_ns: s.first_ns,
@@ -335,26 +382,27 @@ impl DisruptionWatch {
     }
 
     fn forget_pairs_of_leader(&mut self, id: u32) {
-        let n = self.n();
         let i = id as usize - 1;
-        for k in 0..n {
-            self.heard[i * n + k] = None;
+        for k in 0..self.n() {
+            self.forget_pair(i, k);
         }
     }
 
     fn took_office(&mut self, at_ns: u64, id: u32, term: u64) {
         self.elections += 1;
+        self.last_took_office_ns = at_ns;
         if self.promise == Promise::None {
             return;
         }
         if let Some(a) = self.abdication.take() {
             if a.node != id && self.failure.is_none() {
                 self.failure = Some(format!(
-                    "n{id} took office in term {term} at {} after n{}, leader of term {}, left office at {} without standing again while {}; a leader a majority follows, preempted by a higher ballot, raises its own (ballot boosting, Paxos Made Live §5.2) rather than hand over",
+                    "n{id} took office in term {term} at {} after n{}, leader of term {}, left office at {} without standing again while it knew itself followed (a majority acknowledged its heartbeat round of {}) and {}; a leader a majority follows, preempted by a higher ballot, raises its own (ballot boosting, Paxos Made Live §5.2) rather than hand over",
                     secs(at_ns),
                     a.node,
                     a.term,
                     secs(a.at_ns),
+                    secs(a.round_ns),
                     a.heard_by,
                 ));
             }
@@ -402,17 +450,33 @@ impl DisruptionWatch {
         if self.promise != Promise::Leadership {
             return;
         }
-        let t = &self.timing;
-        let since = at_ns.saturating_sub(self.window_ns);
-        let bounded = self.bounded_since_ns.is_some_and(|b| b <= since)
-            && self.lossless_since_ns.is_some_and(|b| b <= since)
-            && !self.cuts
-            && !self.clogs
-            && self.impaired_ns.is_none_or(|i| i < since);
-        // The leader counts itself followed while a majority acked a heartbeat round that
-        // started within its fence: a round trip, a heartbeat and a write must fit.
-        let round_trip = t.heartbeat_ns + 2 * t.latency_max_ns + t.write_max_ns;
-        if !bounded || round_trip >= self.fence_ns(id) {
+        let Some(reign) = self.state(id).reign else {
+            return;
+        };
+        // Its reign is the latest: a leader displaced by one that took office since is
+        // judged when that one took office.
+        if self.last_took_office_ns != reign.since_ns {
+            return;
+        }
+        // It knew itself followed: a majority (itself included) acknowledged a round it
+        // started within its fence, on its own clock (Paxos's `quorum_since`).
+        let members = &self.state(id).members;
+        let n = self.n();
+        let mut echoes: Vec<u64> = members
+            .iter()
+            .filter(|&&j| j != id && j >= 1 && j as usize <= n)
+            .map(|&j| self.acked[(id as usize - 1) * n + (j as usize - 1)])
+            .collect();
+        echoes.sort_unstable_by(|a, b| b.cmp(a));
+        let needed = members.len() / 2; // besides itself
+        let round_ns = match needed.checked_sub(1) {
+            None => at_ns,
+            Some(k) => match echoes.get(k) {
+                Some(&e) if e > 0 => e,
+                _ => return,
+            },
+        };
+        if at_ns - round_ns >= self.fence_ns(id) {
             return;
         }
         if let Some(heard_by) = self.majority_hearing(id, at_ns) {
@@ -421,6 +485,7 @@ impl DisruptionWatch {
                 term,
                 at_ns,
                 heard_by,
+                round_ns,
             });
         }
     }
@@ -459,45 +524,6 @@ impl DisruptionWatch {
         self.nodes[id as usize - 1].members = members.to_vec();
     }
 
-    /// A link was cut or clogged.
-    pub fn impaired(&mut self, at_ns: u64, cut: bool) {
-        self.impaired_ns = Some(at_ns);
-        if cut {
-            self.cuts = true;
-        } else {
-            self.clogs = true;
-        }
-    }
-
-    /// Every cut (or every clog) was lifted.
-    pub fn lifted(&mut self, cuts: bool, clogs: bool) {
-        if cuts {
-            self.cuts = false;
-        }
-        if clogs {
-            self.clogs = false;
-        }
-    }
-
-    /// The network's loss probability is now `p`.
-    pub fn loss(&mut self, at_ns: u64, p: f64) {
-        if p > 0.0 {
-            self.lossless_since_ns = None;
-        } else if self.lossless_since_ns.is_none() {
-            self.lossless_since_ns = Some(at_ns);
-        }
-    }
-
-    /// The network calmed (no more reordering, duplication or loss): messages already
-    /// late arrive within `late_max + latency_max` of now.
-    pub fn calmed(&mut self, at_ns: u64) {
-        self.loss(at_ns, 0.0);
-        if self.bounded_since_ns.is_none() {
-            self.bounded_since_ns =
-                Some(at_ns + self.timing.latency_max_ns + self.timing.late_max_ns);
-        }
-    }
-
     pub fn verdict(&self) -> Verdict {
         if let Some(f) = &self.failure {
             return Verdict::fail(f.clone());
@@ -529,7 +555,6 @@ mod tests {
             latency_max_ns: 5 * MS,
             late_max_ns: 0,
             write_max_ns: 5 * MS,
-            loss: 0.0,
         }
     }
 
@@ -544,7 +569,9 @@ mod tests {
         let mut t = 100;
         while t <= until_ms {
             for &j in to {
-                w.handled(t * MS + MS, 1, j, t * MS, true);
+                w.handled(t * MS + MS, 1, j, t * MS, 0, Signal::Renews);
+                // Each follower acks the heartbeat at once.
+                w.handled(t * MS + 2 * MS, j, 1, t * MS + MS, t * MS, Signal::Acks);
             }
             t += 20;
         }
@@ -578,7 +605,7 @@ mod tests {
         w.disturbed(2);
         w.role(950 * MS, 2, Standing::Follower, 1);
         for t in [960, 980, 1_000] {
-            w.handled(t * MS, 1, 2, t * MS - MS, true);
+            w.handled(t * MS, 1, 2, t * MS - MS, 0, Signal::Renews);
         }
         w.role(1_010 * MS, 3, Standing::Leader, 2);
         assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
@@ -590,11 +617,11 @@ mod tests {
         // leader's messages after that do not renew anything.
         let mut w = three_nodes(Promise::Votes, &[], 0);
         for t in (120..=480).step_by(20) {
-            w.handled(t * MS, 1, 2, t * MS - MS, true);
+            w.handled(t * MS, 1, 2, t * MS - MS, 0, Signal::Renews);
         }
         w.role(500 * MS, 2, Standing::Follower, 2);
         for t in (520..=1_000).step_by(20) {
-            w.handled(t * MS, 1, 2, t * MS - MS, true);
+            w.handled(t * MS, 1, 2, t * MS - MS, 0, Signal::Renews);
         }
         w.role(1_010 * MS, 3, Standing::Leader, 2);
         assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);
@@ -627,9 +654,14 @@ mod tests {
             "{v}"
         );
         assert!(v.detail.starts_with("n3 took office in term 6"), "{v}");
-        // The same with a lossy network: not judged.
-        let mut w = three_nodes(Promise::Leadership, &[2, 3], 1_000);
-        w.loss(500 * MS, 0.01);
+        // The same with no ack reaching n1 for its fence: it could not know itself
+        // followed, and going passive is its right.
+        let mut w = three_nodes(Promise::Leadership, &[], 0);
+        for t in (120..=1_000).step_by(20) {
+            w.handled(t * MS + MS, 1, 2, t * MS, 0, Signal::Renews);
+            w.handled(t * MS + MS, 1, 3, t * MS, 0, Signal::Renews);
+        }
+        w.handled(800 * MS, 2, 1, 799 * MS, 780 * MS, Signal::Acks);
         w.role(1_005 * MS, 1, Standing::Follower, 4);
         w.role(1_300 * MS, 3, Standing::Leader, 6);
         assert_eq!(w.verdict().result, crate::safety::Outcome::Pass);

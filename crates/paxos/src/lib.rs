@@ -846,13 +846,21 @@ impl Protocol for Paxos {
     }
 
     /// An Accept or Heartbeat not below the promise renews the acceptor's
-    /// `lease_granted` (`note_leader`).
-    fn renews_fence(&self, _from: NodeId, msg: &Message) -> bool {
+    /// `lease_granted` (`note_leader`); a HeartbeatAck of the leader's ballot is what
+    /// tells the leader it is followed (`quorum_since`, the boost's condition).
+    fn fence_signal(&self, _from: NodeId, msg: &Message) -> protocol::FenceSignal {
         match msg {
-            Message::Accept { ballot, .. } | Message::Heartbeat { ballot, .. } => {
-                *ballot >= self.promised
+            Message::Accept { ballot, .. } | Message::Heartbeat { ballot, .. }
+                if *ballot >= self.promised =>
+            {
+                protocol::FenceSignal::Renews
             }
-            _ => false,
+            Message::HeartbeatAck { ballot, .. }
+                if self.leader.as_ref().is_some_and(|l| l.ballot == *ballot) =>
+            {
+                protocol::FenceSignal::Acks
+            }
+            _ => protocol::FenceSignal::None,
         }
     }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;

@@ -137,15 +137,17 @@ pub trait Protocol: Sized {
         Fence::None
     }
 
-    /// Whether this node, in its present state, takes `msg` from `from` as word that its
-    /// leader is alive: handling it renews the node's fence (Raft: an AppendEntries or
-    /// InstallSnapshot restarts the follower's clock of "heard from a leader", a reply to
-    /// a stale vote request does not; a ZAB learner hears only the leader it follows).
-    /// Asked by the driver just before the node handles the message, only when
-    /// [`Protocol::fence`] promises something.
-    fn renews_fence(&self, from: NodeId, msg: &Self::Message) -> bool {
+    /// What `msg` from `from` tells this node, in its present state, about the fence:
+    /// that its leader is alive ([`FenceSignal::Renews`]: Raft's AppendEntries and
+    /// InstallSnapshot restart a follower's clock of "heard from a leader", a reply to a
+    /// stale vote request does not; a ZAB learner hears only the leader it follows), or,
+    /// to a leader, that the sender follows it ([`FenceSignal::Acks`]: the ack of a
+    /// heartbeat round by which a Paxos leader knows it is followed). Asked by the driver
+    /// just before the node handles the message, only when [`Protocol::fence`] promises
+    /// something.
+    fn fence_signal(&self, from: NodeId, msg: &Self::Message) -> FenceSignal {
         let _ = (from, msg);
-        false
+        FenceSignal::None
     }
 
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
@@ -206,6 +208,17 @@ pub enum Fence {
     /// another node: when a higher ballot preempts it, it stands again at once with a
     /// higher one of its own (Paxos Made Live §5.2, ballot boosting).
     Leadership,
+}
+
+/// What a message tells its receiver about the fence (see [`Protocol::fence_signal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceSignal {
+    None,
+    /// The receiver's leader is alive: its fence starts again.
+    Renews,
+    /// The receiver leads, and the sender acknowledges a heartbeat round of its
+    /// leadership (answering the last message of the leader it handled).
+    Acks,
 }
 
 /// The checks every protocol shares: known bugs, a supported read mode, sane timing.

@@ -1057,11 +1057,13 @@ impl Protocol for Raft {
 
     /// Only the leader's AppendEntries and InstallSnapshot tell a follower that a leader
     /// is alive (`last_leader_contact`).
-    fn renews_fence(&self, _from: NodeId, msg: &Message) -> bool {
-        matches!(
-            msg,
-            Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
-        )
+    fn fence_signal(&self, _from: NodeId, msg: &Message) -> protocol::FenceSignal {
+        match msg {
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
+                protocol::FenceSignal::Renews
+            }
+            _ => protocol::FenceSignal::None,
+        }
     }
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {

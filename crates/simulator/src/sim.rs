@@ -96,10 +96,22 @@ enum Ev<M> {
 
 /// Something a node handles: at once, or on resume (in arrival order) if it is paused.
 enum Stashed<M> {
-    Message { from: u32, msg: M, sent_at: u64 },
-    Timer { timer: TimerId, generation: u64 },
-    WriteDone { tag: u64 },
-    Disconnected { peer: u32 },
+    Message {
+        from: u32,
+        msg: M,
+        sent_at: u64,
+        echo_ns: u64,
+    },
+    Timer {
+        timer: TimerId,
+        generation: u64,
+    },
+    WriteDone {
+        tag: u64,
+    },
+    Disconnected {
+        peer: u32,
+    },
     Client(Command),
     Membership(MembershipChange),
 }
@@ -114,6 +126,9 @@ struct Wire<M> {
     /// Its place on that connection: the receiver hands messages over in this order.
     seq: u64,
     to_incarnation: u32,
+    /// For the disruption checker: the send time of the last message of the receiver
+    /// (as leader) the sender had taken as word of its leadership (0 if none).
+    echo_ns: u64,
 }
 
 /// What a node holds until its writes complete.
@@ -420,7 +435,6 @@ fn disruption_watch<P: Protocol>(
         latency_max_ns: ns(net.latency.1),
         late_max_ns: if late { ns(net.reorder_delay.1) } else { 0 },
         write_max_ns: ns(sc.storage.write_latency.1),
-        loss: net.loss,
     };
     let members: Vec<u32> = config.initial_members().iter().map(|m| m.0).collect();
     let rates: Vec<f64> = nodes.iter().map(|n| n.clock.rate).collect();
@@ -1281,13 +1295,27 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// Has a running node handle one thing (the one place each kind becomes an input).
     fn perform(&mut self, id: u32, item: Stashed<P::Message>) {
         match item {
-            Stashed::Message { from, msg, sent_at } => {
+            Stashed::Message {
+                from,
+                msg,
+                sent_at,
+                echo_ns,
+            } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
-                let renews = self.nodes[id as usize - 1]
-                    .state
-                    .as_ref()
-                    .is_some_and(|s| s.renews_fence(NodeId(from), &msg));
-                self.disruption.handled(self.now, from, id, sent_at, renews);
+                if self.disruption.judges() {
+                    let signal = match self.nodes[id as usize - 1].state.as_ref() {
+                        Some(s) => s.fence_signal(NodeId(from), &msg),
+                        None => protocol::FenceSignal::None,
+                    };
+                    let heard = match signal {
+                        protocol::FenceSignal::None => disruption::Signal::None,
+                        protocol::FenceSignal::Renews => disruption::Signal::Renews,
+                        protocol::FenceSignal::Acks => disruption::Signal::Acks,
+                    };
+                    let now = self.now;
+                    self.disruption
+                        .handled(now, from, id, sent_at, echo_ns, heard);
+                }
                 self.describe(|| format!("{msg:?}"));
                 self.step(
                     id,
@@ -1403,6 +1431,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             epoch: self.links.epoch[i],
             seq,
             to_incarnation: self.nodes[to as usize - 1].incarnation,
+            echo_ns: self.disruption.echo(from, to),
         };
         if self.links.is_cut(from, to) && !self.fifo {
             self.drop_msg(from, to, &wire, "partition");
@@ -1581,8 +1610,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.drop_msg(from, to, &wire, "crashed");
             return;
         }
-        let Wire { msg, sent_at, .. } = wire;
-        self.give(to, Stashed::Message { from, msg, sent_at });
+        let Wire {
+            msg,
+            sent_at,
+            echo_ns,
+            ..
+        } = wire;
+        let message = Stashed::Message {
+            from,
+            msg,
+            sent_at,
+            echo_ns,
+        };
+        self.give(to, message);
     }
 
     // -----------------------------------------------------------------------------------
@@ -1905,7 +1945,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             from_nemesis,
             outcome: None,
         });
-        self.disruption_sees(&fault, node, from_nemesis);
+        self.disruption_sees(&fault, node);
         let n = self.sc.nodes;
         match fault {
             Fault::Partition { groups } => {
@@ -2005,30 +2045,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    /// What a fault changes for the disruption checker: which nodes' fences it disturbs,
-    /// and whether the network still delivers every message within its latency.
-    fn disruption_sees(&mut self, fault: &Fault, node: Option<u32>, from_nemesis: bool) {
-        let now = self.now;
-        let w = &mut self.disruption;
+    /// What a fault changes for the disruption checker: whose fence it disturbs (crash,
+    /// restart and resume are seen where they happen; heal_all does them too).
+    fn disruption_sees(&mut self, fault: &Fault, node: Option<u32>) {
         match fault {
-            Fault::Partition { .. }
-            | Fault::Bridge { .. }
-            | Fault::OneWay { .. }
-            | Fault::Isolate { .. } => w.impaired(now, true),
-            Fault::Clog { .. } => w.impaired(now, false),
-            Fault::Heal => w.lifted(true, false),
-            Fault::Unclog => w.lifted(false, true),
-            Fault::HealAll => {
-                w.lifted(true, true);
-                w.loss(now, self.sc.network.loss);
-                if from_nemesis && self.sc.network.calm_after_heal {
-                    w.calmed(now);
-                }
+            Fault::Pause { .. } | Fault::ClockStep { .. } => {
+                self.disruption.disturbed(node.expect("resolved above"))
             }
-            Fault::Loss { probability } => w.loss(now, *probability),
-            Fault::Pause { .. } | Fault::ClockStep { .. } => w.disturbed(node.expect("resolved")),
-            Fault::Drift { rate, .. } => w.clock_rate(node.expect("resolved"), *rate),
-            // Crash, restart and resume are seen where they happen (heal_all does them too).
+            Fault::Drift { rate, .. } => {
+                let id = node.expect("resolved above");
+                self.disruption.clock_rate(id, *rate)
+            }
             _ => {}
         }
     }

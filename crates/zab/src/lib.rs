@@ -599,12 +599,16 @@ impl Protocol for Zab {
 
     /// Every message from the leader a learner follows renews its `last_heard`
     /// (`learner_on_message`); notifications are FLE's, answered to anyone.
-    fn renews_fence(&self, from: NodeId, msg: &Message) -> bool {
+    fn fence_signal(&self, from: NodeId, msg: &Message) -> protocol::FenceSignal {
         match &self.phase {
-            Phase::Following(l) => {
-                !self.inert && l.leader == from && !matches!(msg, Message::Notification { .. })
+            Phase::Following(l)
+                if !self.inert
+                    && l.leader == from
+                    && !matches!(msg, Message::Notification { .. }) =>
+            {
+                protocol::FenceSignal::Renews
             }
-            _ => false,
+            _ => protocol::FenceSignal::None,
         }
     }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
