@@ -13,26 +13,32 @@
 //! Definitions (all times true time, in nanoseconds):
 //! - *g(j)*, node j's fence in true time: the minimum election timeout, counted on j's
 //!   own clock, shrunk by j's clock rate and by the drift bound (whichever is shorter).
-//! - j *steadily hears* L at time t: j handled messages of L's current reign that renew a
-//!   fence (as the protocol declares them), each while j reported itself a follower of a
-//!   term no higher than L's, with no gap of g(j) or more between two of them or between
-//!   the last and t, the first at or before t − D, and nothing disturbed j or L since
+//! - *D*, how long a vote may take from its grant to the candidate taking office: the
+//!   largest latency, lateness (reordering, duplication) and disk write, and the longest
+//!   fence (on the slowest clock the drift bound allows).
+//! - j *steadily hears* L at time t: j handled messages of L's reign that the protocol
+//!   reads as word of L's leadership ([`Signal::Renews`]: Raft's AppendEntries, Paxos's
+//!   Accept and Heartbeat, anything from the leader a ZAB learner follows), each as a
+//!   follower of L's very term, with no gap of g(j) or more between two of them or between
+//!   the last and t, the first at or before t − D; and nothing disturbed j or L since
 //!   (crash, restart, pause, resume, clock step or rate change; a FIFO connection reset
-//!   between them). D covers a vote's way from its grant to the candidate taking office:
-//!   the largest latency, lateness (reordering or duplication), disk write, and g.
-//! - *Votes* (the fence): node N takes office at T while L still leads a lower term, N and
-//!   L report the same membership, and L and the members steadily hearing L at T are a
-//!   majority of it.
-//! - *Leadership* (the boost): L leaves office at E without standing again at once (its
-//!   new role is not a candidate's), while L and the members steadily hearing it are a
-//!   majority, in a network that delivers every message within its latency (no loss, no
-//!   reordering or duplication, no cut or clog since E − D) and that is fast enough for L
-//!   to know it is followed (a heartbeat, two latencies and a disk write within g(L)); and
-//!   the next node to take office is not L.
+//!   between them).
+//! - **Votes** (the vote fence, Raft thesis §4.2.3, §9.6): node N takes office in a term
+//!   above L's while L leads (or left office in the very step it granted N its vote), N
+//!   and L report the same membership, and L with the members steadily hearing it is a
+//!   majority of it. Whoever of them helped N did so within its fence.
+//! - **Leadership** (ballot boosting, PML §5.2): L leaves office without standing again at
+//!   once (its new role is not a candidate's), no one took office since L did, L knew
+//!   itself followed (a majority, L included, acknowledged a heartbeat round L started
+//!   within g(L): each message echoes the send time of the last leader message its sender
+//!   took as word of leadership, so an acknowledgement dates the round it answers, as the
+//!   leader's own `quorum_since` does), and L with the members steadily hearing it is a
+//!   majority; and the next node to take office is not L.
 
 use crate::safety::Verdict;
 
-/// What the protocol promises (the simulator passes the protocol's own declaration).
+/// What the protocol promises (the simulator passes the protocol's own declaration,
+/// `protocol::Fence`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Promise {
     /// Nothing is judged.
