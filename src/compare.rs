@@ -297,7 +297,15 @@ impl RunSummary {
         terms.dedup();
         RunSummary {
             seed,
-            verdicts: j.verdicts.iter().map(|(n, v)| (*n, v.result)).collect(),
+            // The table compares read modes and availability; disruption (a property of
+            // elections, judged by `sim run` and `sim fuzz`) keeps out of it, so the
+            // read-mode matrix of docs/read-modes.md stays as it was.
+            verdicts: j
+                .verdicts
+                .iter()
+                .filter(|(n, _)| *n != "disruption")
+                .map(|(n, v)| (*n, v.result))
+                .collect(),
             leader_gaps_ns,
             unavailable: (longest, start, blamed),
             ops_ok: done.len() as u64,

@@ -4,6 +4,7 @@
 //!
 //! What this crate is not: a simulator. It knows nothing of how a history was made.
 
+pub mod disruption;
 pub mod formats;
 pub mod history;
 pub mod html;

@@ -837,6 +837,32 @@ impl Protocol for Paxos {
     ];
     const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
     const STORAGE_FAULTS: bool = true;
+
+    /// In every mode an acceptor that answered the leader refuses other proposers for the
+    /// minimum election timeout (`lease_granted`), and a followed leader preempted by a
+    /// higher ballot boosts its own (PML §5.2) rather than hand over.
+    fn fence(_config: &Config) -> protocol::Fence {
+        protocol::Fence::Leadership
+    }
+
+    /// An Accept or Heartbeat not below the promise renews the acceptor's
+    /// `lease_granted` (`note_leader`); a HeartbeatAck of the leader's ballot is what
+    /// tells the leader it is followed (`quorum_since`, the boost's condition).
+    fn fence_signal(&self, _from: NodeId, msg: &Message) -> protocol::FenceSignal {
+        match msg {
+            Message::Accept { ballot, .. } | Message::Heartbeat { ballot, .. }
+                if *ballot >= self.promised =>
+            {
+                protocol::FenceSignal::Renews
+            }
+            Message::HeartbeatAck { ballot, .. }
+                if self.leader.as_ref().is_some_and(|l| l.ballot == *ballot) =>
+            {
+                protocol::FenceSignal::Acks
+            }
+            _ => protocol::FenceSignal::None,
+        }
+    }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
     const MESSAGE_KINDS: &'static [&'static str] = &[

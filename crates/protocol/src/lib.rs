@@ -138,6 +138,27 @@ pub trait Protocol: Sized {
     /// survive the crash).
     const MESSAGE_KINDS: &'static [&'static str] = &[];
 
+    /// What this configuration promises against disruption: whether a node that still
+    /// hears a live leader may help another node take office (see [`Fence`]). The
+    /// `disruption` checker judges a run only as far as this says. Nothing by default.
+    fn fence(config: &Config) -> Fence {
+        let _ = config;
+        Fence::None
+    }
+
+    /// What `msg` from `from` tells this node, in its present state, about the fence:
+    /// that its leader is alive ([`FenceSignal::Renews`]: Raft's AppendEntries and
+    /// InstallSnapshot restart a follower's clock of "heard from a leader", a reply to a
+    /// stale vote request does not; a ZAB learner hears only the leader it follows), or,
+    /// to a leader, that the sender follows it ([`FenceSignal::Acks`]: the ack of a
+    /// heartbeat round by which a Paxos leader knows it is followed). Asked by the driver
+    /// just before the node handles the message, only when [`Protocol::fence`] promises
+    /// something.
+    fn fence_signal(&self, from: NodeId, msg: &Self::Message) -> FenceSignal {
+        let _ = (from, msg);
+        FenceSignal::None
+    }
+
     /// Rejects a configuration this protocol cannot run with (exit 2 in the CLI).
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
@@ -183,6 +204,36 @@ pub trait Protocol: Sized {
         let _ = write;
         "write"
     }
+}
+
+/// What a protocol promises about a leader that a majority still hears, for the
+/// `disruption` checker. "Hears" is counted on the follower's own clock: a message of
+/// the leader's that [`Protocol::renews_fence`] names, handled within the minimum election
+/// timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// Nothing: a node that hears a live leader may still help depose it.
+    None,
+    /// The vote fence (Raft thesis §4.2.3, §9.6): a node that heard from a live leader
+    /// within the minimum election timeout helps no other node take office (grants no
+    /// (pre)vote, promise or FLE vote), so no node takes office while a leader that a
+    /// majority steadily hears still leads.
+    Votes,
+    /// The vote fence, and a leader that a majority follows never leaves office to
+    /// another node: when a higher ballot preempts it, it stands again at once with a
+    /// higher one of its own (Paxos Made Live §5.2, ballot boosting).
+    Leadership,
+}
+
+/// What a message tells its receiver about the fence (see [`Protocol::fence_signal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceSignal {
+    None,
+    /// The receiver's leader is alive: its fence starts again.
+    Renews,
+    /// The receiver leads, and the sender acknowledges a heartbeat round of its
+    /// leadership (answering the last message of the leader it handled).
+    Acks,
 }
 
 /// The checks every protocol shares: known bugs, a supported read mode, sane timing.

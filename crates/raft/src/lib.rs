@@ -1061,6 +1061,28 @@ impl Protocol for Raft {
     ];
     const OPTIONS: &'static [protocol::OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
 
+    /// The vote fence holds with pre-vote, check-quorum or lease reads (`fence_active`,
+    /// thesis §4.2.3, §9.6); without them a node that lost touch with the leader may win
+    /// votes from nodes that still hear it, as Raft §5.2 allows.
+    fn fence(config: &Config) -> protocol::Fence {
+        if config.pre_vote || config.check_quorum || config.read_mode == ReadMode::Lease {
+            protocol::Fence::Votes
+        } else {
+            protocol::Fence::None
+        }
+    }
+
+    /// Only the leader's AppendEntries and InstallSnapshot tell a follower that a leader
+    /// is alive (`last_leader_contact`).
+    fn fence_signal(&self, _from: NodeId, msg: &Message) -> protocol::FenceSignal {
+        match msg {
+            Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
+                protocol::FenceSignal::Renews
+            }
+            _ => protocol::FenceSignal::None,
+        }
+    }
+
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;
         protocol::check_options(Self::NAME, Self::OPTIONS, config)?;

@@ -213,6 +213,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         ("log_safety", out.log_safety.clone()),
         ("split_brain", safety::split_brain(events)),
         ("lease_exclusivity", safety::lease_exclusivity(events)),
+        ("disruption", out.disruption.clone()),
         (
             "liveness",
             match &out.stranded {

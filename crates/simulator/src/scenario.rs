@@ -864,6 +864,7 @@ pub const CHECKERS: &[&str] = &[
     "log_safety",
     "split_brain",
     "lease_exclusivity",
+    "disruption",
     "liveness",
 ];
 

@@ -15,6 +15,7 @@ use crate::scenario::{
 };
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
+use checker::disruption::{self, DisruptionWatch, Standing};
 use checker::safety::{LogWatch, NodeEvent, What};
 use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
@@ -97,10 +98,22 @@ enum Ev<M> {
 
 /// Something a node handles: at once, or on resume (in arrival order) if it is paused.
 enum Stashed<M> {
-    Message { from: u32, msg: M, sent_at: u64 },
-    Timer { timer: TimerId, generation: u64 },
-    WriteDone { tag: u64 },
-    Disconnected { peer: u32 },
+    Message {
+        from: u32,
+        msg: M,
+        sent_at: u64,
+        echo_ns: u64,
+    },
+    Timer {
+        timer: TimerId,
+        generation: u64,
+    },
+    WriteDone {
+        tag: u64,
+    },
+    Disconnected {
+        peer: u32,
+    },
     Client(Command),
     Membership(MembershipChange),
 }
@@ -115,6 +128,9 @@ struct Wire<M> {
     /// Its place on that connection: the receiver hands messages over in this order.
     seq: u64,
     to_incarnation: u32,
+    /// For the disruption checker: the send time of the last message of the receiver
+    /// (as leader) the sender had taken as word of its leadership (0 if none).
+    echo_ns: u64,
 }
 
 /// What a node holds until its writes complete.
@@ -248,6 +264,9 @@ pub struct RunOutput {
     pub node_events: Vec<NodeEvent>,
     /// Log safety, judged as the run went (from every commit and apply).
     pub log_safety: checker::safety::Verdict,
+    /// Disruption, judged as the run went (from every role report, fault and message a
+    /// node handled).
+    pub disruption: checker::safety::Verdict,
     pub leaders: Vec<LeaderRecord>,
     pub leases: Vec<LeaseRecord>,
     pub faults: Vec<AppliedFault>,
@@ -382,6 +401,7 @@ pub struct Simulation<'s, P: Protocol> {
     history: ClientHistory,
     node_events: Vec<NodeEvent>,
     log_watch: LogWatch,
+    disruption: DisruptionWatch,
     leaders: Vec<LeaderRecord>,
     leases: Vec<LeaseRecord>,
     faults: Vec<AppliedFault>,
@@ -407,6 +427,43 @@ pub struct Simulation<'s, P: Protocol> {
 
 fn ns(d: Duration) -> u64 {
     d.as_nanos() as u64
+}
+
+/// A role as the disruption checker needs it.
+fn standing(role: Role) -> Standing {
+    match role {
+        Role::Leader => Standing::Leader,
+        Role::Follower | Role::Following => Standing::Follower,
+        Role::Candidate | Role::PreCandidate | Role::Looking => Standing::Candidate,
+        Role::Leading | Role::Observing | Role::Crashed => Standing::Other,
+    }
+}
+
+/// The disruption checker for a run: what the protocol promises in this configuration,
+/// and the timing of the world it runs in.
+fn disruption_watch<P: Protocol>(
+    sc: &Scenario,
+    config: &Config,
+    nodes: &[Node<P>],
+) -> DisruptionWatch {
+    let promise = match P::fence(config) {
+        protocol::Fence::None => disruption::Promise::None,
+        protocol::Fence::Votes => disruption::Promise::Votes,
+        protocol::Fence::Leadership => disruption::Promise::Leadership,
+    };
+    let net = &sc.network;
+    let late = net.reorder > 0.0 || net.duplicate > 0.0;
+    let timing = disruption::Timing {
+        election_min_ns: ns(config.election_timeout.0),
+        drift_bound: config.clock_drift_bound,
+        heartbeat_ns: ns(config.heartbeat_interval),
+        latency_max_ns: ns(net.latency.1),
+        late_max_ns: if late { ns(net.reorder_delay.1) } else { 0 },
+        write_max_ns: ns(sc.storage.write_latency.1),
+    };
+    let members: Vec<u32> = config.initial_members().iter().map(|m| m.0).collect();
+    let rates: Vec<f64> = nodes.iter().map(|n| n.clock.rate).collect();
+    DisruptionWatch::new(promise, timing, &members, &rates)
 }
 
 /// Swarm testing (VOPR's `options_swarm`): each kind the scenario enables stays on with
@@ -612,7 +669,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let seed = options.seed;
         let n = sc.nodes;
         let mut rng_clocks = Rng::new(seed, Stream::Clocks);
-        let nodes = (1..=n)
+        let nodes: Vec<Node<P>> = (1..=n)
             .map(|id| {
                 let (lo, hi) = sc.clocks.offset_nanos;
                 let offset = lo + rng_clocks.range_u64(0, (hi - lo) as u64) as i64;
@@ -646,6 +703,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             .network
             .fifo
             .unwrap_or(P::LINKS == protocol::LinkKind::Fifo);
+        let disruption = disruption_watch::<P>(sc, &config, &nodes);
         let mut nemesis = sc.nemesis.clone();
         // A drawn world's nemesis is already its seed's swarm mix.
         if let (true, None, Some(nem)) = (options.swarm, sc.drawn, nemesis.as_mut()) {
@@ -693,6 +751,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: ClientHistory::new(),
             node_events: Vec::new(),
             log_watch: LogWatch::new(),
+            disruption,
             leaders: Vec::new(),
             leases: Vec::new(),
             faults: Vec::new(),
@@ -889,6 +948,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: self.history,
             node_events: self.node_events,
             log_safety: self.log_watch.verdict(),
+            disruption: self.disruption.verdict(),
             leaders: self.leaders,
             leases: self.leases,
             faults: self.faults,
@@ -1071,6 +1131,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let i = id as usize - 1;
         let local = LocalTime(self.nodes[i].clock.local(self.now));
         let mut out = std::mem::take(&mut self.out);
+        self.disruption.step();
         match self.nodes[i].state.as_mut() {
             Some(state) => state.step(local, input, &mut out),
             None => unreachable!("step on crashed node n{id}"),
@@ -1175,6 +1236,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 n.role = role;
                 n.term = term;
                 self.record(Kind::Role, id, 0, role.name(), term, 0);
+                self.disruption.role(at_ns, id, standing(role), term);
                 let leader = role == Role::Leader;
                 if leader {
                     self.leaders.push(LeaderRecord {
@@ -1198,6 +1260,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::Vote { term, candidate } => {
                 self.record(Kind::Vote, id, candidate.0, "vote", term, 0);
+                self.disruption.voted(id, term, candidate.0);
             }
             Report::Commit { index, term, op } => {
                 self.record(Kind::Commit, id, 0, "commit", index, term);
@@ -1244,6 +1307,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.record(Kind::Members, id, 0, "members", members.len() as u64, bits);
                 self.describe(|| format!("{members:?}"));
                 self.nodes[id as usize - 1].members = members.iter().map(|m| m.0).collect();
+                self.disruption
+                    .members(id, &self.nodes[id as usize - 1].members);
             }
             Report::Mark(name) => {
                 self.record(Kind::Mark, id, 0, name, 0, 0);
@@ -1271,6 +1336,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.role = Role::Crashed;
         n.lease = None;
         self.record(Kind::Crash, id, 0, "crash", 0, 0);
+        self.disruption.crashed(id);
         self.node_event(NodeEvent {
             at_ns: self.now,
             node: id,
@@ -1290,6 +1356,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         self.record(Kind::Restart, id, 0, "restart", 0, 0);
+        self.disruption.disturbed(id);
         self.start_node(id);
     }
 
@@ -1306,8 +1373,27 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// Has a running node handle one thing (the one place each kind becomes an input).
     fn perform(&mut self, id: u32, item: Stashed<P::Message>) {
         match item {
-            Stashed::Message { from, msg, sent_at } => {
+            Stashed::Message {
+                from,
+                msg,
+                sent_at,
+                echo_ns,
+            } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
+                if self.disruption.judges() {
+                    let signal = match self.nodes[id as usize - 1].state.as_ref() {
+                        Some(s) => s.fence_signal(NodeId(from), &msg),
+                        None => protocol::FenceSignal::None,
+                    };
+                    let heard = match signal {
+                        protocol::FenceSignal::None => disruption::Signal::None,
+                        protocol::FenceSignal::Renews => disruption::Signal::Renews,
+                        protocol::FenceSignal::Acks => disruption::Signal::Acks,
+                    };
+                    let now = self.now;
+                    self.disruption
+                        .handled(now, from, id, sent_at, echo_ns, heard);
+                }
                 self.describe(|| format!("{msg:?}"));
                 self.step(
                     id,
@@ -1342,6 +1428,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         n.paused = false;
         let stash = std::mem::take(&mut n.stash);
+        self.disruption.disturbed(id);
         for item in stash {
             // A step crashes no node, but stay safe if that ever changes.
             if self.nodes[id as usize - 1].state.is_none() {
@@ -1428,6 +1515,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             epoch: self.links.epoch[i],
             seq,
             to_incarnation: self.nodes[to as usize - 1].incarnation,
+            echo_ns: self.disruption.echo(from, to),
         };
         if self.links.is_cut(from, to) && !self.fifo {
             self.drop_msg(from, to, &wire, "partition");
@@ -1537,6 +1625,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.links.reset(i);
         }
         self.record(Kind::Reset, a, b, "reset", 0, 0);
+        self.disruption.connection_reset(a, b);
         for (node, peer) in [(a, b), (b, a)] {
             let n = &self.nodes[node as usize - 1];
             if n.state.is_some() {
@@ -1605,8 +1694,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.drop_msg(from, to, &wire, "crashed");
             return;
         }
-        let Wire { msg, sent_at, .. } = wire;
-        self.give(to, Stashed::Message { from, msg, sent_at });
+        let Wire {
+            msg,
+            sent_at,
+            echo_ns,
+            ..
+        } = wire;
+        let message = Stashed::Message {
+            from,
+            msg,
+            sent_at,
+            echo_ns,
+        };
+        self.give(to, message);
     }
 
     // -----------------------------------------------------------------------------------
@@ -1916,6 +2016,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             from_nemesis,
             outcome: None,
         });
+        self.disruption_sees(&fault, node);
         let n = self.sc.nodes;
         match fault {
             Fault::Partition { groups } => {
@@ -2012,6 +2113,21 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let change = MembershipChange::Remove(NodeId(server));
                 self.give(node.expect("resolved above"), Stashed::Membership(change));
             }
+        }
+    }
+
+    /// What a fault changes for the disruption checker: whose fence it disturbs (crash,
+    /// restart and resume are seen where they happen; heal_all does them too).
+    fn disruption_sees(&mut self, fault: &Fault, node: Option<u32>) {
+        match fault {
+            Fault::Pause { .. } | Fault::ClockStep { .. } => {
+                self.disruption.disturbed(node.expect("resolved above"))
+            }
+            Fault::Drift { rate, .. } => {
+                let id = node.expect("resolved above");
+                self.disruption.clock_rate(id, *rate)
+            }
+            _ => {}
         }
     }
 

@@ -589,6 +589,29 @@ impl Protocol for Zab {
         &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
     const LINKS: protocol::LinkKind = protocol::LinkKind::Fifo;
     const OBSERVERS: bool = true;
+
+    /// A FOLLOWING server never votes (it answers a LOOKING one with the leader it
+    /// follows, FLE's `checkLeader`), and leaves its leader only after hearing nothing
+    /// from it for the minimum election timeout (`learner_tick`) or when the connection
+    /// breaks.
+    fn fence(_config: &Config) -> protocol::Fence {
+        protocol::Fence::Votes
+    }
+
+    /// Every message from the leader a learner follows renews its `last_heard`
+    /// (`learner_on_message`); notifications are FLE's, answered to anyone.
+    fn fence_signal(&self, from: NodeId, msg: &Message) -> protocol::FenceSignal {
+        match &self.phase {
+            Phase::Following(l)
+                if !self.inert
+                    && l.leader == from
+                    && !matches!(msg, Message::Notification { .. }) =>
+            {
+                protocol::FenceSignal::Renews
+            }
+            _ => protocol::FenceSignal::None,
+        }
+    }
     /// Every coverage mark `out.mark(..)` can report (`sim fuzz --marks` lists them;
     /// tests/marks.rs checks this list against the crate's source).
     const MESSAGE_KINDS: &'static [&'static str] = &[
