@@ -623,3 +623,55 @@ fn a_run_over_its_memory_budget_stops_with_exit_3_and_a_message_naming_the_optio
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("9ca08889ad4fa1df"));
 }
+
+#[test]
+fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
+    let dir = temp_dir("aims");
+    let nemesis = |body: &str| {
+        format!("{SMALL}\n[storage]\nwrite_latency = [\"1ms\", \"2ms\"]\n\n[nemesis]\n{body}\n")
+    };
+    let (code, err) = run_text(
+        &dir,
+        &nemesis("crash_writing = 1.0\ncrash_writing_kinds = [\"promise\"]"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nemesis.crash_writing_kinds: expected one of raft's write kinds (hard_state, append, truncate, compact, reset, snapshot), got \"promise\""),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        &dir,
+        &nemesis("crash_sending = 1.0\ncrash_sending_kinds = [\"Promise\"]"),
+        "zab",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(
+            "nemesis.crash_sending_kinds: expected one of zab's message kinds (NOTIFICATION,"
+        ),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        &dir,
+        &nemesis("crash = 1.0\non_new_leader = [\"crash_writing\"]"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("options.toml:11: nemesis.on_new_leader: expected nemesis kinds among crash,"),
+        "{err}"
+    );
+    // The same kinds where each protocol has them run (and pass).
+    for (protocol, aim) in [
+        ("raft", "crash_writing_kinds = [\"snapshot\", \"hard_state\"]\ncrash_sending_kinds = [\"RequestVoteResp\"]"),
+        ("zab", "crash_writing_kinds = [\"current_epoch\"]\ncrash_sending_kinds = [\"ACK\", \"SNAP\"]"),
+        ("paxos", "crash_writing_kinds = [\"compact\"]\ncrash_sending_kinds = [\"Promise\"]"),
+    ] {
+        let body = format!("crash_writing = 2.0\ncrash_sending = 2.0\ncrash = 1.0\non_new_leader = [\"crash\"]\n{aim}");
+        let (code, err) = run_text(&dir, &nemesis(&body), protocol);
+        assert_eq!(code, Some(0), "{protocol}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
