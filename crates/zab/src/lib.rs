@@ -661,6 +661,7 @@ impl Protocol for Zab {
         "zab.leaderinfo_stale_epoch",
         "zab.learner_disconnected",
         "zab.learner_lost_leader",
+        "zab.learner_ping_echo_ignored",
         "zab.learner_saw_fifo_violation",
         "zab.learner_timed_out",
         "zab.learner_took_snap",

@@ -42,6 +42,9 @@ pub(crate) struct LearnerState {
     pub stage: LearnerStage,
     pub up_to_date: bool,
     pub last_heard: LocalTime,
+    /// The highest PING round heard from the leader: its rounds only rise, so one that
+    /// does not is an echo (see `learner_on_message`).
+    pub ping_round: u64,
     pub next_sync_id: u64,
     pub pending_syncs: BTreeMap<u64, Command>,
     pub read_waiters: Vec<(Zxid, Command)>,
@@ -122,6 +125,7 @@ impl Zab {
             stage: LearnerStage::Discovering,
             up_to_date: false,
             last_heard: now,
+            ping_round: 0,
             next_sync_id: 0,
             pending_syncs: BTreeMap::new(),
             read_waiters: Vec::new(),
@@ -570,6 +574,17 @@ impl Zab {
         };
         if from != l.leader {
             return;
+        }
+        if let Message::Ping { round } = msg {
+            if round <= l.ping_round {
+                // A leader's PING rounds only rise (links are FIFO): this one is another
+                // learner's echo. Two servers that each joined the other as an
+                // "established" leader that had just stepped down would otherwise echo
+                // one PING back and forth forever, each keeping the other following.
+                out.mark("zab.learner_ping_echo_ignored");
+                return;
+            }
+            l.ping_round = round;
         }
         l.last_heard = now;
         let stage = l.stage;
