@@ -410,8 +410,7 @@ pub struct Simulation<'s, P: Protocol> {
     /// A `crash_writing` fault that found no write in flight waits for the next write
     /// any live node issues (of the kind it aims at, if any); it holds how long the crash
     /// lasts.
-    crash_on_next_write_ns: Option<u64>,
-    crash_on_next_write_kind: Option<&'static str>,
+    crash_on_next_write: Option<(u64, Option<&'static str>)>,
     /// A `crash_sending` fault waits for the next message sent (of this kind, if any);
     /// it holds how long the crash lasts.
     crash_on_next_send: Option<(u64, Option<&'static str>)>,
@@ -757,8 +756,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             faults: Vec::new(),
             marks: BTreeMap::new(),
             last_heal_ns: 0,
-            crash_on_next_write_ns: None,
-            crash_on_next_write_kind: None,
+            crash_on_next_write: None,
             crash_on_next_send: None,
             waiting_for_leader: [false; NEMESIS_KIND_COUNT],
             crash_on_next_leader_ns: None,
@@ -1197,7 +1195,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                             incarnation,
                         },
                     );
-                    if self.crash_on_next_write_ns.is_some() {
+                    if self.crash_on_next_write.is_some() {
                         self.crash_in_write(id, P::write_kind(&write_kind), done);
                     }
                 }
@@ -2330,8 +2328,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if writing.is_empty() {
                     // Crash whichever node issues the next write (of the kind aimed at),
                     // while it is in flight.
-                    self.crash_on_next_write_ns = Some(lasting);
-                    self.crash_on_next_write_kind = aimed;
+                    self.crash_on_next_write = Some((lasting, aimed));
                     return;
                 }
                 let node = NodeSel::Id(writing[self.rng_nemesis.index(writing.len())]);
@@ -2425,14 +2422,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// ends; aimed at this kind, at a random instant while the write is in flight (the
     /// writes queued before it may complete first: a crash between two writes).
     fn crash_in_write(&mut self, id: u32, kind: &'static str, done: u64) {
-        match self.crash_on_next_write_kind {
-            None => {
-                let lasting = self.crash_on_next_write_ns.take().expect("waiting");
+        match self.crash_on_next_write {
+            Some((lasting, None)) => {
+                self.crash_on_next_write = None;
                 self.crash_after_step(id, lasting);
             }
-            Some(k) if k == kind => {
-                let lasting = self.crash_on_next_write_ns.take().expect("waiting");
-                self.crash_on_next_write_kind = None;
+            Some((lasting, Some(k))) if k == kind => {
+                self.crash_on_next_write = None;
                 let first = self.now + 1;
                 let at = self.rng_nemesis.range_u64(first, done.max(first));
                 let stop = self.nemesis.as_ref().map_or(self.end, |n| ns(n.stop));
@@ -2440,7 +2436,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     self.crash_at(id, at, lasting);
                 }
             }
-            Some(_) => {}
+            _ => {}
         }
     }
 
@@ -2485,7 +2481,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
     /// At the nemesis's stop time every fault it left is undone, so liveness can be judged.
     fn heal_all(&mut self) {
-        self.crash_on_next_write_ns = None;
+        self.crash_on_next_write = None;
         self.crash_on_next_leader_ns = None;
         self.waiting_for_leader = [false; NEMESIS_KIND_COUNT];
         self.crash_on_next_send = None;
