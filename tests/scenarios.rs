@@ -497,3 +497,153 @@ fn a_swarm_seed_draws_the_same_world_and_run_every_time() {
         }
     }
 }
+
+/// Every world the swarm draws meets the timing requirement its protocols need to elect a
+/// leader at all (broadcast time ≪ election timeout), boundary values included: the
+/// smallest timeout covers one and a half elections, the spread two vote requests.
+#[test]
+fn every_swarm_world_can_elect_a_leader_in_time() {
+    let sc = load(&scenarios_dir().join("swarm.toml"));
+    for entry in protocols::PROTOCOLS {
+        for seed in 0..300 {
+            let w = entry.world(&sc, seed).unwrap();
+            let request = w.network.latency.1 + w.storage.write_latency.1;
+            let (lo, hi) = w.options.election_timeout;
+            assert!(
+                lo >= 3 * request && hi - lo >= 2 * request,
+                "{} seed {seed}: election {lo:?}..{hi:?} with requests taking {request:?}",
+                entry.name
+            );
+        }
+    }
+}
+
+/// `[swarm] corners` puts a share of each dimension at one end of its range, both ends
+/// reached; `clock_extremes` marks that share of worlds' clocks adversarial; and
+/// `intensity` multiplies every fault rate of a world by one factor.
+#[test]
+fn swarm_boundary_values_clock_extremes_and_intensity_draw_what_they_say() {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    let sc = Scenario::from_toml("swarm.toml", &text).unwrap();
+    let spec = sc.swarm.as_ref().unwrap();
+    let (lat_lo, lat_hi) = spec.latency.unwrap();
+    let (disk_lo, disk_hi) = spec.write_latency.unwrap();
+    let (mut lat_ends, mut disk_ends, mut extremes, mut both) = (0, 0, 0, [false; 4]);
+    let seeds = 400;
+    for seed in 0..seeds {
+        let w = protocols::world("raft", &sc, seed).unwrap();
+        let lat = w.network.latency;
+        if lat == (lat_lo, lat_lo) || lat == (lat_hi, lat_hi) {
+            lat_ends += 1;
+            both[usize::from(lat.0 == lat_hi)] = true;
+        }
+        let disk = w.storage.write_latency;
+        if disk == (disk_lo, disk_lo) || disk == (disk_hi, disk_hi) {
+            disk_ends += 1;
+            both[2 + usize::from(disk.0 == disk_hi)] = true;
+        }
+        extremes += usize::from(w.clocks.extremes);
+        assert!(
+            w.to_toml().contains("extremes = true") == w.clocks.extremes,
+            "seed {seed}: the printed world keeps its clocks"
+        );
+    }
+    // 40% of worlds at an end (a few more by chance inside the range), half the clocks
+    // adversarial: far from either within 400 seeds only if the draw is broken.
+    for (what, n, lo, hi) in [
+        ("latency at an end", lat_ends, 0.3, 0.55),
+        ("disk at an end", disk_ends, 0.3, 0.55),
+        ("adversarial clocks", extremes, 0.4, 0.6),
+    ] {
+        let share = n as f64 / seeds as f64;
+        assert!(share > lo && share < hi, "{what}: {share}");
+    }
+    assert_eq!(both, [true; 4], "both ends of latency and disk are drawn");
+
+    // No corners, no adversarial clocks: no world has them.
+    let plain = Scenario::from_toml(
+        "swarm.toml",
+        &text
+            .replace("corners = 0.4", "")
+            .replace("clock_extremes = 0.5", ""),
+    )
+    .unwrap();
+    for seed in 0..50 {
+        assert!(
+            !protocols::world("raft", &plain, seed)
+                .unwrap()
+                .clocks
+                .extremes
+        );
+    }
+
+    // Intensity draws after every rate (before boundary values, which may turn
+    // crash_writing off): the same world, every fault rate times the factor.
+    let plain_text = text
+        .replace("corners = 0.4", "")
+        .replace("clock_extremes = 0.5", "");
+    let doubled = plain_text.replace("[swarm]\n", "[swarm]\nintensity = [2.0, 2.0]\n");
+    let doubled = Scenario::from_toml("swarm.toml", &doubled).unwrap();
+    for seed in 0..50 {
+        let a = protocols::world("raft", &plain, seed).unwrap();
+        let b = protocols::world("raft", &doubled, seed).unwrap();
+        let (ra, rb) = (
+            a.nemesis.as_ref().unwrap().rates,
+            b.nemesis.as_ref().unwrap().rates,
+        );
+        for (x, y) in ra.iter().zip(rb.iter()) {
+            assert!(
+                (y - 2.0 * x).abs() < 1e-3,
+                "seed {seed}: {x} doubled is {y}"
+            );
+        }
+    }
+}
+
+/// `[clocks] extremes`: every node starts at one end of the drift band (a drift fault's
+/// undo returns a node to it), and every drift fault sets one end of the widest band the
+/// drift bound tolerates, rounded inwards; without it, rates fall inside.
+#[test]
+fn adversarial_clocks_run_only_at_the_ends_of_their_band() {
+    let text = r#"
+name = "clocks"
+protocol = "raft"
+nodes = 5
+duration = "6s"
+[options]
+clock_drift_bound = 0.2
+[clocks]
+drift = [0.95, 1.05]
+extremes = true
+[nemesis]
+start = "100ms"
+stop = "5s"
+drift = 20.0
+drift_duration = ["10ms", "100ms"]
+"#;
+    let rates = |text: &str| -> Vec<f64> {
+        let sc = Scenario::from_toml("clocks.toml", text).unwrap();
+        run(&sc, "raft", 1)
+            .faults
+            .iter()
+            .filter_map(|f| match f.fault {
+                simulator::scenario::Fault::Drift { rate, .. } => Some(rate),
+                _ => None,
+            })
+            .collect()
+    };
+    let ends = [0.95, 1.05, 0.8889, 1.1111];
+    let adversarial = rates(text);
+    assert!(adversarial.len() > 50, "{} drift faults", adversarial.len());
+    for r in &adversarial {
+        assert!(ends.contains(r), "rate {r} is not an end: {adversarial:?}");
+    }
+    for end in ends {
+        assert!(adversarial.contains(&end), "{end} never drawn");
+    }
+    let uniform = rates(&text.replace("extremes = true", ""));
+    assert!(
+        uniform.iter().any(|r| !ends.contains(r)),
+        "without extremes rates fall inside the band"
+    );
+}

@@ -119,6 +119,8 @@ struct RawSwarm {
     crash_sending_kinds: Option<f64>,
     on_new_leader: Option<f64>,
     intensity: Option<[f64; 2]>,
+    clock_extremes: Option<f64>,
+    corners: Option<f64>,
     #[serde(default)]
     options: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
@@ -160,6 +162,7 @@ struct RawStorage {
 struct RawClocks {
     offset: Option<[SignedDur; 2]>,
     drift: Option<[f64; 2]>,
+    extremes: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -502,6 +505,10 @@ pub struct ClockSpec {
     pub offset_nanos: (i64, i64),
     /// Initial rate range (1.0 = true time), drawn per node.
     pub drift: (f64, f64),
+    /// Adversarial clocks: each node's rate is one end of `drift`, never between, and a
+    /// `drift` fault sets one end of the widest band the drift bound tolerates (the slowest
+    /// leader against the fastest followers, where a lease's margin is spent).
+    pub extremes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1230,6 +1237,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let clocks = ClockSpec {
         offset_nanos: raw.clocks.offset.map(|[a, b]| (a.0, b.0)).unwrap_or((0, 0)),
         drift: raw.clocks.drift.map(|[a, b]| (a, b)).unwrap_or((1.0, 1.0)),
+        extremes: raw.clocks.extremes.unwrap_or(false),
     };
     if clocks.offset_nanos.0 > clocks.offset_nanos.1 {
         return Err(cx.err_near(
@@ -2150,6 +2158,8 @@ fn validate_swarm(
         crash_sending_kinds: swarm_chance(cx, "crash_sending_kinds", r.crash_sending_kinds)?,
         on_new_leader: swarm_chance(cx, "on_new_leader", r.on_new_leader)?,
         intensity: swarm_fraction(cx, "intensity", r.intensity, MAX_RATE_SCALE)?,
+        clock_extremes: swarm_chance(cx, "clock_extremes", r.clock_extremes)?,
+        corners: swarm_chance(cx, "corners", r.corners)?,
     };
     if let (Some((_, hi)), Some((lo, _))) = (spec.heartbeat_interval, spec.election_timeout) {
         if hi >= lo {
@@ -2238,6 +2248,9 @@ impl Scenario {
             c.drift.0,
             c.drift.1
         );
+        if c.extremes {
+            let _ = writeln!(t, "extremes = true");
+        }
         let w = &self.workload;
         let _ = writeln!(
             t,
@@ -2503,6 +2516,11 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
         spec.on_new_leader.map(|p| format!("{p:?}")),
     );
     line("intensity", fracs(spec.intensity));
+    line(
+        "clock_extremes",
+        spec.clock_extremes.map(|p| format!("{p:?}")),
+    );
+    line("corners", spec.corners.map(|p| format!("{p:?}")));
     for (name, table) in &spec.by_protocol {
         let _ = writeln!(t, "\n[swarm.options.{}]", toml_key(name));
         for (key, range) in table {

@@ -673,7 +673,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let (lo, hi) = sc.clocks.offset_nanos;
                 let offset = lo + rng_clocks.range_u64(0, (hi - lo) as u64) as i64;
                 let (rlo, rhi) = sc.clocks.drift;
-                let rate = rlo + (rhi - rlo) * rng_clocks.unit();
+                let u = rng_clocks.unit();
+                let rate = match sc.clocks.extremes {
+                    true if u < 0.5 => rlo,
+                    true => rhi,
+                    false => rlo + (rhi - rlo) * u,
+                };
                 Node {
                     id,
                     state: None,
@@ -2379,7 +2384,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 // (1 + d) / (1 − d) ≤ 1 / (1 − bound), that is d ≤ bound / (2 − bound).
                 let bound = self.sc.options.clock_drift_bound;
                 let d = bound / (2.0 - bound);
-                let rate = 1.0 + d * (2.0 * self.rng_nemesis.unit() - 1.0);
+                let u = 2.0 * self.rng_nemesis.unit() - 1.0;
+                // At the ends, rounded inwards as the swarm's bands are: the band's edge
+                // itself leaves the lease no margin at all.
+                let rate = match self.sc.clocks.extremes {
+                    true if u < 0.0 => ((1.0 - d) * 10_000.0).ceil() / 10_000.0,
+                    true => ((1.0 + d) * 10_000.0).floor() / 10_000.0,
+                    false => 1.0 + d * u,
+                };
                 let base = self.nodes[id as usize - 1].base_rate;
                 let node = NodeSel::Id(id);
                 (

@@ -89,6 +89,13 @@ pub struct SwarmSpec {
     /// see a few faults a second, some a storm of them (a leader cut off again and again
     /// while nodes blink out for milliseconds).
     pub intensity: Option<(f64, f64)>,
+    /// Probability that a world's clocks are adversarial (`[clocks] extremes`): every rate
+    /// at one end of the drawn band, drift faults at the ends of what the bound tolerates.
+    pub clock_extremes: Option<f64>,
+    /// Boundary values: probability, per dimension of the world (election spread,
+    /// latency, disk latency, loss, duplication, reordering, drift bound, drift, think
+    /// time), that it takes one end of its range rather than a value inside it.
+    pub corners: Option<f64>,
 }
 
 /// A protocol option's range in `[swarm.options.NAME]`.
@@ -493,7 +500,94 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
             *rate = (*rate * factor * 1000.0).round() / 1000.0;
         }
     }
+    if let Some(p) = spec.clock_extremes {
+        w.clocks.extremes = rng.chance(p);
+    }
+    if let Some(p) = spec.corners {
+        corners(&mut rng, p, spec, &mut w, fifo);
+    }
+    timely(&mut w);
     Ok(w)
+}
+
+/// Raft's timing requirement (§5.6: broadcast time ≪ election timeout), which every
+/// protocol here shares: a world that breaks it elects no one however correct its protocol
+/// is, so its election timeouts move up until it holds. A candidate's request reaches the
+/// others a disk write and a message after it timed out (it writes its vote first); its
+/// election needs that twice over (the voter writes too, then answers). So the smallest
+/// timeout is at least one and a half elections, and the spread at least two requests: a
+/// narrower spread has the next candidate time out before the first one's request arrives,
+/// and candidates split the votes round after round.
+fn timely(w: &mut Scenario) {
+    let request = w.network.latency.1 + w.storage.write_latency.1;
+    let least = 3 * request;
+    let (lo, hi) = &mut w.options.election_timeout;
+    if *lo < least {
+        *hi += least - *lo;
+        *lo = least;
+    }
+    if *hi - *lo < 2 * request {
+        *hi = *lo + 2 * request;
+    }
+}
+
+/// Boundary values, as a tester picks them: each dimension of `w` drawn from a range
+/// takes, with probability `p`, the range's low or high end, the same at both ends of a
+/// span (no latency at all, or every disk write the slowest). Bugs live at the edges: the
+/// narrowest election spread with instant disks and the widest drift the bound allows is
+/// where a lease without its margin overlaps the next leader. Every dimension draws twice
+/// whatever the outcome, so that each keeps its place in the sequence.
+fn corners(rng: &mut Rng, p: f64, spec: &SwarmSpec, w: &mut Scenario, fifo: bool) {
+    fn end<T>(rng: &mut Rng, p: f64, range: Option<(T, T)>) -> Option<T> {
+        let (hit, high) = (rng.chance(p), rng.chance(0.5));
+        let (lo, hi) = range?;
+        hit.then_some(if high { hi } else { lo })
+    }
+    if let Some(s) = end(rng, p, spec.election_spread) {
+        w.options.election_timeout.1 = w.options.election_timeout.0 + s;
+    }
+    if let Some(d) = end(rng, p, spec.latency) {
+        w.network.latency = (d, d);
+    }
+    if let Some(d) = end(rng, p, spec.write_latency) {
+        w.storage.write_latency = (d, d);
+        if let (true, Some(nem)) = (d.is_zero(), w.nemesis.as_mut()) {
+            nem.rates[kind("crash_writing")] = 0.0;
+        }
+    }
+    for (range, value) in [
+        (spec.loss, &mut w.network.loss),
+        (spec.duplicate, &mut w.network.duplicate),
+        (spec.reorder, &mut w.network.reorder),
+    ] {
+        if let (Some(x), false) = (end(rng, p, range), fifo) {
+            *value = x;
+        }
+    }
+    // The drift band is a fraction of what the bound tolerates; a bound at its end keeps
+    // the band's fraction, and a band at its end is none or all of it.
+    let widest = |b: f64| b / (2.0 - b);
+    let mut share = match widest(w.options.clock_drift_bound) {
+        d if d > 0.0 => ((w.clocks.drift.1 - 1.0) / d).clamp(0.0, 1.0),
+        _ => 0.0,
+    };
+    let bound = end(rng, p, spec.clock_drift_bound);
+    if let Some(b) = bound {
+        w.options.clock_drift_bound = b;
+    }
+    let drift = end(rng, p, spec.drift);
+    if let Some(f) = drift {
+        share = f;
+    }
+    if spec.drift.is_some() && (bound.is_some() || drift.is_some()) {
+        let d = widest(w.options.clock_drift_bound) * share;
+        let lo = ((1.0 - d) * 10_000.0).ceil() / 10_000.0;
+        let hi = ((1.0 + d) * 10_000.0).floor() / 10_000.0;
+        w.clocks.drift = (lo.min(1.0), hi.max(1.0));
+    }
+    if let Some(d) = end(rng, p, spec.think) {
+        w.workload.think = (d, d);
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -583,6 +677,13 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         w.clocks.drift.0,
         w.clocks.drift.1
     );
+    let drifts = w
+        .nemesis
+        .as_ref()
+        .is_some_and(|nem| nem.rates[kind("drift")] > 0.0);
+    if w.clocks.extremes && (w.clocks.drift.0 < w.clocks.drift.1 || drifts) {
+        t.push_str(" (at the ends only)");
+    }
     let wl = &w.workload;
     let _ = write!(
         t,
