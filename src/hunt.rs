@@ -35,6 +35,26 @@ pub fn failed_checks(j: &Judgement) -> Vec<String> {
         .collect()
 }
 
+thread_local! {
+    /// Set while `run_caught` runs a seed on this thread: its panic is a finding, reported
+    /// once with the seed, not a crash for the default hook to print with a backtrace.
+    static CATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that stays silent for panics `run_caught` catches and
+/// hands every other panic to the hook that was there before.
+fn quiet_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CATCHING.with(|c| c.get()) {
+                default(info);
+            }
+        }));
+    });
+}
+
 /// Runs one seed; a protocol that asserts one of its own invariants panics, and that panic
 /// comes back as `RunError::Panicked` (a finding), not as the end of the caller.
 pub fn run_caught(
@@ -42,10 +62,13 @@ pub fn run_caught(
     sc: &Scenario,
     options: &RunOptions,
 ) -> Result<RunOutput, RunError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    quiet_caught_panics();
+    let was = CATCHING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         protocols::run(protocol, sc, options)
-    }))
-    .unwrap_or_else(|panic| {
+    }));
+    CATCHING.with(|c| c.set(was));
+    result.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<String>()
             .cloned()

@@ -379,7 +379,7 @@ fn execute(
         }
     };
     let sc = &world;
-    let out = match protocols::run(protocol, sc, options) {
+    let out = match hunt::run_caught(protocol, sc, options) {
         Ok(out) => out,
         Err(RunError::Input(message)) => return Err(fail_input(&message)),
         // A budget (events, memory) stopped the run: no verdict either way.
@@ -387,8 +387,13 @@ fn execute(
             eprintln!("stopped: {}: {message}", sc.file);
             return Err(ExitCode::from(3));
         }
+        // A protocol's own invariant check failed (mutants can trip them): a finding, with
+        // no verdict and no trace, as the run did not finish.
         Err(RunError::Panicked(message)) => {
-            eprintln!("error: {}: {message}", sc.file);
+            eprintln!(
+                "FAIL {}: the protocol asserted an invariant and stopped: {message} (no verdicts, no trace: the run did not finish)",
+                sc.file
+            );
             return Err(ExitCode::from(1));
         }
     };
