@@ -127,8 +127,15 @@ impl Kv {
         match op {
             Op::Read { key } => OpResult::Read(self.map.get(key).copied()),
             Op::Write { key, value } => {
-                if let Some(old) = self.map.insert(key.clone(), *value) {
-                    self.digest = self.digest.wrapping_sub(entry_digest(key, old));
+                // The key is copied only the first time it is written.
+                match self.map.get_mut(key) {
+                    Some(current) => {
+                        let old = std::mem::replace(current, *value);
+                        self.digest = self.digest.wrapping_sub(entry_digest(key, old));
+                    }
+                    None => {
+                        self.map.insert(key.clone(), *value);
+                    }
                 }
                 self.digest = self.digest.wrapping_add(entry_digest(key, *value));
                 OpResult::Written

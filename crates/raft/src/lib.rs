@@ -71,6 +71,7 @@ use protocol::{
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The election timer (followers, pre-candidates, candidates).
@@ -94,10 +95,15 @@ const MAX_ROUNDS_REMEMBERED: usize = 4096;
 
 /// One log entry: the term of the leader that created it and what it carries: a client
 /// command, a configuration (thesis §4.1), or neither (the leader's no-op).
+///
+/// The command is shared, not copied: an entry lives in the leader's log, its durable
+/// image, every AppendEntries that carries it and every follower's two logs, and all of
+/// them hold the one command the client sent (it never changes once appended). An `Arc`
+/// hashes, compares and prints as what it points to, so digests are unchanged.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     pub term: u64,
-    pub command: Option<Command>,
+    pub command: Option<Arc<Command>>,
     /// A configuration entry: the voting members (ascending), in force on a node from the
     /// moment it holds this entry until a later configuration entry replaces it.
     pub config: Option<Vec<NodeId>>,
@@ -115,7 +121,7 @@ impl Entry {
     pub fn command(term: u64, command: Command) -> Entry {
         Entry {
             term,
-            command: Some(command),
+            command: Some(Arc::new(command)),
             config: None,
         }
     }

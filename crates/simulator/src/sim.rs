@@ -1178,7 +1178,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     }
                 }
                 Output::Write { tag, write } => {
-                    let write_kind = write.clone();
+                    // Only a crash waiting for a write asks which kind this one is.
+                    let aimed_kind = self
+                        .crash_on_next_write
+                        .is_some()
+                        .then(|| P::write_kind(&write));
                     let (lo, hi) = self.sc.storage.write_latency;
                     let latency = ns(self.rng_storage.duration(lo, hi));
                     let n = &mut self.nodes[id as usize - 1];
@@ -1195,8 +1199,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                             incarnation,
                         },
                     );
-                    if self.crash_on_next_write.is_some() {
-                        self.crash_in_write(id, P::write_kind(&write_kind), done);
+                    if let Some(kind) = aimed_kind {
+                        self.crash_in_write(id, kind, done);
                     }
                 }
                 Output::Report(report) => self.report(id, report),
