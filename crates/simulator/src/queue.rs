@@ -3,16 +3,23 @@
 //!
 //! A 4-ary min-heap on plain `(at, seq, slot)` triples: half the depth of a binary heap,
 //! and the four children of a node share a cache line or two, so a pop (the loop's most
-//! frequent operation) touches fewer lines. Keys are unique (`seq` grows with every push),
-//! so the order events leave in is fully determined by the keys: any correct priority
-//! queue gives the same run, and this one gives the same trace hashes as the binary heap
-//! it replaced.
+//! frequent operation) touches fewer lines. Beside it, a FIFO of events due at the very
+//! time of the last pop (a write with no disk latency, a connection reset): pushed with a
+//! sequence number higher than any before them, they leave in push order, and need no
+//! place in the heap. Keys are unique (`seq` grows with every push), so the order events
+//! leave in is fully determined by the keys: any correct priority queue gives the same
+//! run, and this one gives the same trace hashes as the binary heap it replaced.
 
 use protocol::TimerId;
+use std::collections::VecDeque;
 
 #[derive(Debug, Default)]
 pub struct EventQueue {
     heap: Vec<(u64, u64, u32)>,
+    /// Events due at `now`, in ascending `seq`: `(seq, slot)`.
+    now_fifo: VecDeque<(u64, u32)>,
+    /// The time of the last event popped: nothing is ever pushed earlier.
+    now: u64,
 }
 
 const ARITY: usize = 4;
@@ -28,16 +35,60 @@ impl EventQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.now_fifo.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.is_empty() && self.now_fifo.is_empty()
     }
 
     /// Adds an event due at `at`, ordered among equal times by `seq`.
     #[inline]
     pub fn push(&mut self, at: u64, seq: u64, slot: u32) {
+        debug_assert!(
+            at >= self.now,
+            "an event pushed at {at}, before {}",
+            self.now
+        );
+        if at == self.now && self.now_fifo.back().is_none_or(|&(last, _)| last < seq) {
+            self.now_fifo.push_back((seq, slot));
+            return;
+        }
+        self.push_heap(at, seq, slot);
+    }
+
+    /// The key `(at, seq)` of the earliest event, without taking it.
+    #[inline]
+    pub fn peek(&self) -> Option<(u64, u64)> {
+        let heap = self.heap.first().map(|&(at, seq, _)| (at, seq));
+        match (self.now_fifo.front(), heap) {
+            (Some(&(seq, _)), Some(top)) => Some(top.min((self.now, seq))),
+            (Some(&(seq, _)), None) => Some((self.now, seq)),
+            (None, heap) => heap,
+        }
+    }
+
+    /// Takes the earliest event: `(at, seq, slot)`.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(u64, u64, u32)> {
+        if let Some(&(seq, slot)) = self.now_fifo.front() {
+            // Every FIFO entry is due at `now`; the heap may hold earlier keys at `now`.
+            if self
+                .heap
+                .first()
+                .is_none_or(|top| (self.now, seq) < (top.0, top.1))
+            {
+                self.now_fifo.pop_front();
+                return Some((self.now, seq, slot));
+            }
+        }
+        let top = self.pop_heap()?;
+        self.now = top.0;
+        Some(top)
+    }
+
+    #[inline]
+    fn push_heap(&mut self, at: u64, seq: u64, slot: u32) {
         let item = (at, seq, slot);
         let mut i = self.heap.len();
         self.heap.push(item);
@@ -52,15 +103,8 @@ impl EventQueue {
         self.heap[i] = item;
     }
 
-    /// The key `(at, seq)` of the earliest event, without taking it.
     #[inline]
-    pub fn peek(&self) -> Option<(u64, u64)> {
-        self.heap.first().map(|&(at, seq, _)| (at, seq))
-    }
-
-    /// Takes the earliest event: `(at, seq, slot)`.
-    #[inline]
-    pub fn pop(&mut self) -> Option<(u64, u64, u32)> {
+    fn pop_heap(&mut self) -> Option<(u64, u64, u32)> {
         let last = self.heap.pop()?;
         let n = self.heap.len();
         if n == 0 {
@@ -231,18 +275,32 @@ mod tests {
         let mut theirs = BinaryHeap::new();
         let mut seq = 0;
         let mut now = 0;
+        // Sequence numbers taken earlier and pushed later (as a deferred client timeout is).
+        let mut reserved = Vec::new();
         for round in 0..20_000u64 {
             // Pushes at or after the current time (many at the very same time), pops
             // in between, as the event loop does.
             for _ in 0..rng.range_u64(0, 3) {
                 seq += 1;
+                if rng.chance(0.1) {
+                    reserved.push(seq);
+                    continue;
+                }
                 let at = now + [0, 1, rng.range_u64(0, 1000)][rng.index(3)];
                 let slot = (round % 97) as u32;
                 ours.push(at, seq, slot);
                 theirs.push(Reverse((at, seq, slot)));
             }
+            if !reserved.is_empty() && rng.chance(0.2) {
+                let old = reserved.swap_remove(rng.index(reserved.len()));
+                let at = now + [0, 1, rng.range_u64(0, 1000)][rng.index(3)];
+                ours.push(at, old, 1000);
+                theirs.push(Reverse((at, old, 1000)));
+            }
             if rng.chance(0.5) {
+                let peeked = ours.peek();
                 let a = ours.pop();
+                assert_eq!(peeked, a.map(|(at, seq, _)| (at, seq)));
                 let b = theirs.pop().map(|Reverse(x)| x);
                 assert_eq!(a, b);
                 if let Some((at, _, _)) = a {
@@ -256,6 +314,7 @@ mod tests {
         }
         assert!(ours.is_empty());
     }
+
     #[test]
     fn timers_come_due_in_the_order_of_a_queue_that_keeps_every_arming() {
         // The reference: every arming queued (stale ones included), a popped entry counting
