@@ -250,21 +250,20 @@ impl LogWatch {
     /// Judges `e`; returns whether a checker reading the event list still needs it (false
     /// only for a commit or apply that repeats what its index's kept reports say).
     pub fn observe(&mut self, e: &NodeEvent) -> bool {
-        let (index, term, op, how, state) = match e.what {
-            What::Commit { index, term, op } => (index, term, op, "committed", None),
+        let (index, term, op, commit, state) = match e.what {
+            What::Commit { index, term, op } => (index, term, op, true, None),
             What::Apply {
                 index,
                 term,
                 op,
                 state,
-            } => (index, term, op, "applied", state),
+            } => (index, term, op, false, state),
             What::Crash => {
                 self.last_applied.remove(&e.node);
                 return true;
             }
             What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => return true,
         };
-        let commit = how == "committed";
         if !commit && self.failure.is_none() {
             let last = self.last_applied.entry(e.node).or_insert(0);
             if index <= *last && index != 0 {
@@ -320,6 +319,7 @@ impl LogWatch {
             return true;
         }
         if self.failure.is_none() {
+            let how = if commit { "committed" } else { "applied" };
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,

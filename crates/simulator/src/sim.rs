@@ -374,6 +374,9 @@ pub struct Simulation<'s, P: Protocol> {
     next_op: u64,
     next_value: u64,
     known_values: Vec<Option<u64>>,
+    /// The key names, `k0`, `k1`, ..., written once rather than formatted for every
+    /// operation.
+    key_names: Vec<String>,
     rng_net: Rng,
     rng_storage: Rng,
     rng_work: Rng,
@@ -719,6 +722,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             next_op: 0,
             next_value: 0,
             known_values: vec![None; sc.workload.keys as usize],
+            key_names: (0..sc.workload.keys).map(|k| format!("k{k}")).collect(),
             rng_net: Rng::new(seed, Stream::Network),
             rng_storage: Rng::new(seed, Stream::Storage),
             rng_work: Rng::new(seed, Stream::Workload),
@@ -1712,7 +1716,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         let w = &self.sc.workload;
         let key_index = self.rng_work.index(w.keys as usize);
-        let key = format!("k{key_index}");
+        let key = self.key_names[key_index].clone();
         let [r, wr, _] = w.mix;
         let total: f64 = w.mix.iter().sum();
         let x = self.rng_work.unit() * total;
