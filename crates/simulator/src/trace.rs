@@ -56,13 +56,7 @@ impl Hasher for StableHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            // The tail as a little-endian word, zero-padded; byte by byte, since a copy of
-            // a few bytes into a buffer costs a call to memcpy (keys and labels are short).
-            let mut tail = 0u64;
-            for (i, &b) in rest.iter().enumerate() {
-                tail |= u64::from(b) << (8 * i);
-            }
-            self.add(tail ^ ((rest.len() as u64) << 59));
+            self.add(tail_word(rest) ^ ((rest.len() as u64) << 59));
         }
     }
     #[inline]
@@ -80,6 +74,24 @@ impl Hasher for StableHasher {
     #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
+    }
+}
+
+/// 1 to 7 bytes as a little-endian word, zero-padded, from two overlapping reads (the
+/// same bytes land on the same places twice), without a loop or a call to memcpy: keys
+/// and labels are short, and every event hashes one.
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    debug_assert!((1..8).contains(&n));
+    if n >= 4 {
+        let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+        u64::from(lo) | u64::from(hi) << (8 * (n - 4))
+    } else {
+        u64::from(rest[0])
+            | u64::from(rest[n / 2]) << (8 * (n / 2))
+            | u64::from(rest[n - 1]) << (8 * (n - 1))
     }
 }
 
