@@ -866,19 +866,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
 
         loop {
             // The earlier of the queue's next event and the next timer (keys are unique).
-            let timer_first = match (self.queue.peek(), self.timers.peek()) {
-                (_, None) => false,
-                (None, Some(_)) => true,
-                (Some(event), Some(timer)) => timer < event,
-            };
-            let (at, next) = if timer_first {
-                let t = self.timers.pop().expect("peeked");
-                (t.at, Next::Timer(t))
-            } else {
-                let Some((at, _, slot)) = self.queue.pop() else {
-                    break;
-                };
-                (at, Next::Event(slot))
+            let (at, next) = match self.queue.pop_before(self.timers.peek()) {
+                Some((at, _, slot)) => (at, Next::Event(slot)),
+                None => match self.timers.pop() {
+                    Some(t) => (t.at, Next::Timer(t)),
+                    None => break,
+                },
             };
             if at > self.end {
                 break;
