@@ -109,7 +109,11 @@ fn op_text(op: Option<u64>) -> String {
 /// lookup is a search among them, where a map of its own per position costs a tree node
 /// each. Runs are never merged: a position filled out of order may start a run of its own.
 struct Runs<T> {
+    /// Every run but the last, by first position.
     runs: BTreeMap<u64, Vec<T>>,
+    /// The run that starts last (first position, values), kept out of the map: the log
+    /// grows at its end, so nearly every lookup and insertion lands here.
+    last: Option<(u64, Vec<T>)>,
     len: usize,
 }
 
@@ -117,17 +121,30 @@ impl<T> Runs<T> {
     fn new() -> Runs<T> {
         Runs {
             runs: BTreeMap::new(),
+            last: None,
             len: 0,
         }
     }
 
     fn get(&self, index: u64) -> Option<&T> {
-        let (&start, run) = self.runs.range(..=index).next_back()?;
+        let (start, run) = match &self.last {
+            Some((start, run)) if *start <= index => (*start, run),
+            _ => {
+                let (&start, run) = self.runs.range(..=index).next_back()?;
+                (start, run)
+            }
+        };
         run.get(usize::try_from(index - start).ok()?)
     }
 
     fn get_mut(&mut self, index: u64) -> Option<&mut T> {
-        let (&start, run) = self.runs.range_mut(..=index).next_back()?;
+        let (start, run) = match &mut self.last {
+            Some((start, run)) if *start <= index => (*start, run),
+            _ => {
+                let (&start, run) = self.runs.range_mut(..=index).next_back()?;
+                (start, run)
+            }
+        };
         run.get_mut(usize::try_from(index - start).ok()?)
     }
 
@@ -135,6 +152,24 @@ impl<T> Runs<T> {
     fn insert_new(&mut self, index: u64, value: T) {
         debug_assert!(self.get(index).is_none(), "position {index} already set");
         self.len += 1;
+        match &mut self.last {
+            Some((start, run)) if *start < index => {
+                if *start + run.len() as u64 == index {
+                    run.push(value);
+                } else {
+                    // A gap: a run of its own, now the last.
+                    let (start, run) = self.last.take().expect("matched");
+                    self.runs.insert(start, run);
+                    self.last = Some((index, vec![value]));
+                }
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.last = Some((index, vec![value]));
+                return;
+            }
+        }
         if let Some((&start, run)) = self.runs.range_mut(..index).next_back() {
             if start + run.len() as u64 == index {
                 run.push(value);
@@ -250,21 +285,20 @@ impl LogWatch {
     /// Judges `e`; returns whether a checker reading the event list still needs it (false
     /// only for a commit or apply that repeats what its index's kept reports say).
     pub fn observe(&mut self, e: &NodeEvent) -> bool {
-        let (index, term, op, how, state) = match e.what {
-            What::Commit { index, term, op } => (index, term, op, "committed", None),
+        let (index, term, op, commit, state) = match e.what {
+            What::Commit { index, term, op } => (index, term, op, true, None),
             What::Apply {
                 index,
                 term,
                 op,
                 state,
-            } => (index, term, op, "applied", state),
+            } => (index, term, op, false, state),
             What::Crash => {
                 self.last_applied.remove(&e.node);
                 return true;
             }
             What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => return true,
         };
-        let commit = how == "committed";
         if !commit && self.failure.is_none() {
             let last = self.last_applied.entry(e.node).or_insert(0);
             if index <= *last && index != 0 {
@@ -320,6 +354,7 @@ impl LogWatch {
             return true;
         }
         if self.failure.is_none() {
+            let how = if commit { "committed" } else { "applied" };
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,
@@ -837,6 +872,41 @@ pub fn liveness(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_find_what_a_map_of_every_position_finds() {
+        let mut runs: Runs<u64> = Runs::new();
+        let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut x: u64 = 99;
+        let mut end = 1;
+        for step in 0..5_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Mostly the next position; sometimes a gap ahead, sometimes one behind.
+            let index = match (x >> 40) % 10 {
+                0 => end + (x >> 20) % 5,
+                1 => 1 + (x >> 20) % end,
+                _ => end,
+            };
+            if model.contains_key(&index) {
+                continue;
+            }
+            runs.insert_new(index, step);
+            model.insert(index, step);
+            end = end.max(index + 1);
+            let probe = (x >> 12) % (end + 2);
+            assert_eq!(runs.get(probe), model.get(&probe), "position {probe}");
+            if let (Some(a), Some(b)) = (runs.get_mut(probe), model.get_mut(&probe)) {
+                *a += 1;
+                *b += 1;
+            }
+        }
+        for i in 0..end + 2 {
+            assert_eq!(runs.get(i), model.get(&i), "position {i}");
+        }
+        assert_eq!(runs.len, model.len());
+    }
 
     /// A long run keeps one agreed entry per index of its log (issue #13).
     #[test]

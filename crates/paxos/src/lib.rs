@@ -50,6 +50,7 @@ use protocol::{
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The election timer: a follower that missed the leader this long starts phase 1; a
@@ -117,10 +118,14 @@ impl fmt::Display for Ballot {
 /// What a slot holds: a client command, or the no-op a leader fills a hole with. `origin`
 /// is the ballot of the leader that first proposed it: a value re-proposed by a later
 /// leader keeps it, so one chosen value is one `(origin, command)` everywhere.
+///
+/// The command is shared, not copied, by every proposal, message, write and durable
+/// record that holds the value (it never changes once proposed); an `Arc` hashes, compares
+/// and prints as the command itself, so digests are unchanged.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Value {
     pub origin: Ballot,
-    pub command: Option<Command>,
+    pub command: Option<Arc<Command>>,
 }
 
 impl Value {

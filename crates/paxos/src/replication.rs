@@ -16,6 +16,7 @@ use crate::{
 };
 use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
 const MAX_ROUNDS_REMEMBERED: usize = 4096;
@@ -44,7 +45,7 @@ impl Paxos {
         leader.next_slot += 1;
         let value = Value {
             origin: leader.ballot,
-            command: Some(command.clone()),
+            command: Some(Arc::new(command.clone())),
         };
         leader.pending.insert(slot, command);
         leader.proposals.insert(

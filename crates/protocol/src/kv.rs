@@ -2,7 +2,6 @@
 //! string keys to integer values with read, write and compare-and-set.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 pub type Key = String;
@@ -79,7 +78,11 @@ pub struct Command {
 /// The replicated key-value state machine.
 #[derive(Clone, Default)]
 pub struct Kv {
-    map: BTreeMap<Key, Value>,
+    /// The map, as (key, value) pairs in ascending key order: every replica applies every
+    /// command, so a lookup runs on every apply of every node, and a workload has a
+    /// handful of keys, where a binary search on a vector beats a tree's node walk.
+    /// Equality, hashing and printing are a `BTreeMap`'s (see below).
+    map: Vec<(Key, Value)>,
     /// The sum of [`entry_digest`] over the map, kept as it changes: two replicas that
     /// applied the same log from the same state have the same digest (FoundationDB's
     /// consistency check, at every applied index and for free).
@@ -96,16 +99,42 @@ impl PartialEq for Kv {
 
 impl Eq for Kv {}
 
+/// As a `BTreeMap<Key, Value>` hashes: its length, then each key and value in order.
 impl std::hash::Hash for Kv {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.map.hash(state);
+        state.write_usize(self.map.len());
+        for (key, value) in &self.map {
+            key.hash(state);
+            value.hash(state);
+        }
     }
 }
 
+/// As a `BTreeMap` prints: `Kv { map: {"k0": 1} }`.
 impl fmt::Debug for Kv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kv").field("map", &self.map).finish()
+        struct Map<'a>(&'a [(Key, Value)]);
+        impl fmt::Debug for Map<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(self.0.iter().map(|(k, v)| (k, v)))
+                    .finish()
+            }
+        }
+        f.debug_struct("Kv").field("map", &Map(&self.map)).finish()
     }
+}
+
+/// Orders keys as `str` does (bytes, then length), inline: keys are a few bytes, where a
+/// call to `memcmp` costs more than the comparison.
+#[inline]
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    for (x, y) in a.bytes().zip(b.bytes()) {
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// One key's part of a [`Kv`]'s digest: FNV-1a over the key and value, then a finalizer
@@ -123,17 +152,42 @@ fn entry_digest(key: &str, value: Value) -> u64 {
 }
 
 impl Kv {
+    /// Where `key` is, or would be inserted (a binary search written out, so that it
+    /// inlines with its comparison).
+    #[inline]
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.map.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match key_order(&self.map[mid].0, key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    fn get(&self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.map[i].1)
+    }
+
     pub fn apply(&mut self, op: &Op) -> OpResult {
         match op {
-            Op::Read { key } => OpResult::Read(self.map.get(key).copied()),
+            Op::Read { key } => OpResult::Read(self.get(key)),
             Op::Write { key, value } => {
-                if let Some(old) = self.map.insert(key.clone(), *value) {
-                    self.digest = self.digest.wrapping_sub(entry_digest(key, old));
+                // The key is copied only the first time it is written.
+                match self.find(key) {
+                    Ok(i) => {
+                        let old = std::mem::replace(&mut self.map[i].1, *value);
+                        self.digest = self.digest.wrapping_sub(entry_digest(key, old));
+                    }
+                    Err(i) => self.map.insert(i, (key.clone(), *value)),
                 }
                 self.digest = self.digest.wrapping_add(entry_digest(key, *value));
                 OpResult::Written
             }
-            Op::Cas { key, from, to } => match self.map.get_mut(key) {
+            Op::Cas { key, from, to } => match self.find(key).ok().map(|i| &mut self.map[i].1) {
                 Some(current) if *current == *from => {
                     *current = *to;
                     self.digest = self
@@ -155,13 +209,62 @@ impl Kv {
 
     /// Answers a read without changing anything (for reads not ordered through the log).
     pub fn read(&self, key: &str) -> Option<Value> {
-        self.map.get(key).copied()
+        self.get(key)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+    use std::hash::{Hash, Hasher};
+
+    #[test]
+    fn behaves_hashes_and_prints_as_a_btreemap_of_the_same_writes() {
+        fn hash_of(x: &impl Hash) -> u64 {
+            let mut h = std::hash::DefaultHasher::new();
+            x.hash(&mut h);
+            h.finish()
+        }
+        let mut kv = Kv::default();
+        let mut model: BTreeMap<Key, Value> = BTreeMap::new();
+        let keys = ["k1", "k10", "k", "k2", "a", "k0", "kk", "", "k11", "b9"];
+        let mut x: u64 = 7;
+        for step in 0..2_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = keys[(x >> 33) as usize % keys.len()].to_string();
+            let value = (x >> 20) % 4;
+            let op = match step % 3 {
+                0 => Op::Read { key },
+                1 => Op::Write { key, value },
+                _ => Op::Cas {
+                    key,
+                    from: value,
+                    to: step,
+                },
+            };
+            let expected = match &op {
+                Op::Read { key } => OpResult::Read(model.get(key).copied()),
+                Op::Write { key, value } => {
+                    model.insert(key.clone(), *value);
+                    OpResult::Written
+                }
+                Op::Cas { key, from, to } => match model.get_mut(key) {
+                    Some(v) if *v == *from => {
+                        *v = *to;
+                        OpResult::Cas(true)
+                    }
+                    _ => OpResult::Cas(false),
+                },
+            };
+            assert_eq!(kv.apply(&op), expected, "{op}");
+            assert_eq!(hash_of(&kv), hash_of(&model));
+            assert_eq!(format!("{kv:?}"), format!("Kv {{ map: {model:?} }}"));
+        }
+        assert!(model.len() > 5);
+    }
 
     #[test]
     fn digest_follows_the_state_not_the_path() {

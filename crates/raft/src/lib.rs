@@ -71,6 +71,7 @@ use protocol::{
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The election timer (followers, pre-candidates, candidates).
@@ -94,13 +95,19 @@ const MAX_ROUNDS_REMEMBERED: usize = 4096;
 
 /// One log entry: the term of the leader that created it and what it carries: a client
 /// command, a configuration (thesis §4.1), or neither (the leader's no-op).
+///
+/// The command and configuration are shared, not copied: an entry lives in the leader's
+/// log, its durable image, every AppendEntries that carries it and every follower's two
+/// logs, and all of them hold the one command the client sent (it never changes once
+/// appended). An `Arc` hashes, compares and prints as what it points to (a shared slice
+/// as the `Vec` it was made from), so digests are unchanged; and an entry is 32 bytes.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Entry {
     pub term: u64,
-    pub command: Option<Command>,
+    pub command: Option<Arc<Command>>,
     /// A configuration entry: the voting members (ascending), in force on a node from the
     /// moment it holds this entry until a later configuration entry replaces it.
-    pub config: Option<Vec<NodeId>>,
+    pub config: Option<Arc<[NodeId]>>,
 }
 
 impl Entry {
@@ -115,7 +122,7 @@ impl Entry {
     pub fn command(term: u64, command: Command) -> Entry {
         Entry {
             term,
-            command: Some(command),
+            command: Some(Arc::new(command)),
             config: None,
         }
     }
@@ -125,7 +132,7 @@ impl Entry {
         Entry {
             term,
             command: None,
-            config: Some(members),
+            config: Some(members.into()),
         }
     }
 }
@@ -933,7 +940,7 @@ impl Raft {
         debug_assert!(!self.members.is_empty(), "{}: no members", self.id);
         debug_assert!(
             self.config_index <= self.offset
-                || self.entry(self.config_index).config.as_ref() == Some(&self.members),
+                || self.entry(self.config_index).config.as_deref() == Some(&self.members[..]),
             "{}: members {:?} are not the configuration entry at {}",
             self.id,
             self.members,

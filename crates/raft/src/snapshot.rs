@@ -79,12 +79,22 @@ impl Raft {
         let Some(i) = found else {
             return self.base_config();
         };
-        let members = self.entry(i).config.clone().expect("a configuration entry");
+        let members = self
+            .entry(i)
+            .config
+            .as_deref()
+            .expect("a configuration entry")
+            .to_vec();
         let previous = match (self.offset + 1..i)
             .rev()
             .find(|&j| self.entry(j).config.is_some())
         {
-            Some(j) => self.entry(j).config.clone().expect("a configuration entry"),
+            Some(j) => self
+                .entry(j)
+                .config
+                .as_deref()
+                .expect("a configuration entry")
+                .to_vec(),
             None => self.base_config().1,
         };
         (i, members, previous)

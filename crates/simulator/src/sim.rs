@@ -8,7 +8,7 @@
 //! the ghost record.
 
 use crate::history::{ClientHistory, OpKind, CLIENT_BITS};
-use crate::queue::EventQueue;
+use crate::queue::{DueTimer, EventQueue, TimerSet};
 use crate::rng::{Rng, Stream};
 use crate::scenario::{
     Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT,
@@ -27,20 +27,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A timer re-armed while an earlier entry of it is still queued does not add an entry of
-/// its own: the earlier one, when it comes up, puts the re-armed one in the queue with the
-/// key (true time, sequence number) it was given when armed. A protocol re-arms its
-/// election timer on every heartbeat; without this, the queue fills with entries that only
-/// come up to be thrown away. The keys, and so the order of every event, are those the
-/// eager scheme gives; only stale entries are spared.
-#[derive(Clone, Copy, Debug, Default)]
-struct TimerQueueing {
-    /// The key of the newest entry of this timer still in the queue.
-    carrier: Option<(u64, u64)>,
-    /// The armed generation not yet queued: (true time, sequence number, generation).
-    deferred: Option<(u64, u64, u64)>,
-}
-
 /// How long a client waits before retrying elsewhere when a node knows no leader.
 const REDIRECT_BACKOFF_NS: u64 = 10_000_000;
 
@@ -53,11 +39,6 @@ enum Ev<M> {
         from: u32,
         to: u32,
         wire: Wire<M>,
-    },
-    Timer {
-        node: u32,
-        timer: TimerId,
-        generation: u64,
     },
     WriteDone {
         node: u32,
@@ -94,6 +75,12 @@ enum Ev<M> {
     NemesisHealAll,
     /// A node just became leader: the faults waiting for one strike.
     NemesisOnLeader,
+}
+
+/// What the event loop takes next: a queued event (by its slot) or a due timer.
+enum Next {
+    Event(u32),
+    Timer(DueTimer),
 }
 
 /// Something a node handles: at once, or on resume (in arrival order) if it is paused.
@@ -149,11 +136,11 @@ struct Node<P: Protocol> {
     clock: Clock,
     /// The clock rate the scenario gave this node (a `drift` fault's undo returns to it).
     base_rate: f64,
-    /// Armed timers: id -> (generation, local deadline).
+    /// Armed timers: id -> (generation, local deadline). The one that has not fired yet
+    /// waits in the simulation's [`TimerSet`]; one that fired while the node was paused
+    /// waits in the stash, still armed.
     timers: BTreeMap<TimerId, (u64, u64)>,
     timer_generation: u64,
-    /// How each timer's queue entries stand (see [`TimerQueueing`]).
-    timer_queue: BTreeMap<TimerId, TimerQueueing>,
     /// Writes issued and not yet complete, oldest first.
     writes: VecDeque<(u64, P::Write)>,
     last_write_done_at: u64,
@@ -189,7 +176,7 @@ struct Client {
     /// The time of this client's timeout entry still in the queue, and the timeout of a
     /// later operation deferred to it: (true time, sequence number, operation). An
     /// operation that completes leaves its timeout queued; the next one's, always later,
-    /// waits for it rather than adding another (as deferred timers do).
+    /// waits for it rather than adding another.
     timeout_carrier: Option<u64>,
     deferred_timeout: Option<(u64, u64, OpId)>,
     /// A sticky session's own server. It moves when an operation times out: a session
@@ -376,6 +363,8 @@ pub struct Simulation<'s, P: Protocol> {
     queue: EventQueue,
     slots: Vec<Option<Ev<P::Message>>>,
     free_slots: Vec<u32>,
+    /// Armed timers, beside the queue and ordered by the same key (see [`TimerSet`]).
+    timers: TimerSet,
     nodes: Vec<Node<P>>,
     /// Held messages carry their send time and the FIFO connection they were sent on.
     links: Links<Wire<P::Message>>,
@@ -385,6 +374,9 @@ pub struct Simulation<'s, P: Protocol> {
     next_op: u64,
     next_value: u64,
     known_values: Vec<Option<u64>>,
+    /// The key names, `k0`, `k1`, ..., written once rather than formatted for every
+    /// operation.
+    key_names: Vec<String>,
     rng_net: Rng,
     rng_storage: Rng,
     rng_work: Rng,
@@ -690,7 +682,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     base_rate: rate,
                     timers: BTreeMap::new(),
                     timer_generation: 0,
-                    timer_queue: BTreeMap::new(),
                     writes: VecDeque::new(),
                     last_write_done_at: 0,
                     writes_issued: 0,
@@ -727,6 +718,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             queue: EventQueue::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
+            timers: TimerSet::new(),
             nodes,
             links: Links::new(n),
             loss: sc.network.loss,
@@ -735,6 +727,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             next_op: 0,
             next_value: 0,
             known_values: vec![None; sc.workload.keys as usize],
+            key_names: (0..sc.workload.keys).map(|k| format!("k{k}")).collect(),
             rng_net: Rng::new(seed, Stream::Network),
             rng_storage: Rng::new(seed, Stream::Storage),
             rng_work: Rng::new(seed, Stream::Workload),
@@ -774,34 +767,20 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.push_keyed(at, self.seq, ev);
     }
 
-    /// Queues timer `timer` of node `id`, armed as `generation` and due at true time `at`,
-    /// under the next sequence number; while an earlier entry of the timer is still queued
-    /// (due no later), the new entry waits for it instead (see [`TimerQueueing`]).
+    /// Arms timer `timer` of node `id` as `generation`, due at true time `at`, under the
+    /// next sequence number (its place among events due at the same time).
     fn queue_timer(&mut self, id: u32, timer: TimerId, generation: u64, at: u64) {
         self.seq += 1;
-        let seq = self.seq;
-        let q = self.nodes[id as usize - 1]
-            .timer_queue
-            .entry(timer)
-            .or_default();
-        if q.carrier.is_some_and(|(carrier_at, _)| carrier_at <= at) {
-            q.deferred = Some((at, seq, generation));
-            return;
-        }
-        q.deferred = None;
-        q.carrier = Some((at, seq));
-        self.push_keyed(
+        self.timers.set(DueTimer {
             at,
-            seq,
-            Ev::Timer {
-                node: id,
-                timer,
-                generation,
-            },
-        );
+            seq: self.seq,
+            node: id,
+            timer,
+            generation,
+        });
     }
 
-    /// Queues `ev` under a sequence number taken earlier (a deferred timer's).
+    /// Queues `ev` under a sequence number taken earlier (a deferred client timeout's).
     fn push_keyed(&mut self, at: u64, seq: u64, ev: Ev<P::Message>) {
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -890,14 +869,18 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         self.next_process = u64::from(clients);
 
-        while let Some((at, _, slot)) = self.queue.pop() {
+        loop {
+            // The earlier of the queue's next event and the next timer (keys are unique).
+            let (at, next) = match self.queue.pop_before(self.timers.peek()) {
+                Some((at, _, slot)) => (at, Next::Event(slot)),
+                None => match self.timers.pop() {
+                    Some(t) => (t.at, Next::Timer(t)),
+                    None => break,
+                },
+            };
             if at > self.end {
                 break;
             }
-            let ev = self.slots[slot as usize]
-                .take()
-                .expect("a queued slot holds its event");
-            self.free_slots.push(slot);
             self.now = at;
             self.queue_events += 1;
             if self.queue_events > MAX_EVENTS {
@@ -915,7 +898,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     })?;
                 }
             }
-            self.handle(ev);
+            match next {
+                Next::Event(slot) => {
+                    let ev = self.slots[slot as usize]
+                        .take()
+                        .expect("a queued slot holds its event");
+                    self.free_slots.push(slot);
+                    self.handle(ev);
+                }
+                Next::Timer(t) => self.timer_due(t),
+            }
         }
         self.now = self.end;
         Ok(self.finish())
@@ -1005,43 +997,29 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         ))
     }
 
+    /// An armed timer is due: its node handles it (or, paused, stashes it).
+    fn timer_due(&mut self, t: DueTimer) {
+        let n = &self.nodes[t.node as usize - 1];
+        debug_assert!(
+            n.state.is_some() && n.timers.get(&t.timer).map(|a| a.0) == Some(t.generation),
+            "n{}: timer {:?} due as generation {} but armed as {:?}",
+            t.node,
+            t.timer,
+            t.generation,
+            n.timers.get(&t.timer)
+        );
+        self.give(
+            t.node,
+            Stashed::Timer {
+                timer: t.timer,
+                generation: t.generation,
+            },
+        );
+    }
+
     fn handle(&mut self, ev: Ev<P::Message>) {
         match ev {
             Ev::Deliver { from, to, wire } => self.deliver(from, to, wire),
-            Ev::Timer {
-                node,
-                timer,
-                generation,
-            } => {
-                let n = &mut self.nodes[node as usize - 1];
-                let armed = n.timers.get(&timer).map(|t| t.0);
-                let Some(q) = n.timer_queue.get_mut(&timer) else {
-                    return; // the node crashed
-                };
-                if q.carrier.is_some_and(|(at, _)| at == self.now) {
-                    q.carrier = None;
-                }
-                if n.state.is_none() || armed != Some(generation) {
-                    // Cancelled, re-armed, or the node crashed; a re-armed timer whose
-                    // entry was deferred to this one goes into the queue now.
-                    if let Some((at, seq, g)) = q.deferred.take() {
-                        if armed == Some(g) {
-                            q.carrier = Some((at, seq));
-                            self.push_keyed(
-                                at,
-                                seq,
-                                Ev::Timer {
-                                    node,
-                                    timer,
-                                    generation: g,
-                                },
-                            );
-                        }
-                    }
-                    return;
-                }
-                self.give(node, Stashed::Timer { timer, generation });
-            }
             Ev::WriteDone { node, incarnation } => {
                 let n = &mut self.nodes[node as usize - 1];
                 if n.incarnation != incarnation {
@@ -1168,6 +1146,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
                 Output::CancelTimer { timer } => {
                     self.nodes[id as usize - 1].timers.remove(&timer);
+                    self.timers.remove(id, timer);
                 }
                 Output::Reply {
                     id: op,
@@ -1183,7 +1162,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     }
                 }
                 Output::Write { tag, write } => {
-                    let write_kind = write.clone();
+                    // Only a crash waiting for a write asks which kind this one is.
+                    let aimed_kind = self
+                        .crash_on_next_write
+                        .is_some()
+                        .then(|| P::write_kind(&write));
                     let (lo, hi) = self.sc.storage.write_latency;
                     let latency = ns(self.rng_storage.duration(lo, hi));
                     let n = &mut self.nodes[id as usize - 1];
@@ -1200,8 +1183,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                             incarnation,
                         },
                     );
-                    if self.crash_on_next_write.is_some() {
-                        self.crash_in_write(id, P::write_kind(&write_kind), done);
+                    if let Some(kind) = aimed_kind {
+                        self.crash_in_write(id, kind, done);
                     }
                 }
                 Output::Report(report) => self.report(id, report),
@@ -1330,7 +1313,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         n.paused = false;
         n.stash.clear();
         n.timers.clear();
-        n.timer_queue.clear();
+        self.timers.remove_node(id);
         n.writes.clear(); // incomplete writes are lost
         n.held.clear();
         n.writes_issued = 0;
@@ -1731,7 +1714,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         let w = &self.sc.workload;
         let key_index = self.rng_work.index(w.keys as usize);
-        let key = format!("k{key_index}");
+        let key = self.key_names[key_index].clone();
         let [r, wr, _] = w.mix;
         let total: f64 = w.mix.iter().sum();
         let x = self.rng_work.unit() * total;

@@ -6,6 +6,9 @@ use std::collections::VecDeque;
 /// Local clocks start at this reading so that a clock stepped backwards stays positive.
 pub const LOCAL_EPOCH_NS: i64 = 1_000_000 * 1_000_000_000;
 
+/// Integers below this are exact as `f64`.
+const EXACT_IN_F64: u64 = 1 << 53;
+
 /// A node's clock: local = base_local + rate × (true − base_true). Steps and rate changes
 /// re-base it at the moment they happen, so the reading never jumps except by a step.
 #[derive(Clone, Copy, Debug)]
@@ -25,18 +28,34 @@ impl Clock {
     }
 
     /// The local reading at true time `t` (t >= the last re-basing).
+    #[inline]
     pub fn local(&self, t: u64) -> u64 {
-        let elapsed = (t.saturating_sub(self.base_true)) as f64 * self.rate;
-        (self.base_local + elapsed as i64).max(0) as u64
+        let elapsed = t.saturating_sub(self.base_true);
+        // A clock without drift (the usual case) skips the floating point: below 2^53
+        // every integer is exact as an f64, so the result is the same.
+        let elapsed = if self.rate == 1.0 && elapsed < EXACT_IN_F64 {
+            elapsed as i64
+        } else {
+            (elapsed as f64 * self.rate) as i64
+        };
+        (self.base_local + elapsed).max(0) as u64
     }
 
     /// The earliest true time at or after `now` when the local reading reaches `deadline`.
+    #[inline]
     pub fn true_at(&self, deadline: u64, now: u64) -> u64 {
         if deadline <= self.local(now) {
             return now;
         }
-        let ahead = (deadline as i64 - self.base_local) as f64 / self.rate;
-        let t = self.base_true + ahead.ceil() as u64;
+        let ahead = deadline as i64 - self.base_local;
+        // As in `local`: exact without the floating point (a negative `ahead` becomes 0,
+        // as the cast of a negative f64 to u64 does).
+        let ahead = if self.rate == 1.0 && ahead.unsigned_abs() < EXACT_IN_F64 {
+            ahead.max(0) as u64
+        } else {
+            (ahead as f64 / self.rate).ceil() as u64
+        };
+        let t = self.base_true + ahead;
         t.max(now)
     }
 
@@ -187,6 +206,32 @@ mod tests {
         c.step(t, -200);
         assert_eq!(c.local(t), before - 200);
         assert_eq!(c.true_at(deadline, t), t + 700);
+    }
+
+    #[test]
+    fn a_clock_without_drift_reads_as_the_floating_point_formula_does() {
+        let float_local = |c: &Clock, t: u64| {
+            let elapsed = (t.saturating_sub(c.base_true)) as f64 * c.rate;
+            (c.base_local + elapsed as i64).max(0) as u64
+        };
+        let float_true_at = |c: &Clock, deadline: u64, now: u64| {
+            if deadline <= float_local(c, now) {
+                return now;
+            }
+            let ahead = (deadline as i64 - c.base_local) as f64 / c.rate;
+            (c.base_true + ahead.ceil() as u64).max(now)
+        };
+        let mut rng = crate::rng::Rng::new(3, crate::rng::Stream::Clocks);
+        for offset in [0, -5_000_000_000, 7_000_000_000, -LOCAL_EPOCH_NS] {
+            let mut c = Clock::new(offset, 1.0);
+            c.step(1_000, -300);
+            for _ in 0..10_000 {
+                let now = 1_000 + rng.range_u64(0, 1 << 40);
+                let deadline = c.local(now).saturating_sub(1 << 20) + rng.range_u64(0, 1 << 41);
+                assert_eq!(c.local(now), float_local(&c, now));
+                assert_eq!(c.true_at(deadline, now), float_true_at(&c, deadline, now));
+            }
+        }
     }
 
     #[test]

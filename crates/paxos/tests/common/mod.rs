@@ -75,7 +75,7 @@ pub fn command(id: u64, op: Op) -> Command {
 pub fn value(origin: Ballot, command: Command) -> Value {
     Value {
         origin,
-        command: Some(command),
+        command: Some(command.into()),
     }
 }
 
