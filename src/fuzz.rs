@@ -98,6 +98,10 @@ pub struct FuzzArgs {
     /// Protocol (default: the scenario's).
     #[arg(long, value_parser = protocols::value_parser())]
     protocol: Option<String>,
+    /// Override the scenario's read mode for every seed (a swarm scenario then draws no
+    /// read mode: each seed reads in this one).
+    #[arg(long, value_parser = crate::parse_read_mode, long_help = protocols::read_mode_help())]
+    read_mode: Option<protocol::ReadMode>,
     /// Switch a mutant on (repeatable).
     #[arg(long = "bug", value_name = "NAME")]
     bugs: Vec<String>,
@@ -385,6 +389,9 @@ pub fn run(args: FuzzArgs) -> u8 {
     if let Some(p) = &args.protocol {
         sc.protocol = p.clone();
     }
+    if let Some(mode) = args.read_mode {
+        sc.workload.read_mode = Some(mode);
+    }
     let (shard_index, shard_count) = args.shard.unwrap_or((0, 1));
     // The shard's seeds, computed one at a time (a range may be far too large to list).
     let seeds = ShardSeeds::new(args.seeds, shard_index, shard_count);
@@ -407,9 +414,12 @@ pub fn run(args: FuzzArgs) -> u8 {
         return 2;
     }
     eprintln!(
-        "sim fuzz {} · protocol {} · seeds {}..{}{} ({} seeds) · {jobs} jobs · swarm {}",
+        "sim fuzz {} · protocol {}{} · seeds {}..{}{} ({} seeds) · {jobs} jobs · swarm {}",
         args.scenario.display(),
         sc.protocol,
+        args.read_mode
+            .map(|m| format!(" · read mode {}", m.name()))
+            .unwrap_or_default(),
         args.seeds.start,
         args.seeds.end,
         args.shard
@@ -667,10 +677,13 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
     let mut text = format!("FAIL seed {}: {}", result.seed, result.failed.join("; "));
     let bugs: String = args.bugs.iter().map(|b| format!(" --bug {b}")).collect();
     let rerun = format!(
-        "sim run {} --seed {} --protocol {}{bugs}{}",
+        "sim run {} --seed {} --protocol {}{bugs}{}{}",
         args.scenario.display(),
         result.seed,
         sc.protocol,
+        args.read_mode
+            .map(|m| format!(" --read-mode {}", m.name()))
+            .unwrap_or_default(),
         if swarm { " --swarm" } else { "" }
     );
     if result

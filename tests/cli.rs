@@ -732,3 +732,53 @@ fn a_protocol_assertion_is_a_finding_with_exit_1_not_a_panic() {
         "{err}"
     );
 }
+
+/// `sim fuzz --read-mode` runs every seed in that read mode (as `sim run --read-mode`
+/// does), says so in its header, and refuses a mode the protocol does not serve with exit
+/// 2 naming the scenario, the field and the modes it serves.
+#[test]
+fn fuzz_takes_a_read_mode_for_every_seed_and_refuses_one_the_protocol_lacks() {
+    let dir = temp_dir("fuzz-read-mode");
+    let scenario = root().join("scenarios/partition_3_3.toml");
+    let scenario = scenario.to_str().unwrap();
+    let ok = sim(
+        &[
+            "fuzz",
+            scenario,
+            "--protocol",
+            "raft",
+            "--read-mode",
+            "lease",
+            "--seeds",
+            "0..2",
+        ],
+        &dir,
+    );
+    let err = text(&ok.stderr);
+    assert_eq!(ok.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("protocol raft · read mode lease · seeds 0..2"),
+        "{err}"
+    );
+    let bad = sim(
+        &[
+            "fuzz",
+            scenario,
+            "--protocol",
+            "zab",
+            "--read-mode",
+            "lease",
+            "--seeds",
+            "0..2",
+        ],
+        &dir,
+    );
+    let err = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("partition_3_3.toml")
+            && err.contains("workload.read_mode")
+            && err.contains("local, sync, sync_quorum"),
+        "{err}"
+    );
+}
