@@ -62,11 +62,15 @@ pub fn run_caught(
     sc: &Scenario,
     options: &RunOptions,
 ) -> Result<RunOutput, RunError> {
+    catch_panics(|| protocols::run(protocol, sc, options))
+}
+
+/// `run`, with a panic inside it turned into `RunError::Panicked` carrying its message,
+/// and no panic message or backtrace printed for it.
+fn catch_panics<T>(run: impl FnOnce() -> Result<T, RunError>) -> Result<T, RunError> {
     quiet_caught_panics();
     let was = CATCHING.with(|c| c.replace(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        protocols::run(protocol, sc, options)
-    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
     CATCHING.with(|c| c.set(was));
     result.unwrap_or_else(|panic| {
         let what = panic
@@ -553,6 +557,21 @@ pub fn replay_regression(r: &Regression) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic inside a caught run is a finding carrying its message, whether the payload
+    /// is a formatted `String` or a literal; after it the thread no longer counts as catching.
+    #[test]
+    fn a_panic_in_a_caught_run_is_a_finding_with_its_message() {
+        let n = 3;
+        let formatted = catch_panics::<()>(|| panic!("promise going from {n} to 2"));
+        assert!(
+            matches!(&formatted, Err(RunError::Panicked(m)) if m == "promise going from 3 to 2")
+        );
+        let literal = catch_panics::<()>(|| panic!("a literal"));
+        assert!(matches!(&literal, Err(RunError::Panicked(m)) if m == "a literal"));
+        assert!(matches!(catch_panics(|| Ok(7)), Ok(7)));
+        assert!(!CATCHING.with(|c| c.get()));
+    }
 
     #[test]
     fn caught_by_matches_checkers_exactly_and_expectations_by_kind() {

@@ -676,63 +676,6 @@ fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A mutant that trips one of the protocol's own invariant checks (the acceptor's durable
-/// image refusing a promise that goes down) is a finding of `sim run`, not a crash: exit
-/// 1, one line that says what was asserted and that the run has no verdicts or trace, and
-/// no panic message or backtrace. `sim fuzz` reports the same seed the same way.
-#[test]
-fn a_protocol_assertion_is_a_finding_with_exit_1_not_a_panic() {
-    let dir = temp_dir("asserted");
-    let scenario = root().join("scenarios/mutants/stale_messages.toml");
-    let scenario = scenario.to_str().unwrap();
-    let bug = "paxos.prune_forgets_promise";
-    let run = sim(
-        &[
-            "run",
-            scenario,
-            "--protocol",
-            "paxos",
-            "--seed",
-            "5",
-            "--bug",
-            bug,
-        ],
-        &dir,
-    );
-    let err = text(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("the protocol asserted an invariant and stopped: accepting in"),
-        "{err}"
-    );
-    assert!(err.contains("no verdicts, no trace"), "{err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    let fuzz = sim(
-        &[
-            "fuzz",
-            scenario,
-            "--protocol",
-            "paxos",
-            "--seeds",
-            "5..6",
-            "--bug",
-            bug,
-            "--no-swarm",
-        ],
-        &dir,
-    );
-    let err = text(&fuzz.stderr) + &text(&fuzz.stdout);
-    assert_eq!(fuzz.status.code(), Some(1), "{err}");
-    assert!(err.contains("FAIL seed 5: the protocol asserted"), "{err}");
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-}
-
 /// `sim fuzz --read-mode` runs every seed in that read mode (as `sim run --read-mode`
 /// does), says so in its header, and refuses a mode the protocol does not serve with exit
 /// 2 naming the scenario, the field and the modes it serves.

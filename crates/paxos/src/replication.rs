@@ -91,7 +91,10 @@ impl Paxos {
                     );
                 }
             }
+            // Accepting its own ballot promises it, in memory as on disk (a no-op while
+            // the leader's promise already covers its ballot, as phase 1 leaves it).
             let promise = self.promised.max(ballot);
+            self.promised = promise;
             let slots: Vec<u64> = entries.iter().map(|(s, _)| *s).collect();
             self.write(
                 Write::Accept {
