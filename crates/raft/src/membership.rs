@@ -68,25 +68,7 @@ impl Raft {
             .find(|&i| self.entry(i).config.is_some());
         let (index, members, previous) = match found {
             Some(i) => {
-                let members = self
-                    .entry(i)
-                    .config
-                    .as_deref()
-                    .expect("a configuration entry")
-                    .to_vec();
-                let previous = match (self.offset + 1..i)
-                    .rev()
-                    .find(|&j| self.entry(j).config.is_some())
-                {
-                    Some(j) => self
-                        .entry(j)
-                        .config
-                        .as_deref()
-                        .expect("a configuration entry")
-                        .to_vec(),
-                    None if self.offset == 0 => self.config.initial_members(),
-                    None => self.base_config().1,
-                };
+                let (members, previous) = self.config_entry(i);
                 (i, members, previous)
             }
             None if incremental => return,

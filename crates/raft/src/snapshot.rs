@@ -66,6 +66,28 @@ impl Raft {
         }
     }
 
+    /// The members of the configuration entry at `i` (kept in the log), and those of the
+    /// configuration it replaced: the entry before it, else the snapshot's (the initial
+    /// membership before any compaction).
+    pub(crate) fn config_entry(&self, i: u64) -> (Vec<NodeId>, Vec<NodeId>) {
+        let members_at = |j: u64| {
+            self.entry(j)
+                .config
+                .as_deref()
+                .expect("a configuration entry")
+                .to_vec()
+        };
+        let previous = match (self.offset + 1..i)
+            .rev()
+            .find(|&j| self.entry(j).config.is_some())
+        {
+            Some(j) => members_at(j),
+            None if self.offset == 0 => self.config.initial_members(),
+            None => self.base_config().1,
+        };
+        (members_at(i), previous)
+    }
+
     /// The configuration in force at `index` (at or after the compaction point): the last
     /// configuration entry at or below it, else the snapshot's.
     fn config_at(&self, index: u64) -> (u64, Vec<NodeId>, Vec<NodeId>) {
@@ -82,24 +104,7 @@ impl Raft {
         let Some(i) = found else {
             return self.base_config();
         };
-        let members = self
-            .entry(i)
-            .config
-            .as_deref()
-            .expect("a configuration entry")
-            .to_vec();
-        let previous = match (self.offset + 1..i)
-            .rev()
-            .find(|&j| self.entry(j).config.is_some())
-        {
-            Some(j) => self
-                .entry(j)
-                .config
-                .as_deref()
-                .expect("a configuration entry")
-                .to_vec(),
-            None => self.base_config().1,
-        };
+        let (members, previous) = self.config_entry(i);
         (i, members, previous)
     }
 
