@@ -2361,19 +2361,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             "drift" => {
                 let id = self.random_node();
-                // The widest rate a lease of this drift bound tolerates: a follower's vote
-                // fence (its minimum election timeout on its clock) must outlast the
-                // leader's lease (that timeout × (1 − bound) on the leader's clock), so
-                // (1 + d) / (1 − d) ≤ 1 / (1 − bound), that is d ≤ bound / (2 − bound).
+                // Within the widest rates a lease of this drift bound tolerates; adversarial
+                // clocks take an end of that band, rounded inwards as the swarm's are.
                 let bound = self.sc.options.clock_drift_bound;
-                let d = bound / (2.0 - bound);
                 let u = 2.0 * self.rng_nemesis.unit() - 1.0;
-                // At the ends, rounded inwards as the swarm's bands are: the band's edge
-                // itself leaves the lease no margin at all.
+                let (slowest, fastest) = crate::swarm::drift_band(bound, 1.0);
                 let rate = match self.sc.clocks.extremes {
-                    true if u < 0.0 => ((1.0 - d) * 10_000.0).ceil() / 10_000.0,
-                    true => ((1.0 + d) * 10_000.0).floor() / 10_000.0,
-                    false => 1.0 + d * u,
+                    true if u < 0.0 => slowest,
+                    true => fastest,
+                    false => 1.0 + crate::swarm::widest_drift(bound) * u,
                 };
                 let base = self.nodes[id as usize - 1].base_rate;
                 let node = NodeSel::Id(id);

@@ -305,12 +305,7 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
         }
     }
     if let Some(r) = spec.drift {
-        let b = w.options.clock_drift_bound;
-        let d = b / (2.0 - b) * fraction(&mut rng, r);
-        // Rounding inwards keeps the band within the bound.
-        let lo = ((1.0 - d) * 10_000.0).ceil() / 10_000.0;
-        let hi = ((1.0 + d) * 10_000.0).floor() / 10_000.0;
-        w.clocks.drift = (lo.min(1.0), hi.max(1.0));
+        w.clocks.drift = drift_band(w.options.clock_drift_bound, fraction(&mut rng, r));
     }
 
     // Workload.
@@ -510,6 +505,24 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     Ok(w)
 }
 
+/// The widest clock-rate deviation `d` (rates 1 ± d) a lease with drift bound `bound`
+/// tolerates: a follower's vote fence (its minimum election timeout on its clock) must
+/// outlast the leader's lease (that timeout × (1 − bound) on the leader's clock), so
+/// (1 + d) / (1 − d) ≤ 1 / (1 − bound), that is d ≤ bound / (2 − bound).
+pub fn widest_drift(bound: f64) -> f64 {
+    bound / (2.0 - bound)
+}
+
+/// The rates `share` (0 to 1) of the widest band `bound` tolerates, rounded inwards to four
+/// decimals: the band's exact edge leaves a lease no margin at all, and a printed world
+/// reads as it runs.
+pub fn drift_band(bound: f64, share: f64) -> (f64, f64) {
+    let d = widest_drift(bound) * share;
+    let lo = ((1.0 - d) * 10_000.0).ceil() / 10_000.0;
+    let hi = ((1.0 + d) * 10_000.0).floor() / 10_000.0;
+    (lo.min(1.0), hi.max(1.0))
+}
+
 /// Raft's timing requirement (§5.6: broadcast time ≪ election timeout), which every
 /// protocol here shares: a world that breaks it elects no one however correct its protocol
 /// is, so its election timeouts move up until it holds. A candidate's request reaches the
@@ -566,8 +579,7 @@ fn corners(rng: &mut Rng, p: f64, spec: &SwarmSpec, w: &mut Scenario, fifo: bool
     }
     // The drift band is a fraction of what the bound tolerates; a bound at its end keeps
     // the band's fraction, and a band at its end is none or all of it.
-    let widest = |b: f64| b / (2.0 - b);
-    let mut share = match widest(w.options.clock_drift_bound) {
+    let mut share = match widest_drift(w.options.clock_drift_bound) {
         d if d > 0.0 => ((w.clocks.drift.1 - 1.0) / d).clamp(0.0, 1.0),
         _ => 0.0,
     };
@@ -580,10 +592,7 @@ fn corners(rng: &mut Rng, p: f64, spec: &SwarmSpec, w: &mut Scenario, fifo: bool
         share = f;
     }
     if spec.drift.is_some() && (bound.is_some() || drift.is_some()) {
-        let d = widest(w.options.clock_drift_bound) * share;
-        let lo = ((1.0 - d) * 10_000.0).ceil() / 10_000.0;
-        let hi = ((1.0 + d) * 10_000.0).floor() / 10_000.0;
-        w.clocks.drift = (lo.min(1.0), hi.max(1.0));
+        w.clocks.drift = drift_band(w.options.clock_drift_bound, share);
     }
     if let Some(d) = end(rng, p, spec.think) {
         w.workload.think = (d, d);
