@@ -373,6 +373,76 @@ fn liveness_is_judged_while_a_majority_can_work_and_not_when_the_last_fault_stra
     }
 }
 
+/// A node lost for good (`lose` in a schedule, or `[nemesis] final_loss` at the final heal)
+/// stays down: no `restart` and no heal brings it back, clients stop turning to it once
+/// their operation there times out, and the rest elect a leader and serve again, so every
+/// correct protocol passes liveness without it. The nemesis's loss is an applied fault like
+/// any other: the explicit schedule `sim shrink` starts from loses the same node.
+#[test]
+fn a_node_lost_for_good_stays_down_and_the_rest_recover_without_it() {
+    use checker::safety::Outcome;
+    use simulator::trace::Kind;
+    let scripted = "faults = [{ at = \"2s\", kind = \"lose\", node = \"leader\" }, { at = \"3s\", kind = \"restart\", node = 1 }, { at = \"3s\", kind = \"restart\", node = 2 }, { at = \"3s\", kind = \"restart\", node = 3 }, { at = \"4s\", kind = \"heal_all\" }]";
+    let drawn = "[nemesis]\nstop = \"4s\"\ncrash = 1.0\ncrash_duration = [\"50ms\", \"300ms\"]\nfinal_loss = 1.0";
+    for protocol in protocols::names() {
+        for (name, faults, lost_at) in [("scripted", scripted, 2.0), ("final_loss", drawn, 4.0)] {
+            let text = format!(
+                "name = \"lost\"\nprotocol = \"raft\"\nnodes = 3\nduration = \"12s\"\n{faults}\n[workload]\nclients = 3\ntarget = \"sticky\"\ntimeout = \"1s\"\n[expect]\npass = [\"liveness\", \"linearizability\", \"log_safety\"]\nliveness_within = \"6s\"\n"
+            );
+            let sc = Scenario::from_toml("lost.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+            let out = run(&sc, protocol, 1);
+            let lose = out
+                .faults
+                .iter()
+                .find(|f| f.fault.name() == "lose")
+                .unwrap_or_else(|| panic!("{protocol} {name}: no node was lost"));
+            let at = (lost_at * 1e9) as u64;
+            assert_eq!(lose.at_ns, at, "{protocol} {name}");
+            let gone = lose.node.expect("a lost node is resolved");
+            for e in &out.log.events {
+                assert!(
+                    !(e.kind == Kind::Restart && e.node == gone && e.at_ns >= at),
+                    "{protocol} {name}: n{gone} restarted at {} after it was lost",
+                    e.at_ns
+                );
+                // An operation already sent there times out (1 s); after that no client
+                // sends there again.
+                assert!(
+                    !(e.kind == Kind::Invoke && e.node == gone && e.at_ns > at + 1_500_000_000),
+                    "{protocol} {name}: a client turned to the lost n{gone} at {}",
+                    e.at_ns
+                );
+            }
+            let j = judge(&sc, &out);
+            for check in ["liveness", "linearizability", "log_safety"] {
+                let v = j.verdict(check).expect("judged");
+                assert_eq!(
+                    v.result,
+                    Outcome::Pass,
+                    "{protocol} {name} {check}: {}",
+                    v.detail
+                );
+            }
+            if name == "final_loss" {
+                let explicit = simulator::shrink::explicit(&sc, &out);
+                let again = run(&explicit, protocol, 1);
+                let names = |o: &RunOutput| -> Vec<(u64, &'static str, Option<u32>)> {
+                    o.faults
+                        .iter()
+                        .map(|f| (f.at_ns, f.fault.name(), f.node))
+                        .collect()
+                };
+                assert_eq!(
+                    names(&again),
+                    names(&out),
+                    "{protocol}: the explicit schedule"
+                );
+                assert_eq!(again.history.len(), out.history.len(), "{protocol}");
+            }
+        }
+    }
+}
+
 /// A storage fault, scheduled or drawn by the nemesis, is refused by every protocol that
 /// does not model storage faults (`sim` exits 2 with this message), naming the file, the
 /// line and the field that asks for it, and accepted by every protocol that does.

@@ -121,6 +121,7 @@ struct RawSwarm {
     intensity: Option<[f64; 2]>,
     clock_extremes: Option<f64>,
     corners: Option<f64>,
+    final_loss: Option<f64>,
     #[serde(default)]
     options: BTreeMap<String, BTreeMap<String, toml::Value>>,
 }
@@ -252,6 +253,10 @@ enum RawFault {
         at: Dur,
         node: NodeSel,
     },
+    Lose {
+        at: Dur,
+        node: NodeSel,
+    },
     Restart {
         at: Dur,
         node: NodeSel,
@@ -344,6 +349,7 @@ struct RawNemesis {
     clock_step_max: Option<Dur>,
     corrupt_max: Option<u32>,
     loss_max: Option<f64>,
+    final_loss: Option<f64>,
     crash_leader: Option<f64>,
     pause_leader: Option<f64>,
     isolate_leader: Option<f64>,
@@ -563,6 +569,12 @@ pub enum Fault {
     Crash {
         node: NodeSel,
     },
+    /// A node lost for good: crashed, and never restarted again (not by `restart`, not by
+    /// a heal); clients stop sending to it, as an operator would drop a dead server from
+    /// their list. A cluster must stay live without it while a majority remains.
+    Lose {
+        node: NodeSel,
+    },
     Restart {
         node: NodeSel,
     },
@@ -622,6 +634,7 @@ impl Fault {
         match self {
             Fault::Isolate { node }
             | Fault::Crash { node }
+            | Fault::Lose { node }
             | Fault::Restart { node }
             | Fault::Pause { node }
             | Fault::Resume { node }
@@ -640,6 +653,7 @@ impl Fault {
             Fault::Isolate { .. } => "isolate",
             Fault::Heal => "heal",
             Fault::Crash { .. } => "crash",
+            Fault::Lose { .. } => "lose",
             Fault::Restart { .. } => "restart",
             Fault::Pause { .. } => "pause",
             Fault::Resume { .. } => "resume",
@@ -679,6 +693,10 @@ pub struct NemesisSpec {
     /// correct protocol then blocks rather than lose it.
     pub corrupt_max: Option<u32>,
     pub loss_max: f64,
+    /// The chance that the final heal (at `stop`) also loses a node for good (`Fault::Lose`):
+    /// whoever leads then, or a random node while no one does. The rest must elect a leader
+    /// and serve again without it, from where it was left behind.
+    pub final_loss: f64,
     /// Each `crash_writing` fault aims at one of these kinds of write (the protocol's
     /// `Protocol::WRITE_KINDS`), drawn uniformly, and crashes its node at a random instant
     /// while such a write is in flight; empty: inside any write, right after it is issued.
@@ -1439,6 +1457,11 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     .map(|d| d.0)
                     .unwrap_or(Duration::from_secs(1)),
                 loss_max: check_probability(cx, "nemesis.loss_max", r.loss_max.unwrap_or(0.3))?,
+                final_loss: check_probability(
+                    cx,
+                    "nemesis.final_loss",
+                    r.final_loss.unwrap_or(0.0),
+                )?,
                 crash_writing_kinds: r.crash_writing_kinds.unwrap_or_default(),
                 crash_sending_kinds: r.crash_sending_kinds.unwrap_or_default(),
                 on_new_leader: anchored_kinds(cx, r.on_new_leader)?,
@@ -1765,6 +1788,12 @@ fn validate_fault(
         RawFault::Crash { at, node } => (
             at,
             Fault::Crash {
+                node: sel_ok(node)?,
+            },
+        ),
+        RawFault::Lose { at, node } => (
+            at,
+            Fault::Lose {
                 node: sel_ok(node)?,
             },
         ),
@@ -2160,6 +2189,7 @@ fn validate_swarm(
         intensity: swarm_fraction(cx, "intensity", r.intensity, MAX_RATE_SCALE)?,
         clock_extremes: swarm_chance(cx, "clock_extremes", r.clock_extremes)?,
         corners: swarm_chance(cx, "corners", r.corners)?,
+        final_loss: swarm_chance(cx, "final_loss", r.final_loss)?,
     };
     if let (Some((_, hi)), Some((lo, _))) = (spec.heartbeat_interval, spec.election_timeout) {
         if hi >= lo {
@@ -2311,6 +2341,7 @@ impl Scenario {
                 }
                 Fault::Isolate { node }
                 | Fault::Crash { node }
+                | Fault::Lose { node }
                 | Fault::Restart { node }
                 | Fault::Pause { node }
                 | Fault::Resume { node } => {
@@ -2361,6 +2392,9 @@ impl Scenario {
             );
             if let Some(max) = nem.corrupt_max {
                 let _ = writeln!(t, "corrupt_max = {max}");
+            }
+            if nem.final_loss > 0.0 {
+                let _ = writeln!(t, "final_loss = {:?}", nem.final_loss);
             }
             for (key, kinds) in [
                 ("crash_writing_kinds", &nem.crash_writing_kinds),
@@ -2521,6 +2555,7 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
         spec.clock_extremes.map(|p| format!("{p:?}")),
     );
     line("corners", spec.corners.map(|p| format!("{p:?}")));
+    line("final_loss", spec.final_loss.map(|p| format!("{p:?}")));
     for (name, table) in &spec.by_protocol {
         let _ = writeln!(t, "\n[swarm.options.{}]", toml_key(name));
         for (key, range) in table {

@@ -184,7 +184,8 @@ pub fn shrink(
 }
 
 /// The scenario ended early: the faults before `t`, its final heal (if the schedule ends
-/// with one) moved to `t`, and as long a quiet tail after the last fault as it had.
+/// with one) moved to `t` with whatever came in the same instant after it (a node lost
+/// for good at the final heal), and as long a quiet tail after the last fault as it had.
 fn cut_at(sc: &Scenario, t: Duration) -> Scenario {
     let mut out = sc.clone();
     let last = sc.faults.iter().map(|f| f.at).max().unwrap_or_default();
@@ -192,13 +193,20 @@ fn cut_at(sc: &Scenario, t: Duration) -> Scenario {
     let final_heal = sc
         .faults
         .iter()
-        .rev()
-        .find(|f| f.at == last && matches!(f.fault, Fault::HealAll))
-        .cloned();
+        .rposition(|f| f.at == last && matches!(f.fault, Fault::HealAll));
+    let ending: Vec<ScheduledFault> = final_heal
+        .map(|i| {
+            sc.faults[i..]
+                .iter()
+                .filter(|f| f.at == last)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     out.faults.retain(|f| f.at < t);
-    if let Some(mut heal) = final_heal {
-        heal.at = t;
-        out.faults.push(heal);
+    for mut f in ending {
+        f.at = t;
+        out.faults.push(f);
     }
     let end = out.faults.iter().map(|f| f.at).max().unwrap_or(t);
     // Whole milliseconds keep the shrunk file readable.
@@ -259,6 +267,33 @@ mod tests {
             ));
         }
         Scenario::from_toml("s.toml", &text).unwrap()
+    }
+
+    #[test]
+    fn an_earlier_end_keeps_the_final_heal_and_the_loss_that_came_with_it() {
+        let text = "name = \"s\"\nprotocol = \"raft\"\nnodes = 5\nduration = \"15s\"\n\
+            faults = [{ at = \"1s\", kind = \"crash\", node = 1 }, \
+            { at = \"6s\", kind = \"crash\", node = 2 }, \
+            { at = \"8s\", kind = \"heal_all\" }, { at = \"8s\", kind = \"lose\", node = 3 }]\n";
+        let sc = Scenario::from_toml("s.toml", text).unwrap();
+        let cut = cut_at(&sc, Duration::from_secs(4));
+        let kept: Vec<(Duration, &str)> =
+            cut.faults.iter().map(|f| (f.at, f.fault.name())).collect();
+        let at = |s| Duration::from_secs(s);
+        assert_eq!(
+            kept,
+            [(at(1), "crash"), (at(4), "heal_all"), (at(4), "lose")]
+        );
+        assert_eq!(
+            cut.duration,
+            Duration::from_millis(11_001),
+            "the same 7 s tail"
+        );
+        let again = Scenario::from_toml("s.toml", &cut.to_toml()).unwrap();
+        assert_eq!(
+            again.faults, cut.faults,
+            "a lose survives the TOML round trip"
+        );
     }
 
     #[test]

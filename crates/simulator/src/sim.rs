@@ -414,6 +414,22 @@ pub struct Simulation<'s, P: Protocol> {
     crash_on_next_leader_ns: Option<u64>,
     /// `corrupt` faults the nemesis has applied (for `NemesisSpec::corrupt_max`).
     corrupts_drawn: u32,
+    /// Nodes lost for good (`Fault::Lose`), ascending: never restarted, and clients no
+    /// longer turn to them.
+    lost: Vec<u32>,
+}
+
+/// The server after `id` in the ring of `nodes`, skipping those lost for good (`id`'s
+/// successor if every one is).
+fn next_live(id: u32, nodes: u32, lost: &[u32]) -> u32 {
+    let mut next = 1 + id % nodes;
+    for _ in 0..nodes {
+        if !lost.contains(&next) {
+            return next;
+        }
+        next = 1 + next % nodes;
+    }
+    1 + id % nodes
 }
 
 fn ns(d: Duration) -> u64 {
@@ -759,6 +775,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             waiting_for_leader: [false; NEMESIS_KIND_COUNT],
             crash_on_next_leader_ns: None,
             corrupts_drawn: 0,
+            lost: Vec::new(),
         })
     }
 
@@ -1338,7 +1355,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     }
 
     fn restart(&mut self, id: u32) {
-        if self.nodes[id as usize - 1].state.is_some() {
+        if self.nodes[id as usize - 1].state.is_some() || self.lost.contains(&id) {
             return;
         }
         self.record(Kind::Restart, id, 0, "restart", 0, 0);
@@ -1748,7 +1765,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let client = &self.clients[c as usize];
                 client.leader_guess.unwrap_or(client.target)
             }
-            Target::Random => 1 + self.rng_work.index(self.sc.nodes as usize) as u32,
+            Target::Random => self.client_pick(),
             Target::Sticky => home,
         };
         let client = &mut self.clients[c as usize];
@@ -1869,7 +1886,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     hint.map_or(0, |h| u64::from(h.0)),
                 );
                 let next = match hint {
-                    Some(h) if h.0 != node && h.0 >= 1 && h.0 <= self.sc.nodes => h.0,
+                    Some(h)
+                        if h.0 != node
+                            && h.0 >= 1
+                            && h.0 <= self.sc.nodes
+                            && !self.lost.contains(&h.0) =>
+                    {
+                        h.0
+                    }
                     // A session stays with its own server while that server has no leader
                     // to name (ZAB: electing), for as long as an election may take; a
                     // server that names none for longer (removed from the membership, or
@@ -1880,12 +1904,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         let client = &mut self.clients[c as usize];
                         let since = *client.leaderless_since.get_or_insert(self.now);
                         if self.now - since > patience {
-                            client.home = 1 + client.home % nodes;
+                            client.home = next_live(client.home, nodes, &self.lost);
                             client.leaderless_since = None;
                         }
                         client.home
                     }
-                    _ => 1 + (node % self.sc.nodes),
+                    _ => next_live(node, self.sc.nodes, &self.lost),
                 };
                 self.clients[c as usize].leader_guess = Some(next);
                 self.clients[c as usize].target = next;
@@ -1923,7 +1947,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if let Some(h) = self.current_op(c, id) {
             self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
             self.clients[c as usize].leader_guess = None;
-            let elsewhere = 1 + self.rng_work.index(self.sc.nodes as usize) as u32;
+            let elsewhere = self.client_pick();
             self.clients[c as usize].target = elsewhere;
             if self.sc.workload.target == Target::Sticky {
                 self.clients[c as usize].home = elsewhere;
@@ -1956,7 +1980,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     Fault::Crash { .. } | Fault::Corrupt { .. } => f.node,
                     _ => None,
                 })
-                .find(|&id| self.nodes[id as usize - 1].state.is_none()),
+                .find(|&id| {
+                    self.nodes[id as usize - 1].state.is_none() && !self.lost.contains(&id)
+                }),
         }
     }
 
@@ -1980,6 +2006,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             },
             None => None,
         };
+        // A node lost for good is never brought back.
+        if matches!(fault, Fault::Restart { .. }) && node.is_some_and(|id| self.lost.contains(&id))
+        {
+            self.record(Kind::FaultSkipped, 0, 0, fault.name(), 0, 0);
+            return;
+        }
         // A corrupt fault that names no record draws one now, from the fault stream, and
         // is recorded with it: an explicit schedule made of the applied faults (shrinking)
         // then damages the same record without drawing.
@@ -2089,6 +2121,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if from_nemesis && self.sc.network.calm_after_heal {
                     self.calm = true;
                     self.loss = 0.0;
+                }
+                if from_nemesis {
+                    self.final_loss();
+                }
+            }
+            Fault::Lose { .. } => {
+                let id = node.expect("resolved above");
+                self.crash(id);
+                if let Err(at) = self.lost.binary_search(&id) {
+                    self.lost.insert(at, id);
                 }
             }
             Fault::AddServer { node: server } => {
@@ -2467,6 +2509,48 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 fault: undo,
                 from_nemesis,
             },
+        );
+    }
+
+    /// A node for a client to turn to, drawn uniformly among those not lost for good.
+    fn client_pick(&mut self) -> u32 {
+        let n = self.sc.nodes as usize;
+        let live = n - self.lost.len().min(n);
+        if self.lost.is_empty() || live == 0 {
+            return 1 + self.rng_work.index(n) as u32;
+        }
+        let mut id = 1 + self.rng_work.index(live) as u32;
+        for &gone in &self.lost {
+            if gone <= id {
+                id += 1;
+            }
+        }
+        id
+    }
+
+    /// `[nemesis] final_loss`: with that chance the final heal also loses a node for good,
+    /// whoever leads then (a random node while no one does). Draws nothing when the chance
+    /// is 0, so scenarios without it run as before it existed. A run that damaged a record
+    /// loses no node: repairing the record may need the lost node's copy, and a correct
+    /// protocol then blocks rather than guess (liveness could not be judged).
+    fn final_loss(&mut self) {
+        let chance = self.nemesis.as_ref().map_or(0.0, |nem| nem.final_loss);
+        let damaged = self
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, Fault::Corrupt { .. }));
+        if chance <= 0.0 || damaged || !self.rng_nemesis.chance(chance) {
+            return;
+        }
+        let id = match self.current_leader() {
+            Some(id) => id,
+            None => self.random_node(),
+        };
+        self.apply_fault(
+            Fault::Lose {
+                node: NodeSel::Id(id),
+            },
+            true,
         );
     }
 

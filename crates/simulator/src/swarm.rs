@@ -96,6 +96,10 @@ pub struct SwarmSpec {
     /// latency, disk latency, loss, duplication, reordering, drift bound, drift, think
     /// time), that it takes one end of its range rather than a value inside it.
     pub corners: Option<f64>,
+    /// Probability that a world loses a node for good at its final heal (`[nemesis]
+    /// final_loss = 1`): whoever leads then. Drawn after every other dimension, so the
+    /// worlds that lose no node are the worlds drawn without this field.
+    pub final_loss: Option<f64>,
 }
 
 /// A protocol option's range in `[swarm.options.NAME]`.
@@ -501,6 +505,9 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     if let Some(p) = spec.corners {
         corners(&mut rng, p, spec, &mut w, fifo);
     }
+    if let (Some(p), Some(nem)) = (spec.final_loss, w.nemesis.as_mut()) {
+        nem.final_loss = if rng.chance(p) { 1.0 } else { 0.0 };
+    }
     timely(&mut w);
     Ok(w)
 }
@@ -530,17 +537,26 @@ pub fn drift_band(bound: f64, share: f64) -> (f64, f64) {
 /// election needs that twice over (the voter writes too, then answers). So the smallest
 /// timeout is at least one and a half elections, and the spread at least two requests: a
 /// narrower spread has the next candidate time out before the first one's request arrives,
-/// and candidates split the votes round after round.
+/// and candidates split the votes round after round. A world that loses a node for good may
+/// leave a membership that needs every survivor's vote (three of four): a round wins only
+/// when the first candidate's request reaches every other survivor before its own timer
+/// fires, so the spread there is a request per node, enough for most rounds to win.
 fn timely(w: &mut Scenario) {
     let request = w.network.latency.1 + w.storage.write_latency.1;
     let least = 3 * request;
+    let loses = w.nemesis.as_ref().is_some_and(|nem| nem.final_loss > 0.0);
+    let spread = if loses {
+        w.nodes.max(2) * request
+    } else {
+        2 * request
+    };
     let (lo, hi) = &mut w.options.election_timeout;
     if *lo < least {
         *hi += least - *lo;
         *lo = least;
     }
-    if *hi - *lo < 2 * request {
-        *hi = *lo + 2 * request;
+    if *hi - *lo < spread {
+        *hi = *lo + spread;
     }
 }
 
@@ -749,6 +765,15 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         );
         if !off.is_empty() {
             let _ = write!(t, "; off: {}", off.join(", "));
+        }
+        if nem.final_loss >= 1.0 {
+            t.push_str("; at the final heal the leader is lost for good");
+        } else if nem.final_loss > 0.0 {
+            let _ = write!(
+                t,
+                "; at the final heal the leader is lost for good with chance {}",
+                nem.final_loss
+            );
         }
     }
     t.push('\n');
