@@ -194,8 +194,9 @@ pub struct Durable {
     pub promised: Ballot,
     /// Per slot above the snapshot, the highest-ballot value accepted.
     pub accepted: BTreeMap<u64, (Ballot, Value)>,
-    /// The latest snapshot; the accepted slots it covers are dropped.
-    pub snapshot: Option<Snapshot>,
+    /// The latest snapshot; the accepted slots it covers are dropped. Shared (it never
+    /// changes once taken) with the node's memory and the write that made it durable.
+    pub snapshot: Option<Arc<Snapshot>>,
     /// Slots whose accepted record fails its checksum (a storage fault): what this
     /// acceptor accepted there is unknown until a new accept overwrites the record or a
     /// snapshot covers the slot.
@@ -222,7 +223,7 @@ pub enum Write {
         promise: Ballot,
         entries: Vec<(u64, Value)>,
     },
-    Snapshot(Snapshot),
+    Snapshot(Arc<Snapshot>),
     /// Drop every accepted slot at or below `upto` (written once the snapshot covering
     /// them is durable). `promise` is what the promise cell holds afterwards.
     Compact {
@@ -244,7 +245,7 @@ pub enum Message {
         page: u32,
         pages: u32,
         low_water: u64,
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         accepted: Vec<(u64, Ballot, Value)>,
     },
     /// The acceptor refused `ballot`: it promised `promised`, which is higher.
@@ -275,7 +276,7 @@ pub enum Message {
     CatchUp { from: u64 },
     /// Chosen values, after a snapshot when the asker is behind the sender's compaction.
     Decided {
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         entries: Vec<(u64, Value)>,
     },
     // Last, so that the digests of the messages above (their discriminants) stay as they
@@ -316,6 +317,18 @@ impl MessageKind for Message {
             Message::CatchUp { .. } => "CatchUp",
             Message::Decided { .. } => "Decided",
         }
+    }
+}
+
+/// The chosen value of the slot after the executed prefix `executed`, if known. Asked
+/// after every step and every execution, and nearly always no slot past the executed one
+/// is known: the map's last key (its right edge, no search) says so first.
+fn next_chosen(chosen: &BTreeMap<u64, Value>, executed: u64) -> Option<&Value> {
+    let next = executed + 1;
+    match chosen.last_key_value() {
+        Some((&last, value)) if last == next => Some(value),
+        Some((&last, _)) if last > next => chosen.get(&next),
+        _ => None,
     }
 }
 
@@ -399,7 +412,7 @@ struct Candidate {
     damaged: BTreeMap<u64, BTreeSet<NodeId>>,
     /// The most advanced snapshot reported by an acceptor whose low-water mark is at or
     /// past `first_slot`.
-    snapshot: Option<Box<Snapshot>>,
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// A slot the leader proposed and has not seen chosen.
@@ -471,7 +484,7 @@ pub struct Paxos {
     round: u64,
     promised: Ballot,
     accepted: BTreeMap<u64, (Ballot, Value)>,
-    snapshot: Option<Box<Snapshot>>,
+    snapshot: Option<Arc<Snapshot>>,
     /// Slots whose accepted record is damaged (see [`Durable::damaged`]).
     damaged: BTreeSet<u64>,
 
@@ -774,15 +787,14 @@ impl Paxos {
         );
         debug_assert!(
             self.chosen
-                .keys()
-                .next()
-                .is_none_or(|&s| s > self.low_water()),
+                .first_key_value()
+                .is_none_or(|(&s, _)| s > self.low_water()),
             "{}: a chosen slot at or below the low-water mark {} is still kept",
             self.id,
             self.low_water()
         );
         debug_assert!(
-            !self.chosen.contains_key(&(self.executed + 1))
+            next_chosen(&self.chosen, self.executed).is_none()
                 || self.executed + 1 > self.execute_limit(),
             "{}: slot {} is chosen but not executed",
             self.id,
@@ -800,14 +812,12 @@ impl Paxos {
             debug_assert!(
                 leader
                     .proposals
-                    .keys()
-                    .next()
-                    .is_none_or(|&s| s > self.executed)
+                    .first_key_value()
+                    .is_none_or(|(&s, _)| s > self.executed)
                     && leader
                         .proposals
-                        .keys()
-                        .next_back()
-                        .is_none_or(|&s| s < leader.next_slot),
+                        .last_key_value()
+                        .is_none_or(|(&s, _)| s < leader.next_slot),
                 "{}: a proposal outside (executed {}, next slot {})",
                 self.id,
                 self.executed,
@@ -957,7 +967,7 @@ impl Protocol for Paxos {
         } else {
             protocol::lease_duration(config)
         };
-        let snapshot = durable.snapshot.clone().map(Box::new);
+        let snapshot = durable.snapshot.clone();
         let mut accepted = durable.accepted.clone();
         // A damaged record the durable snapshot covers is moot (a crash can fall between
         // the snapshot and the compaction that drops what it covers).
