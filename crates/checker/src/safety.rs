@@ -107,7 +107,10 @@ fn op_text(op: Option<u64>) -> String {
 /// runs of consecutive positions, each run's values in one `Vec`: a log fills its
 /// positions in order, so a long history is a few runs (one per epoch for zxids) and a
 /// lookup is a search among them, where a map of its own per position costs a tree node
-/// each. Runs are never merged: a position filled out of order may start a run of its own.
+/// each. A position filled out of order may start a run of its own; filling the gap before
+/// it joins the two again (Paxos reports slots chosen out of order all the time, and runs
+/// left apart would pile up by the thousand, each lookup behind the last one a tree
+/// search).
 struct Runs<T> {
     /// Every run but the last, by first position.
     runs: BTreeMap<u64, Vec<T>>,
@@ -173,10 +176,29 @@ impl<T> Runs<T> {
         if let Some((&start, run)) = self.runs.range_mut(..index).next_back() {
             if start + run.len() as u64 == index {
                 run.push(value);
+                self.join_after(start, index + 1);
                 return;
             }
         }
         self.runs.insert(index, vec![value]);
+        self.join_after(index, index + 1);
+    }
+
+    /// The run in the map at `start` now ends just before `end`: if a run starts there,
+    /// the two become one (the later one's values move: it began at a gap lately filled,
+    /// so it is the shorter as a rule).
+    fn join_after(&mut self, start: u64, end: u64) {
+        if self.last.as_ref().is_some_and(|(s, _)| *s == end) {
+            let (_, tail) = self.last.take().expect("checked");
+            let mut run = self.runs.remove(&start).expect("the run just extended");
+            run.extend(tail);
+            self.last = Some((start, run));
+        } else if let Some(tail) = self.runs.remove(&end) {
+            self.runs
+                .get_mut(&start)
+                .expect("the run just extended")
+                .extend(tail);
+        }
     }
 }
 
@@ -906,6 +928,17 @@ mod tests {
             assert_eq!(runs.get(i), model.get(&i), "position {i}");
         }
         assert_eq!(runs.len, model.len());
+        // Runs that touch are joined: as many runs as the model has stretches.
+        let stretches = model
+            .keys()
+            .zip(model.keys().skip(1))
+            .filter(|(a, b)| **a + 1 != **b)
+            .count()
+            + 1;
+        assert_eq!(
+            runs.runs.len() + usize::from(runs.last.is_some()),
+            stretches
+        );
     }
 
     /// A long run keeps one agreed entry per index of its log (issue #13).

@@ -19,6 +19,7 @@ use crate::{
 };
 use protocol::{LocalTime, NodeId, Outputs, ReadMode, Reply, Role};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 impl Paxos {
     pub(crate) fn reset_election_timer(&mut self, out: &mut Outputs<Message, Write>) {
@@ -239,7 +240,7 @@ impl Paxos {
         page: u32,
         pages: u32,
         _low_water: u64,
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         accepted: Vec<(u64, Ballot, Value)>,
         damaged: Vec<u64>,
         out: &mut Outputs<Message, Write>,

@@ -154,10 +154,15 @@ pub struct Snapshot {
 /// two slots once (PMMC's replica). A command is re-proposed only in its own slot, so two
 /// slots can hold one command only when a client handed it to two leaders; those slots are
 /// close, and a bounded memory keeps a node's state from growing with the run.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Default)]
+///
+/// Every replica asks it once per executed slot, and a snapshot copies it: membership is
+/// an open-addressing table of the ids in `order` (a flat array, copied in one go),
+/// not a tree. It hashes, compares and prints as the `VecDeque` and `BTreeSet` pair it
+/// replaced (unit test), so snapshot digests are unchanged.
+#[derive(Clone, Default)]
 pub struct Applied {
     order: VecDeque<OpId>,
-    set: BTreeSet<OpId>,
+    set: IdSet,
 }
 
 /// How many applied commands a replica remembers for deduplication.
@@ -166,13 +171,14 @@ pub const APPLIED_REMEMBERED: usize = 4096;
 impl Applied {
     /// Records `id` as applied; false if it already was.
     pub fn insert(&mut self, id: OpId) -> bool {
-        if !self.set.insert(id) {
+        if !self.set.insert(id.0) {
             return false;
         }
         self.order.push_back(id);
         if self.order.len() > APPLIED_REMEMBERED {
             let old = self.order.pop_front().expect("non-empty");
-            self.set.remove(&old);
+            let removed = self.set.remove(old.0);
+            debug_assert!(removed, "{old} was in the order but not in the set");
         }
         true
     }
@@ -181,6 +187,173 @@ impl Applied {
     }
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+    /// The remembered ids in ascending order (what the set part hashes and prints).
+    ///
+    /// Every snapshot's digest asks for it, so it is a bucket sort rather than a
+    /// comparison sort of 4096 ids (which costs as much as the thousand slots executed
+    /// between two snapshots): ids are handed out in sequence and applied soon after, so
+    /// the remembered ones spread evenly over a range, about one per bucket, and the
+    /// buckets are sorted each in place.
+    fn sorted(&self) -> Vec<OpId> {
+        let (Some(min), Some(max)) = (self.order.iter().min(), self.order.iter().max()) else {
+            return Vec::new();
+        };
+        let n = self.order.len();
+        // Buckets of 2^shift ids each, at most n of them: span >> shift < 2^floor(log2 n).
+        let span_bits = u64::BITS - (max.0 - min.0).leading_zeros();
+        let shift = span_bits.saturating_sub(usize::BITS - 1 - n.leading_zeros());
+        let bucket = |id: &OpId| ((id.0 - min.0) >> shift) as usize;
+        let mut start = vec![0usize; bucket(max) + 2];
+        for id in &self.order {
+            start[bucket(id) + 1] += 1;
+        }
+        for b in 1..start.len() {
+            start[b] += start[b - 1];
+        }
+        let mut next = start.clone();
+        let mut ids = vec![OpId(0); n];
+        for id in &self.order {
+            let b = bucket(id);
+            ids[next[b]] = *id;
+            next[b] += 1;
+        }
+        for w in start.windows(2) {
+            if w[1] - w[0] > 1 {
+                ids[w[0]..w[1]].sort_unstable();
+            }
+        }
+        ids
+    }
+}
+
+/// The set holds exactly the ids of `order`: equal orders, equal sets.
+impl PartialEq for Applied {
+    fn eq(&self, other: &Applied) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Applied {}
+
+/// As the derived hash of `{ order: VecDeque<OpId>, set: BTreeSet<OpId> }`: the order,
+/// then the set's length and its ids ascending.
+impl std::hash::Hash for Applied {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.order.hash(state);
+        let sorted = self.sorted();
+        state.write_usize(sorted.len());
+        for id in &sorted {
+            id.hash(state);
+        }
+    }
+}
+
+/// As the derived `Debug` of `{ order: VecDeque<OpId>, set: BTreeSet<OpId> }`.
+impl fmt::Debug for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Set(Vec<OpId>);
+        impl fmt::Debug for Set {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_set().entries(&self.0).finish()
+            }
+        }
+        f.debug_struct("Applied")
+            .field("order", &self.order)
+            .field("set", &Set(self.sorted()))
+            .finish()
+    }
+}
+
+/// A set of `u64` ids of bounded size: linear probing in a power-of-two table kept about
+/// half full, removal by backward shift (no tombstones, so probes stay short however many
+/// ids pass through). A slot holds `id + 1`, 0 when empty; the id `u64::MAX` is a flag.
+#[derive(Clone, Default)]
+struct IdSet {
+    slots: Vec<u64>,
+    len: usize,
+    has_max: bool,
+}
+
+impl IdSet {
+    /// The most ids ever held: the remembered ones and the one being added.
+    const MAX_IDS: usize = APPLIED_REMEMBERED + 1;
+    /// At least twice as many slots.
+    const SLOTS: usize = Self::MAX_IDS.next_power_of_two();
+
+    #[inline]
+    fn home(word: u64) -> usize {
+        // Fibonacci hashing: consecutive ids land far apart.
+        (word.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros())) as usize
+    }
+
+    /// Where `word` is, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, word: u64) -> (usize, bool) {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::home(word);
+        loop {
+            match self.slots[i] {
+                0 => return (i, false),
+                w if w == word => return (i, true),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds `id`; false if it was there.
+    fn insert(&mut self, id: u64) -> bool {
+        let Some(word) = id.checked_add(1) else {
+            return !std::mem::replace(&mut self.has_max, true);
+        };
+        if self.slots.is_empty() {
+            self.slots = vec![0; Self::SLOTS];
+        }
+        let (i, found) = self.find(word);
+        if found {
+            return false;
+        }
+        assert!(
+            self.len < Self::MAX_IDS,
+            "applied-id set over its bound of {} ids",
+            Self::MAX_IDS
+        );
+        self.slots[i] = word;
+        self.len += 1;
+        true
+    }
+
+    /// Removes `id`; false if it was not there.
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(word) = id.checked_add(1) else {
+            return std::mem::replace(&mut self.has_max, false);
+        };
+        if self.slots.is_empty() {
+            return false;
+        }
+        let (mut hole, found) = self.find(word);
+        if !found {
+            return false;
+        }
+        // Backward shift: pull each later member of the probe run that may sit in the
+        // hole (its home is not cyclically after the hole) back into it.
+        let mask = self.slots.len() - 1;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let w = self.slots[j];
+            if w == 0 {
+                break;
+            }
+            let home = Self::home(w);
+            if (hole.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
+                self.slots[hole] = w;
+                hole = j;
+            }
+        }
+        self.slots[hole] = 0;
+        self.len -= 1;
+        true
     }
 }
 
@@ -194,8 +367,9 @@ pub struct Durable {
     pub promised: Ballot,
     /// Per slot above the snapshot, the highest-ballot value accepted.
     pub accepted: BTreeMap<u64, (Ballot, Value)>,
-    /// The latest snapshot; the accepted slots it covers are dropped.
-    pub snapshot: Option<Snapshot>,
+    /// The latest snapshot; the accepted slots it covers are dropped. Shared (it never
+    /// changes once taken) with the node's memory and the write that made it durable.
+    pub snapshot: Option<Arc<Snapshot>>,
     /// Slots whose accepted record fails its checksum (a storage fault): what this
     /// acceptor accepted there is unknown until a new accept overwrites the record or a
     /// snapshot covers the slot.
@@ -222,7 +396,7 @@ pub enum Write {
         promise: Ballot,
         entries: Vec<(u64, Value)>,
     },
-    Snapshot(Snapshot),
+    Snapshot(Arc<Snapshot>),
     /// Drop every accepted slot at or below `upto` (written once the snapshot covering
     /// them is durable). `promise` is what the promise cell holds afterwards.
     Compact {
@@ -244,7 +418,7 @@ pub enum Message {
         page: u32,
         pages: u32,
         low_water: u64,
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         accepted: Vec<(u64, Ballot, Value)>,
     },
     /// The acceptor refused `ballot`: it promised `promised`, which is higher.
@@ -275,7 +449,7 @@ pub enum Message {
     CatchUp { from: u64 },
     /// Chosen values, after a snapshot when the asker is behind the sender's compaction.
     Decided {
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         entries: Vec<(u64, Value)>,
     },
     // Last, so that the digests of the messages above (their discriminants) stay as they
@@ -316,6 +490,18 @@ impl MessageKind for Message {
             Message::CatchUp { .. } => "CatchUp",
             Message::Decided { .. } => "Decided",
         }
+    }
+}
+
+/// The chosen value of the slot after the executed prefix `executed`, if known. Asked
+/// after every step and every execution, and nearly always no slot past the executed one
+/// is known: the map's last key (its right edge, no search) says so first.
+fn next_chosen(chosen: &BTreeMap<u64, Value>, executed: u64) -> Option<&Value> {
+    let next = executed + 1;
+    match chosen.last_key_value() {
+        Some((&last, value)) if last == next => Some(value),
+        Some((&last, _)) if last > next => chosen.get(&next),
+        _ => None,
     }
 }
 
@@ -399,7 +585,7 @@ struct Candidate {
     damaged: BTreeMap<u64, BTreeSet<NodeId>>,
     /// The most advanced snapshot reported by an acceptor whose low-water mark is at or
     /// past `first_slot`.
-    snapshot: Option<Box<Snapshot>>,
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// A slot the leader proposed and has not seen chosen.
@@ -471,7 +657,7 @@ pub struct Paxos {
     round: u64,
     promised: Ballot,
     accepted: BTreeMap<u64, (Ballot, Value)>,
-    snapshot: Option<Box<Snapshot>>,
+    snapshot: Option<Arc<Snapshot>>,
     /// Slots whose accepted record is damaged (see [`Durable::damaged`]).
     damaged: BTreeSet<u64>,
 
@@ -774,15 +960,14 @@ impl Paxos {
         );
         debug_assert!(
             self.chosen
-                .keys()
-                .next()
-                .is_none_or(|&s| s > self.low_water()),
+                .first_key_value()
+                .is_none_or(|(&s, _)| s > self.low_water()),
             "{}: a chosen slot at or below the low-water mark {} is still kept",
             self.id,
             self.low_water()
         );
         debug_assert!(
-            !self.chosen.contains_key(&(self.executed + 1))
+            next_chosen(&self.chosen, self.executed).is_none()
                 || self.executed + 1 > self.execute_limit(),
             "{}: slot {} is chosen but not executed",
             self.id,
@@ -800,14 +985,12 @@ impl Paxos {
             debug_assert!(
                 leader
                     .proposals
-                    .keys()
-                    .next()
-                    .is_none_or(|&s| s > self.executed)
+                    .first_key_value()
+                    .is_none_or(|(&s, _)| s > self.executed)
                     && leader
                         .proposals
-                        .keys()
-                        .next_back()
-                        .is_none_or(|&s| s < leader.next_slot),
+                        .last_key_value()
+                        .is_none_or(|(&s, _)| s < leader.next_slot),
                 "{}: a proposal outside (executed {}, next slot {})",
                 self.id,
                 self.executed,
@@ -957,7 +1140,7 @@ impl Protocol for Paxos {
         } else {
             protocol::lease_duration(config)
         };
-        let snapshot = durable.snapshot.clone().map(Box::new);
+        let snapshot = durable.snapshot.clone();
         let mut accepted = durable.accepted.clone();
         // A damaged record the durable snapshot covers is moot (a crash can fall between
         // the snapshot and the compaction that drops what it covers).
@@ -1165,6 +1348,71 @@ mod tests {
             seen[on[0]] = true;
         }
         assert!(seen.iter().all(|&s| s), "a switch no BUGS entry turns on");
+    }
+
+    /// The layout `Applied` had (its hash and print are the ones to keep), under its name.
+    mod before {
+        use super::super::{OpId, APPLIED_REMEMBERED};
+        use std::collections::{BTreeSet, VecDeque};
+
+        #[derive(Default, Hash, Debug)]
+        pub struct Applied {
+            pub order: VecDeque<OpId>,
+            pub set: BTreeSet<OpId>,
+        }
+
+        impl Applied {
+            pub fn insert(&mut self, id: OpId) -> bool {
+                if !self.set.insert(id) {
+                    return false;
+                }
+                self.order.push_back(id);
+                if self.order.len() > APPLIED_REMEMBERED {
+                    let old = self.order.pop_front().expect("non-empty");
+                    self.set.remove(&old);
+                }
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn applied_answers_hashes_and_prints_as_a_deque_and_a_tree_set() {
+        fn hash_of(x: &impl std::hash::Hash) -> u64 {
+            use std::hash::Hasher;
+            let mut h = std::hash::DefaultHasher::new();
+            x.hash(&mut h);
+            h.finish()
+        }
+        let mut applied = Applied::default();
+        let mut model = before::Applied::default();
+        assert_eq!(hash_of(&applied), hash_of(&model));
+        assert_eq!(format!("{applied:?}"), format!("{model:?}"));
+        let mut x: u64 = 11;
+        for step in 0..30_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Mostly fresh ids, some repeats of recent and forgotten ones, and the edges.
+            let id = match (x >> 40) % 8 {
+                0 => OpId(step.saturating_sub((x >> 20) % 6000)),
+                3 if (10_000..12_000).contains(&step) => OpId(step << 20),
+                1 if step % 97 == 0 => OpId(u64::MAX),
+                2 if step % 89 == 0 => OpId(0),
+                _ => OpId(step),
+            };
+            assert_eq!(applied.insert(id), model.insert(id), "step {step}, {id}");
+            assert_eq!(applied.len(), model.order.len());
+            if step % 1000 == 0 || step > 29_990 {
+                assert_eq!(hash_of(&applied), hash_of(&model), "step {step}");
+                assert_eq!(applied, applied.clone());
+            }
+        }
+        assert_eq!(format!("{applied:?}"), format!("{model:?}"));
+        assert_eq!(
+            applied.set.len,
+            model.set.len() - usize::from(applied.set.has_max)
+        );
     }
 
     #[test]

@@ -11,10 +11,11 @@
 //! promise as it was.
 
 use crate::{
-    Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write, MAX_SLOTS_IN_FLIGHT,
-    MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
+    next_chosen, Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write,
+    MAX_SLOTS_IN_FLIGHT, MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
 };
 use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -265,10 +266,17 @@ impl Paxos {
                 out.mark("paxos.accept_below_low_water");
                 continue;
             }
-            if self.accepted.get(&slot) == Some(&(ballot, value.clone())) {
-                continue; // a retransmission: already accepted (durable or on its way)
+            match self.accepted.entry(slot) {
+                Entry::Occupied(e) if e.get().0 == ballot && e.get().1 == value => {
+                    continue; // a retransmission: already accepted (durable or on its way)
+                }
+                Entry::Occupied(mut e) => {
+                    e.insert((ballot, value.clone()));
+                }
+                Entry::Vacant(e) => {
+                    e.insert((ballot, value.clone()));
+                }
             }
-            self.accepted.insert(slot, (ballot, value.clone()));
             if self.damaged.remove(&slot) {
                 out.mark("paxos.damaged_record_overwritten");
             }
@@ -365,7 +373,13 @@ impl Paxos {
     ) {
         let mut slot = self.executed + 1;
         while slot <= upto {
-            if !self.chosen.contains_key(&slot) {
+            // Past the last known chosen slot (nearly always) nothing needs a search.
+            let known = self
+                .chosen
+                .last_key_value()
+                .is_some_and(|(&last, _)| last >= slot)
+                && self.chosen.contains_key(&slot);
+            if !known {
                 match self.accepted.get(&slot) {
                     Some((b, v)) if *b == ballot => {
                         let v = v.clone();
@@ -441,7 +455,7 @@ impl Paxos {
     pub(crate) fn handle_decided(
         &mut self,
         now: LocalTime,
-        snapshot: Option<Box<Snapshot>>,
+        snapshot: Option<Arc<Snapshot>>,
         entries: Vec<(u64, Value)>,
         out: &mut Outputs<Message, Write>,
     ) {
@@ -486,26 +500,28 @@ impl Paxos {
         if slot <= self.executed {
             return;
         }
-        match self.chosen.get(&slot) {
-            Some(v) if *v == value => return,
-            Some(v) => {
+        match self.chosen.entry(slot) {
+            Entry::Occupied(e) if *e.get() == value => return,
+            Entry::Occupied(e) => {
                 // One value per slot: a correct cluster never gets here.
                 assert!(
                     self.bugs.any,
-                    "{}: slot {slot} learned chosen twice: {v:?}, then {value:?}",
-                    self.id
+                    "{}: slot {slot} learned chosen twice: {:?}, then {value:?}",
+                    self.id,
+                    e.get()
                 );
                 out.mark("paxos.slot_chosen_twice");
                 return;
             }
-            None => {}
+            Entry::Vacant(e) => {
+                out.report(Report::Commit {
+                    index: slot,
+                    term: value.origin.as_term(),
+                    op: value.op(),
+                });
+                e.insert(value);
+            }
         }
-        out.report(Report::Commit {
-            index: slot,
-            term: value.origin.as_term(),
-            op: value.op(),
-        });
-        self.chosen.insert(slot, value);
         self.execute(out);
     }
 
@@ -513,7 +529,7 @@ impl Paxos {
     /// past a hole.
     pub(crate) fn execute(&mut self, out: &mut Outputs<Message, Write>) {
         let limit = self.execute_limit();
-        while let Some(value) = self.chosen.get(&(self.executed + 1)) {
+        while let Some(value) = next_chosen(&self.chosen, self.executed) {
             if self.executed + 1 > limit {
                 out.mark("paxos.execution_held_for_lease_holder");
                 break;
@@ -599,17 +615,18 @@ impl Paxos {
         {
             return;
         }
-        let snapshot = Snapshot {
+        // One copy of the state, shared by this node, its write and its durable image.
+        let snapshot = Arc::new(Snapshot {
             upto: self.executed,
             kv: self.kv.clone(),
             applied: self.applied.clone(),
-        };
+        });
         out.mark("paxos.snapshot_taken");
         self.snapshot_in_flight = true;
         self.chosen = self.chosen.split_off(&(self.executed + 1));
         // The snapshot speaks for the slots it covers, damaged ones included.
         self.damaged = self.damaged.split_off(&(self.executed + 1));
-        self.snapshot = Some(Box::new(snapshot.clone()));
+        self.snapshot = Some(Arc::clone(&snapshot));
         self.write(
             Write::Snapshot(snapshot),
             Effect::Snapshot(self.executed),

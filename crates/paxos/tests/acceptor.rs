@@ -482,11 +482,11 @@ fn a_damaged_record_the_durable_snapshot_covers_is_moot() {
     // the snapshot does not.
     let b = ballot(1, 1);
     let mut image = durable(1, b, &[(3, b, value(b, command(1, write("x", 1))))]);
-    image.snapshot = Some(paxos::Snapshot {
+    image.snapshot = Some(std::sync::Arc::new(paxos::Snapshot {
         upto: 5,
         kv: Default::default(),
         applied: Default::default(),
-    });
+    }));
     image.accepted.remove(&3);
     image.damaged.insert(3);
     let c = cluster_with(config(3), [(n(1), image)].into_iter().collect());

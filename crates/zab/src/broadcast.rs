@@ -27,7 +27,7 @@ impl Zab {
         s.counter += 1;
         let zxid = make_zxid(epoch, s.counter);
         s.acks.insert(zxid, BTreeSet::new());
-        let txn = Txn { zxid, cmd };
+        let txn = Txn::new(zxid, cmd);
         for (&p, peer) in &s.learners {
             let forward = if only_acked {
                 peer.stage == PeerStage::NewLeaderAcked

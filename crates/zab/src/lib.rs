@@ -82,6 +82,7 @@ use protocol::{
     Protocol, ReadMode, Reply, Report, Role, TimerId,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// `epoch << 32 | counter`.
 pub type Zxid = u64;
@@ -100,10 +101,25 @@ pub fn epoch_of(zxid: Zxid) -> u64 {
 
 /// One transaction of the log. Every txn carries a client command (ZAB needs no no-op:
 /// NEWLEADER establishes a leader's history).
+///
+/// The command is shared, not copied: a txn lives in the leader's log, its durable image,
+/// every PROPOSAL (or INFORM, DIFF, SNAP) that carries it and every learner's two logs,
+/// and all of them hold the one command the client sent (it never changes once
+/// proposed). An `Arc` hashes, compares and prints as the command itself, so digests are
+/// unchanged.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Txn {
     pub zxid: Zxid,
-    pub cmd: Command,
+    pub cmd: Arc<Command>,
+}
+
+impl Txn {
+    pub fn new(zxid: Zxid, cmd: Command) -> Txn {
+        Txn {
+            zxid,
+            cmd: Arc::new(cmd),
+        }
+    }
 }
 
 /// An FLE vote, ordered by (epoch, zxid, sid) — `FastLeaderElection.totalOrderPredicate`.
@@ -415,7 +431,24 @@ impl Zab {
         protocol::quorum(self.config.voters.len())
     }
 
+    /// Where `zxid` is in the log, or would be inserted (as `binary_search`: zxids in the
+    /// log strictly increase, so the answer is unique). A leader numbers an epoch's txns
+    /// without holes, so a zxid of the last txn's epoch is nearly always exactly as far
+    /// from the end as its counter is from the last one's: look there first.
     fn position(&self, zxid: Zxid) -> Result<usize, usize> {
+        if let Some(last) = self.log.last() {
+            if zxid > last.zxid {
+                return Err(self.log.len());
+            }
+            if epoch_of(zxid) == epoch_of(last.zxid) {
+                let back = (last.zxid - zxid) as usize;
+                if let Some(i) = (self.log.len() - 1).checked_sub(back) {
+                    if self.log[i].zxid == zxid {
+                        return Ok(i);
+                    }
+                }
+            }
+        }
         self.log.binary_search_by_key(&zxid, |t| t.zxid)
     }
 
@@ -508,7 +541,7 @@ impl Zab {
         };
         let mut i = start;
         while i < self.log.len() && self.log[i].zxid <= self.committed {
-            let t = self.log[i].clone();
+            let t = &self.log[i];
             assert!(
                 t.zxid > self.applied,
                 "n{}: delivering zxid {:#x} after {:#x}: deliveries must strictly increase",

@@ -151,10 +151,15 @@ impl Zab {
                 .count()
                 >= q
         };
+        let ready = |w: &SyncWaiter| committed >= w.target && w.round.is_none_or(confirmed);
+        // Called after every commit and apply: most calls find nothing ready.
+        if !s.sync_waiters.iter().any(ready) {
+            return;
+        }
         let (ready, waiting): (Vec<SyncWaiter>, Vec<SyncWaiter>) =
             std::mem::take(&mut s.sync_waiters)
                 .into_iter()
-                .partition(|w| committed >= w.target && w.round.is_none_or(confirmed));
+                .partition(ready);
         s.sync_waiters = waiting;
         for w in ready {
             match w.waiter {

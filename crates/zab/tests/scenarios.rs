@@ -15,15 +15,17 @@ fn established(c: &mut Cluster) -> protocol::NodeId {
 
 fn log_of(epoch: u64, n: u64) -> Vec<Txn> {
     (1..=n)
-        .map(|i| Txn {
-            zxid: make_zxid(epoch, i),
-            cmd: protocol::Command {
-                id: protocol::OpId(1000 + i),
-                op: protocol::Op::Write {
-                    key: "k".into(),
-                    value: i,
+        .map(|i| {
+            Txn::new(
+                make_zxid(epoch, i),
+                protocol::Command {
+                    id: protocol::OpId(1000 + i),
+                    op: protocol::Op::Write {
+                        key: "k".into(),
+                        value: i,
+                    },
                 },
-            },
+            )
         })
         .collect()
 }
