@@ -94,6 +94,11 @@ struct RunArgs {
     /// default: three quarters of the machine's memory.
     #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
     max_memory: Option<u64>,
+    /// Stop the run (exit 3) past N simulated events (default 200000000, at most
+    /// 10000000000): a heavy scenario, such as 64 nodes serving 1000 clients for an hour,
+    /// needs more.
+    #[arg(long, value_name = "N", value_parser = parse_max_events)]
+    max_events: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -107,6 +112,11 @@ struct ReplayArgs {
     /// default: three quarters of the machine's memory.
     #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
     max_memory: Option<u64>,
+    /// Stop the run (exit 3) past N simulated events (default 200000000, at most
+    /// 10000000000): a heavy scenario, such as 64 nodes serving 1000 clients for an hour,
+    /// needs more.
+    #[arg(long, value_name = "N", value_parser = parse_max_events)]
+    max_events: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -453,6 +463,17 @@ fn rerun_command(scenario: &Path, own_bugs: &[String], settings: &RunSettings) -
 
 /// The scenario and options a `sim run` command line runs: the file with every override
 /// applied.
+/// `--max-events`: a whole number of events from 1 to `MAX_EVENTS_LIMIT`.
+fn parse_max_events(text: &str) -> Result<u64, String> {
+    let limit = simulator::sim::MAX_EVENTS_LIMIT;
+    match text.trim().replace('_', "").parse::<u64>() {
+        Ok(n) if (1..=limit).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of events from 1 to {limit}, got {text:?}"
+        )),
+    }
+}
+
 fn run_setup(args: &RunArgs) -> Result<(Scenario, RunOptions), ExitCode> {
     let mut sc = Scenario::load(&args.scenario).map_err(|e| fail_input(&e.to_string()))?;
     if let Some(p) = &args.protocol {
@@ -472,6 +493,7 @@ fn run_setup(args: &RunArgs) -> Result<(Scenario, RunOptions), ExitCode> {
         bugs: args.bugs.clone(),
         swarm: args.swarm,
         describe: false,
+        max_events: args.max_events,
         ..RunOptions::default()
     };
     Ok((sc, options))
@@ -582,6 +604,7 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         );
     }
     let mut options = header.settings().options(args.timeline, args.timeline);
+    options.max_events = args.max_events;
     let watch = RunWatch::new(
         args.max_memory.unwrap_or_else(progress::default_budget),
         "--max-memory",
@@ -766,7 +789,14 @@ mod tests {
     ];
 
     /// `sim run`'s arguments that only say where and how results are told.
-    const NOT_SHAPING_THE_RUN: &[&str] = &["trace", "json", "traces_dir", "html", "max_memory"];
+    const NOT_SHAPING_THE_RUN: &[&str] = &[
+        "trace",
+        "json",
+        "traces_dir",
+        "html",
+        "max_memory",
+        "max_events",
+    ];
 
     /// The scenario file itself: every trace embeds its text.
     const THE_SCENARIO: &str = "scenario";

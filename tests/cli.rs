@@ -625,6 +625,43 @@ fn a_run_over_its_memory_budget_stops_with_exit_3_and_a_message_naming_the_optio
 }
 
 #[test]
+fn a_run_over_its_event_budget_stops_with_exit_3_and_the_budget_can_be_raised() {
+    let dir = temp_dir("event-budget");
+    let scenario = root().join("scenarios/partition_3_3.toml");
+    let scenario = scenario.to_str().unwrap();
+    let out = sim(&["run", scenario, "--max-events", "10000"], &dir);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the run exceeded 10000 events by simulated time")
+            && err.contains("raise --max-events"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a stopped run has no verdict to print"
+    );
+    assert!(!dir.join("traces").exists(), "a stopped run saved a trace");
+    for bad in ["0", "lots", "10000000001", "2.5"] {
+        let out = sim(&["run", scenario, "--max-events", bad], &dir);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("--max-events")
+                && err.contains("expected a whole number of events from 1 to 10000000000"),
+            "{bad}: {err}"
+        );
+    }
+    // A raised budget is the same run.
+    let out = sim(
+        &["run", scenario, "--max-events", "1_000_000_000", "--json"],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("9ca08889ad4fa1df"));
+}
+
+#[test]
 fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
     let dir = temp_dir("aims");
     let nemesis = |body: &str| {

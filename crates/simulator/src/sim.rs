@@ -30,8 +30,14 @@ use std::time::Duration;
 /// How long a client waits before retrying elsewhere when a node knows no leader.
 const REDIRECT_BACKOFF_NS: u64 = 10_000_000;
 
-/// Runs with more events than this stop with an error rather than running away.
+/// Runs with more events than this stop with an error rather than running away, unless
+/// `RunOptions::max_events` says otherwise.
 pub const MAX_EVENTS: u64 = 200_000_000;
+
+/// The largest event budget a run may be given (`--max-events`): the event queue's
+/// sequence numbers (2^40) leave room for this many events, each arming timers and
+/// sending to up to 63 peers.
+pub const MAX_EVENTS_LIMIT: u64 = 10_000_000_000;
 
 /// Where a message or a reply is in its life.
 enum Ev<M> {
@@ -318,6 +324,9 @@ pub struct RunOptions {
     pub swarm: bool,
     /// Told how the run is going every [`WATCH_EVERY`] events; may stop it.
     pub watch: Option<Watch>,
+    /// Stop the run with an error past this many events (default [`MAX_EVENTS`], at most
+    /// [`MAX_EVENTS_LIMIT`]).
+    pub max_events: Option<u64>,
 }
 
 /// How often (in events) a run tells its [`Watch`] how it is going.
@@ -390,6 +399,7 @@ pub struct Simulation<'s, P: Protocol> {
     messages_sent: u64,
     messages_dropped: u64,
     queue_events: u64,
+    max_events: u64,
     history: ClientHistory,
     node_events: Vec<NodeEvent>,
     log_watch: LogWatch,
@@ -761,6 +771,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             messages_sent: 0,
             messages_dropped: 0,
             queue_events: 0,
+            max_events: options
+                .max_events
+                .unwrap_or(MAX_EVENTS)
+                .min(MAX_EVENTS_LIMIT),
             history: ClientHistory::new(),
             node_events: Vec::new(),
             log_watch: LogWatch::new(),
@@ -900,9 +914,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             self.now = at;
             self.queue_events += 1;
-            if self.queue_events > MAX_EVENTS {
+            if self.queue_events > self.max_events {
                 return Err(format!(
-                    "the run exceeded {MAX_EVENTS} events by simulated time {:.3}s; shorten the scenario or lower its load",
+                    "the run exceeded {} events by simulated time {:.3}s; shorten the scenario, lower its load, or raise --max-events (at most {MAX_EVENTS_LIMIT})",
+                    self.max_events,
                     self.now as f64 / 1e9
                 ));
             }
