@@ -11,6 +11,19 @@
 //! not happen and are dropped; reads with no known output constrain nothing and are
 //! dropped too.
 //!
+//! An indeterminate operation is placed only where it changes the state (a write of
+//! another value, a cas whose compare matches and that swaps in another value, a
+//! non-empty append). Where it would change nothing, the set without it, at the same
+//! state, can do all the set with it can: it has the same state, the same required
+//! operations still to place, and one more indeterminate operation in hand, whose return
+//! (at infinity) holds nothing back. Placing such no-ops anyway made every subset of the
+//! indeterminate operations left open a separate entry in the memo: a run with twenty
+//! timed-out cas that no longer matched backed up through 2^20 sets of one state.
+//! Left open instead, an operation would be walked past at every step and keep the memo's
+//! key long, so one that can never change anything again (a cas whose expected value is
+//! not the state, and that no operation still open can write) is set aside: placed as a
+//! no-op that is not a choice, so that backing up past it backs up further.
+//!
 //! Keys are searched concurrently and fairly (in slices of steps), with a shared stop: a
 //! key that fails quickly ends the check even when another key would take hours. A budget
 //! in steps or time turns a search that does not finish into the verdict *unknown*.
@@ -249,6 +262,9 @@ struct Search<'h> {
     coarse_chains: bool,
     /// Append transitions already computed: (state, op) -> state.
     appended: HashMap<(u32, u32), u32, FastHash>,
+    /// For each state, how many ops not linearized could make it the state (writes of
+    /// it, cas to it); empty for a key of strings, where appends make new states.
+    producers: Vec<u32>,
     /// Each op linearized, in order, with what to restore when it is taken back.
     stack: Vec<Placed>,
     entry: usize,
@@ -348,8 +364,12 @@ const WHOLE_SETS_UP_TO: usize = 512;
 /// No entry (the end of the list).
 const END: u32 = u32::MAX;
 
+/// The flag in `Placed::high` of an op set aside (`high` is below 2^31).
+const FORCED: u32 = 1 << 31;
+
 /// An op on the search's stack: its call entry, and the state, `low` and `high` from
-/// before it was placed. Four words of 32 bits: the stack holds every op of a key once
+/// before it was placed; `high`'s top bit says the op was set aside rather than chosen
+/// (see `Search::dead`). Four words of 32 bits: the stack holds every op of a key once
 /// the search is through, so its width is the search's memory per op.
 #[derive(Clone, Copy)]
 struct Placed {
@@ -407,6 +427,7 @@ impl<'h> Search<'h> {
             whole_sets: false,
             coarse_chains: false,
             appended: HashMap::default(),
+            producers: Vec::new(),
             stack: Vec::new(),
             entry: 0,
             must: 0,
@@ -507,7 +528,37 @@ impl<'h> Search<'h> {
         }
         s.next[last] = END;
         s.entry = s.after(0);
+        if !strings {
+            s.producers = vec![0; s.values.len()];
+            for i in 0..n {
+                if let Some(v) = s.produces(i) {
+                    s.producers[v as usize] += 1;
+                }
+            }
+        }
         s
+    }
+
+    /// The state op `i` can make the state, if it can make one whatever the state before
+    /// (a cas that failed its compare makes none).
+    fn produces(&self, i: usize) -> Option<u32> {
+        let op = &self.sops[i];
+        match op.f {
+            Func::Write | Func::Put => Some(op.a),
+            Func::Cas if op.cas_ok != Some(false) => Some(op.b),
+            _ => None,
+        }
+    }
+
+    /// Whether op `i`, indeterminate, can never again change the state: a cas whose
+    /// expected value is not the state and that no op still open can make the state.
+    /// What the search does from here is then the same with the op as without it.
+    fn dead(&self, i: usize) -> bool {
+        let op = &self.sops[i];
+        !op.ok
+            && op.f == Func::Cas
+            && !self.producers.is_empty()
+            && (op.a == op.b || (self.state != op.a && self.producers[op.a as usize] == 0))
     }
 
     fn id(&mut self, v: StateKey) -> u32 {
@@ -652,6 +703,9 @@ impl<'h> Search<'h> {
     fn place(&mut self, i: usize) {
         let r = self.rank[i] as usize;
         self.linearized[r / 64] |= 1 << (r % 64);
+        if let (Some(v), false) = (self.produces(i), self.producers.is_empty()) {
+            self.producers[v as usize] -= 1;
+        }
         if self.whole_sets {
             return;
         }
@@ -669,6 +723,9 @@ impl<'h> Search<'h> {
     fn unplace(&mut self, i: usize, low: usize, high: usize) {
         let r = self.rank[i] as usize;
         self.linearized[r / 64] &= !(1 << (r % 64));
+        if let (Some(v), false) = (self.produces(i), self.producers.is_empty()) {
+            self.producers[v as usize] += 1;
+        }
         self.low = low;
         self.high = high;
         if !self.sops[i].ok && !self.whole_sets {
@@ -719,15 +776,31 @@ impl<'h> Search<'h> {
             }
             let i = (e - 1) / 2;
             if (e - 1).is_multiple_of(2) {
-                // A call: try to linearize the op here.
-                let placed = self.apply(self.state, i);
+                // A call: try to linearize the op here. An indeterminate op that would
+                // change nothing is not placed (see the module's comment): the set
+                // without it dominates the set with it. One that can never change
+                // anything again is set aside for good, placed as a no-op that is not a
+                // choice: backing up past it backs up further.
+                let forced = self.dead(i);
+                let placed = self
+                    .apply(self.state, i)
+                    .filter(|&next| forced || self.sops[i].ok || next != self.state);
                 if let Some(new_state) = placed {
                     let (low, high) = (self.low, self.high);
                     self.place(i);
                     let h = self.lin_hash ^ splitmix(i as u64);
                     if !self.remember(h, new_state) {
                         self.unplace(i, low, high);
-                        self.entry = self.after(e);
+                        if forced {
+                            // This state with the op set aside was explored: so was
+                            // this one.
+                            if !self.back_up() {
+                                self.best_stuck.get_or_insert(i);
+                                return Progress::Violation;
+                            }
+                        } else {
+                            self.entry = self.after(e);
+                        }
                         continue;
                     }
                     self.lin_hash = h;
@@ -735,7 +808,7 @@ impl<'h> Search<'h> {
                         entry: e as u32,
                         state: self.state,
                         low: low as u32,
-                        high: high as u32,
+                        high: high as u32 | if forced { FORCED } else { 0 },
                     });
                     self.state = new_state;
                     if self.sops[i].ok {
@@ -763,26 +836,37 @@ impl<'h> Search<'h> {
                 if self.stack.len() == self.best.len() && self.best_stuck.is_none() {
                     self.best_stuck = Some(i);
                 }
-                let Some(placed) = self.stack.pop() else {
-                    if self.best_stuck.is_none() {
-                        self.best_stuck = Some(i);
-                    }
+                if !self.back_up() {
+                    self.best_stuck.get_or_insert(i);
                     return Progress::Violation;
-                };
-                self.best_agrees = self.best_agrees.min(self.stack.len());
-                let ce = placed.entry as usize;
-                let j = (ce - 1) / 2;
-                self.unlift(ce);
-                self.unplace(j, placed.low as usize, placed.high as usize);
-                self.lin_hash ^= splitmix(j as u64);
-                if self.sops[j].ok {
-                    self.must_done -= 1;
                 }
-                self.state = placed.state;
-                self.entry = self.after(ce);
             }
         }
         Progress::Paused
+    }
+
+    /// Takes back the last op placed by choice (and every op set aside after it), and
+    /// moves on to the next choice; false when there is none left to take back.
+    fn back_up(&mut self) -> bool {
+        loop {
+            let Some(placed) = self.stack.pop() else {
+                return false;
+            };
+            self.best_agrees = self.best_agrees.min(self.stack.len());
+            let ce = placed.entry as usize;
+            let j = (ce - 1) / 2;
+            self.unlift(ce);
+            self.unplace(j, placed.low as usize, (placed.high & !FORCED) as usize);
+            self.lin_hash ^= splitmix(j as u64);
+            if self.sops[j].ok {
+                self.must_done -= 1;
+            }
+            self.state = placed.state;
+            if placed.high & FORCED == 0 {
+                self.entry = self.after(ce);
+                return true;
+            }
+        }
     }
 
     /// The real value after applying the given ops in order (for explanations).
