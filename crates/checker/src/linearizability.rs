@@ -1270,10 +1270,11 @@ mod tests {
     /// 20,000,000 steps, cut down from its key k2's 282 operations to 20 (every one
     /// removed kept the old search undecided): a client that times out continues as a
     /// new process, and eighteen timed-out writes and cas stay open to the end. After the
-    /// write of 8 every cas(3, _) changes nothing, yet the search placed each one, so
-    /// that backing up from the read of 8 (the state was 18, 28 or 36) went through
-    /// every subset of them, 2^13 sets of one state, times the orders of the writes.
-    /// The search before this test gave up after 1,000,000 steps.
+    /// write of 8 each of the fourteen cas changes nothing (nothing writes 3, 5, 11 or
+    /// 34), yet the search placed each one, so that backing up from the read of 8 (the
+    /// state was 18, 28 or 36) went through every subset of them, 2^14 sets of one
+    /// state, times the orders of the writes. The search before this test gave up after
+    /// 1,000,000 steps.
     #[test]
     fn timed_out_cas_that_cannot_match_do_not_multiply_the_states_to_back_up_through() {
         // (kind, value or expected, new) for the indeterminate ops, called in turn.
