@@ -128,8 +128,16 @@ struct Wire<M> {
 
 /// What a node holds until its writes complete.
 enum Held<M> {
-    Send { to: u32, msg: M },
-    Reply { id: OpId, reply: Reply },
+    /// `epoch`: the FIFO connection to `to` when the step sent it (see `notify_write`).
+    Send {
+        to: u32,
+        msg: M,
+        epoch: u32,
+    },
+    Reply {
+        id: OpId,
+        reply: Reply,
+    },
 }
 
 struct Node<P: Protocol> {
@@ -1160,8 +1168,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 Output::Send { to, msg, delivery } => {
                     let n = &mut self.nodes[id as usize - 1];
                     if delivery == Delivery::AfterWrites && n.writes_issued > n.writes_notified {
-                        n.held
-                            .push_back((n.writes_issued, Held::Send { to: to.0, msg }));
+                        let epoch = self.links.epoch[self.links.index(id, to.0)];
+                        let send = Held::Send {
+                            to: to.0,
+                            msg,
+                            epoch,
+                        };
+                        n.held.push_back((n.writes_issued, send));
                     } else {
                         self.send(id, to.0, msg);
                     }
@@ -1240,7 +1253,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.step(id, Input::WriteDone { tag });
         for held in release {
             match held {
-                Held::Send { to, msg } => self.send(id, to, msg),
+                // A step that wrote to a FIFO connection before its writes were durable
+                // wrote to that connection: if it was reset meanwhile, the message went
+                // with it (ZooKeeper's ACKEPOCH to a leader it had since lost sync with
+                // must not arrive on the next connection as an answer to a new
+                // LEADERINFO).
+                Held::Send { to, msg, epoch }
+                    if self.fifo && self.links.epoch[self.links.index(id, to)] != epoch =>
+                {
+                    self.messages_sent += 1;
+                    self.messages_dropped += 1;
+                    self.record(Kind::Drop, to, id, "reset", digest(&msg), self.now);
+                }
+                Held::Send { to, msg, .. } => self.send(id, to, msg),
                 Held::Reply { id: op, reply } => self.reply(id, op, reply),
             }
         }
