@@ -1438,6 +1438,53 @@ mod tests {
     /// repeat and the memo is hit), indeterminate writes and cas anywhere that take effect
     /// late or never; long enough (up to 200 operations) that the search's window moves
     /// past the first words of the set, and backs up far when an output changed late.
+    /// A generated history's value `v`: 0 is the register's initial nil.
+    fn val(v: u8) -> Value {
+        if v == 0 {
+            Value::Nil
+        } else {
+            Value::Int(i64::from(v))
+        }
+    }
+
+    /// Gives a generated history's ops what a register that took their effects in
+    /// `effects` order (time, op) says: each read its value, each determinate cas whether
+    /// it swapped. Then `changed` spoils a few (a read another value, a cas the other
+    /// outcome), so that some histories are not linearizable.
+    fn fill_in(
+        ops: &mut [Operation],
+        mut effects: Vec<(u64, usize)>,
+        changed: Vec<(proptest::sample::Index, u8)>,
+    ) {
+        effects.sort();
+        let mut state = Value::Nil;
+        for (_, i) in effects {
+            let op = &mut ops[i];
+            match op.f {
+                Func::Read => op.output = Some(state.clone()),
+                Func::Write => state = op.value.clone(),
+                _ => {
+                    let swapped = state == op.value;
+                    if swapped {
+                        state = op.to.clone().unwrap_or_default();
+                    }
+                    if op.status == Status::Ok {
+                        op.cas_ok = Some(swapped);
+                    }
+                }
+            }
+        }
+        for (at, v) in changed {
+            let count = ops.len();
+            let op = &mut ops[at.index(count)];
+            if op.f == Func::Read {
+                op.output = Some(val(v));
+            } else if op.cas_ok.is_some() {
+                op.cas_ok = Some(v % 2 == 0);
+            }
+        }
+    }
+
     fn random_history() -> impl proptest::strategy::Strategy<Value = Vec<Operation>> {
         use proptest::prelude::*;
         // (process, gap before the call, length, kind, a, b, when it takes effect, fate)
@@ -1454,13 +1501,6 @@ mod tests {
         let changed = prop::collection::vec((any::<prop::sample::Index>(), 0u8..4), 0..3);
         (prop::collection::vec(op, 1..200), changed).prop_map(|(spec, changed)| {
             let mut free_at = [0u64; 4];
-            let val = |v: u8| {
-                if v == 0 {
-                    Value::Nil
-                } else {
-                    Value::Int(i64::from(v))
-                }
-            };
             // (when it takes effect, op) for every op that does.
             let mut effects: Vec<(u64, usize)> = Vec::new();
             let mut ops: Vec<Operation> = Vec::new();
@@ -1492,33 +1532,7 @@ mod tests {
                     line: None,
                 });
             }
-            effects.sort();
-            let mut state = Value::Nil;
-            for (_, i) in effects {
-                let op = &mut ops[i];
-                match op.f {
-                    Func::Read => op.output = Some(state.clone()),
-                    Func::Write => state = op.value.clone(),
-                    _ => {
-                        let swapped = state == op.value;
-                        if swapped {
-                            state = op.to.clone().unwrap_or_default();
-                        }
-                        if op.status == Status::Ok {
-                            op.cas_ok = Some(swapped);
-                        }
-                    }
-                }
-            }
-            for (at, v) in changed {
-                let count = ops.len();
-                let op = &mut ops[at.index(count)];
-                if op.f == Func::Read {
-                    op.output = Some(val(v));
-                } else if op.cas_ok.is_some() {
-                    op.cas_ok = Some(v % 2 == 0);
-                }
-            }
+            fill_in(&mut ops, effects, changed);
             ops
         })
     }
@@ -1648,13 +1662,6 @@ mod tests {
         );
         let changed = prop::collection::vec((any::<prop::sample::Index>(), 0u8..3), 0..3);
         (prop::collection::vec(op, 1..13), changed).prop_map(|(spec, changed)| {
-            let val = |v: u8| {
-                if v == 0 {
-                    Value::Nil
-                } else {
-                    Value::Int(i64::from(v))
-                }
-            };
             let mut effects: Vec<(u64, usize)> = Vec::new();
             let mut ops: Vec<Operation> = Vec::new();
             for (process, (call, len, kind, a, b, at, info, never)) in spec.into_iter().enumerate()
@@ -1685,33 +1692,7 @@ mod tests {
                     line: None,
                 });
             }
-            effects.sort();
-            let mut state = Value::Nil;
-            for (_, i) in effects {
-                let op = &mut ops[i];
-                match op.f {
-                    Func::Read => op.output = Some(state.clone()),
-                    Func::Write => state = op.value.clone(),
-                    _ => {
-                        let swapped = state == op.value;
-                        if swapped {
-                            state = op.to.clone().unwrap_or_default();
-                        }
-                        if op.status == Status::Ok {
-                            op.cas_ok = Some(swapped);
-                        }
-                    }
-                }
-            }
-            for (at, v) in changed {
-                let count = ops.len();
-                let op = &mut ops[at.index(count)];
-                if op.f == Func::Read {
-                    op.output = Some(val(v));
-                } else if op.cas_ok.is_some() {
-                    op.cas_ok = Some(v % 2 == 0);
-                }
-            }
+            fill_in(&mut ops, effects, changed);
             ops
         })
     }
