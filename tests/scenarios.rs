@@ -568,6 +568,26 @@ fn a_swarm_seed_draws_the_same_world_and_run_every_time() {
     }
 }
 
+/// A drawn world written out as a scenario (what `sim shrink` saves) loads again and runs
+/// the same: every field the draw sets is one the scenario format takes back.
+#[test]
+fn a_drawn_world_written_out_loads_again_and_runs_the_same() {
+    let sc = load(&scenarios_dir().join("swarm.toml"));
+    for entry in protocols::PROTOCOLS {
+        for seed in 0..40 {
+            let world = entry.world(&sc, seed).unwrap();
+            let text = world.to_toml();
+            let again = Scenario::from_toml("world.toml", &text)
+                .unwrap_or_else(|e| panic!("{} seed {seed}: {e}\n{text}", entry.name));
+            if seed < 3 {
+                let a = run(&world, entry.name, seed);
+                let b = run(&again, entry.name, seed);
+                assert_eq!(a.log.hash(), b.log.hash(), "{} seed {seed}", entry.name);
+            }
+        }
+    }
+}
+
 /// Every world the swarm draws meets the timing requirement its protocols need to elect a
 /// leader at all (broadcast time ≪ election timeout), boundary values included: the
 /// smallest timeout covers one and a half elections, the spread two vote requests.
