@@ -69,6 +69,14 @@ impl Raft {
     /// followers that acked it refuse to elect another leader for that long; with leases
     /// a node also fences for a minimum election timeout after a restart, having
     /// forgotten when it last acknowledged the leader).
+    ///
+    /// The fence counts from the last word of a leader, whatever term this node moved to
+    /// since: a reply carrying a higher term (a refused pre-vote, a vote reply) moves a
+    /// follower to that term without a leader, and it must still not vote in it before
+    /// the leader it acknowledged could have lost its lease. Fenced only by knowing a
+    /// leader, a follower of n1 took term 4 from a stale pre-vote refusal and voted n2 in
+    /// 40 ms later, while n1's lease, which its ack had extended, ran 83 ms more (raft
+    /// swarm seed 17901, lease_exclusivity).
     pub(crate) fn vote_fenced(&self, now: LocalTime) -> bool {
         if !self.fence_active || self.bugs.no_vote_fence {
             return false;
@@ -82,10 +90,8 @@ impl Raft {
         {
             return true;
         }
-        match (self.leader_hint, self.last_leader_contact) {
-            (Some(_), Some(heard)) => now.since(heard) < self.config.election_timeout.0,
-            _ => false,
-        }
+        self.last_leader_contact
+            .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
     }
 
     /// Raft §5.4.1: the candidate's log is at least as up to date as ours.
@@ -129,6 +135,7 @@ impl Raft {
     /// reply leaves only once the vote is durable.
     pub(crate) fn handle_request_vote(
         &mut self,
+        now: LocalTime,
         from: NodeId,
         term: u64,
         last_log_index: u64,
@@ -136,7 +143,13 @@ impl Raft {
         out: &mut Outputs<Message, Write>,
     ) {
         debug_assert_eq!(term, self.term, "term rules run before the vote");
-        let granted = (self.voted_for.is_none() || self.voted_for == Some(from))
+        // A node fenced in this term (it took the term from a reply, not from a leader)
+        // votes for no one new; a vote already given is repeated.
+        let free = self.voted_for.is_none() && !self.vote_fenced(now);
+        if self.voted_for.is_none() && !free {
+            out.mark("raft.vote_fenced_in_term");
+        }
+        let granted = (free || self.voted_for == Some(from))
             && self.log_up_to_date(last_log_index, last_log_term);
         let reply = Message::RequestVoteResp {
             term: self.term,

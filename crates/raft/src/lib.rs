@@ -423,7 +423,8 @@ pub struct Raft {
     role: Role,
     reported: Option<(Role, u64)>,
     leader_hint: Option<NodeId>,
-    /// When this node last heard from the leader of its current term (the vote fence).
+    /// When this node last heard from a leader, of this term or an earlier one (the vote
+    /// fence).
     last_leader_contact: Option<LocalTime>,
     /// Lease mode: a restarted node may have acknowledged a lease round it no longer
     /// remembers, so it grants no vote before this local time (start + the minimum
@@ -635,7 +636,8 @@ impl Raft {
             self.term = term;
             self.voted_for = None;
             self.leader_hint = None;
-            self.last_leader_contact = None;
+            // `last_leader_contact` stays: the vote fence outlives the term (see
+            // `vote_fenced`).
             self.persist_hard_state(out);
         }
         let was_leader = self.role == Role::Leader;
@@ -772,7 +774,7 @@ impl Raft {
                 term,
                 last_log_index,
                 last_log_term,
-            } => self.handle_request_vote(from, term, last_log_index, last_log_term, out),
+            } => self.handle_request_vote(now, from, term, last_log_index, last_log_term, out),
             msg => match self.role {
                 Role::Leader => self.step_leader(now, from, msg, out),
                 Role::Candidate | Role::PreCandidate => self.step_candidate(now, from, msg, out),
@@ -1052,6 +1054,7 @@ impl Protocol for Raft {
         "raft.truncated_without_conflict",
         "raft.unknown_timer_ignored",
         "raft.vote_fenced",
+        "raft.vote_fenced_in_term",
         "raft.vote_forgotten_on_leader_discovery",
         "raft.vote_from_non_member_not_counted",
         "raft.append_below_snapshot",
