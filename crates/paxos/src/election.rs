@@ -37,7 +37,12 @@ impl Paxos {
             TIMER_ELECTION if self.leader.is_none() => self.start_phase1(now, out),
             TIMER_HEARTBEAT if self.leader.is_some() => self.leader_tick(now, out),
             TIMER_HEARTBEAT if self.candidate.is_some() => {
-                // Retransmit the Prepare to the acceptors whose promise is not complete.
+                // Retransmit the Prepare to the acceptors whose promise is not complete,
+                // once this ballot's round is durable, as the first Prepare went: sent
+                // before, a crash could lose the round, and the restarted node reuse the
+                // ballot with another first slot while promises to the first still come
+                // in (swarm seed 14981: they reported no accepted value below slot 10,
+                // and the new leader filled chosen slots 6 to 9 with no-ops).
                 let c = self.candidate.as_ref().expect("candidate");
                 let prepare = Message::Prepare {
                     ballot: c.ballot,
@@ -49,8 +54,11 @@ impl Paxos {
                     .copied()
                     .filter(|p| !c.promised.contains(p))
                     .collect();
+                if !self.writes_in_flight.is_empty() {
+                    out.mark("paxos.prepare_retransmit_held_for_writes");
+                }
                 for p in missing {
-                    out.send(p, prepare.clone());
+                    out.send_after_writes(p, prepare.clone());
                 }
                 out.set_timer(
                     TIMER_HEARTBEAT,

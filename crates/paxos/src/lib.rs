@@ -1096,6 +1096,7 @@ impl Protocol for Paxos {
         "paxos.prepare_refused_by_leader",
         "paxos.prepare_refused_leader_alive",
         "paxos.prepare_repeated",
+        "paxos.prepare_retransmit_held_for_writes",
         "paxos.promise_lost_in_compaction",
         "paxos.recovered_accepted_value",
         "paxos.replica_installed_snapshot",
