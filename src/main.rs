@@ -94,9 +94,10 @@ struct RunArgs {
     /// default: three quarters of the machine's memory.
     #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
     max_memory: Option<u64>,
-    /// Stop the run (exit 3) past N simulated events (default 200000000, at most
-    /// 10000000000): a heavy scenario, such as 64 nodes serving 1000 clients for an hour,
-    /// needs more.
+    /// Stop the run (exit 3) past N steps, the events taken off the simulator's queue (a
+    /// delivery, a timer, a write, a client's or a fault's turn; the summary's event count,
+    /// one per recorded effect, runs higher) (default 200000000, at most 10000000000): a
+    /// heavy scenario, such as 64 nodes serving 1000 clients for an hour, needs more.
     #[arg(long, value_name = "N", value_parser = parse_max_events)]
     max_events: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).
@@ -112,9 +113,10 @@ struct ReplayArgs {
     /// default: three quarters of the machine's memory.
     #[arg(long, value_name = "SIZE", value_parser = sim::progress::parse_bytes)]
     max_memory: Option<u64>,
-    /// Stop the run (exit 3) past N simulated events (default 200000000, at most
-    /// 10000000000): a heavy scenario, such as 64 nodes serving 1000 clients for an hour,
-    /// needs more.
+    /// Stop the run (exit 3) past N steps, the events taken off the simulator's queue (a
+    /// delivery, a timer, a write, a client's or a fault's turn; the summary's event count,
+    /// one per recorded effect, runs higher) (default 200000000, at most 10000000000): a
+    /// heavy scenario, such as 64 nodes serving 1000 clients for an hour, needs more.
     #[arg(long, value_name = "N", value_parser = parse_max_events)]
     max_events: Option<u64>,
     /// Also write the run as a self-contained HTML page (timeline, faults, violations).

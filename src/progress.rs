@@ -146,7 +146,7 @@ impl State {
         let elapsed = self.started.elapsed();
         let rate = p.events as f64 / elapsed.as_secs_f64().max(1e-9);
         let text = format!(
-            "{:.1}s of {:.1}s simulated · {:.2} M events/s · {}",
+            "{:.1}s of {:.1}s simulated · {:.2} M steps/s · {}",
             p.now_ns as f64 / 1e9,
             p.end_ns as f64 / 1e9,
             rate / 1e6,

@@ -633,7 +633,7 @@ fn a_run_over_its_event_budget_stops_with_exit_3_and_the_budget_can_be_raised() 
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("the run exceeded 10000 events by simulated time")
+        err.contains("the run exceeded 10000 steps (events taken off the queue) by simulated time")
             && err.contains("raise --max-events"),
         "{err}"
     );

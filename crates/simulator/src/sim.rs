@@ -924,7 +924,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.queue_events += 1;
             if self.queue_events > self.max_events {
                 return Err(format!(
-                    "the run exceeded {} events by simulated time {:.3}s; shorten the scenario, lower its load, or raise --max-events (at most {MAX_EVENTS_LIMIT})",
+                    "the run exceeded {} steps (events taken off the queue) by simulated time {:.3}s; shorten the scenario, lower its load, or raise --max-events (at most {MAX_EVENTS_LIMIT})",
                     self.max_events,
                     self.now as f64 / 1e9
                 ));
