@@ -243,11 +243,7 @@ fn the_linearizability_story_finder_counts_timed_out_updates_called_before_a_key
         to: (f == Func::Cas).then_some(Value::Int(0)),
         output: (f == Func::Read).then_some(Value::Nil),
         cas_ok: None,
-        status: if ret.is_some() {
-            Status::Ok
-        } else {
-            Status::Info
-        },
+        status: Status::of_return(ret),
         line: None,
     };
     let mut history = History::default();

@@ -62,6 +62,18 @@ pub enum Status {
     Info,
 }
 
+impl Status {
+    /// What a client knows of an operation that did not fail: it happened if it returned
+    /// (`ret`), else it is indeterminate.
+    pub fn of_return(ret: Option<u64>) -> Status {
+        if ret.is_some() {
+            Status::Ok
+        } else {
+            Status::Info
+        }
+    }
+}
+
 /// A field that is present is `Some`, even when it is `null`; absence gives `None`
 /// through `#[serde(default)]`.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {

@@ -1294,11 +1294,7 @@ mod tests {
             to: None,
             output,
             cas_ok: None,
-            status: if ret.is_some() {
-                Status::Ok
-            } else {
-                Status::Info
-            },
+            status: Status::of_return(ret),
             line: None,
         }
     }
