@@ -710,6 +710,12 @@ pub struct NemesisSpec {
     pub on_new_leader: [bool; NEMESIS_KIND_COUNT],
 }
 
+/// Whether faults of this nemesis kind are undone after a span (`<kind>_duration`): a clock
+/// step and a membership change are not, and `[nemesis]` takes no duration for them.
+pub fn kind_is_undone(kind: &str) -> bool {
+    !matches!(kind, "clock_step" | "reconfigure")
+}
+
 impl NemesisSpec {
     /// The range a fault of kind `k` (an index into [`NEMESIS_KINDS`]) lasts.
     pub fn duration_of(&self, k: usize) -> (Duration, Duration) {
@@ -2380,12 +2386,7 @@ impl Scenario {
                 let _ = writeln!(t, "{kind} = {rate:?}");
             }
             for (kind, range) in NEMESIS_KINDS.iter().zip(nem.durations) {
-                // A clock step and a membership change are never undone, so `[nemesis]`
-                // takes no duration for them; the swarm stretches every kind's range (the
-                // draw of a fault's span is made and ignored), and writing those two out
-                // made a scenario that would not load again.
-                let undone = !matches!(*kind, "clock_step" | "reconfigure");
-                if let Some(range) = range.filter(|_| undone) {
+                if let Some(range) = range {
                     let _ = writeln!(t, "{kind}_duration = {}", dur_range(range));
                 }
             }

@@ -17,7 +17,7 @@
 
 use crate::rng::{Rng, Stream};
 use crate::scenario::{
-    ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT, UNANCHORED,
+    kind_is_undone, ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT, UNANCHORED,
 };
 use protocol::{LinkKind, OptionKind, OptionSpec, Protocol, ReadMode};
 use std::collections::BTreeMap;
@@ -454,9 +454,15 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
         w.network.reorder_delay = within(&mut rng, r);
     }
     if let (Some(r), Some(nem)) = (spec.fault_duration_scale, w.nemesis.as_mut()) {
-        for k in 0..NEMESIS_KIND_COUNT {
+        for (k, name) in NEMESIS_KINDS.iter().enumerate() {
             if nem.rates[k] > 0.0 {
                 let scale = log_uniform(&mut rng, r);
+                // A kind never undone has no span to stretch (its scale is still drawn, so
+                // that every later draw stays where it was); giving it one made a world
+                // that, written out, would not load again.
+                if !kind_is_undone(name) {
+                    continue;
+                }
                 let (lo, hi) = nem.duration_of(k);
                 let stretch = |d: Duration| {
                     Duration::from_millis((d.as_secs_f64() * scale * 1000.0).round().max(1.0) as u64)
@@ -732,7 +738,7 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         let mut off = Vec::new();
         for (k, name) in NEMESIS_KINDS.iter().enumerate() {
             if nem.rates[k] > 0.0 {
-                let lasting = if *name == "reconfigure" || *name == "clock_step" {
+                let lasting = if !kind_is_undone(name) {
                     String::new()
                 } else {
                     format!(" ({})", span(nem.duration_of(k)))
