@@ -10,28 +10,14 @@
 
 mod common;
 
-use sim::hunt;
-use simulator::judge::judge;
-use simulator::Scenario;
-
 #[test]
 fn a_prepare_retransmitted_before_its_round_is_durable_waits_for_it() {
-    let sc =
-        Scenario::load(&common::root().join("tests/worlds/paxos_prepare_retransmit_world.toml"))
-            .unwrap_or_else(|e| panic!("{e}"));
-    let options = hunt::campaign_options(&[], 14981, false);
-    let (world, out) = hunt::run_world("paxos", &sc, &options).expect("paxos runs the world");
-    assert_eq!(world.nodes, 7, "the world frozen");
-    assert!(
-        out.marks
-            .get("paxos.prepare_retransmit_held_for_writes")
-            .copied()
-            .unwrap_or(0)
-            > 0,
-        "the run no longer retransmits a Prepare while its round is being written: {:?}",
-        out.marks
+    common::frozen_bug_passes(
+        "paxos",
+        "paxos_prepare_retransmit_world.toml",
+        14981,
+        7,
+        Some("paxos.prepare_retransmit_held_for_writes"),
+        "log_safety",
     );
-    let j = judge(&world, &out);
-    let log = j.verdict("log_safety").expect("a log_safety verdict");
-    assert!(j.passed(), "{}", log.detail);
 }

@@ -16,24 +16,18 @@
 
 mod common;
 
-use sim::hunt;
-use simulator::judge::judge;
-use simulator::Scenario;
-
 #[test]
 #[ignore = "open bug: a stale leader's heartbeat moves a live lease grant (seed 27115)"]
 fn a_stale_leaders_heartbeat_does_not_move_a_live_grant() {
-    let sc =
-        Scenario::load(&common::root().join("tests/worlds/paxos_stale_leader_grant_world.toml"))
-            .unwrap_or_else(|e| panic!("{e}"));
-    let options = hunt::campaign_options(&[], 27115, false);
-    let (world, out) = hunt::run_world("paxos", &sc, &options).expect("paxos runs the world");
-    assert_eq!(world.nodes, 3, "the world frozen");
-    let j = judge(&world, &out);
-    let lease = j
-        .verdict("lease_exclusivity")
-        .expect("a lease_exclusivity verdict");
-    assert!(j.passed(), "{}", lease.detail);
+    let j = common::frozen_bug_passes(
+        "paxos",
+        "paxos_stale_leader_grant_world.toml",
+        27115,
+        3,
+        None,
+        "lease_exclusivity",
+    );
+    let lease = j.verdict("lease_exclusivity").expect("judged above");
     assert!(
         lease.detail.contains("lease extensions"),
         "leases were taken: {}",

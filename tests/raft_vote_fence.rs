@@ -10,31 +10,17 @@
 
 mod common;
 
-use sim::hunt;
-use simulator::judge::judge;
-use simulator::Scenario;
-
 #[test]
 fn a_follower_that_takes_a_higher_term_from_a_reply_still_keeps_the_lease_it_acknowledged() {
-    let sc = Scenario::load(&common::root().join("tests/worlds/raft_vote_fence_world.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let options = hunt::campaign_options(&[], 17901, false);
-    let (world, out) = hunt::run_world("raft", &sc, &options).expect("raft runs the world");
-    assert_eq!(world.nodes, 3, "the world frozen");
-    assert!(
-        out.marks
-            .get("raft.vote_fenced_in_term")
-            .copied()
-            .unwrap_or(0)
-            > 0,
-        "the run no longer has a node fenced in a term it took from a reply: {:?}",
-        out.marks
+    let j = common::frozen_bug_passes(
+        "raft",
+        "raft_vote_fence_world.toml",
+        17901,
+        3,
+        Some("raft.vote_fenced_in_term"),
+        "lease_exclusivity",
     );
-    let j = judge(&world, &out);
-    let lease = j
-        .verdict("lease_exclusivity")
-        .expect("a lease_exclusivity verdict");
-    assert!(j.passed(), "{}", lease.detail);
+    let lease = j.verdict("lease_exclusivity").expect("judged above");
     assert!(
         lease.detail.contains("lease extensions"),
         "leases were taken: {}",

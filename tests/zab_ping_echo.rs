@@ -12,27 +12,14 @@
 
 mod common;
 
-use sim::hunt;
-use simulator::judge::judge;
-use simulator::Scenario;
-
 #[test]
 fn two_learners_that_follow_each_other_stop_echoing_and_elect_a_leader() {
-    let sc = Scenario::load(&common::root().join("tests/worlds/zab_ping_echo_world.toml"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let options = hunt::campaign_options(&[], 3269, false);
-    let (world, out) = hunt::run_world("zab", &sc, &options).expect("zab runs the world");
-    assert_eq!(world.nodes, 4, "the world drawn is the one frozen");
-    assert!(
-        out.marks
-            .get("zab.learner_ping_echo_ignored")
-            .copied()
-            .unwrap_or(0)
-            > 0,
-        "the run no longer reaches the echo: {:?}",
-        out.marks
+    common::frozen_bug_passes(
+        "zab",
+        "zab_ping_echo_world.toml",
+        3269,
+        4,
+        Some("zab.learner_ping_echo_ignored"),
+        "liveness",
     );
-    let j = judge(&world, &out);
-    let liveness = j.verdict("liveness").expect("a liveness verdict");
-    assert!(j.passed(), "{}", liveness.detail);
 }

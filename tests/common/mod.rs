@@ -29,3 +29,38 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// A bug of a correct protocol, frozen with the world its swarm seed drew
+/// (`tests/worlds/<file>`: the draw written out, so that a change to what the swarm draws
+/// cannot move it). Runs `protocol` there at `seed` and checks that the world is the one
+/// frozen (`nodes`), that the run still takes `mark` (the path the fix added, when it
+/// added one), and that it passes every expectation, `checker` (the one that failed)
+/// among them. Returns the judgement for the test's own checks.
+pub fn frozen_bug_passes(
+    protocol: &str,
+    file: &str,
+    seed: u64,
+    nodes: u32,
+    mark: Option<&str>,
+    checker: &str,
+) -> simulator::judge::Judgement {
+    let sc = simulator::Scenario::load(&root().join("tests/worlds").join(file))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = sim::hunt::campaign_options(&[], seed, false);
+    let (world, out) = sim::hunt::run_world(protocol, &sc, &options)
+        .unwrap_or_else(|e| panic!("{protocol} does not run {file}: {e:?}"));
+    assert_eq!(world.nodes, nodes, "{file}: not the world frozen");
+    if let Some(mark) = mark {
+        assert!(
+            out.marks.get(mark).copied().unwrap_or(0) > 0,
+            "{file}: the run no longer takes {mark}: {:?}",
+            out.marks
+        );
+    }
+    let j = simulator::judge::judge(&world, &out);
+    let verdict = j
+        .verdict(checker)
+        .unwrap_or_else(|| panic!("{file}: no {checker} verdict"));
+    assert!(j.passed(), "{file}: {checker}: {}", verdict.detail);
+    j
+}
