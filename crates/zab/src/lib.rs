@@ -99,6 +99,10 @@ pub fn epoch_of(zxid: Zxid) -> u64 {
     zxid >> 32
 }
 
+pub fn counter_of(zxid: Zxid) -> u64 {
+    zxid & 0xffff_ffff
+}
+
 /// One transaction of the log. Every txn carries a client command (ZAB needs no no-op:
 /// NEWLEADER establishes a leader's history).
 ///
@@ -226,7 +230,7 @@ impl MessageKind for Message {
             // different claim (the whole synced history is durable) from a proposal's ack:
             // named apart, a crash aimed at it (`crash_sending`) is not spent on the many
             // proposal acks.
-            Message::Ack { zxid } if zxid & 0xffff_ffff == 0 => "ACKNEWLEADER",
+            Message::Ack { zxid } if counter_of(*zxid) == 0 => "ACKNEWLEADER",
             Message::Ack { .. } => "ACK",
             Message::UpToDate { .. } => "UPTODATE",
             Message::Proposal { .. } => "PROPOSAL",

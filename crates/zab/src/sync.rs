@@ -14,7 +14,8 @@
 //! that break this); on UPTODATE start serving.
 
 use crate::{
-    epoch_of, make_zxid, Message, Phase, SnapBase, Write, WriteEffect, Zab, Zxid, TIMER_TICK,
+    counter_of, epoch_of, make_zxid, Message, Phase, SnapBase, Write, WriteEffect, Zab, Zxid,
+    TIMER_TICK,
 };
 use protocol::{Command, LocalTime, NodeId, Outputs, Protocol, Role};
 use std::collections::{BTreeMap, BTreeSet};
@@ -474,7 +475,7 @@ impl Zab {
                     self.try_epoch_quorum(now, out);
                 }
             }
-            Message::Ack { zxid } if zxid & 0xffff_ffff == 0 => {
+            Message::Ack { zxid } if counter_of(zxid) == 0 => {
                 if peer.stage != PeerStage::Synced || s.epoch != Some(epoch_of(zxid)) {
                     return;
                 }
@@ -664,7 +665,7 @@ impl Zab {
                 let next = if epoch_of(zxid) == epoch_of(last) {
                     zxid == last + 1
                 } else {
-                    epoch_of(zxid) > epoch_of(last) && zxid & 0xffff_ffff == 1
+                    epoch_of(zxid) > epoch_of(last) && counter_of(zxid) == 1
                 };
                 let holes = self.config.bug("zab.propose_only_to_acked_newleader");
                 if !next && (zxid <= last || !holes) {
