@@ -19,18 +19,12 @@ mod common;
 #[test]
 #[ignore = "open bug: a stale leader's heartbeat moves a live lease grant (seed 27115)"]
 fn a_stale_leaders_heartbeat_does_not_move_a_live_grant() {
-    let j = common::frozen_bug_passes(
+    common::frozen_bug_passes(
         "paxos",
         "paxos_stale_leader_grant_world.toml",
         27115,
         3,
         None,
         "lease_exclusivity",
-    );
-    let lease = j.verdict("lease_exclusivity").expect("judged above");
-    assert!(
-        lease.detail.contains("lease extensions"),
-        "leases were taken: {}",
-        lease.detail
     );
 }

@@ -12,18 +12,12 @@ mod common;
 
 #[test]
 fn a_follower_that_takes_a_higher_term_from_a_reply_still_keeps_the_lease_it_acknowledged() {
-    let j = common::frozen_bug_passes(
+    common::frozen_bug_passes(
         "raft",
         "raft_vote_fence_world.toml",
         17901,
         3,
         Some("raft.vote_fenced_in_term"),
         "lease_exclusivity",
-    );
-    let lease = j.verdict("lease_exclusivity").expect("judged above");
-    assert!(
-        lease.detail.contains("lease extensions"),
-        "leases were taken: {}",
-        lease.detail
     );
 }

@@ -35,7 +35,8 @@ pub fn text(bytes: &[u8]) -> String {
 /// cannot move it). Runs `protocol` there at `seed` and checks that the world is the one
 /// frozen (`nodes`), that the run still takes `mark` (the path the fix added, when it
 /// added one), and that it passes every expectation, `checker` (the one that failed)
-/// among them. Returns the judgement for the test's own checks.
+/// among them; a lease checker must also have seen leases taken (passing on none proves
+/// nothing). Returns the judgement for the test's own checks.
 pub fn frozen_bug_passes(
     protocol: &str,
     file: &str,
@@ -62,5 +63,12 @@ pub fn frozen_bug_passes(
         .verdict(checker)
         .unwrap_or_else(|| panic!("{file}: no {checker} verdict"));
     assert!(j.passed(), "{file}: {checker}: {}", verdict.detail);
+    if checker == "lease_exclusivity" {
+        assert!(
+            verdict.detail.contains("lease extensions"),
+            "{file}: no leases were taken: {}",
+            verdict.detail
+        );
+    }
     j
 }
