@@ -569,7 +569,8 @@ fn a_swarm_seed_draws_the_same_world_and_run_every_time() {
 }
 
 /// A drawn world written out as a scenario (what `sim shrink` saves) loads again and runs
-/// the same: every field the draw sets is one the scenario format takes back.
+/// the same under the protocol it was drawn for: every field the draw sets is one the
+/// scenario format takes back.
 #[test]
 fn a_drawn_world_written_out_loads_again_and_runs_the_same() {
     let sc = load(&scenarios_dir().join("swarm.toml"));
@@ -579,6 +580,11 @@ fn a_drawn_world_written_out_loads_again_and_runs_the_same() {
             let text = world.to_toml();
             let again = Scenario::from_toml("world.toml", &text)
                 .unwrap_or_else(|e| panic!("{} seed {seed}: {e}\n{text}", entry.name));
+            // Drawn for this protocol (swarm.toml names raft), it says so written out.
+            assert_eq!(
+                again.protocol, entry.name,
+                "seed {seed}: the world's protocol"
+            );
             if seed < 3 {
                 let a = run(&world, entry.name, seed);
                 let b = run(&again, entry.name, seed);

@@ -222,6 +222,8 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     w.swarm = None;
     w.drawn = Some(seed);
     w.seed = seed;
+    // The world is drawn for this protocol: written out (`to_toml`), it runs under it.
+    w.protocol = caps.name.to_string();
 
     // The cluster: at least three voters remain beside any observers.
     if let Some(r) = spec.nodes {
