@@ -14,7 +14,7 @@
 //! two proposers do not preempt each other forever.
 
 use crate::{
-    Ballot, Candidate, Effect, Leader, Message, Paxos, Proposal, Snapshot, Value, Write,
+    Acks, Ballot, Candidate, Effect, Leader, Message, Paxos, Proposal, Snapshot, Value, Write,
     PROMISE_PAGE_SLOTS, TIMER_ELECTION, TIMER_HEARTBEAT,
 };
 use protocol::{LocalTime, NodeId, Outputs, ReadMode, Reply, Role};
@@ -376,7 +376,7 @@ impl Paxos {
                 slot,
                 Proposal {
                     value,
-                    acks: BTreeSet::new(),
+                    acks: Acks::default(),
                     sent_at: now,
                 },
             );

@@ -593,9 +593,39 @@ struct Candidate {
 struct Proposal {
     value: Value,
     /// Acceptors that accepted it in the leader's ballot (self once durable).
-    acks: BTreeSet<NodeId>,
+    acks: Acks,
     /// When it was last sent (local time), for retransmission.
     sent_at: LocalTime,
+}
+
+/// A set of acceptors, one bit per node id up to 64 (the simulator's limit) and a list
+/// beyond: a proposal's acceptances are counted on every Accepted, and a tree set cost
+/// an allocation per proposal.
+#[derive(Clone, Debug, Default)]
+struct Acks {
+    low: u64,
+    high: Vec<NodeId>,
+}
+
+impl Acks {
+    fn insert(&mut self, id: NodeId) {
+        match id.0.checked_sub(1).filter(|&b| b < 64) {
+            Some(bit) => self.low |= 1 << bit,
+            None if !self.high.contains(&id) => self.high.push(id),
+            None => {}
+        }
+    }
+
+    fn contains(&self, id: &NodeId) -> bool {
+        match id.0.checked_sub(1).filter(|&b| b < 64) {
+            Some(bit) => self.low & (1 << bit) != 0,
+            None => self.high.contains(id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.low.count_ones() as usize + self.high.len()
+    }
 }
 
 /// A read the leader answers once a quorum confirmed it leads and the read point is

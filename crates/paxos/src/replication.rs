@@ -11,12 +11,11 @@
 //! promise as it was.
 
 use crate::{
-    next_chosen, Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write,
+    next_chosen, Acks, Ballot, Effect, Message, Paxos, Proposal, Snapshot, Value, Write,
     MAX_SLOTS_IN_FLIGHT, MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
 };
 use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
 use std::collections::btree_map::Entry;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
@@ -53,7 +52,7 @@ impl Paxos {
             slot,
             Proposal {
                 value,
-                acks: BTreeSet::new(),
+                acks: Acks::default(),
                 sent_at: now,
             },
         );
