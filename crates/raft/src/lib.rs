@@ -718,6 +718,10 @@ impl Raft {
                     out.mark("raft.vote_fenced");
                     return;
                 }
+                Message::RequestVote { .. } if self.non_member_vote_fenced(now, from) => {
+                    out.mark("raft.non_member_vote_fenced");
+                    return;
+                }
                 Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
                     self.become_follower(term, Some(from), out)
                 }
@@ -1042,6 +1046,7 @@ impl Protocol for Raft {
         "raft.no_noop_on_election",
         "raft.non_member_campaigns_until_its_removal_commits",
         "raft.non_member_does_not_campaign",
+        "raft.non_member_vote_fenced",
         "raft.prevote_fenced",
         "raft.prevote_from_lower_term_dropped",
         "raft.prevote_grant_ignored_as_stale",
