@@ -94,6 +94,28 @@ impl Raft {
             .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
     }
 
+    /// Thesis §4.2.3 (Raft §6): a server removed from the configuration hears no more
+    /// heartbeats, so it times out and campaigns with ever higher terms; were they
+    /// adopted, each would depose the leader. So, whatever the options, a node that heard
+    /// from a leader within the minimum election timeout (or leads) neither updates its
+    /// term nor votes for a candidate outside its latest configuration. (`vote_fenced`,
+    /// with pre-vote, check-quorum or leases, does so for every candidate.) Such a
+    /// candidate is never needed while a leader of this configuration is alive; once that
+    /// leader falls silent the fence lapses, and the vote goes by the log alone (§4.1), as
+    /// a removed server may hold the entry that must commit (§4.2.2). A removed server
+    /// learns its removal committed only from a leader, and forgets it on a restart (the
+    /// commit index is volatile): without this, three restarted removed servers kept a
+    /// cluster of three from keeping a leader for a second (raft swarm seed 21944).
+    pub(crate) fn non_member_vote_fenced(&self, now: LocalTime, from: NodeId) -> bool {
+        if self.bugs.no_vote_fence || self.is_member(from) {
+            return false;
+        }
+        self.role == Role::Leader
+            || self
+                .last_leader_contact
+                .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
+    }
+
     /// Raft §5.4.1: the candidate's log is at least as up to date as ours.
     fn log_up_to_date(&self, last_log_index: u64, last_log_term: u64) -> bool {
         (last_log_term, last_log_index) >= (self.last_term(), self.last_index())

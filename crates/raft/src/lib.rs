@@ -17,7 +17,8 @@
 //! win before it bumps its term; check-quorum (thesis §6.2), where a leader that has not
 //! heard from a majority for an election timeout steps down; the vote fence (thesis
 //! §4.2.3), where a node that heard from a leader within the minimum election timeout
-//! ignores (pre)votes; and four read paths: through the log, ReadIndex (thesis §6.4),
+//! ignores (pre)votes (always those of a candidate outside its configuration, a removed
+//! server; of every candidate with pre-vote, check-quorum or leases); and four read paths: through the log, ReadIndex (thesis §6.4),
 //! leader lease (thesis §6.4.1) and local (stale) reads.
 //!
 //! The node performs no I/O: it asks for durable writes ([`Write`]) and sends, and learns
@@ -718,6 +719,10 @@ impl Raft {
                     out.mark("raft.vote_fenced");
                     return;
                 }
+                Message::RequestVote { .. } if self.non_member_vote_fenced(now, from) => {
+                    out.mark("raft.non_member_vote_fenced");
+                    return;
+                }
                 Message::AppendEntries { .. } | Message::InstallSnapshot { .. } => {
                     self.become_follower(term, Some(from), out)
                 }
@@ -1042,6 +1047,7 @@ impl Protocol for Raft {
         "raft.no_noop_on_election",
         "raft.non_member_campaigns_until_its_removal_commits",
         "raft.non_member_does_not_campaign",
+        "raft.non_member_vote_fenced",
         "raft.prevote_fenced",
         "raft.prevote_from_lower_term_dropped",
         "raft.prevote_grant_ignored_as_stale",
@@ -1073,7 +1079,9 @@ impl Protocol for Raft {
 
     /// The vote fence holds with pre-vote, check-quorum or lease reads (`fence_active`,
     /// thesis §4.2.3, §9.6); without them a node that lost touch with the leader may win
-    /// votes from nodes that still hear it, as Raft §5.2 allows.
+    /// votes from nodes that still hear it, as Raft §5.2 allows. (A candidate outside the
+    /// voter's configuration is fenced whatever the options, `non_member_vote_fenced`,
+    /// but no member is, so nothing is promised.)
     fn fence(config: &Config) -> protocol::Fence {
         if config.pre_vote || config.check_quorum || config.read_mode == ReadMode::Lease {
             protocol::Fence::Votes

@@ -26,7 +26,12 @@
 //! configuration still campaigns while it does not know that configuration committed (it
 //! may be needed to commit it, §4.2.2), without counting its own vote; once it knows, or
 //! if it never was a member (a spare), it stays quiet. Every server answers RequestVote
-//! and AppendEntries whatever its configuration says (§4.1).
+//! and AppendEntries whatever its configuration says (§4.1), with one exception (§4.2.3):
+//! while a node hears a leader, a RequestVote from a candidate outside its configuration
+//! neither moves its term nor gets its vote, whatever the options. A removed server
+//! learns that its removal committed only from a leader, misses that last heartbeat if it
+//! is down or cut off, and forgets it when it restarts (the commit index is volatile), and
+//! then campaigns for ever; unfenced, each of its terms would depose the leader.
 
 use crate::{Entry, Message, Outputs, Raft, Shipping, Write};
 use protocol::{LocalTime, MembershipChange, NodeId, Report, Role};

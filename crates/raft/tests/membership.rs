@@ -296,6 +296,39 @@ fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
 }
 
 #[test]
+fn a_restarted_removed_server_campaigns_again_but_deposes_no_leader_its_members_hear() {
+    // Thesis §4.2.3: a restart wipes the commit index, so n4 no longer knows its removal
+    // committed and campaigns again (§4.2.2), and no leader ships to it any more. With no
+    // pre-vote, check-quorum or lease, members that hear their leader still neither take
+    // its term nor vote for it (raft swarm seed 21944: three such servers kept a cluster
+    // leaderless).
+    let cfg = four_and_a_spare();
+    let fence = cfg.election_timeout.0;
+    let mut c = settled(cfg);
+    c.change(n(1), REMOVE(4));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    c.crash(n(4));
+    c.restart(n(4));
+    c.fire_election(n(4));
+    assert!(c.marked("raft.non_member_campaigns_until_its_removal_commits"));
+    assert_eq!(c.role(n(4)), (Role::Candidate, 2));
+    c.deliver_all();
+    assert!(c.marked("raft.non_member_vote_fenced"));
+    assert_eq!(c.role(n(1)), (Role::Leader, 1));
+    for id in [2, 3] {
+        assert_eq!(c.role(n(id)), (Role::Follower, 1));
+    }
+    // A member that no longer hears a leader listens again: the removed server may hold
+    // what must commit (§4.2.2), and the vote goes by the log (§4.1).
+    c.advance(fence);
+    c.fire_election(n(4));
+    c.deliver_kind(n(4), n(2), "RequestVote");
+    assert_eq!(c.role(n(2)).1, 3);
+}
+
+#[test]
 fn an_initial_membership_must_be_distinct_ascending_voters() {
     use protocol::Protocol;
     for (members, says) in [
