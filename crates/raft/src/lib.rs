@@ -18,8 +18,9 @@
 //! heard from a majority for an election timeout steps down; the vote fence (thesis
 //! §4.2.3), where a node that heard from a leader within the minimum election timeout
 //! ignores (pre)votes (always those of a candidate outside its configuration, a removed
-//! server; of every candidate with pre-vote, check-quorum or leases); and four read paths: through the log, ReadIndex (thesis §6.4),
-//! leader lease (thesis §6.4.1) and local (stale) reads.
+//! server; of every candidate with pre-vote, check-quorum or leases); and four read
+//! paths: through the log, ReadIndex (thesis §6.4), leader lease (thesis §6.4.1) and
+//! local (stale) reads.
 //!
 //! The node performs no I/O: it asks for durable writes ([`Write`]) and sends, and learns
 //! of completed writes through `Input::WriteDone`. Everything that depends on a write
