@@ -14,8 +14,8 @@
 //! two proposers do not preempt each other forever.
 
 use crate::{
-    Acks, Ballot, Candidate, Effect, Leader, Message, Paxos, Proposal, Snapshot, Value, Write,
-    PROMISE_PAGE_SLOTS, TIMER_ELECTION, TIMER_HEARTBEAT,
+    Acks, Ballot, Candidate, Effect, Leader, Message, Paxos, Proposal, Slots, Snapshot, Value,
+    Write, PROMISE_PAGE_SLOTS, TIMER_ELECTION, TIMER_HEARTBEAT,
 };
 use protocol::{LocalTime, NodeId, Outputs, ReadMode, Reply, Role};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -191,7 +191,7 @@ impl Paxos {
         let accepted: Vec<(u64, Ballot, Value)> = self
             .accepted
             .range(first_slot..)
-            .map(|(&s, (b, v))| (s, *b, v.clone()))
+            .map(|(s, (b, v))| (s, *b, v.clone()))
             .collect();
         let (low_water, snapshot) = if self.bugs.gc_without_low_water_mark {
             (0, None)
@@ -309,7 +309,7 @@ impl Paxos {
             let own: Vec<(u64, Ballot, Value)> = self
                 .accepted
                 .range(c.first_slot..)
-                .map(|(&s, (b, v))| (s, *b, v.clone()))
+                .map(|(s, (b, v))| (s, *b, v.clone()))
                 .collect();
             merge(&mut c.merged, c.first_slot, own);
         }
@@ -354,14 +354,14 @@ impl Paxos {
         let start = self.executed + 1;
         let max_slot = [
             c.merged.keys().next_back().copied(),
-            self.chosen.keys().next_back().copied(),
+            self.chosen.last_key(),
             Some(self.executed),
         ]
         .into_iter()
         .flatten()
         .max()
         .unwrap_or(0);
-        let mut proposals = BTreeMap::new();
+        let mut proposals = Slots::new();
         for slot in start..=max_slot {
             let value = if let Some(v) = self.chosen.get(&slot) {
                 v.clone()
@@ -389,7 +389,7 @@ impl Paxos {
         self.leader = Some(Box::new(Leader {
             ballot: c.ballot,
             next_slot: max_slot + 1,
-            unsent: proposals.keys().copied().collect(),
+            unsent: proposals.keys().collect(),
             proposals,
             announced_upto: 0,
             recovery_end: max_slot,

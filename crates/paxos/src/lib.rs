@@ -43,6 +43,9 @@
 mod election;
 mod reads;
 mod replication;
+mod slots;
+
+pub use slots::Slots;
 
 use protocol::{
     Bug, Command, Config, ConfigError, Input, Kv, LocalTime, MessageKind, NodeId, OpId, OptionKind,
@@ -366,7 +369,7 @@ pub struct Durable {
     /// The acceptor's promise: no ballot below it is accepted or promised.
     pub promised: Ballot,
     /// Per slot above the snapshot, the highest-ballot value accepted.
-    pub accepted: BTreeMap<u64, (Ballot, Value)>,
+    pub accepted: Slots<(Ballot, Value)>,
     /// The latest snapshot; the accepted slots it covers are dropped. Shared (it never
     /// changes once taken) with the node's memory and the write that made it durable.
     pub snapshot: Option<Arc<Snapshot>>,
@@ -496,11 +499,11 @@ impl MessageKind for Message {
 /// The chosen value of the slot after the executed prefix `executed`, if known. Asked
 /// after every step and every execution, and nearly always no slot past the executed one
 /// is known: the map's last key (its right edge, no search) says so first.
-fn next_chosen(chosen: &BTreeMap<u64, Value>, executed: u64) -> Option<&Value> {
+fn next_chosen(chosen: &Slots<Value>, executed: u64) -> Option<&Value> {
     let next = executed + 1;
     match chosen.last_key_value() {
-        Some((&last, value)) if last == next => Some(value),
-        Some((&last, _)) if last > next => chosen.get(&next),
+        Some((last, value)) if last == next => Some(value),
+        Some((last, _)) if last > next => chosen.get(&next),
         _ => None,
     }
 }
@@ -646,7 +649,7 @@ struct Leader {
     ballot: Ballot,
     /// The next free slot for a new command.
     next_slot: u64,
-    proposals: BTreeMap<u64, Proposal>,
+    proposals: Slots<Proposal>,
     /// The chosen prefix last announced to the replicas (the leader executes every slot
     /// as soon as the prefix reaches it, so its own chosen prefix is `executed`).
     announced_upto: u64,
@@ -686,7 +689,7 @@ pub struct Paxos {
     // Durable state, mirrored in memory (written through `Write`).
     round: u64,
     promised: Ballot,
-    accepted: BTreeMap<u64, (Ballot, Value)>,
+    accepted: Slots<(Ballot, Value)>,
     snapshot: Option<Arc<Snapshot>>,
     /// Slots whose accepted record is damaged (see [`Durable::damaged`]).
     damaged: BTreeSet<u64>,
@@ -698,7 +701,7 @@ pub struct Paxos {
     /// The highest round seen in any ballot (Nacks, Prepares): the next phase 1 goes past.
     highest_round_seen: u64,
     /// Known chosen values not yet dropped by compaction (executed ones serve catch-up).
-    chosen: BTreeMap<u64, Value>,
+    chosen: Slots<Value>,
     /// Every slot up to this one is executed.
     executed: u64,
     kv: Kv,
@@ -817,11 +820,11 @@ impl Paxos {
         &self.kv
     }
     /// The acceptor's accepted slots (in memory; may run ahead of the durable image).
-    pub fn accepted(&self) -> &BTreeMap<u64, (Ballot, Value)> {
+    pub fn accepted(&self) -> &Slots<(Ballot, Value)> {
         &self.accepted
     }
     /// Known chosen values not yet compacted away.
-    pub fn chosen(&self) -> &BTreeMap<u64, Value> {
+    pub fn chosen(&self) -> &Slots<Value> {
         &self.chosen
     }
     /// The slot up to which this node compacted its log (0: none).
@@ -991,7 +994,7 @@ impl Paxos {
         debug_assert!(
             self.chosen
                 .first_key_value()
-                .is_none_or(|(&s, _)| s > self.low_water()),
+                .is_none_or(|(s, _)| s > self.low_water()),
             "{}: a chosen slot at or below the low-water mark {} is still kept",
             self.id,
             self.low_water()
@@ -1016,11 +1019,11 @@ impl Paxos {
                 leader
                     .proposals
                     .first_key_value()
-                    .is_none_or(|(&s, _)| s > self.executed)
+                    .is_none_or(|(s, _)| s > self.executed)
                     && leader
                         .proposals
                         .last_key_value()
-                        .is_none_or(|(&s, _)| s < leader.next_slot),
+                        .is_none_or(|(s, _)| s < leader.next_slot),
                 "{}: a proposal outside (executed {}, next slot {})",
                 self.id,
                 self.executed,
@@ -1214,7 +1217,7 @@ impl Protocol for Paxos {
             reported: None,
             leader_hint: None,
             highest_round_seen: 0,
-            chosen: BTreeMap::new(),
+            chosen: Slots::new(),
             executed,
             kv,
             applied,
@@ -1318,7 +1321,7 @@ impl Protocol for Paxos {
         if count == 0 {
             return None;
         }
-        let slot = *durable.accepted.keys().nth((pick % count) as usize)?;
+        let slot = durable.accepted.keys().nth((pick % count) as usize)?;
         durable.accepted.remove(&slot);
         durable.damaged.insert(slot);
         Some(format!("accepted record of slot {slot}"))

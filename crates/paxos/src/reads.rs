@@ -207,7 +207,7 @@ impl Paxos {
             self.follower_lease = None;
             return false;
         }
-        let accepted = self.accepted.keys().next_back().copied().unwrap_or(0);
+        let accepted = self.accepted.last_key().unwrap_or(0);
         if self.executed < accepted {
             out.mark("paxos.follower_read_behind_its_accepts");
             return false;

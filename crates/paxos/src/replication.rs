@@ -15,7 +15,6 @@ use crate::{
     MAX_SLOTS_IN_FLIGHT, MAX_SLOTS_PER_MESSAGE, TIMER_HEARTBEAT,
 };
 use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
-use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
@@ -138,7 +137,7 @@ impl Paxos {
                         && !leader.unsent.contains(s)
                 })
                 .take(MAX_SLOTS_PER_MESSAGE)
-                .map(|(s, prop)| (*s, prop.value.clone()))
+                .map(|(s, prop)| (s, prop.value.clone()))
                 .collect();
             if !entries.is_empty() {
                 out.mark("paxos.accept_retransmitted");
@@ -265,17 +264,14 @@ impl Paxos {
                 out.mark("paxos.accept_below_low_water");
                 continue;
             }
-            match self.accepted.entry(slot) {
-                Entry::Occupied(e) if e.get().0 == ballot && e.get().1 == value => {
-                    continue; // a retransmission: already accepted (durable or on its way)
-                }
-                Entry::Occupied(mut e) => {
-                    e.insert((ballot, value.clone()));
-                }
-                Entry::Vacant(e) => {
-                    e.insert((ballot, value.clone()));
-                }
+            if self
+                .accepted
+                .get(&slot)
+                .is_some_and(|(b, v)| *b == ballot && *v == value)
+            {
+                continue; // a retransmission: already accepted (durable or on its way)
             }
+            self.accepted.insert(slot, (ballot, value.clone()));
             if self.damaged.remove(&slot) {
                 out.mark("paxos.damaged_record_overwritten");
             }
@@ -376,7 +372,7 @@ impl Paxos {
             let known = self
                 .chosen
                 .last_key_value()
-                .is_some_and(|(&last, _)| last >= slot)
+                .is_some_and(|(last, _)| last >= slot)
                 && self.chosen.contains_key(&slot);
             if !known {
                 match self.accepted.get(&slot) {
@@ -499,26 +495,25 @@ impl Paxos {
         if slot <= self.executed {
             return;
         }
-        match self.chosen.entry(slot) {
-            Entry::Occupied(e) if *e.get() == value => return,
-            Entry::Occupied(e) => {
+        match self.chosen.get(&slot) {
+            Some(known) if *known == value => return,
+            Some(known) => {
                 // One value per slot: a correct cluster never gets here.
                 assert!(
                     self.bugs.any,
-                    "{}: slot {slot} learned chosen twice: {:?}, then {value:?}",
+                    "{}: slot {slot} learned chosen twice: {known:?}, then {value:?}",
                     self.id,
-                    e.get()
                 );
                 out.mark("paxos.slot_chosen_twice");
                 return;
             }
-            Entry::Vacant(e) => {
+            None => {
                 out.report(Report::Commit {
                     index: slot,
                     term: value.origin.as_term(),
                     op: value.op(),
                 });
-                e.insert(value);
+                self.chosen.insert(slot, value);
             }
         }
         self.execute(out);

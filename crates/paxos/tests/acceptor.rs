@@ -264,7 +264,7 @@ fn a_candidate_leads_only_once_every_page_of_a_promise_has_arrived() {
         .node(n(3))
         .accepted()
         .iter()
-        .map(|(&s, (b, v))| {
+        .map(|(s, (b, v))| {
             assert_eq!(*b, b3);
             (s, v.op())
         })

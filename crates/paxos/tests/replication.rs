@@ -134,7 +134,7 @@ fn a_replica_behind_the_compacted_prefix_gets_the_snapshot_then_the_rest() {
     let ops: Vec<OpId> = (1..=5).map(|v| c.client(n(1), write("x", v))).collect();
     c.deliver_all();
     assert_eq!(c.node(n(1)).low_water(), 4);
-    assert!(c.node(n(1)).accepted().keys().all(|&s| s > 4));
+    assert!(c.node(n(1)).accepted().keys().all(|s| s > 4));
     c.heal();
     c.announce(n(1));
     assert!(c.marks(n(1)).contains(&"paxos.catch_up_by_snapshot"));
