@@ -175,6 +175,9 @@ impl Paxos {
             self.leader_hint = None;
             self.reset_election_timer(out);
         } else {
+            // A Prepare seen before, or one arriving after a heartbeat of its ballot raised
+            // the promise without writing it (`handle_heartbeat`): that proposer already
+            // leads the ballot and counts no more promises of it.
             out.mark("paxos.prepare_repeated");
         }
         self.send_promise(from, ballot, first_slot, out);

@@ -764,7 +764,7 @@ impl Paxos {
         },
         Bug {
             name: "paxos.accept_without_raising_promise",
-            summary: "accepting (b, v) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot, still above the old promise, overwrites a chosen value (scylladb#6139)",
+            summary: "accepting (b, v) (or answering a heartbeat of b) does not raise the acceptor's promise to b, so a delayed Accept of a lower ballot, still above the old promise, overwrites a chosen value (scylladb#6139)",
         },
         Bug {
             name: "paxos.no_ballot_boost",
@@ -1114,6 +1114,7 @@ impl Protocol for Paxos {
         "paxos.follower_lease_granted",
         "paxos.follower_lease_read",
         "paxos.follower_read_behind_its_accepts",
+        "paxos.heartbeat_raised_promise",
         "paxos.hole_filled_with_noop",
         "paxos.leader_installed_snapshot_from_promise",
         "paxos.leader_overtaken_by_chosen_slots",

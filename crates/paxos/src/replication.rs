@@ -231,6 +231,20 @@ impl Paxos {
         self.lease_granted = Some((from, now + self.config.election_timeout.0));
     }
 
+    /// PMMC A2: a phase-2 message the acceptor answers raises its promise to the message's
+    /// ballot, so that nothing below it is accepted or answered afterwards: an Accept, and
+    /// a Heartbeat, which is an Accept of no slot (answering it extends that leader's
+    /// lease, so a lower ballot must not then take the grant, `note_leader`). True when the
+    /// promise rose: an Accept writes it with the slots it accepts; a Heartbeat does not
+    /// (`handle_heartbeat` says why).
+    fn raise_promise(&mut self, ballot: Ballot) -> bool {
+        if self.bugs.accept_without_raising_promise || ballot <= self.promised {
+            return false;
+        }
+        self.promised = ballot;
+        true
+    }
+
     /// Acceptor: phase 2a.
     pub(crate) fn handle_accept(
         &mut self,
@@ -244,14 +258,8 @@ impl Paxos {
         if self.refuse_lower_ballot(from, ballot, out) {
             return;
         }
-        // PMMC A2: accepting raises the promise to the accepted ballot.
-        let promise = if self.bugs.accept_without_raising_promise {
-            self.promised
-        } else {
-            self.promised.max(ballot)
-        };
-        let promise_raised = promise != self.promised;
-        self.promised = promise;
+        let promise_raised = self.raise_promise(ballot);
+        let promise = self.promised;
         self.note_leader(now, from, out);
         let low_water = self.low_water();
         let mut slots = Vec::with_capacity(entries.len());
@@ -662,6 +670,16 @@ impl Paxos {
     ) {
         if self.refuse_lower_ballot(from, ballot, out) {
             return;
+        }
+        // As an Accept does (seed 27115: a stale heartbeat of a deposed leader, still
+        // admitted by the old promise, moved the grant to it inside this leader's lease).
+        // The raise is not written and the ack does not wait for a write: the ack backs no
+        // vote (no phase 1 counts it, it accepts no value), only the lease, whose other
+        // half, the grant, is volatile too. A restarted acceptor that forgot both is in the
+        // state of one the heartbeat never reached, and in lease mode refuses every Prepare
+        // for the election timeout, as it does for the grant alone.
+        if self.raise_promise(ballot) {
+            out.mark("paxos.heartbeat_raised_promise");
         }
         self.note_leader(now, from, out);
         self.note_lease_ask(now, ballot, round);
