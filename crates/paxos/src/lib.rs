@@ -1309,7 +1309,7 @@ impl Protocol for Paxos {
                     "compacting up to {upto} past the durable snapshot at {}",
                     durable.low_water()
                 );
-                durable.accepted = durable.accepted.split_off(&(upto + 1));
+                durable.accepted.retain_from(upto + 1);
                 durable.damaged = durable.damaged.split_off(&(upto + 1));
                 durable.promised = *promise;
             }

@@ -485,9 +485,9 @@ impl Paxos {
         self.kv = snapshot.kv.clone();
         self.applied = snapshot.applied.clone();
         self.executed = snapshot.upto;
-        self.chosen = self.chosen.split_off(&(snapshot.upto + 1));
+        self.chosen.retain_from(snapshot.upto + 1);
         if let Some(leader) = self.leader.as_mut() {
-            leader.proposals = leader.proposals.split_off(&(snapshot.upto + 1));
+            leader.proposals.retain_from(snapshot.upto + 1);
         }
         self.execute(out);
     }
@@ -625,7 +625,7 @@ impl Paxos {
         });
         out.mark("paxos.snapshot_taken");
         self.snapshot_in_flight = true;
-        self.chosen = self.chosen.split_off(&(self.executed + 1));
+        self.chosen.retain_from(self.executed + 1);
         // The snapshot speaks for the slots it covers, damaged ones included.
         self.damaged = self.damaged.split_off(&(self.executed + 1));
         self.snapshot = Some(Arc::clone(&snapshot));
@@ -654,7 +654,7 @@ impl Paxos {
             out.mark("paxos.promise_lost_in_compaction");
         }
         self.promised = promise;
-        self.accepted = self.accepted.split_off(&(upto + 1));
+        self.accepted.retain_from(upto + 1);
         self.write(Write::Compact { upto, promise }, Effect::None, out);
         self.maybe_snapshot(out);
     }

@@ -85,7 +85,10 @@ impl<V> Slots<V> {
         }
         let i = usize::try_from(slot - self.base).expect("a window of addressable size");
         if i >= self.cells.len() {
-            self.cells.resize_with(i, || None);
+            // Nearly always the next slot: no hole to fill.
+            if i > self.cells.len() {
+                self.cells.resize_with(i, || None);
+            }
             self.cells.push_back(Some(value));
             self.len += 1;
             return None;
@@ -163,6 +166,20 @@ impl<V> Slots<V> {
         tail
     }
 
+    /// Drops every value below `slot`, in place (compaction: the window keeps its
+    /// allocation, where `x = x.split_off(..)` would copy the rest into a new one).
+    pub fn retain_from(&mut self, slot: u64) {
+        if self.cells.is_empty() || slot <= self.base {
+            return;
+        }
+        let drop =
+            usize::try_from(slot - self.base).map_or(self.cells.len(), |d| d.min(self.cells.len()));
+        let dropped = self.cells.drain(..drop).filter(|c| c.is_some()).count();
+        self.len -= dropped;
+        self.base += drop as u64;
+        self.trim();
+    }
+
     /// The values in slot order, with their slots.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (u64, &V)> + '_ {
         let base = self.base;
@@ -236,6 +253,7 @@ mod tests {
         Remove(u64),
         SplitKeepHead(u64),
         SplitKeepTail(u64),
+        RetainFrom(u64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -244,6 +262,7 @@ mod tests {
             2 => (0u64..40).prop_map(Op::Remove),
             1 => (0u64..45).prop_map(Op::SplitKeepHead),
             1 => (0u64..45).prop_map(Op::SplitKeepTail),
+            1 => (0u64..45).prop_map(Op::RetainFrom),
         ]
     }
 
@@ -265,6 +284,10 @@ mod tests {
                     }
                     Op::SplitKeepTail(k) => {
                         s = s.split_off(&k);
+                        m = m.split_off(&k);
+                    }
+                    Op::RetainFrom(k) => {
+                        s.retain_from(k);
                         m = m.split_off(&k);
                     }
                 }
