@@ -543,6 +543,54 @@ fn a_malformed_swarm_range_is_refused_naming_file_line_and_field() {
     }
 }
 
+/// Swarm testing of a scenario without `[swarm]` (docs/scenarios.md): a seed keeps some
+/// fault kinds at scaled rates, and those rates are shares of the scenario's total, which
+/// stays: faults come as often as without the mix, and the kinds kept get the room of
+/// those left out. The mixes' own totals average well below the file's, so faults drawn
+/// at the mix's total would come a third less often, and this test would fail.
+#[test]
+fn a_swarm_mix_shares_the_scenarios_total_fault_rate_among_the_kinds_it_keeps() {
+    let sc = load(&scenarios_dir().join("nemesis_mix.toml"));
+    let file_total: f64 = sc.nemesis.as_ref().unwrap().rates.iter().sum();
+    let run_with = |swarm: bool, seed: u64| {
+        let options = RunOptions {
+            seed,
+            keep_events: false,
+            bugs: vec![],
+            swarm,
+            describe: false,
+            ..RunOptions::default()
+        };
+        match protocols::run("raft", &sc, &options) {
+            Ok(out) => out,
+            Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
+                panic!("{m}")
+            }
+        }
+    };
+    let nemesis_faults = |out: &RunOutput| out.faults.iter().filter(|f| f.from_nemesis).count();
+    let (mut plain, mut mixed, mut mix_share) = (0, 0, 0.0);
+    let seeds = 40;
+    for seed in 0..seeds {
+        plain += nemesis_faults(&run_with(false, seed));
+        let out = run_with(true, seed);
+        mixed += nemesis_faults(&out);
+        let mix: f64 = out.nemesis.as_ref().unwrap().rates.iter().sum();
+        mix_share += mix / file_total / seeds as f64;
+    }
+    assert!(
+        mix_share < 0.8,
+        "the mixes keep {mix_share:.2} of the file's total on average: no test of the rate"
+    );
+    let ratio = mixed as f64 / plain as f64;
+    assert!(
+        (0.85..1.15).contains(&ratio),
+        "nemesis faults with the mix {mixed}, without {plain} (ratio {ratio:.2}): the mix \
+         should share the file's total rate, not draw its own (its totals average \
+         {mix_share:.2} of the file's)"
+    );
+}
+
 /// A swarm seed's world is drawn the same way by `sim run --seed N` and by the replay of
 /// its trace (both re-draw it from the scenario's text and the recorded seed), and its
 /// read mode, recorded in the trace, draws the same world again.

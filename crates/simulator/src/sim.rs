@@ -492,7 +492,9 @@ fn disruption_watch<P: Protocol>(
 }
 
 /// Swarm testing (VOPR's `options_swarm`): each kind the scenario enables stays on with
-/// probability one half (at least one stays on) at a rate scaled by 0.25–2.
+/// probability one half (at least one stays on) at a rate scaled by 0.25–2. The scaled
+/// rates are shares: faults keep coming at the scenario's total rate (`nemesis_gap`), so
+/// the kinds a seed keeps get the room of those it left out (Groce et al., ISSTA 2012).
 fn swarm_mix(rng: &mut Rng, nem: &mut NemesisSpec) {
     let enabled: Vec<usize> = (0..nem.rates.len())
         .filter(|&k| nem.rates[k] > 0.0)
@@ -2199,6 +2201,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
+    /// The time to the next fault, at the scenario's total rate whatever this seed's swarm
+    /// mix kept (the mix decides which kind each fault is).
     fn nemesis_gap(&mut self) -> u64 {
         let total: f64 = self
             .sc
