@@ -387,7 +387,7 @@ impl Paxos {
         let pending = if self.bugs.no_epoch_fence {
             std::mem::take(&mut self.carried_pending)
         } else {
-            BTreeMap::new()
+            Slots::new()
         };
         self.leader = Some(Box::new(Leader {
             ballot: c.ballot,
@@ -492,7 +492,7 @@ impl Paxos {
         if self.bugs.no_epoch_fence {
             self.carried_pending = leader.pending;
         } else {
-            for (_, command) in leader.pending {
+            for command in leader.pending.into_values() {
                 out.reply(
                     command.id,
                     Reply::Error {

@@ -651,7 +651,7 @@ struct Leader {
     /// before it executed through it (an earlier leader may have used those slots).
     recovery_end: u64,
     /// Client commands awaiting execution, by slot.
-    pending: BTreeMap<u64, Command>,
+    pending: Slots<Arc<Command>>,
     reads: VecDeque<PendingRead>,
     /// Proposals made but not yet sent (flushed at the end of the step, one Accept per
     /// peer).
@@ -727,7 +727,7 @@ pub struct Paxos {
     candidate: Option<Box<Candidate>>,
     leader: Option<Box<Leader>>,
     /// `paxos.no_epoch_fence`: the client commands of a leadership this node lost.
-    carried_pending: BTreeMap<u64, Command>,
+    carried_pending: Slots<Arc<Command>>,
     next_tag: u64,
     writes_in_flight: VecDeque<(u64, Effect)>,
     snapshot_in_flight: bool,
@@ -1228,7 +1228,7 @@ impl Protocol for Paxos {
             peer_accepted: BTreeMap::new(),
             candidate: None,
             leader: None,
-            carried_pending: BTreeMap::new(),
+            carried_pending: Slots::new(),
             next_tag: 0,
             writes_in_flight: VecDeque::new(),
             snapshot_in_flight: false,

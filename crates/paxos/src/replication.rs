@@ -42,9 +42,11 @@ impl Paxos {
         }
         let slot = leader.next_slot;
         leader.next_slot += 1;
+        // One copy of the command, shared by the proposal and the client's wait.
+        let command = Arc::new(command);
         let value = Value {
             origin: leader.ballot,
-            command: Some(Arc::new(command.clone())),
+            command: Some(Arc::clone(&command)),
         };
         leader.pending.insert(slot, command);
         leader.proposals.insert(

@@ -201,6 +201,11 @@ impl<V> Slots<V> {
         self.iter().map(|(s, _)| s)
     }
 
+    /// The values in slot order, taken out.
+    pub fn into_values(self) -> impl DoubleEndedIterator<Item = V> {
+        self.cells.into_iter().flatten()
+    }
+
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut V> + '_ {
         self.cells.iter_mut().filter_map(|c| c.as_mut())
     }
@@ -309,6 +314,7 @@ mod tests {
                     );
                 }
                 prop_assert_eq!(s.keys().rev().collect::<Vec<_>>(), m.keys().rev().copied().collect::<Vec<_>>());
+                prop_assert_eq!(s.clone().into_values().collect::<Vec<_>>(), m.values().copied().collect::<Vec<_>>());
             }
         }
     }
