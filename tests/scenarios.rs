@@ -26,11 +26,15 @@ fn load(path: &Path) -> Scenario {
 }
 
 fn run(sc: &Scenario, protocol: &str, seed: u64) -> RunOutput {
+    run_with(sc, protocol, seed, true, false)
+}
+
+fn run_with(sc: &Scenario, protocol: &str, seed: u64, keep_events: bool, swarm: bool) -> RunOutput {
     let options = RunOptions {
         seed,
-        keep_events: true,
+        keep_events,
         bugs: vec![],
-        swarm: false,
+        swarm,
         describe: false,
         ..RunOptions::default()
     };
@@ -552,28 +556,12 @@ fn a_malformed_swarm_range_is_refused_naming_file_line_and_field() {
 fn a_swarm_mix_shares_the_scenarios_total_fault_rate_among_the_kinds_it_keeps() {
     let sc = load(&scenarios_dir().join("nemesis_mix.toml"));
     let file_total: f64 = sc.nemesis.as_ref().unwrap().rates.iter().sum();
-    let run_with = |swarm: bool, seed: u64| {
-        let options = RunOptions {
-            seed,
-            keep_events: false,
-            bugs: vec![],
-            swarm,
-            describe: false,
-            ..RunOptions::default()
-        };
-        match protocols::run("raft", &sc, &options) {
-            Ok(out) => out,
-            Err(RunError::Input(m)) | Err(RunError::Aborted(m)) | Err(RunError::Panicked(m)) => {
-                panic!("{m}")
-            }
-        }
-    };
     let nemesis_faults = |out: &RunOutput| out.faults.iter().filter(|f| f.from_nemesis).count();
     let (mut plain, mut mixed, mut mix_share) = (0, 0, 0.0);
     let seeds = 40;
     for seed in 0..seeds {
-        plain += nemesis_faults(&run_with(false, seed));
-        let out = run_with(true, seed);
+        plain += nemesis_faults(&run_with(&sc, "raft", seed, false, false));
+        let out = run_with(&sc, "raft", seed, false, true);
         mixed += nemesis_faults(&out);
         let mix: f64 = out.nemesis.as_ref().unwrap().rates.iter().sum();
         mix_share += mix / file_total / seeds as f64;

@@ -1380,6 +1380,23 @@ mod tests {
     }
 
     /// The layout `Applied` had (its hash and print are the ones to keep), under its name.
+    /// Acceptances count each acceptor once, by bit up to id 64 and by list beyond
+    /// (ids the simulator never hands out, but a library user may).
+    #[test]
+    fn acks_count_each_acceptor_once_whatever_its_id() {
+        let mut a = super::Acks::default();
+        for id in [1, 64, 65, 0, 200, 1, 64, 65, 0, 200, 7] {
+            a.insert(NodeId(id));
+        }
+        assert_eq!(a.len(), 6);
+        for id in [0, 1, 7, 64, 65, 200] {
+            assert!(a.contains(&NodeId(id)), "n{id}");
+        }
+        for id in [2, 63, 66, 199] {
+            assert!(!a.contains(&NodeId(id)), "n{id}");
+        }
+    }
+
     mod before {
         use super::super::{OpId, APPLIED_REMEMBERED};
         use std::collections::{BTreeSet, VecDeque};

@@ -378,13 +378,7 @@ impl Paxos {
     ) {
         let mut slot = self.executed + 1;
         while slot <= upto {
-            // Past the last known chosen slot (nearly always) nothing needs a search.
-            let known = self
-                .chosen
-                .last_key_value()
-                .is_some_and(|(last, _)| last >= slot)
-                && self.chosen.contains_key(&slot);
-            if !known {
+            if !self.chosen.contains_key(&slot) {
                 match self.accepted.get(&slot) {
                     Some((b, v)) if *b == ballot => {
                         let v = v.clone();

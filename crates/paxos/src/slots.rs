@@ -138,10 +138,6 @@ impl<V> Slots<V> {
             .map(|v| (last - 1, v))
     }
 
-    pub fn first_key(&self) -> Option<u64> {
-        self.first_key_value().map(|(s, _)| s)
-    }
-
     pub fn last_key(&self) -> Option<u64> {
         self.last_key_value().map(|(s, _)| s)
     }
@@ -187,14 +183,6 @@ impl<V> Slots<V> {
             .iter()
             .enumerate()
             .filter_map(move |(i, c)| c.as_ref().map(|v| (base + i as u64, v)))
-    }
-
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (u64, &mut V)> + '_ {
-        let base = self.base;
-        self.cells
-            .iter_mut()
-            .enumerate()
-            .filter_map(move |(i, c)| c.as_mut().map(|v| (base + i as u64, v)))
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {

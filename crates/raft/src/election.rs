@@ -81,17 +81,18 @@ impl Raft {
         if !self.fence_active || self.bugs.no_vote_fence {
             return false;
         }
-        if self.role == Role::Leader {
-            return true;
-        }
-        if self
-            .fenced_after_restart_until
+        self.fenced_after_restart_until
             .is_some_and(|until| now < until)
-        {
-            return true;
-        }
-        self.last_leader_contact
-            .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
+            || self.leader_alive(now)
+    }
+
+    /// This node leads, or heard from a leader (of any term) within the minimum election
+    /// timeout: what both vote fences take for "a leader is alive".
+    fn leader_alive(&self, now: LocalTime) -> bool {
+        self.role == Role::Leader
+            || self
+                .last_leader_contact
+                .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
     }
 
     /// Thesis §4.2.3 (Raft §6): a server removed from the configuration hears no more
@@ -107,13 +108,7 @@ impl Raft {
     /// commit index is volatile): without this, three restarted removed servers kept a
     /// cluster of three from keeping a leader for a second (raft swarm seed 21944).
     pub(crate) fn non_member_vote_fenced(&self, now: LocalTime, from: NodeId) -> bool {
-        if self.bugs.no_vote_fence || self.is_member(from) {
-            return false;
-        }
-        self.role == Role::Leader
-            || self
-                .last_leader_contact
-                .is_some_and(|heard| now.since(heard) < self.config.election_timeout.0)
+        !self.bugs.no_vote_fence && !self.is_member(from) && self.leader_alive(now)
     }
 
     /// Raft §5.4.1: the candidate's log is at least as up to date as ours.
