@@ -337,7 +337,10 @@ impl Paxos {
         if ballot != leader.ballot {
             return;
         }
-        let mut newly = Vec::new();
+        // The slots this acceptance completes, then their values: in vectors kept
+        // between calls (this runs on every acceptance).
+        let mut newly = std::mem::take(&mut self.newly_chosen);
+        newly.clear();
         for slot in slots {
             let Some(p) = leader.proposals.get_mut(slot) else {
                 continue;
@@ -350,20 +353,21 @@ impl Paxos {
         // With follower leases a chosen slot may wait for a lease holder before it is
         // executed: keep sending it to those that did not accept it.
         let keep = self.config.read_mode == ReadMode::Lease;
-        let values: Vec<(u64, Value)> = newly
-            .into_iter()
-            .map(|slot| {
-                let value = if keep {
-                    leader.proposals[&slot].value.clone()
-                } else {
-                    leader.proposals.remove(&slot).expect("proposal").value
-                };
-                (slot, value)
-            })
-            .collect();
-        for (slot, value) in values {
+        let mut values = std::mem::take(&mut self.newly_chosen_values);
+        values.clear();
+        values.extend(newly.iter().map(|&slot| {
+            let value = if keep {
+                leader.proposals[&slot].value.clone()
+            } else {
+                leader.proposals.remove(&slot).expect("proposal").value
+            };
+            (slot, value)
+        }));
+        self.newly_chosen = newly;
+        for (slot, value) in values.drain(..) {
             self.learn(now, slot, value, out);
         }
+        self.newly_chosen_values = values;
     }
 
     /// Replica: the leader of `ballot` says every slot up to `upto` is chosen; a slot

@@ -588,15 +588,24 @@ pub(crate) fn quorum_value(
 ) -> u64 {
     scratch.clear();
     // Membership as a bit set when the ids allow (they do in any simulated cluster, whose
-    // ids run from 1 to at most 64): this runs on every acknowledgement, twice. A 64-bit
-    // set left node 64 out, and a 64-node cluster then searched the member list once per
-    // peer: 64 x 64 steps per acknowledgement, most of such a run's time.
-    let bits = members
-        .iter()
-        .try_fold(0u128, |bits, m| (m.0 < 128).then(|| bits | 1 << m.0));
-    let is_member = |id: NodeId| match bits {
-        Some(bits) => id.0 < 128 && bits >> id.0 & 1 == 1,
-        None => members.contains(&id),
+    // ids run from 1 to at most 64; bit `id - 1`): this runs on every acknowledgement,
+    // twice. Ids past the set fall back to searching the member list (a 64-node cluster
+    // once searched it for every peer of every acknowledgement: most of such a run's time).
+    let mut bits = 0u64;
+    let mut small = true;
+    for m in members {
+        if (1..=64).contains(&m.0) {
+            bits |= 1 << (m.0 - 1);
+        } else {
+            small = false;
+        }
+    }
+    let is_member = |id: NodeId| {
+        if small {
+            (1..=64).contains(&id.0) && bits >> (id.0 - 1) & 1 == 1
+        } else {
+            members.contains(&id)
+        }
     };
     if is_member(me) {
         scratch.push(own);
@@ -606,10 +615,26 @@ pub(crate) fn quorum_value(
             scratch.push(value);
         }
     }
-    // The quorum-th highest value: a selection, not a whole sort.
+    // The quorum-th highest value: for a few values an insertion sort (highest first),
+    // cheaper than the general selection's partitioning; a selection beyond.
     let k = protocol::quorum(members.len()) - 1;
+    if scratch.len() <= SMALL_QUORUM {
+        for i in 1..scratch.len() {
+            let v = scratch[i];
+            let mut j = i;
+            while j > 0 && scratch[j - 1] < v {
+                scratch[j] = scratch[j - 1];
+                j -= 1;
+            }
+            scratch[j] = v;
+        }
+        return scratch[k];
+    }
     *scratch.select_nth_unstable_by(k, |a, b| b.cmp(a)).1
 }
+
+/// Up to this many values, [`quorum_value`] sorts them rather than selecting.
+const SMALL_QUORUM: usize = 9;
 
 #[cfg(test)]
 mod tests {
@@ -622,7 +647,10 @@ mod tests {
     fn the_quorum_value_counts_exactly_the_members_whatever_their_ids() {
         for (ids, me) in [
             ((1..=5).collect::<Vec<u32>>(), 1),
+            ((1..=10).collect(), 3),
+            ((1..=11).collect(), 11),
             ((1..=64).collect(), 64),
+            ((1..=65).collect(), 65),
             ((60..=70).collect(), 70),
             ((120..=140).collect(), 130),
         ] {
