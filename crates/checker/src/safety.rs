@@ -247,7 +247,8 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
 /// say, so a healthy run keeps about one report per index, not one per node.
 pub struct LogWatch {
     agreed: Runs<Agreed>,
-    last_applied: BTreeMap<u32, u64>,
+    /// Per node (by id), the last index it applied since it (re)started; 0 for none.
+    last_applied: Vec<u64>,
     applies: u64,
     failure: Option<String>,
 }
@@ -298,7 +299,7 @@ impl LogWatch {
     pub fn new() -> LogWatch {
         LogWatch {
             agreed: Runs::new(),
-            last_applied: BTreeMap::new(),
+            last_applied: Vec::new(),
             applies: 0,
             failure: None,
         }
@@ -316,13 +317,19 @@ impl LogWatch {
                 state,
             } => (index, term, op, false, state),
             What::Crash => {
-                self.last_applied.remove(&e.node);
+                if let Some(last) = self.last_applied.get_mut(e.node as usize) {
+                    *last = 0;
+                }
                 return true;
             }
             What::Role { .. } | What::Lease { .. } | What::ReadServed { .. } => return true,
         };
         if !commit && self.failure.is_none() {
-            let last = self.last_applied.entry(e.node).or_insert(0);
+            let node = e.node as usize;
+            if node >= self.last_applied.len() {
+                self.last_applied.resize(node + 1, 0);
+            }
+            let last = &mut self.last_applied[node];
             if index <= *last && index != 0 {
                 self.failure = Some(format!(
                     "n{} applied index {index} at {} after it had applied index {}: applies must go forward",

@@ -141,7 +141,13 @@ fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
 /// that spreads it (so that sums of digests rarely collide).
 fn entry_digest(key: &str, value: Value) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes().chain(value.to_le_bytes()) {
+    // The key's bytes, then the value's: two plain loops (a chained iterator tests which
+    // half it is in at every byte).
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    for b in value.to_le_bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

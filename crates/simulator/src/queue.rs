@@ -217,6 +217,55 @@ impl EventQueue {
     }
 }
 
+/// One node's armed timers: id -> (generation, local deadline), in id order. A node arms
+/// a handful (election, heartbeat, a few more), so a sorted vector, scanned, beats a tree
+/// on every operation; iteration is in id order, as a `BTreeMap`'s is.
+#[derive(Debug, Default)]
+pub struct ArmedTimers {
+    armed: Vec<(TimerId, (u64, u64))>,
+}
+
+impl ArmedTimers {
+    #[inline]
+    fn find(&self, timer: &TimerId) -> Result<usize, usize> {
+        for (i, (t, _)) in self.armed.iter().enumerate() {
+            if t >= timer {
+                return if t == timer { Ok(i) } else { Err(i) };
+            }
+        }
+        Err(self.armed.len())
+    }
+
+    #[inline]
+    pub fn get(&self, timer: &TimerId) -> Option<&(u64, u64)> {
+        self.find(timer).ok().map(|i| &self.armed[i].1)
+    }
+
+    #[inline]
+    pub fn insert(&mut self, timer: TimerId, armed: (u64, u64)) {
+        match self.find(&timer) {
+            Ok(i) => self.armed[i].1 = armed,
+            Err(i) => self.armed.insert(i, (timer, armed)),
+        }
+    }
+
+    #[inline]
+    pub fn remove(&mut self, timer: &TimerId) {
+        if let Ok(i) = self.find(timer) {
+            self.armed.remove(i);
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.armed.clear();
+    }
+
+    /// Every armed timer, in id order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&TimerId, &mut (u64, u64))> {
+        self.armed.iter_mut().map(|(t, a)| (&*t, a))
+    }
+}
+
 /// An armed timer waiting to fire: due at true time `at`, ordered among equal times by
 /// the sequence number `seq` it was given when armed, as every queued event is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +397,46 @@ mod tests {
     use crate::rng::{Rng, Stream};
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
+
+    /// A node's armed timers answer, and iterate, as the `BTreeMap` they replaced.
+    #[test]
+    fn armed_timers_behave_as_a_btree_map() {
+        let mut rng = Rng::new(3, Stream::Timers(1));
+        let mut ours = ArmedTimers::default();
+        let mut theirs = std::collections::BTreeMap::new();
+        for step in 0..5_000u64 {
+            let timer = TimerId(rng.index(7) as u32);
+            match rng.index(10) {
+                0..=4 => {
+                    ours.insert(timer, (step, step * 3));
+                    theirs.insert(timer, (step, step * 3));
+                }
+                5..=7 => {
+                    ours.remove(&timer);
+                    theirs.remove(&timer);
+                }
+                8 if step % 50 == 0 => {
+                    ours.clear();
+                    theirs.clear();
+                }
+                _ => {
+                    for ((a, x), (b, y)) in ours.iter_mut().zip(theirs.iter_mut()) {
+                        assert_eq!(a, b);
+                        x.0 += 1;
+                        y.0 += 1;
+                    }
+                }
+            }
+            for t in 0..8 {
+                assert_eq!(
+                    ours.get(&TimerId(t)),
+                    theirs.get(&TimerId(t)),
+                    "step {step}"
+                );
+            }
+            assert_eq!(ours.iter_mut().count(), theirs.len());
+        }
+    }
 
     #[test]
     fn pops_in_the_order_a_binary_heap_of_the_same_keys_does() {

@@ -8,7 +8,7 @@
 //! the ghost record.
 
 use crate::history::{ClientHistory, OpKind, CLIENT_BITS};
-use crate::queue::{DueTimer, EventQueue, TimerSet};
+use crate::queue::{ArmedTimers, DueTimer, EventQueue, TimerSet};
 use crate::rng::{Rng, Stream};
 use crate::scenario::{
     Fault, NemesisSpec, NodeSel, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT,
@@ -153,7 +153,7 @@ struct Node<P: Protocol> {
     /// Armed timers: id -> (generation, local deadline). The one that has not fired yet
     /// waits in the simulation's [`TimerSet`]; one that fired while the node was paused
     /// waits in the stash, still armed.
-    timers: BTreeMap<TimerId, (u64, u64)>,
+    timers: ArmedTimers,
     timer_generation: u64,
     /// Writes issued and not yet complete, oldest first.
     writes: VecDeque<(u64, P::Write)>,
@@ -716,7 +716,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     stash: Vec::new(),
                     clock: Clock::new(offset, rate),
                     base_rate: rate,
-                    timers: BTreeMap::new(),
+                    timers: ArmedTimers::default(),
                     timer_generation: 0,
                     writes: VecDeque::new(),
                     last_write_done_at: 0,
