@@ -1153,13 +1153,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     fn step(&mut self, id: u32, input: Input<P::Message>) {
         let i = id as usize - 1;
         let local = LocalTime(self.nodes[i].clock.local(self.now));
-        let mut out = std::mem::take(&mut self.out);
         self.disruption.step();
         match self.nodes[i].state.as_mut() {
-            Some(state) => state.step(local, input, &mut out),
+            Some(state) => state.step(local, input, &mut self.out),
             None => unreachable!("step on crashed node n{id}"),
         }
-        self.out = out;
         self.apply_outputs(id);
     }
 
