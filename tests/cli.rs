@@ -699,13 +699,24 @@ fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
         err.contains("options.toml:11: nemesis.on_new_leader: expected nemesis kinds among crash,"),
         "{err}"
     );
+    let (code, err) = run_text(
+        &dir,
+        &nemesis("crash = 1.0\non_mark = [\"crash\"]\ntrigger_marks = [\"zab.sync_trunc\"]"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nemesis.trigger_marks: expected one of raft's mark kinds (raft.append_rejected_conflict,"),
+        "{err}"
+    );
     // The same kinds where each protocol has them run (and pass).
     for (protocol, aim) in [
         ("raft", "crash_writing_kinds = [\"snapshot\", \"hard_state\"]\ncrash_sending_kinds = [\"RequestVoteResp\"]"),
         ("zab", "crash_writing_kinds = [\"current_epoch\"]\ncrash_sending_kinds = [\"ACK\", \"SNAP\"]"),
         ("paxos", "crash_writing_kinds = [\"compact\"]\ncrash_sending_kinds = [\"Promise\"]"),
     ] {
-        let body = format!("crash_writing = 2.0\ncrash_sending = 2.0\ncrash = 1.0\non_new_leader = [\"crash\"]\n{aim}");
+        let mark = format!("{protocol}.snapshot_taken");
+        let body = format!("crash_writing = 2.0\ncrash_sending = 2.0\ncrash = 1.0\non_new_leader = [\"crash\"]\npause = 1.0\non_mark = [\"pause\"]\ntrigger_marks = [\"{mark}\"]\n{aim}");
         let (code, err) = run_text(&dir, &nemesis(&body), protocol);
         assert_eq!(code, Some(0), "{protocol}: {err}");
         assert!(!err.contains("panicked"), "{err}");

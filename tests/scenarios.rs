@@ -779,3 +779,132 @@ drift_duration = ["10ms", "100ms"]
         "without extremes rates fall inside the band"
     );
 }
+
+/// `[nemesis] on_mark`: a fault of a waiting kind strikes only right after a node takes
+/// one of `trigger_marks`, at that node (here a crash, and `isolate_leader` cutting off the
+/// marked node whether it leads or not); the kinds that do not wait strike as drawn.
+#[test]
+fn faults_waiting_for_a_trigger_mark_strike_the_node_that_took_it() {
+    let text = r#"
+name = "marks"
+protocol = "raft"
+nodes = 5
+duration = "20s"
+[options]
+pre_vote = true
+[network]
+latency = ["1ms", "10ms"]
+[nemesis]
+start = "500ms"
+stop = "18s"
+partition = 1.0
+crash = 2.0
+isolate_leader = 2.0
+crash_duration = ["5ms", "100ms"]
+fault_duration = ["100ms", "1s"]
+on_mark = ["crash", "isolate_leader"]
+trigger_marks = ["raft.prevote_rejected", "raft.leader_backtracks", "raft.append_rejected_conflict"]
+"#;
+    let sc = Scenario::from_toml("marks.toml", text).unwrap();
+    let triggers = &sc.nemesis.as_ref().unwrap().trigger_marks;
+    let out = run(&sc, "raft", 3);
+    let marked: Vec<(u64, u32)> = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.kind.name() == "mark" && triggers.iter().any(|t| t == e.label))
+        .map(|e| (e.at_ns, e.node))
+        .collect();
+    let aimed: Vec<(u64, u32)> = out
+        .faults
+        .iter()
+        .filter_map(|f| match f.fault {
+            simulator::scenario::Fault::Crash { .. }
+            | simulator::scenario::Fault::Isolate { .. } => Some((
+                f.at_ns,
+                f.node.expect("a crash or isolation names its node"),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert!(aimed.len() >= 3, "{} aimed faults: {aimed:?}", aimed.len());
+    for (at, node) in &aimed {
+        assert!(
+            marked.contains(&(at - 1, *node)),
+            "a fault at {at} on n{node} follows no trigger mark of n{node}"
+        );
+    }
+    let partitions = out
+        .faults
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.fault,
+                simulator::scenario::Fault::Partition { .. }
+                    | simulator::scenario::Fault::OneWay { .. }
+                    | simulator::scenario::Fault::Bridge { .. }
+            )
+        })
+        .count();
+    assert!(partitions > 5, "{partitions} partitions");
+}
+
+/// `[swarm] on_mark` draws from a stream of its own: a world differs from the one drawn
+/// without the field only in which kinds wait for marks and which marks they wait for
+/// (declared marks, none of the mutants' own), and a world in which no kind waits is the
+/// same world.
+#[test]
+fn swarm_on_mark_changes_only_which_faults_wait_for_which_marks() {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("on_mark = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let with = without.replace("[swarm]\n", "[swarm]\non_mark = 0.25\n");
+    let with = Scenario::from_toml("swarm.toml", &with).unwrap();
+    let without = Scenario::from_toml("swarm.toml", &without).unwrap();
+    let (mut waiting, mut plain) = (0, 0);
+    for entry in protocols::PROTOCOLS {
+        for seed in 0..60 {
+            let a = entry.world(&with, seed).unwrap();
+            let b = entry.world(&without, seed).unwrap();
+            let (na, nb) = (a.nemesis.as_ref().unwrap(), b.nemesis.as_ref().unwrap());
+            assert!(!nb.on_mark.contains(&true) && nb.trigger_marks.is_empty());
+            if na.on_mark.contains(&true) {
+                waiting += 1;
+                assert!(!na.trigger_marks.is_empty(), "{} seed {seed}", entry.name);
+            } else {
+                plain += 1;
+                assert!(na.trigger_marks.is_empty(), "{} seed {seed}", entry.name);
+            }
+            for m in &na.trigger_marks {
+                assert!(!m.contains(".bug."), "{} seed {seed}: {m}", entry.name);
+                assert!(
+                    m.starts_with(&format!("{}.", entry.name)),
+                    "{} seed {seed}: {m}",
+                    entry.name
+                );
+            }
+            for (k, on) in na.on_mark.iter().enumerate() {
+                assert!(!on || (na.rates[k] > 0.0 && !na.on_new_leader[k]));
+            }
+            let strip = |t: String| -> String {
+                t.lines()
+                    .filter(|l| !l.starts_with("on_mark = ") && !l.starts_with("trigger_marks = "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert_eq!(
+                strip(a.to_toml()),
+                strip(b.to_toml()),
+                "{} seed {seed}",
+                entry.name
+            );
+        }
+    }
+    assert!(
+        waiting > 20 && plain > 5,
+        "{waiting} worlds wait for marks, {plain} do not"
+    );
+}

@@ -20,6 +20,9 @@ pub enum Stream {
     Swarm,
     /// The world a `[swarm]` scenario draws for the seed (`crate::swarm`).
     World,
+    /// The coverage marks a `[swarm]` world's faults wait for (`[swarm] on_mark`): a stream
+    /// of its own, so that the worlds drawn without them stay as they were.
+    Marks,
     Timers(u32),
 }
 
@@ -33,6 +36,7 @@ impl Stream {
             Stream::Clocks => 5,
             Stream::Swarm => 6,
             Stream::World => 7,
+            Stream::Marks => 8,
             Stream::Timers(node) => 1000 + u64::from(node),
         }
     }

@@ -118,6 +118,7 @@ struct RawSwarm {
     crash_writing_kinds: Option<f64>,
     crash_sending_kinds: Option<f64>,
     on_new_leader: Option<f64>,
+    on_mark: Option<f64>,
     intensity: Option<[f64; 2]>,
     clock_extremes: Option<f64>,
     corners: Option<f64>,
@@ -372,6 +373,8 @@ struct RawNemesis {
     corrupt_duration: Option<[Dur; 2]>,
     crash_writing_kinds: Option<Vec<String>>,
     on_new_leader: Option<Vec<String>>,
+    on_mark: Option<Vec<String>>,
+    trigger_marks: Option<Vec<String>>,
     crash_sending: Option<f64>,
     crash_sending_duration: Option<[Dur; 2]>,
     crash_sending_kinds: Option<Vec<String>>,
@@ -708,6 +711,12 @@ pub struct NemesisSpec {
     /// after the step in which it takes office (the kinds aimed at the leader strike the
     /// new one): the moment a new leader has committed nothing of its own yet.
     pub on_new_leader: [bool; NEMESIS_KIND_COUNT],
+    /// The kinds whose faults wait for a node to take one of `trigger_marks` (a coverage
+    /// mark, `Protocol::MARKS`) and strike right after that step, at that node where the
+    /// kind picks one: a rare path of the protocol, caught in the act (BUGGIFY's aim).
+    pub on_mark: [bool; NEMESIS_KIND_COUNT],
+    /// The coverage marks the kinds in `on_mark` wait for.
+    pub trigger_marks: Vec<String>,
 }
 
 /// Whether faults of this nemesis kind are undone after a span (`<kind>_duration`): a clock
@@ -1470,7 +1479,9 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                 )?,
                 crash_writing_kinds: r.crash_writing_kinds.unwrap_or_default(),
                 crash_sending_kinds: r.crash_sending_kinds.unwrap_or_default(),
-                on_new_leader: anchored_kinds(cx, r.on_new_leader)?,
+                on_new_leader: anchored_kinds(cx, "on_new_leader", r.on_new_leader)?,
+                on_mark: anchored_kinds(cx, "on_mark", r.on_mark)?,
+                trigger_marks: r.trigger_marks.unwrap_or_default(),
             };
             if spec.stop > duration || spec.start > spec.stop {
                 return Err(cx.err_near(
@@ -1634,10 +1645,12 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
 }
 
 /// Validates the per-kind `<kind>_duration` ranges (indexed like [`NEMESIS_KINDS`]).
-/// The kinds `[nemesis] on_new_leader` names; every nemesis kind but the two already
-/// aimed at a moment (`crash_writing`, `crash_new_leader`) may wait for a new leader.
+/// The kinds `[nemesis] on_new_leader` (or `on_mark`) names; every nemesis kind but those
+/// already aimed at a moment of their own ([`UNANCHORED`]) may wait for a new leader (or a
+/// trigger mark).
 fn anchored_kinds(
     cx: &Ctx,
+    field: &str,
     names: Option<Vec<String>>,
 ) -> Result<[bool; NEMESIS_KIND_COUNT], ScenarioError> {
     let mut on = [false; NEMESIS_KIND_COUNT];
@@ -1651,8 +1664,8 @@ fn anchored_kinds(
                     .filter(|k| !UNANCHORED.contains(k))
                     .collect();
                 return Err(cx.err_near(
-                    "on_new_leader",
-                    "nemesis.on_new_leader",
+                    field,
+                    format!("nemesis.{field}"),
                     format!(
                         "expected nemesis kinds among {}, got {name:?}",
                         kinds.join(", ")
@@ -2192,6 +2205,7 @@ fn validate_swarm(
         crash_writing_kinds: swarm_chance(cx, "crash_writing_kinds", r.crash_writing_kinds)?,
         crash_sending_kinds: swarm_chance(cx, "crash_sending_kinds", r.crash_sending_kinds)?,
         on_new_leader: swarm_chance(cx, "on_new_leader", r.on_new_leader)?,
+        on_mark: swarm_chance(cx, "on_mark", r.on_mark)?,
         intensity: swarm_fraction(cx, "intensity", r.intensity, MAX_RATE_SCALE)?,
         clock_extremes: swarm_chance(cx, "clock_extremes", r.clock_extremes)?,
         corners: swarm_chance(cx, "corners", r.corners)?,
@@ -2420,6 +2434,19 @@ impl Scenario {
             if !anchored.is_empty() {
                 let _ = writeln!(t, "on_new_leader = [{}]", anchored.join(", "));
             }
+            let on_mark: Vec<String> = NEMESIS_KINDS
+                .iter()
+                .zip(nem.on_mark)
+                .filter(|(_, on)| *on)
+                .map(|(k, _)| toml_string(k))
+                .collect();
+            if !on_mark.is_empty() {
+                let _ = writeln!(t, "on_mark = [{}]", on_mark.join(", "));
+            }
+            if !nem.trigger_marks.is_empty() {
+                let names: Vec<String> = nem.trigger_marks.iter().map(|k| toml_string(k)).collect();
+                let _ = writeln!(t, "trigger_marks = [{}]", names.join(", "));
+            }
         }
         let e = &self.expect;
         let names = |v: &[String]| {
@@ -2555,6 +2582,7 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
         "on_new_leader",
         spec.on_new_leader.map(|p| format!("{p:?}")),
     );
+    line("on_mark", spec.on_mark.map(|p| format!("{p:?}")));
     line("intensity", fracs(spec.intensity));
     line(
         "clock_extremes",

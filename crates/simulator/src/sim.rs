@@ -81,6 +81,12 @@ enum Ev<M> {
     NemesisHealAll,
     /// A node just became leader: the faults waiting for one strike.
     NemesisOnLeader,
+    /// Node `node` just took a trigger mark: the faults of `kinds` that waited for one
+    /// strike, at it.
+    NemesisOnMark {
+        node: u32,
+        kinds: [bool; NEMESIS_KIND_COUNT],
+    },
 }
 
 /// What the event loop takes next: a queued event (by its slot) or a due timer.
@@ -427,6 +433,9 @@ pub struct Simulation<'s, P: Protocol> {
     /// Faults drawn of the kinds in `NemesisSpec::on_new_leader`, by kind, waiting for
     /// the next node to become leader.
     waiting_for_leader: [bool; NEMESIS_KIND_COUNT],
+    /// Faults drawn of the kinds in `NemesisSpec::on_mark`, by kind, waiting for a node
+    /// to take one of `NemesisSpec::trigger_marks`.
+    waiting_for_mark: [bool; NEMESIS_KIND_COUNT],
     /// A `crash_new_leader` fault waits for the next node to become leader; it crashes
     /// right after that step and stays down this long.
     crash_on_next_leader_ns: Option<u64>,
@@ -692,6 +701,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 &nem.crash_writing_kinds,
                 P::WRITE_KINDS,
             )?;
+            check_kinds::<P>("trigger_marks", "mark", &nem.trigger_marks, P::MARKS)?;
         }
         let seed = options.seed;
         let n = sc.nodes;
@@ -797,6 +807,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             crash_on_next_write: None,
             crash_on_next_send: None,
             waiting_for_leader: [false; NEMESIS_KIND_COUNT],
+            waiting_for_mark: [false; NEMESIS_KIND_COUNT],
             crash_on_next_leader_ns: None,
             corrupts_drawn: 0,
             lost: Vec::new(),
@@ -1118,7 +1129,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let stop = self.nemesis.as_ref().map_or(0, |n| ns(n.stop));
                 for kind in (0..NEMESIS_KIND_COUNT).filter(|&k| waiting[k]) {
                     if self.now < stop {
-                        self.nemesis_fault(kind);
+                        self.nemesis_fault(kind, None);
+                    }
+                }
+            }
+            Ev::NemesisOnMark { node, kinds } => {
+                let stop = self.nemesis.as_ref().map_or(0, |n| ns(n.stop));
+                for kind in (0..NEMESIS_KIND_COUNT).filter(|&k| kinds[k]) {
+                    if self.now < stop {
+                        self.nemesis_fault(kind, Some(node));
                     }
                 }
             }
@@ -1356,6 +1375,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Report::Mark(name) => {
                 self.record(Kind::Mark, id, 0, name, 0, 0);
                 *self.marks.entry(name).or_insert(0) += 1;
+                if self.waiting_for_mark.contains(&true)
+                    && self
+                        .nemesis
+                        .as_ref()
+                        .is_some_and(|nem| nem.trigger_marks.iter().any(|m| m == name))
+                {
+                    // One nanosecond on, after the step in which the node took the mark.
+                    let kinds = std::mem::take(&mut self.waiting_for_mark);
+                    self.push(self.now + 1, Ev::NemesisOnMark { node: id, kinds });
+                }
             }
         }
     }
@@ -2251,8 +2280,17 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         1 + self.rng_nemesis.index(self.sc.nodes as usize) as u32
     }
 
+    /// The node a fault aims at, else one drawn at random.
+    fn aimed_node(&mut self, aim: Option<u32>) -> u32 {
+        match aim {
+            Some(id) => id,
+            None => self.random_node(),
+        }
+    }
+
     /// Draws one fault from the nemesis's mix and applies it (or, for a kind in
-    /// `on_new_leader`, leaves it waiting for the next leader), then schedules the next.
+    /// `on_mark` or `on_new_leader`, leaves it waiting for the next trigger mark or
+    /// leader), then schedules the next.
     fn nemesis_tick(&mut self) {
         let Some(nem) = self.nemesis.as_ref() else {
             return;
@@ -2268,16 +2306,22 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             x -= rate;
         }
-        if nem.on_new_leader[kind] {
+        if nem.on_mark[kind] {
+            self.waiting_for_mark[kind] = true;
+        } else if nem.on_new_leader[kind] {
             self.waiting_for_leader[kind] = true;
         } else {
-            self.nemesis_fault(kind);
+            self.nemesis_fault(kind, None);
         }
         self.schedule_nemesis_tick(stop);
     }
 
-    /// Applies one fault of nemesis kind `kind` and schedules its undo.
-    fn nemesis_fault(&mut self, kind: usize) {
+    /// Applies one fault of nemesis kind `kind` and schedules its undo. Aimed at node
+    /// `aim` (it just took a trigger mark), a kind that picks a node picks it: it crashes,
+    /// pauses, is damaged, steps or drifts its clock, is clogged from a peer; the kinds
+    /// aimed at the leader act on it whether it leads or not, and a partition puts it on
+    /// the side cut off first. The other kinds strike as usual.
+    fn nemesis_fault(&mut self, kind: usize, aim: Option<u32>) {
         let Some(nem) = self.nemesis.clone() else {
             return;
         };
@@ -2288,7 +2332,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let n = self.sc.nodes;
         let (fault, undo) = match NEMESIS_KINDS[kind] {
             "crash" => {
-                let id = self.random_node();
+                let id = self.aimed_node(aim);
                 (
                     Fault::Crash {
                         node: NodeSel::Id(id),
@@ -2307,12 +2351,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     return;
                 }
                 self.corrupts_drawn += 1;
-                let node = NodeSel::Id(self.random_node());
+                let node = NodeSel::Id(self.aimed_node(aim));
                 let pick = Some(self.draw_pick());
                 (Fault::Corrupt { node, pick }, Some(Fault::Restart { node }))
             }
             "pause" => {
-                let id = self.random_node();
+                let id = self.aimed_node(aim);
                 (
                     Fault::Pause {
                         node: NodeSel::Id(id),
@@ -2328,6 +2372,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 for i in (1..order.len()).rev() {
                     let j = self.rng_nemesis.index(i + 1);
                     order.swap(i, j);
+                }
+                if let Some(id) = aim {
+                    let at = order.iter().position(|&m| m == id).unwrap_or(0);
+                    order.swap(0, at);
                 }
                 let split = 1 + self.rng_nemesis.index((n as usize - 1).max(1));
                 let (a, b) = order.split_at(split.min(order.len()));
@@ -2347,7 +2395,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 (fault, Some(Fault::Heal))
             }
             "clock_step" => {
-                let id = self.random_node();
+                let id = self.aimed_node(aim);
                 let max = ns(nem.clock_step_max) as i64;
                 let by = self.rng_nemesis.range_u64(0, 2 * max as u64) as i64 - max;
                 (
@@ -2359,7 +2407,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 )
             }
             "clog" => {
-                let a = self.random_node();
+                let a = self.aimed_node(aim);
                 let b = self.random_node();
                 (
                     Fault::Clog {
@@ -2370,7 +2418,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 )
             }
             "crash_leader" | "pause_leader" | "isolate_leader" => {
-                let Some(id) = self.current_leader() else {
+                let Some(id) = aim.or_else(|| self.current_leader()) else {
                     self.record(Kind::FaultSkipped, 0, 0, NEMESIS_KINDS[kind], 0, 0);
                     return;
                 };
@@ -2444,7 +2492,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 (fault, None)
             }
             "drift" => {
-                let id = self.random_node();
+                let id = self.aimed_node(aim);
                 // Within the widest rates a lease of this drift bound tolerates; adversarial
                 // clocks take an end of that band, rounded inwards as the swarm's are.
                 let bound = self.sc.options.clock_drift_bound;
@@ -2601,6 +2649,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.crash_on_next_write = None;
         self.crash_on_next_leader_ns = None;
         self.waiting_for_leader = [false; NEMESIS_KIND_COUNT];
+        self.waiting_for_mark = [false; NEMESIS_KIND_COUNT];
         self.crash_on_next_send = None;
         self.links.heal();
         self.links.unclog();

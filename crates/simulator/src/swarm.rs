@@ -17,7 +17,8 @@
 
 use crate::rng::{Rng, Stream};
 use crate::scenario::{
-    kind_is_undone, ProtocolOption, Scenario, Target, NEMESIS_KINDS, NEMESIS_KIND_COUNT, UNANCHORED,
+    kind_is_undone, NemesisSpec, ProtocolOption, Scenario, Target, NEMESIS_KINDS,
+    NEMESIS_KIND_COUNT, UNANCHORED,
 };
 use protocol::{LinkKind, OptionKind, OptionSpec, Protocol, ReadMode};
 use std::collections::BTreeMap;
@@ -85,6 +86,10 @@ pub struct SwarmSpec {
     /// Probability, per fault kind on in a world, that its faults wait for the next new
     /// leader (`[nemesis] on_new_leader`).
     pub on_new_leader: Option<f64>,
+    /// Probability, per fault kind on in a world (and not waiting for new leaders), that
+    /// its faults wait for a node to take one of the world's trigger marks, a few of the
+    /// protocol's coverage marks drawn per world (`[nemesis] on_mark`, `trigger_marks`).
+    pub on_mark: Option<f64>,
     /// A factor for every fault rate of a world at once, drawn log-uniformly: most worlds
     /// see a few faults a second, some a storm of them (a leader cut off again and again
     /// while nodes blink out for milliseconds).
@@ -127,6 +132,8 @@ pub struct Capabilities {
     pub write_kinds: &'static [&'static str],
     /// The kinds of message it sends (`Protocol::MESSAGE_KINDS`).
     pub message_kinds: &'static [&'static str],
+    /// The coverage marks it declares (`Protocol::MARKS`).
+    pub marks: &'static [&'static str],
 }
 
 impl Capabilities {
@@ -142,6 +149,7 @@ impl Capabilities {
             options: P::OPTIONS,
             write_kinds: P::WRITE_KINDS,
             message_kinds: P::MESSAGE_KINDS,
+            marks: P::MARKS,
         }
     }
 }
@@ -201,6 +209,46 @@ fn duration(rng: &mut Rng, (lo, hi): (Duration, Duration)) -> Duration {
         ms
     } else {
         d
+    }
+}
+
+/// The chance that each of a protocol's coverage marks is one of a world's triggers (one
+/// always is): a few marks per world, so that a rare one is not drowned by common ones
+/// (the first trigger taken after a fault is drawn sets it off).
+const TRIGGER_CHANCE: f64 = 0.1;
+
+/// `[swarm] on_mark`: each kind on in the world (and not already waiting for new leaders
+/// or aimed at a moment of its own) waits for a trigger mark with probability `p`; the
+/// triggers are drawn among the protocol's marks but the mutants' own (`.bug.` in the
+/// name). Drawn from a stream of its own (`Stream::Marks`), so that every other part of
+/// the world is what it was without the field, and a world in which no kind waits is the
+/// world drawn without it.
+fn aim_at_marks(seed: u64, p: f64, marks: &[&str], nem: &mut NemesisSpec) {
+    let mut rng = Rng::new(seed, Stream::Marks);
+    for (k, name) in NEMESIS_KINDS.iter().enumerate() {
+        let waits = rng.chance(p);
+        if waits && nem.rates[k] > 0.0 && !UNANCHORED.contains(name) && !nem.on_new_leader[k] {
+            nem.on_mark[k] = true;
+        }
+    }
+    let candidates: Vec<&str> = marks
+        .iter()
+        .copied()
+        .filter(|m| !m.contains(".bug."))
+        .collect();
+    if candidates.is_empty() {
+        nem.on_mark = [false; NEMESIS_KIND_COUNT];
+        return;
+    }
+    let keep = rng.index(candidates.len());
+    let triggers: Vec<String> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| rng.chance(TRIGGER_CHANCE) || *i == keep)
+        .map(|(_, m)| m.to_string())
+        .collect();
+    if nem.on_mark.contains(&true) {
+        nem.trigger_marks = triggers;
     }
 }
 
@@ -516,6 +564,9 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     if let (Some(p), Some(nem)) = (spec.final_loss, w.nemesis.as_mut()) {
         nem.final_loss = if rng.chance(p) { 1.0 } else { 0.0 };
     }
+    if let (Some(p), Some(nem)) = (spec.on_mark, w.nemesis.as_mut()) {
+        aim_at_marks(seed, p, caps.marks, nem);
+    }
     timely(&mut w);
     Ok(w)
 }
@@ -749,6 +800,9 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
                 if nem.on_new_leader[k] {
                     moment.push_str(" at each new leader");
                 }
+                if nem.on_mark[k] {
+                    moment.push_str(" at a trigger mark");
+                }
                 if *name == "crash_writing" && !nem.crash_writing_kinds.is_empty() {
                     moment = format!(" in {} writes", nem.crash_writing_kinds.join("/"));
                 }
@@ -773,6 +827,9 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         );
         if !off.is_empty() {
             let _ = write!(t, "; off: {}", off.join(", "));
+        }
+        if !nem.trigger_marks.is_empty() {
+            let _ = write!(t, "; trigger marks: {}", nem.trigger_marks.join(", "));
         }
         if nem.final_loss >= 1.0 {
             t.push_str("; at the final heal the leader is lost for good");
