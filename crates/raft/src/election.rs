@@ -30,6 +30,18 @@ impl Raft {
                     // committed, does not campaign (a spare not yet added, or a removed
                     // server that knows it).
                     out.mark("raft.non_member_does_not_campaign");
+                    // Thesis §6.2: a follower must discard the leader it knows when it
+                    // starts an election, or two servers may redirect a client to each
+                    // other for ever. One that declines to stand discards it all the same:
+                    // the timer fired, so no leader has been heard for an election
+                    // timeout (hashicorp/raft's runFollower clears the leader on a
+                    // heartbeat timeout before it declines to campaign). A removed server
+                    // hears no leader again: kept, its hint names one long gone (swarm
+                    // seed 89132: removed n3 named n2, lost, and removed n4 named n3, so
+                    // the only client's operations went between them until they timed out).
+                    if self.leader_hint.take().is_some() {
+                        out.mark("raft.non_member_forgets_silent_leader");
+                    }
                     self.reset_election_timer(out);
                     return;
                 }

@@ -1048,6 +1048,7 @@ impl Protocol for Raft {
         "raft.no_noop_on_election",
         "raft.non_member_campaigns_until_its_removal_commits",
         "raft.non_member_does_not_campaign",
+        "raft.non_member_forgets_silent_leader",
         "raft.non_member_vote_fenced",
         "raft.prevote_fenced",
         "raft.prevote_from_lower_term_dropped",

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use protocol::{Config, MembershipChange, NodeId, Report, Role};
+use protocol::{Config, MembershipChange, NodeId, Reply, Report, Role};
 
 const ADD: fn(u32) -> MembershipChange = |i| MembershipChange::Add(NodeId(i));
 const REMOVE: fn(u32) -> MembershipChange = |i| MembershipChange::Remove(NodeId(i));
@@ -293,6 +293,31 @@ fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
     // Once the removal committed, the leader no longer writes to it.
     c.client(n(1), write("x", 1));
     assert!(c.net.iter().all(|e| e.to != n(4)));
+}
+
+#[test]
+fn a_removed_server_that_hears_no_leader_for_an_election_timeout_names_none() {
+    // Thesis §6.2: a follower discards the leader it knows when it starts an election,
+    // else two servers may redirect a client to each other for ever. A removed server
+    // never starts one, so it discards the name when its timer fires (as hashicorp/raft's
+    // follower does on a heartbeat timeout). Raft swarm seed 89132: removed n3 named n2,
+    // lost for good, and removed n4 named n3; the only client went between them.
+    let mut c = settled(four_and_a_spare());
+    c.change(n(1), REMOVE(4));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    assert_eq!(c.node(n(4)).members(), ids(&[1, 2, 3]));
+    // Fresh from the leader's word, it still names it.
+    let op = c.client(n(4), write("x", 1));
+    assert_eq!(c.reply(op), Some(&Reply::NotLeader { hint: Some(n(1)) }));
+    c.fire_election(n(4));
+    assert!(c.marked("raft.non_member_does_not_campaign"));
+    assert!(c.marked("raft.non_member_forgets_silent_leader"));
+    assert!(c.net.is_empty(), "a removed server campaigned: {:?}", c.net);
+    assert_eq!(c.node(n(4)).leader_hint(), None);
+    let op = c.client(n(4), write("x", 2));
+    assert_eq!(c.reply(op), Some(&Reply::NotLeader { hint: None }));
 }
 
 #[test]
