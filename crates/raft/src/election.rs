@@ -46,7 +46,11 @@ impl Raft {
                     return;
                 }
                 if !self.is_member(self.id) {
-                    out.mark("raft.non_member_campaigns_until_its_removal_commits");
+                    if self.commit_index < self.config_index {
+                        out.mark("raft.non_member_campaigns_until_its_removal_commits");
+                    } else {
+                        out.mark("raft.non_member_campaigns_for_a_lagging_candidate");
+                    }
                 }
                 if self.config.pre_vote {
                     self.become_pre_candidate(now, out);
@@ -123,6 +127,21 @@ impl Raft {
         !self.bugs.no_vote_fence && !self.is_member(from) && self.leader_alive(now)
     }
 
+    /// A (pre-)candidate asked this server, outside its latest configuration, for its
+    /// vote: the candidate's configuration counts it. If the candidate's log is behind,
+    /// this server may be the only one that can win, so it campaigns until it hears a
+    /// leader (`may_campaign`).
+    fn note_lagging_candidate(
+        &mut self,
+        candidate_up_to_date: bool,
+        out: &mut Outputs<Message, Write>,
+    ) {
+        if !candidate_up_to_date && !self.is_member(self.id) && !self.needed_by_lagging_candidate {
+            out.mark("raft.non_member_needed_by_lagging_candidate");
+            self.needed_by_lagging_candidate = true;
+        }
+    }
+
     /// Raft §5.4.1: the candidate's log is at least as up to date as ours.
     fn log_up_to_date(&self, last_log_index: u64, last_log_term: u64) -> bool {
         (last_log_term, last_log_index) >= (self.last_term(), self.last_index())
@@ -145,7 +164,9 @@ impl Raft {
             || (self.leader_hint.is_none()
                 && (self.voted_for.is_none() || self.voted_for == Some(from)));
         let fenced = self.vote_fenced(now);
-        let granted = could_vote && !fenced && self.log_up_to_date(last_log_index, last_log_term);
+        let up_to_date = self.log_up_to_date(last_log_index, last_log_term);
+        self.note_lagging_candidate(up_to_date, out);
+        let granted = could_vote && !fenced && up_to_date;
         if fenced {
             out.mark("raft.prevote_fenced");
         }
@@ -178,8 +199,9 @@ impl Raft {
         if self.voted_for.is_none() && !free {
             out.mark("raft.vote_fenced_in_term");
         }
-        let granted = (free || self.voted_for == Some(from))
-            && self.log_up_to_date(last_log_index, last_log_term);
+        let up_to_date = self.log_up_to_date(last_log_index, last_log_term);
+        self.note_lagging_candidate(up_to_date, out);
+        let granted = (free || self.voted_for == Some(from)) && up_to_date;
         let reply = Message::RequestVoteResp {
             term: self.term,
             granted,
@@ -329,6 +351,7 @@ impl Raft {
         debug_assert_eq!(self.role, Role::Candidate);
         self.role = Role::Leader;
         self.leader_hint = Some(self.id);
+        self.needed_by_lagging_candidate = false;
         self.report_role(out);
         out.cancel_timer(TIMER_ELECTION);
         let next = self.last_index() + 1;

@@ -428,6 +428,10 @@ pub struct Raft {
     /// When this node last heard from a leader, of this term or an earlier one (the vote
     /// fence).
     last_leader_contact: Option<LocalTime>,
+    /// Outside its latest configuration, this node refused its vote to a candidate whose
+    /// log is behind its own, since it last heard from a leader: a configuration it has
+    /// not received counts on it, and only it may be able to win (`may_campaign`).
+    needed_by_lagging_candidate: bool,
     /// Lease mode: a restarted node may have acknowledged a lease round it no longer
     /// remembers, so it grants no vote before this local time (start + the minimum
     /// election timeout).
@@ -1046,9 +1050,11 @@ impl Protocol for Raft {
         "raft.lease_read_fell_back_to_read_index",
         "raft.message_from_non_member_ignored",
         "raft.no_noop_on_election",
+        "raft.non_member_campaigns_for_a_lagging_candidate",
         "raft.non_member_campaigns_until_its_removal_commits",
         "raft.non_member_does_not_campaign",
         "raft.non_member_forgets_silent_leader",
+        "raft.non_member_needed_by_lagging_candidate",
         "raft.non_member_vote_fenced",
         "raft.prevote_fenced",
         "raft.prevote_from_lower_term_dropped",
@@ -1151,6 +1157,7 @@ impl Protocol for Raft {
             reported: None,
             leader_hint: None,
             last_leader_contact: None,
+            needed_by_lagging_candidate: false,
             fenced_after_restart_until: (config.read_mode == ReadMode::Lease)
                 .then(|| now + config.election_timeout.0),
             commit_index: 0,

@@ -160,10 +160,20 @@ impl Raft {
         self.update_quorum_round(now, out);
     }
 
-    /// Thesis §4.2.2: a server outside its latest configuration campaigns only while it
-    /// does not know that configuration committed (it may be needed to commit it).
+    /// Thesis §4.2.2: a server outside its latest configuration still starts elections
+    /// while it may be needed: while it does not know that configuration committed (it
+    /// may be needed to commit it), and while a candidate that asked for its vote lags
+    /// behind its log (`needed_by_lagging_candidate`). A RequestVote goes only to the
+    /// candidate's members, so the candidate's latest configuration, one this server has
+    /// not received (a leader added it back, then fell), counts it; and a quorum of that
+    /// configuration may need its vote, which the log rule (Raft §5.4.1) refuses to every
+    /// candidate behind it. Then only this server can win, not counting its own vote
+    /// (swarm seed 3901: removed n3 held term-64 entries, n4 had added n3 back and needed
+    /// all three survivors, n2 lagged both; no leader for the last 10 s).
     pub(crate) fn may_campaign(&self) -> bool {
-        self.is_member(self.id) || self.commit_index < self.config_index
+        self.is_member(self.id)
+            || self.commit_index < self.config_index
+            || self.needed_by_lagging_candidate
     }
 
     /// The removal committed: one last heartbeat to each server it removed carries the
@@ -177,11 +187,23 @@ impl Raft {
         }
     }
 
-    /// Thesis §4.2.2: a leader that is not in the configuration it committed steps down.
+    /// Thesis §4.2.2: a leader that is not in the configuration it committed steps down,
+    /// once an entry of its own term has committed too. A server elected outside a
+    /// configuration it knew committed (`needed_by_lagging_candidate`) was elected to
+    /// bring its log to the others: its no-op committing replaces, on a quorum, the
+    /// uncommitted entries that kept every other candidate from winning. Stepping down as
+    /// it takes office would leave the logs as they were, and the cluster without a
+    /// leader for good. (Otherwise the removal commits only with the no-op, Raft §5.4.2,
+    /// so the two conditions are met at once.)
     pub(crate) fn step_down_if_removed(&mut self, out: &mut Outputs<Message, Write>) {
+        let own_term_committed = self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.commit_index >= l.noop_index);
         if self.role == Role::Leader
             && !self.is_member(self.id)
             && self.commit_index >= self.config_index
+            && own_term_committed
         {
             out.mark("raft.removed_leader_steps_down");
             let term = self.term;

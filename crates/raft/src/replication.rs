@@ -212,6 +212,7 @@ impl Raft {
         }
         self.leader_hint = Some(from);
         self.last_leader_contact = Some(now);
+        self.needed_by_lagging_candidate = false;
         self.reset_election_timer(out);
 
         let (mut prev_log_index, mut prev_log_term, mut entries) =

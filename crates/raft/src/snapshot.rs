@@ -183,6 +183,7 @@ impl Raft {
     ) {
         self.leader_hint = Some(from);
         self.last_leader_contact = Some(now);
+        self.needed_by_lagging_candidate = false;
         self.reset_election_timer(out);
         let match_index = if snapshot.index <= self.commit_index
             && !(self.bugs.install_snapshot_regresses && snapshot.index < self.commit_index)

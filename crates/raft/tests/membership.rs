@@ -370,3 +370,52 @@ fn an_initial_membership_must_be_distinct_ascending_voters() {
     }
     assert!(raft::Raft::check_config(&four_and_a_spare()).is_ok());
 }
+
+#[test]
+fn a_removed_server_a_lagging_candidate_counts_on_campaigns_and_leads_until_its_term_commits() {
+    // Thesis §4.2.2: a server outside its latest configuration still starts elections
+    // while it may be needed. A RequestVote goes only to the candidate's members, so one
+    // reaching removed n3 says that a configuration n3 has not received (n3 added back,
+    // its leader then lost) counts it; a candidate behind n3's log can never have n3's
+    // vote (Raft §5.4.1), and only n3 may be able to win. Raft swarm seed 3901: n4 had
+    // added n3 back, n3 held newer entries than n4, n2 lagged both, and the survivors
+    // elected no one for the last 10 s. Elected, n3 stays until its no-op commits: its
+    // log then replaces, on a quorum, what kept the others from winning.
+    let cfg = config(4);
+    let fence = cfg.election_timeout.0;
+    let mut c = settled(cfg);
+    c.change(n(1), REMOVE(3));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    assert_eq!(c.node(n(3)).members(), ids(&[1, 2, 4]));
+    c.crash(n(1));
+    c.advance(fence);
+    // Not asked, it keeps quiet.
+    c.fire_election(n(3));
+    assert!(c.marked("raft.non_member_does_not_campaign"));
+    assert!(c.net.is_empty(), "a removed server campaigned: {:?}", c.net);
+    c.inject(protocol::testkit::Envelope {
+        from: n(4),
+        to: n(3),
+        msg: raft::Message::RequestVote {
+            term: 2,
+            last_log_index: 1,
+            last_log_term: 1,
+        },
+    });
+    c.deliver_all();
+    assert!(c.marked("raft.non_member_needed_by_lagging_candidate"));
+    c.fire_election(n(3));
+    assert!(c.marked("raft.non_member_campaigns_for_a_lagging_candidate"));
+    assert_eq!(c.role(n(3)), (Role::Candidate, 3));
+    c.deliver_all();
+    assert_eq!(c.leaders_of_term(3), vec![n(3)]);
+    // Its no-op reached the members and committed before it stepped down.
+    assert!(c.commits(n(3)).iter().any(|&(_, term, _)| term == 3));
+    for id in [2, 4] {
+        assert_eq!(c.log_terms(n(id)).last(), Some(&3), "n{id}");
+    }
+    assert!(c.marked("raft.removed_leader_steps_down"));
+    assert_eq!(c.role(n(3)), (Role::Follower, 3));
+}
