@@ -29,6 +29,16 @@ fn settled(cfg: Config) -> Cluster {
     c
 }
 
+/// `settled(cfg)`, then n1 removes n4 and the removal commits (n4 holds it).
+fn n4_removed(cfg: Config) -> Cluster {
+    let mut c = settled(cfg);
+    c.change(n(1), REMOVE(4));
+    c.deliver_all();
+    c.fire_heartbeat(n(1));
+    c.deliver_all();
+    c
+}
+
 #[test]
 fn a_spare_outside_the_membership_never_campaigns() {
     let mut c = Cluster::new(four_and_a_spare());
@@ -282,11 +292,7 @@ fn without_the_fix_two_leaders_commit_different_entries_at_one_index() {
 fn a_removed_server_that_is_up_learns_of_its_removal_and_stays_quiet() {
     // The leader keeps shipping to it until the removal commits; having the entry, it
     // knows it is out and never campaigns (thesis §4.2.3's disruptive server).
-    let mut c = settled(four_and_a_spare());
-    c.change(n(1), REMOVE(4));
-    c.deliver_all();
-    c.fire_heartbeat(n(1));
-    c.deliver_all();
+    let mut c = n4_removed(four_and_a_spare());
     assert_eq!(c.node(n(4)).members(), ids(&[1, 2, 3]));
     c.fire_election(n(4));
     assert!(c.net.is_empty(), "a removed server campaigned: {:?}", c.net);
@@ -302,11 +308,7 @@ fn a_removed_server_that_hears_no_leader_for_an_election_timeout_names_none() {
     // never starts one, so it discards the name when its timer fires (as hashicorp/raft's
     // follower does on a heartbeat timeout). Raft swarm seed 89132: removed n3 named n2,
     // lost for good, and removed n4 named n3; the only client went between them.
-    let mut c = settled(four_and_a_spare());
-    c.change(n(1), REMOVE(4));
-    c.deliver_all();
-    c.fire_heartbeat(n(1));
-    c.deliver_all();
+    let mut c = n4_removed(four_and_a_spare());
     assert_eq!(c.node(n(4)).members(), ids(&[1, 2, 3]));
     // Fresh from the leader's word, it still names it.
     let op = c.client(n(4), write("x", 1));
@@ -329,11 +331,7 @@ fn a_restarted_removed_server_campaigns_again_but_deposes_no_leader_its_members_
     // leaderless).
     let cfg = four_and_a_spare();
     let fence = cfg.election_timeout.0;
-    let mut c = settled(cfg);
-    c.change(n(1), REMOVE(4));
-    c.deliver_all();
-    c.fire_heartbeat(n(1));
-    c.deliver_all();
+    let mut c = n4_removed(cfg);
     c.crash(n(4));
     c.restart(n(4));
     c.fire_election(n(4));
