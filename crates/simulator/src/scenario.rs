@@ -527,7 +527,10 @@ pub enum Target {
     /// Send each operation to a node chosen at random; still follow redirects.
     Random,
     /// Start every operation at the client's own server, `1 + client mod nodes`, as a
-    /// ZooKeeper session does; a redirect is followed for that operation only.
+    /// ZooKeeper session does; a redirect is followed for that operation only. A server
+    /// naming no leader for longer than an election timeout moves the session on to the
+    /// next server of the ring, and so does an operation timing out while its server names
+    /// none (any other timeout moves it to a random server).
     Sticky,
 }
 

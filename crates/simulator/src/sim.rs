@@ -2016,11 +2016,24 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if let Some(h) = self.current_op(c, id) {
             self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
             self.clients[c as usize].leader_guess = None;
-            let elsewhere = self.client_pick();
-            self.clients[c as usize].target = elsewhere;
+            let mut elsewhere = self.client_pick();
             if self.sc.workload.target == Target::Sticky {
+                // A session that timed out while walking servers that name no leader
+                // moves on from the one it last tried, down the same ring, rather than
+                // to a server drawn at random: a draw may start the walk again where it
+                // began, and a run of such servers (removed, or spares), each kept for
+                // an election's patience, may be longer than a timeout, so a walk
+                // restarted at random may never get past them. Otherwise (its server
+                // named a leader, or never answered) it goes where the draw says. The
+                // draw is made either way, so the workload's later draws stay as they
+                // were.
+                let client = &self.clients[c as usize];
+                if client.leaderless_since.is_some() {
+                    elsewhere = next_live(client.target, self.sc.nodes, &self.lost);
+                }
                 self.clients[c as usize].home = elsewhere;
             }
+            self.clients[c as usize].target = elsewhere;
             self.end_op(c, h, Outcome::Info, 0);
         }
     }
