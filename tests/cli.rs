@@ -709,6 +709,24 @@ fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
         err.contains("nemesis.trigger_marks: expected one of raft's mark kinds (raft.append_rejected_conflict,"),
         "{err}"
     );
+    // Kinds waiting for marks with none to wait for would never strike; a kind cannot
+    // wait both for a mark and for a new leader.
+    let (code, err) = run_text(&dir, &nemesis("crash = 1.0\non_mark = [\"crash\"]"), "raft");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nemesis.trigger_marks: expected at least one mark for the kinds in on_mark to wait for"),
+        "{err}"
+    );
+    let (code, err) = run_text(
+        &dir,
+        &nemesis("crash = 1.0\non_new_leader = [\"crash\"]\non_mark = [\"crash\"]\ntrigger_marks = [\"raft.snapshot_taken\"]"),
+        "raft",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nemesis.on_mark: expected kinds not also in on_new_leader (a fault waits for one moment), got \"crash\""),
+        "{err}"
+    );
     // The same kinds where each protocol has them run (and pass).
     for (protocol, aim) in [
         ("raft", "crash_writing_kinds = [\"snapshot\", \"hard_state\"]\ncrash_sending_kinds = [\"RequestVoteResp\"]"),

@@ -1493,6 +1493,27 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     "expected start <= stop <= the run's duration",
                 ));
             }
+            // Kinds waiting for marks that no mark sets off would never strike: refused,
+            // as is a kind told to wait both for a mark and for a new leader.
+            if spec.on_mark.contains(&true) && spec.trigger_marks.is_empty() {
+                return Err(cx.err_near(
+                    "on_mark",
+                    "nemesis.trigger_marks",
+                    "expected at least one mark for the kinds in on_mark to wait for",
+                ));
+            }
+            if let Some(k) =
+                (0..NEMESIS_KIND_COUNT).find(|&k| spec.on_mark[k] && spec.on_new_leader[k])
+            {
+                return Err(cx.err_near(
+                    "on_mark",
+                    "nemesis.on_mark",
+                    format!(
+                        "expected kinds not also in on_new_leader (a fault waits for one moment), got {:?}",
+                        NEMESIS_KINDS[k]
+                    ),
+                ));
+            }
             // A crash at the moment a write is issued is only "before it completes" when
             // writes take time.
             let crash_writing = NEMESIS_KINDS.iter().position(|&k| k == "crash_writing");
