@@ -28,7 +28,7 @@ pub struct EventQueue {
 const ARITY: usize = 4;
 
 /// Bits of an entry's low word that hold its slot: at most this many events wait at once
-/// (16M; a run's memory budget ends it long before).
+/// (16M; a run stops at `sim::MAX_WAITING_EVENTS`, 4M, before).
 const SLOT_BITS: u32 = 24;
 /// Sequence numbers stay below this (2^40: a run stops at `MAX_EVENTS` = 2 * 10^8 events,
 /// each arming at most a few timers and sending a few messages).

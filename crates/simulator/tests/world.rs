@@ -952,3 +952,69 @@ fn an_unknown_option_or_one_of_the_wrong_kind_names_its_field_line_and_what_was_
     assert_eq!(e.field, "options.toy.snapshot_every");
     assert!(e.message.contains("expected one of: (none)"), "{e}");
 }
+
+/// The toy, but every heartbeat a follower gets is answered twice: the messages in flight
+/// double with each round trip, as they did when every duplicated reply to a snapshot
+/// made Raft send the snapshot again (swarm seed 141876).
+struct StormToy(Toy);
+
+impl Protocol for StormToy {
+    type Message = Msg;
+    type Durable = Durable;
+    type Write = Append;
+    const NAME: &'static str = "storm_toy";
+    const BUGS: &'static [Bug] = &[];
+    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Msg, Append>,
+    ) -> Self {
+        StormToy(Toy::start(id, config, durable, now, out))
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
+        match input {
+            Input::Message {
+                from,
+                msg: Msg::Beat,
+            } => {
+                out.send(from, Msg::Beat);
+                out.send(from, Msg::Beat);
+            }
+            input => self.0.step(now, input, out),
+        }
+    }
+
+    fn persist(durable: &mut Durable, write: &Append) {
+        Toy::persist(durable, write);
+    }
+
+    fn role(&self) -> (Role, u64) {
+        self.0.role()
+    }
+}
+
+#[test]
+fn a_run_whose_messages_multiply_stops_with_a_message_before_it_exhausts_the_machine() {
+    let sc = scenario("");
+    let options = RunOptions {
+        seed: 1,
+        keep_events: false,
+        ..RunOptions::default()
+    };
+    let err = match Simulation::<StormToy>::new(&sc, &options)
+        .expect("config")
+        .run()
+    {
+        Ok(_) => panic!("a run whose messages double every round trip finished"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("events waiting at once") && err.contains("multiply"),
+        "{err}"
+    );
+}
