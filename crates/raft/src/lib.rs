@@ -341,6 +341,10 @@ enum Shipping {
     Probe { paused: bool },
     /// The follower matched: stream entries optimistically, advancing `next` as sent.
     Replicate,
+    /// A snapshot up to `index` is on its way (etcd's `StateSnapshot`): nothing more is
+    /// sent until an answer shows the follower at `index` or beyond, or the next heartbeat
+    /// resends it (it may have been lost).
+    Snapshot { index: u64 },
 }
 
 /// The leader's view of one follower.

@@ -77,7 +77,11 @@ impl Raft {
         let last = offset + self.log.len() as u64;
         if p.next <= offset {
             // Thesis §5.1: what the follower lacks next is compacted; send the snapshot.
-            if p.shipping == (Shipping::Probe { paused: true }) && !heartbeat {
+            let waiting = matches!(
+                p.shipping,
+                Shipping::Probe { paused: true } | Shipping::Snapshot { .. }
+            );
+            if waiting && !heartbeat {
                 return;
             }
             self.send_snapshot(index, out);
@@ -89,7 +93,8 @@ impl Raft {
             p.next
         );
         match p.shipping {
-            Shipping::Probe { paused } => {
+            Shipping::Probe { .. } | Shipping::Snapshot { .. } => {
+                let paused = p.shipping != (Shipping::Probe { paused: false });
                 if paused && !heartbeat {
                     return;
                 }
@@ -417,9 +422,21 @@ impl Raft {
                 debug_assert!(match_index <= last, "{from} matched {match_index} > {last}");
                 p.matched = p.matched.max(match_index);
                 p.next = p.next.max(p.matched + 1);
-                if let Shipping::Probe { .. } = p.shipping {
-                    p.next = p.matched + 1;
-                    p.shipping = Shipping::Replicate;
+                match p.shipping {
+                    Shipping::Snapshot { index } if match_index < index => {
+                        // Not the snapshot's answer: a duplicate or reordered reply, or a
+                        // follower that ignored an older snapshot. Sending the snapshot
+                        // again on each such reply multiplied them (swarm seed 141876:
+                        // with duplication every reply begot a snapshot and every
+                        // snapshot a reply, 11 GiB of messages in flight 8 s in). The
+                        // heartbeat resends it if it was lost.
+                        resend = false;
+                    }
+                    Shipping::Probe { .. } | Shipping::Snapshot { .. } => {
+                        p.next = p.matched + 1;
+                        p.shipping = Shipping::Replicate;
+                    }
+                    Shipping::Replicate => {}
                 }
             }
             AppendOutcome::Rejected {

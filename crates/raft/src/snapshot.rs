@@ -159,7 +159,9 @@ impl Raft {
         let leader = self.leader.as_mut().expect("only a leader sends snapshots");
         let p = &mut leader.progress[index];
         debug_assert!(p.next <= snapshot.index);
-        p.shipping = Shipping::Probe { paused: true };
+        p.shipping = Shipping::Snapshot {
+            index: snapshot.index,
+        };
         out.mark("raft.snapshot_sent");
         out.send(
             p.id,
