@@ -850,8 +850,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 slot
             }
             None if self.slots.len() >= MAX_WAITING_EVENTS => {
-                // The run stops after this step (`run`); the event is moot.
+                // The run stops after this step: the step budget's check, on every
+                // step already, ends it (`run`); the event is moot.
                 self.flooded = true;
+                self.max_events = 0;
                 return;
             }
             None => {
@@ -951,15 +953,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             self.now = at;
             self.queue_events += 1;
             if self.queue_events > self.max_events {
+                if self.flooded {
+                    return Err(format!(
+                        "the run had {MAX_WAITING_EVENTS} events waiting at once by simulated time {:.3}s (messages in flight, timers, client turns): its messages multiply, each answered by more than one, or its load is beyond what a run holds",
+                        self.now as f64 / 1e9
+                    ));
+                }
                 return Err(format!(
                     "the run exceeded {} steps (events taken off the queue) by simulated time {:.3}s; shorten the scenario, lower its load, or raise --max-events (at most {MAX_EVENTS_LIMIT})",
                     self.max_events,
-                    self.now as f64 / 1e9
-                ));
-            }
-            if self.flooded {
-                return Err(format!(
-                    "the run had {MAX_WAITING_EVENTS} events waiting at once by simulated time {:.3}s (messages in flight, timers, client turns): its messages multiply, each answered by more than one, or its load is beyond what a run holds",
                     self.now as f64 / 1e9
                 ));
             }
