@@ -1251,6 +1251,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         self.crash_in_write(id, kind, done);
                     }
                 }
+                // A node that closes a connection (ZooKeeper's learner leaving its leader
+                // closes its socket) strands what is on the wire and what it held for
+                // writes: both carry the old epoch. The Disconnected events are queued now,
+                // ahead of anything the node sends next, so each end sees the close before
+                // the first message of a new connection.
+                Output::Disconnect { peer } => {
+                    if self.fifo {
+                        self.reset_link(id, peer.0, "close");
+                    }
+                }
                 Output::Report(report) => self.report(id, report),
             }
         }
@@ -1417,7 +1427,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if self.fifo {
             for peer in 1..=self.sc.nodes {
                 if peer != id {
-                    self.reset_link(id, peer);
+                    self.reset_link(id, peer, "reset");
                 }
             }
         }
@@ -1685,18 +1695,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.record(Kind::Drop, to, from, why, digest(&wire.msg), wire.sent_at);
         if self.fifo && why != "reset" && why != "crashed" {
             // On a FIFO link a lost message is a broken connection, never a hole.
-            self.reset_link(from, to);
+            self.reset_link(from, to, "reset");
         }
     }
 
-    /// Breaks the FIFO connection between two nodes: what is in flight is lost and both
-    /// ends are told; the next connection numbers its messages from zero.
-    fn reset_link(&mut self, a: u32, b: u32) {
+    /// Breaks the FIFO connection between two nodes (`why`: "reset", or "close" when `a`
+    /// closed it): what is in flight is lost and both ends are told; the next connection
+    /// numbers its messages from zero.
+    fn reset_link(&mut self, a: u32, b: u32, why: &'static str) {
         for (x, y) in [(a, b), (b, a)] {
             let i = self.links.index(x, y);
             self.links.reset(i);
         }
-        self.record(Kind::Reset, a, b, "reset", 0, 0);
+        self.record(Kind::Reset, a, b, why, 0, 0);
         self.disruption.connection_reset(a, b);
         for (node, peer) in [(a, b), (b, a)] {
             let n = &self.nodes[node as usize - 1];
