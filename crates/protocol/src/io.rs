@@ -20,8 +20,9 @@ pub enum Input<M> {
     Client(Command),
     /// The write issued with this tag is durable.
     WriteDone { tag: u64 },
-    /// The FIFO connection to `peer` was reset (TCP): messages sent on it after the last
-    /// one delivered are lost. Only drivers with FIFO links send this.
+    /// The FIFO connection to `peer` was reset (TCP), or one end closed it
+    /// ([`Output::Disconnect`]): messages sent on it after the last one delivered are
+    /// lost. Only drivers with FIFO links send this.
     Disconnected { peer: NodeId },
     /// The operator asks this node, if it leads, to change the voting membership by one
     /// server. Only protocols with `Protocol::SUPPORTS_MEMBERSHIP` act on it; a node that
@@ -174,6 +175,13 @@ pub enum Output<M, W> {
         write: W,
     },
     Report(Report),
+    /// Close the FIFO connection to `peer` (TCP): what is in flight on it either way, and
+    /// sends held until writes complete, are lost; both ends then get
+    /// [`Input::Disconnected`], each before anything sent to it on the next connection.
+    /// Drivers with datagram links ignore it.
+    Disconnect {
+        peer: NodeId,
+    },
 }
 
 /// The buffer a step pushes its outputs into, in order.
@@ -236,6 +244,10 @@ impl<M, W> Outputs<M, W> {
     }
     pub fn report(&mut self, report: Report) {
         self.push(Output::Report(report));
+    }
+    /// Closes the FIFO connection to `peer` (see [`Output::Disconnect`]).
+    pub fn disconnect(&mut self, peer: NodeId) {
+        self.push(Output::Disconnect { peer });
     }
     pub fn mark(&mut self, name: &'static str) {
         self.push(Output::Report(Report::Mark(name)));

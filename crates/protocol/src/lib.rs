@@ -16,6 +16,10 @@
 //!   message in flight to the node and all volatile state. The node is rebuilt with
 //!   [`Protocol::start`] from exactly the durable state its completed writes produced
 //!   (applied with [`Protocol::persist`]), and nothing else.
+//! - A FIFO connection that breaks, or that a node closes ([`Output::Disconnect`]), takes
+//!   what was in flight on it and the sends to that peer held for writes; each end gets
+//!   [`Input::Disconnected`] before any message sent on the next connection reaches it, so
+//!   nothing of one connection is ever read as part of the next (a new TCP connection).
 //! - Setting a timer that is already set replaces it. The driver picks the duration from
 //!   the requested range with its own seeded randomness and counts it in *local* time, so a
 //!   clock that runs slow or steps back makes the timer fire late in true time.

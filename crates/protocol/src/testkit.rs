@@ -26,8 +26,9 @@
 //!   flight in send order ([`Cluster::net`]) from which the test delivers, drops, duplicates
 //!   or holds any message; a cut link loses them. [`LinkKind::Fifo`]: one queue per
 //!   directed link ([`Cluster::links`]) delivered in order; a cut link holds its queue until
-//!   it heals, and [`Cluster::reset_link`] breaks a connection (both queues lost, both ends
-//!   told [`Input::Disconnected`]). [`Cluster::deliver_all`] runs the network until it is
+//!   it heals, and [`Cluster::reset_link`] breaks a connection (both queues and the held
+//!   sends between the two lost, both ends told [`Input::Disconnected`]), as does a node's
+//!   [`Output::Disconnect`] (both ends told once the closing step's outputs are handled). [`Cluster::deliver_all`] runs the network until it is
 //!   quiet, and fails rather than hang if it never is.
 //!
 //! Everything the nodes report is kept in [`Cluster::reports`] (with helpers for marks,
@@ -409,6 +410,8 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
     }
 
     fn handle_outputs(&mut self, id: NodeId, mut out: Outputs<P::Message, P::Write>) {
+        // Peers whose connection this step closed: told once its outputs are handled.
+        let mut closed = Vec::new();
         for output in out.drain() {
             if self.logging() {
                 let line = format!("  {id} {}", self.describe_output(&output));
@@ -455,6 +458,32 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
                     self.monitor.report(id, state, &report);
                     self.reports.push((id, report));
                 }
+                Output::Disconnect { peer } => {
+                    // Lost at once, so what this step sends after the close goes on the
+                    // next connection.
+                    if P::LINKS == LinkKind::Fifo {
+                        self.drop_connection(id, peer);
+                        closed.push(peer);
+                    }
+                }
+            }
+        }
+        for peer in closed {
+            self.step(id, Input::Disconnected { peer });
+            self.step(peer, Input::Disconnected { peer: id });
+        }
+    }
+
+    /// Loses what is on the connection between `a` and `b`, both ways, and what each end
+    /// held for its writes to send to the other (it was written to that connection).
+    fn drop_connection(&mut self, a: NodeId, b: NodeId) {
+        for (from, to) in [(a, b), (b, a)] {
+            if let Some(queue) = self.links.get_mut(&(from, to)) {
+                queue.clear();
+            }
+            if let Some(node) = self.nodes.get_mut(&from) {
+                node.held
+                    .retain(|(_, h)| !matches!(h, Held::Send(env) if env.to == to));
             }
         }
     }
@@ -770,8 +799,9 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
         }
     }
 
-    /// Breaks the FIFO connection between `a` and `b`: both queues are lost and each end
-    /// that is up gets [`Input::Disconnected`]. (Datagram links have no connection.)
+    /// Breaks the FIFO connection between `a` and `b`: both queues are lost, and so are
+    /// the sends to the other end either node held for its writes; each end that is up
+    /// gets [`Input::Disconnected`]. (Datagram links have no connection.)
     pub fn reset_link(&mut self, a: NodeId, b: NodeId) {
         assert_eq!(
             P::LINKS,
@@ -779,11 +809,7 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
             "{} has datagram links: there is no connection to reset",
             P::NAME
         );
-        for link in [(a, b), (b, a)] {
-            if let Some(queue) = self.links.get_mut(&link) {
-                queue.clear();
-            }
-        }
+        self.drop_connection(a, b);
         self.step(a, Input::Disconnected { peer: b });
         self.step(b, Input::Disconnected { peer: a });
     }
@@ -947,6 +973,7 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
             Output::Reply { id, reply, .. } => format!("reply {id} {reply:?}"),
             Output::Write { tag, write } => format!("write {tag} {}", (self.formats.write)(write)),
             Output::Report(r) => format!("report {r:?}"),
+            Output::Disconnect { peer } => format!("close connection to {peer}"),
         }
     }
 }
@@ -1027,6 +1054,16 @@ mod tests {
                         out.send_after_writes(peer, Msg::Note(value));
                     }
                     out.reply_after_writes(id, Reply::Ok(OpResult::Written));
+                }
+                // A read closes every connection, then sends Note(99) on the next one.
+                Input::Client(Command {
+                    op: Op::Read { .. },
+                    ..
+                }) => {
+                    for &peer in &self.peers {
+                        out.disconnect(peer);
+                        out.send(peer, Msg::Note(99));
+                    }
                 }
                 Input::Message {
                     from,
@@ -1141,6 +1178,44 @@ mod tests {
         c.deliver_all();
         assert_eq!(notes(&c, n(2)), vec![1, 2]);
         assert_eq!(notes(&c, n(3)), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_closed_connection_loses_what_was_on_it_and_held_for_it_and_both_ends_are_told() {
+        let mut c = Fifo::new(config(2));
+        c.auto_write = false;
+        // n1's Note(1) waits for its write; n2's Note(5) is on the wire to n1.
+        c.client(n(1), write("x", 1));
+        c.client(n(2), write("x", 5));
+        c.complete_writes(n(2));
+        c.client(n(1), read("x"));
+        assert_eq!(c.node(n(1)).disconnected, vec![n(2)]);
+        assert_eq!(c.node(n(2)).disconnected, vec![n(1)]);
+        assert_eq!(
+            c.peek(n(1), n(2)),
+            Some(&Msg::Note(99)),
+            "the next connection"
+        );
+        c.complete_writes(n(1));
+        c.deliver_all();
+        assert_eq!(
+            notes(&c, n(2)),
+            vec![99],
+            "the held Note(1) went with the connection"
+        );
+        assert_eq!(notes(&c, n(1)), Vec::<u64>::new(), "Note(5) went with it");
+    }
+
+    #[test]
+    fn a_closed_datagram_link_is_no_connection_and_loses_nothing() {
+        let mut c = Datagrams::new(config(2));
+        c.auto_write = false;
+        c.client(n(1), write("x", 1));
+        c.client(n(1), read("x"));
+        c.complete_writes(n(1));
+        c.deliver_all();
+        assert_eq!(notes(&c, n(2)), vec![99, 1]);
+        assert!(c.node(n(1)).disconnected.is_empty());
     }
 
     #[test]

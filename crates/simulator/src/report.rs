@@ -442,6 +442,7 @@ pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
         Clogged => format!("held {} n{} -> n{} (clogged link)", e.label, e.peer, e.node),
         Timer => format!("timer {} fired", e.a),
         WriteDone => format!("write {} durable{d}", e.a),
+        Reset if e.label == "close" => format!("closes its connection to n{}", e.peer),
         Reset => format!("connection n{} <-> n{} reset", e.node, e.peer),
         Fault => format!("FAULT {}{d}", e.label),
         FaultSkipped => format!(

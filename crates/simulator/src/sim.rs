@@ -400,6 +400,9 @@ pub struct Simulation<'s, P: Protocol> {
     nodes: Vec<Node<P>>,
     /// Held messages carry their send time and the FIFO connection they were sent on.
     links: Links<Wire<P::Message>>,
+    /// Closes not yet told to the far end, as `(closer, far end, epoch of the closer's
+    /// side after the close)`: the FIN waits on a cut or clogged link (see `reset_link`).
+    fins: Vec<(u32, u32, u32)>,
     loss: f64,
     clients: Vec<Client>,
     next_process: u64,
@@ -777,6 +780,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             timers: TimerSet::new(),
             nodes,
             links: Links::new(n),
+            fins: Vec::new(),
             loss: sc.network.loss,
             clients: Vec::new(),
             next_process: 0,
@@ -1274,6 +1278,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         self.crash_in_write(id, kind, done);
                     }
                 }
+                // A node that closes a connection (ZooKeeper's learner leaving its leader
+                // closes its socket) strands what is on the wire and what it held for
+                // writes: both carry the old epoch. The Disconnected events are queued now,
+                // ahead of anything the node sends next, so each end sees the close before
+                // the first message of a new connection.
+                Output::Disconnect { peer } => {
+                    if self.fifo {
+                        self.reset_link(id, peer.0, "close");
+                    }
+                }
                 Output::Report(report) => self.report(id, report),
             }
         }
@@ -1440,7 +1454,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if self.fifo {
             for peer in 1..=self.sc.nodes {
                 if peer != id {
-                    self.reset_link(id, peer);
+                    self.reset_link(id, peer, "reset");
                 }
             }
         }
@@ -1646,6 +1660,18 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// meanwhile (a crash) is lost; the others keep their sequence numbers, so the
     /// receiver still takes them in send order.
     fn release_held(&mut self) {
+        // A close's FIN first: queued now, it reaches the far end ahead of everything sent
+        // after it, which leaves below with a later arrival.
+        for (a, b, epoch) in std::mem::take(&mut self.fins) {
+            if self.links.epoch[self.links.index(a, b)] != epoch {
+                continue; // reset since (a crash): both ends were told then
+            }
+            if self.links.is_cut(a, b) || self.links.is_clogged(a, b) {
+                self.fins.push((a, b, epoch));
+                continue;
+            }
+            self.tell_disconnected(b, a);
+        }
         for (from, to, wire) in self.links.take_clear() {
             let i = self.links.index(from, to);
             if self.fifo && self.links.epoch[i] != wire.epoch {
@@ -1708,32 +1734,46 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.record(Kind::Drop, to, from, why, digest(&wire.msg), wire.sent_at);
         if self.fifo && why != "reset" && why != "crashed" {
             // On a FIFO link a lost message is a broken connection, never a hole.
-            self.reset_link(from, to);
+            self.reset_link(from, to, "reset");
         }
     }
 
-    /// Breaks the FIFO connection between two nodes: what is in flight is lost and both
-    /// ends are told; the next connection numbers its messages from zero.
-    fn reset_link(&mut self, a: u32, b: u32) {
+    /// Breaks the FIFO connection between two nodes (`why`: "reset", or "close" when `a`
+    /// closed it): what is in flight is lost and both ends are told; the next connection
+    /// numbers its messages from zero.
+    fn reset_link(&mut self, a: u32, b: u32, why: &'static str) {
         for (x, y) in [(a, b), (b, a)] {
             let i = self.links.index(x, y);
             self.links.reset(i);
         }
-        self.record(Kind::Reset, a, b, "reset", 0, 0);
+        self.record(Kind::Reset, a, b, why, 0, 0);
         self.disruption.connection_reset(a, b);
-        for (node, peer) in [(a, b), (b, a)] {
-            let n = &self.nodes[node as usize - 1];
-            if n.state.is_some() {
-                let incarnation = n.incarnation;
-                self.push(
-                    self.now,
-                    Ev::Disconnected {
-                        node,
-                        peer,
-                        incarnation,
-                    },
-                );
-            }
+        self.tell_disconnected(a, b);
+        // A close reaches the far end as TCP's FIN does, on the link: one that is cut or
+        // clogged holds it, ahead of what the closer sends next, until it clears. (Told
+        // through a partition, a cut-off ZAB leader would step down the moment its
+        // learners gave up on it, rather than when it notices their silence.)
+        if why == "close" && (self.links.is_cut(a, b) || self.links.is_clogged(a, b)) {
+            let epoch = self.links.epoch[self.links.index(a, b)];
+            self.fins.push((a, b, epoch));
+        } else {
+            self.tell_disconnected(b, a);
+        }
+    }
+
+    /// Queues, at the current instant, `node`'s news that its connection to `peer` is gone.
+    fn tell_disconnected(&mut self, node: u32, peer: u32) {
+        let n = &self.nodes[node as usize - 1];
+        if n.state.is_some() {
+            let incarnation = n.incarnation;
+            self.push(
+                self.now,
+                Ev::Disconnected {
+                    node,
+                    peer,
+                    incarnation,
+                },
+            );
         }
     }
 

@@ -117,7 +117,8 @@ pub enum Kind {
     Timer,
     /// A durable write of `node` completed; `a` is its tag.
     WriteDone,
-    /// The FIFO connection between `node` and `peer` was reset.
+    /// The FIFO connection between `node` and `peer` was reset (`label` "reset"), or
+    /// `node` closed it ("close").
     Reset,
     /// A fault was injected (`label` names it; `node` the node if any).
     Fault,

@@ -38,7 +38,11 @@
 //!
 //! Links are FIFO (TCP). A connection reset arrives as `Input::Disconnected`: a learner
 //! that loses its leader goes back to LOOKING and re-syncs later; a leader drops the
-//! learner and steps down if it no longer has a quorum of synced followers.
+//! learner and steps down if it no longer has a quorum of synced followers. A learner that
+//! leaves its leader for any other reason (silence past syncLimit, a FIFO violation, a
+//! stale LEADERINFO) closes the connection (`Output::Disconnect`), as ZooKeeper's learner
+//! closes its socket, so each session with a leader is a connection of its own. A leader
+//! that steps down closes nothing: its learners notice the silence.
 //!
 //! Durable cells, each its own [`Write`]: acceptedEpoch, currentEpoch, the transaction
 //! log (written incrementally: append, truncate, or replace on SNAP) and the latest
@@ -577,8 +581,23 @@ impl Zab {
     }
 
     /// Leaves whatever phase the node is in and starts a new election round
-    /// (`QuorumPeer` run loop: back to LOOKING).
+    /// (`QuorumPeer` run loop: back to LOOKING). A learner first closes its connection to
+    /// the leader, as ZooKeeper's does on every way out of `Follower.followLeader` /
+    /// `Observer.observeLeader` (`Learner.closeSocket`): its next session is a new TCP
+    /// connection served by a new `LearnerHandler`, so nothing the old session still had
+    /// to say (an ACK held until its log write completes) can reach the leader as the
+    /// first packet of the new one, the NEWLEADER ack (`Leader.waitForNewLeaderAck`).
+    /// Without the close, swarm seed 95508 stalled: an old session's ACK was taken for the
+    /// NEWLEADER ack and the proposal it acked never reached a quorum.
     fn go_looking(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
+        if let Phase::Following(l) = &self.phase {
+            out.disconnect(l.leader);
+        }
+        self.enter_looking(now, out);
+    }
+
+    /// `go_looking` once the connection to the leader (if any) is gone.
+    fn enter_looking(&mut self, now: LocalTime, out: &mut Outputs<Message, Write>) {
         for id in std::mem::take(&mut self.pending_writes) {
             out.reply(
                 id,
@@ -870,9 +889,12 @@ impl Protocol for Zab {
                 match self.phase {
                     Phase::Looking(_) => {}
                     Phase::Following(ref l) => {
+                        // Drivers tell of a connection's end before anything sent on the
+                        // next one arrives (the protocol crate's contract), so this is the
+                        // connection of the session we are in, not one we closed to re-join.
                         if l.leader == peer {
                             out.mark("zab.learner_disconnected");
-                            self.go_looking(now, out);
+                            self.enter_looking(now, out);
                         }
                     }
                     Phase::Leading(_) => self.leader_drop_learner(now, peer, out),

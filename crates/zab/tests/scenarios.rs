@@ -493,3 +493,64 @@ fn looking_observers_notify_voters_only_and_never_answer_each_other() {
     }
     c.check_invariants();
 }
+
+/// Delivers messages, and only messages, until every link is quiet: writes stay pending.
+fn deliver_messages(c: &mut Cluster) {
+    loop {
+        let links: Vec<_> = c.links.keys().copied().collect();
+        let mut moved = false;
+        for (from, to) in links {
+            moved |= c.deliver(from, to);
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+/// A learner that leaves its leader closes the connection (ZooKeeper's learner closes its
+/// socket: `Learner.closeSocket`), so an ACK its old session held behind a log write is
+/// lost with it rather than read by the leader as the first packet of the next session,
+/// the NEWLEADER ack (`Leader.waitForNewLeaderAck`), where it would not count and the real
+/// NEWLEADER ack after it would be ignored: the proposal it acked could then never reach a
+/// quorum (swarm seed 95508, `tests/zab_rejoin_closes_connection.rs`).
+#[test]
+fn a_learner_that_leaves_its_leader_closes_the_connection_before_it_rejoins() {
+    let mut c = cluster(config(3, 0, ReadMode::Local));
+    assert_eq!(established(&mut c), n(3));
+    // n2 hears nothing more from the leader: the proposal needs n1's ack.
+    c.cut(n(3), n(2));
+    c.client(n(3), write("x", 1));
+    c.complete_writes(n(3));
+    // n1 logs the proposal; its ACK waits for the append.
+    assert!(c.deliver(n(3), n(1)));
+    assert_eq!(c.pending_writes(n(1)), 1);
+    // A clock step: n1's leader timeout fires before the append completes.
+    c.nodes.get_mut(&n(1)).unwrap().outputs.clear();
+    c.advance(c.config.election_timeout.0 + Duration::from_millis(1));
+    c.fire(n(1), common::zab_timer::TICK);
+    assert!(c.marks(n(1)).contains(&"zab.learner_lost_leader"));
+    let first = c.nodes[&n(1)]
+        .outputs
+        .iter()
+        .find(|o| matches!(o, Output::Send { .. } | Output::Disconnect { .. }));
+    assert!(
+        matches!(first, Some(Output::Disconnect { peer }) if *peer == n(3)),
+        "n1 closes its connection to n3 before it sends anything: {first:?}"
+    );
+    // The leader still leads (n2 counts as synced) and n1 re-joins it at once, while its
+    // append is still in flight.
+    deliver_messages(&mut c);
+    assert_eq!(c.node(n(1)).role(), (Role::Following, 1));
+    assert_eq!(c.node(n(3)).role(), (Role::Leader, 1));
+    c.complete_writes(n(1));
+    deliver_messages(&mut c);
+    assert!(!c.marked("zab.newleader_ack_of_other_zxid"));
+    assert!(
+        c.monitor.committed.contains_key(&make_zxid(1, 1)),
+        "n1's NEWLEADER ack vouches for the txn it logged: committed by n1 and n3"
+    );
+    c.heal();
+    c.settle();
+    c.check_invariants();
+}
