@@ -23,6 +23,14 @@
 //! committed configuration steps down only once an entry of its own term has committed,
 //! so that its log replaces, on a quorum, the entries that kept every other server from
 //! winning. n3 leads term 66 at 50.5s, steps down, and n2 leads term 67.
+//!
+//! Re-frozen without the fix's mark: since a leader waits for a snapshot's own answer
+//! (swarm seed 141876), the snapshots shipped in this world (a snapshot every few entries,
+//! 28% duplication) go differently, the cluster never reaches that deadlock, and none of
+//! this world's seeds 0..3000 fails liveness even with the fix reverted. The world stays
+//! as a liveness check; the fix itself is exercised by
+//! `a_removed_server_a_lagging_candidate_counts_on_campaigns_and_leads_until_its_term_commits`
+//! in `crates/raft/tests/membership.rs`.
 
 mod common;
 
@@ -33,7 +41,7 @@ fn a_removed_server_a_lagging_candidate_needs_campaigns() {
         "raft_removed_server_needed_world.toml",
         3901,
         4,
-        Some("raft.non_member_campaigns_for_a_lagging_candidate"),
+        None,
         "liveness",
     );
 }
