@@ -42,7 +42,13 @@ struct Toy {
     log: Vec<u64>,
     acks: Vec<BTreeSet<u32>>,
     heartbeat: std::time::Duration,
+    answers_twice: bool,
 }
+
+/// The toy's one switch: a follower answers every heartbeat with two, so the messages in
+/// flight double with each round trip, as they did when every duplicated reply to a
+/// snapshot made Raft send the snapshot again (swarm seed 141876).
+const ANSWERS_TWICE: &str = "toy.answers_heartbeats_twice";
 
 const BEAT: TimerId = TimerId(0);
 
@@ -51,7 +57,10 @@ impl Protocol for Toy {
     type Durable = Durable;
     type Write = Append;
     const NAME: &'static str = "toy";
-    const BUGS: &'static [Bug] = &[];
+    const BUGS: &'static [Bug] = &[Bug {
+        name: ANSWERS_TWICE,
+        summary: "a follower answers every heartbeat with two",
+    }];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
 
     fn start(
@@ -74,6 +83,7 @@ impl Protocol for Toy {
             log: durable.log.clone(),
             acks: Vec::new(),
             heartbeat: config.heartbeat_interval,
+            answers_twice: config.bug(ANSWERS_TWICE),
         }
     }
 
@@ -119,6 +129,13 @@ impl Protocol for Toy {
                 msg: Msg::Ack { index },
             } => self.ack(index, from.0, out),
             Input::WriteDone { tag } if self.id.0 == 1 => self.ack(tag, 1, out),
+            Input::Message {
+                from,
+                msg: Msg::Beat,
+            } if self.answers_twice => {
+                out.send(from, Msg::Beat);
+                out.send(from, Msg::Beat);
+            }
             Input::Timer(BEAT) => {
                 for peer in 2..=self.voters as u32 {
                     out.send(NodeId(peer), Msg::Beat);
@@ -953,51 +970,6 @@ fn an_unknown_option_or_one_of_the_wrong_kind_names_its_field_line_and_what_was_
     assert!(e.message.contains("expected one of: (none)"), "{e}");
 }
 
-/// The toy, but every heartbeat a follower gets is answered twice: the messages in flight
-/// double with each round trip, as they did when every duplicated reply to a snapshot
-/// made Raft send the snapshot again (swarm seed 141876).
-struct StormToy(Toy);
-
-impl Protocol for StormToy {
-    type Message = Msg;
-    type Durable = Durable;
-    type Write = Append;
-    const NAME: &'static str = "storm_toy";
-    const BUGS: &'static [Bug] = &[];
-    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
-
-    fn start(
-        id: NodeId,
-        config: &Config,
-        durable: &Durable,
-        now: LocalTime,
-        out: &mut Outputs<Msg, Append>,
-    ) -> Self {
-        StormToy(Toy::start(id, config, durable, now, out))
-    }
-
-    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
-        match input {
-            Input::Message {
-                from,
-                msg: Msg::Beat,
-            } => {
-                out.send(from, Msg::Beat);
-                out.send(from, Msg::Beat);
-            }
-            input => self.0.step(now, input, out),
-        }
-    }
-
-    fn persist(durable: &mut Durable, write: &Append) {
-        Toy::persist(durable, write);
-    }
-
-    fn role(&self) -> (Role, u64) {
-        self.0.role()
-    }
-}
-
 #[test]
 fn a_run_whose_messages_multiply_stops_with_a_message_before_it_exhausts_the_machine() {
     let sc = scenario("");
@@ -1006,10 +978,11 @@ fn a_run_whose_messages_multiply_stops_with_a_message_before_it_exhausts_the_mac
         keep_events: false,
         ..RunOptions::default()
     };
-    let err = match Simulation::<StormToy>::new(&sc, &options)
-        .expect("config")
-        .run()
-    {
+    let options = RunOptions {
+        bugs: vec![ANSWERS_TWICE.to_string()],
+        ..options
+    };
+    let err = match Simulation::<Toy>::new(&sc, &options).expect("config").run() {
         Ok(_) => panic!("a run whose messages double every round trip finished"),
         Err(e) => e.to_string(),
     };
