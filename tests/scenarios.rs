@@ -655,6 +655,17 @@ fn every_swarm_world_can_elect_a_leader_in_time() {
                 "{} seed {seed}: election {lo}..{hi} s on clocks at {slowest}..{fastest}, requests taking {request} s",
                 entry.name
             );
+            // The bound after the heal covers two init limits on the slowest clock, and
+            // the run lasts that long after it.
+            let within = w.expect.liveness_within.as_secs_f64();
+            let stop = w.nemesis.as_ref().unwrap().stop;
+            assert!(
+                within >= 4.0 * hi / slowest + 2.0 - 1e-3
+                    && w.duration >= stop + w.expect.liveness_within,
+                "{} seed {seed}: liveness within {within} s, run {:?}, election up to {hi} s on a clock at {slowest}",
+                entry.name,
+                w.duration
+            );
         }
     }
     assert!(
@@ -670,6 +681,31 @@ fn every_swarm_world_can_elect_a_leader_in_time() {
 /// stood again and again; the one whose log could win, on the slowest clock, was rarely
 /// first by a vote request's margin, and took office 11.9 s after the heal, past the 10 s
 /// bound. Drawn in true time the timeouts are 520–1734 ms, and a leader serves in time.
+/// Swarm seed 56183 drew for ZAB six nodes (two observers) on clocks at 0.67 and 1.33,
+/// and lost its leader for good at the heal. The true-time rule above gave it timeouts of
+/// 496–1984 ms, so an init limit of nearly 6 s on the slowest clock: the establishing
+/// leader waited one out for a follower that was gone, stood again 8.4 s after the heal,
+/// and had not synced its followers by the 10 s bound. The bound, and the run after the
+/// heal, now grow to two init limits on the slowest clock and two seconds more.
+#[test]
+fn a_world_with_long_timeouts_on_slow_clocks_gets_a_liveness_bound_that_covers_them() {
+    let sc = load(&scenarios_dir().join("swarm.toml"));
+    let w = protocols::world("zab", &sc, 56183).unwrap();
+    assert_eq!(
+        w.clocks.drift,
+        (0.6667, 1.3333),
+        "not the world of seed 56183"
+    );
+    assert_eq!(
+        w.options.election_timeout.1,
+        std::time::Duration::from_millis(1984)
+    );
+    assert!(w.expect.liveness_within > std::time::Duration::from_secs(13));
+    let out = run(&w, "zab", 56183);
+    let j = judge(&w, &out);
+    assert!(j.passed(), "{:?}", j.verdict("liveness").map(|v| &v.detail));
+}
+
 #[test]
 fn a_world_with_skewed_clocks_gets_timeouts_its_slowest_node_can_win_with() {
     let sc = load(&scenarios_dir().join("swarm.toml"));
