@@ -667,66 +667,45 @@ fn aimed_faults_name_a_kind_the_protocol_has_or_exit_2_listing_its_kinds() {
     let nemesis = |body: &str| {
         format!("{SMALL}\n[storage]\nwrite_latency = [\"1ms\", \"2ms\"]\n\n[nemesis]\n{body}\n")
     };
-    let (code, err) = run_text(
-        &dir,
-        &nemesis("crash_writing = 1.0\ncrash_writing_kinds = [\"promise\"]"),
-        "raft",
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("nemesis.crash_writing_kinds: expected one of raft's write kinds (hard_state, append, truncate, compact, reset, snapshot), got \"promise\""),
-        "{err}"
-    );
-    let (code, err) = run_text(
-        &dir,
-        &nemesis("crash_sending = 1.0\ncrash_sending_kinds = [\"Promise\"]"),
-        "zab",
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains(
-            "nemesis.crash_sending_kinds: expected one of zab's message kinds (NOTIFICATION,"
+    // Each: the [nemesis] body, the protocol, what the refusal (exit 2) says. Kinds
+    // waiting for marks with none to wait for would never strike; a kind cannot wait
+    // both for a mark and for a new leader.
+    for (body, protocol, expected) in [
+        (
+            "crash_writing = 1.0\ncrash_writing_kinds = [\"promise\"]",
+            "raft",
+            "nemesis.crash_writing_kinds: expected one of raft's write kinds (hard_state, append, truncate, compact, reset, snapshot), got \"promise\"",
         ),
-        "{err}"
-    );
-    let (code, err) = run_text(
-        &dir,
-        &nemesis("crash = 1.0\non_new_leader = [\"crash_writing\"]"),
-        "raft",
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("options.toml:11: nemesis.on_new_leader: expected nemesis kinds among crash,"),
-        "{err}"
-    );
-    let (code, err) = run_text(
-        &dir,
-        &nemesis("crash = 1.0\non_mark = [\"crash\"]\ntrigger_marks = [\"zab.sync_trunc\"]"),
-        "raft",
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("nemesis.trigger_marks: expected one of raft's mark kinds (raft.append_rejected_conflict,"),
-        "{err}"
-    );
-    // Kinds waiting for marks with none to wait for would never strike; a kind cannot
-    // wait both for a mark and for a new leader.
-    let (code, err) = run_text(&dir, &nemesis("crash = 1.0\non_mark = [\"crash\"]"), "raft");
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("nemesis.trigger_marks: expected at least one mark for the kinds in on_mark to wait for"),
-        "{err}"
-    );
-    let (code, err) = run_text(
-        &dir,
-        &nemesis("crash = 1.0\non_new_leader = [\"crash\"]\non_mark = [\"crash\"]\ntrigger_marks = [\"raft.snapshot_taken\"]"),
-        "raft",
-    );
-    assert_eq!(code, Some(2), "{err}");
-    assert!(
-        err.contains("nemesis.on_mark: expected kinds not also in on_new_leader (a fault waits for one moment), got \"crash\""),
-        "{err}"
-    );
+        (
+            "crash_sending = 1.0\ncrash_sending_kinds = [\"Promise\"]",
+            "zab",
+            "nemesis.crash_sending_kinds: expected one of zab's message kinds (NOTIFICATION,",
+        ),
+        (
+            "crash = 1.0\non_new_leader = [\"crash_writing\"]",
+            "raft",
+            "options.toml:11: nemesis.on_new_leader: expected nemesis kinds among crash,",
+        ),
+        (
+            "crash = 1.0\non_mark = [\"crash\"]\ntrigger_marks = [\"zab.sync_trunc\"]",
+            "raft",
+            "nemesis.trigger_marks: expected one of raft's mark kinds (raft.append_rejected_conflict,",
+        ),
+        (
+            "crash = 1.0\non_mark = [\"crash\"]",
+            "raft",
+            "nemesis.trigger_marks: expected at least one mark for the kinds in on_mark to wait for",
+        ),
+        (
+            "crash = 1.0\non_new_leader = [\"crash\"]\non_mark = [\"crash\"]\ntrigger_marks = [\"raft.snapshot_taken\"]",
+            "raft",
+            "nemesis.on_mark: expected kinds not also in on_new_leader (a fault waits for one moment), got \"crash\"",
+        ),
+    ] {
+        let (code, err) = run_text(&dir, &nemesis(body), protocol);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(err.contains(expected), "{body}: {err}");
+    }
     // The same kinds where each protocol has them run (and pass).
     for (protocol, aim) in [
         ("raft", "crash_writing_kinds = [\"snapshot\", \"hard_state\"]\ncrash_sending_kinds = [\"RequestVoteResp\"]"),

@@ -674,6 +674,22 @@ fn every_swarm_world_can_elect_a_leader_in_time() {
     );
 }
 
+/// Draws `protocol`'s world of swarm seed `seed`, checks it is the one pinned (clocks at
+/// 0.67 and 1.33 of true time), runs it, and asserts every expectation holds.
+fn skewed_world_passes(protocol: &str, seed: u64) -> Scenario {
+    let sc = load(&scenarios_dir().join("swarm.toml"));
+    let w = protocols::world(protocol, &sc, seed).unwrap();
+    assert_eq!(
+        w.clocks.drift,
+        (0.6667, 1.3333),
+        "not the world of seed {seed}"
+    );
+    let out = run(&w, protocol, seed);
+    let j = judge(&w, &out);
+    assert!(j.passed(), "{:?}", j.verdict("liveness").map(|v| &v.detail));
+    w.into_owned()
+}
+
 /// Swarm seed 160983 drew for Raft a world whose liveness failed with no protocol at
 /// fault: four servers, one lost for good at the heal, pre-vote off, clocks at 0.67 and
 /// 1.33 of true time, and election timeouts (390–910 ms) checked against the timing
@@ -681,6 +697,18 @@ fn every_swarm_world_can_elect_a_leader_in_time() {
 /// stood again and again; the one whose log could win, on the slowest clock, was rarely
 /// first by a vote request's margin, and took office 11.9 s after the heal, past the 10 s
 /// bound. Drawn in true time the timeouts are 520–1734 ms, and a leader serves in time.
+#[test]
+fn a_world_with_skewed_clocks_gets_timeouts_its_slowest_node_can_win_with() {
+    let w = skewed_world_passes("raft", 160983);
+    assert_eq!(
+        w.options.election_timeout,
+        (
+            std::time::Duration::from_millis(520),
+            std::time::Duration::from_millis(1734)
+        )
+    );
+}
+
 /// Swarm seed 56183 drew for ZAB six nodes (two observers) on clocks at 0.67 and 1.33,
 /// and lost its leader for good at the heal. The true-time rule above gave it timeouts of
 /// 496–1984 ms, so an init limit of nearly 6 s on the slowest clock: the establishing
@@ -689,42 +717,12 @@ fn every_swarm_world_can_elect_a_leader_in_time() {
 /// heal, now grow to two init limits on the slowest clock and two seconds more.
 #[test]
 fn a_world_with_long_timeouts_on_slow_clocks_gets_a_liveness_bound_that_covers_them() {
-    let sc = load(&scenarios_dir().join("swarm.toml"));
-    let w = protocols::world("zab", &sc, 56183).unwrap();
-    assert_eq!(
-        w.clocks.drift,
-        (0.6667, 1.3333),
-        "not the world of seed 56183"
-    );
+    let w = skewed_world_passes("zab", 56183);
     assert_eq!(
         w.options.election_timeout.1,
         std::time::Duration::from_millis(1984)
     );
     assert!(w.expect.liveness_within > std::time::Duration::from_secs(13));
-    let out = run(&w, "zab", 56183);
-    let j = judge(&w, &out);
-    assert!(j.passed(), "{:?}", j.verdict("liveness").map(|v| &v.detail));
-}
-
-#[test]
-fn a_world_with_skewed_clocks_gets_timeouts_its_slowest_node_can_win_with() {
-    let sc = load(&scenarios_dir().join("swarm.toml"));
-    let w = protocols::world("raft", &sc, 160983).unwrap();
-    assert_eq!(
-        w.clocks.drift,
-        (0.6667, 1.3333),
-        "not the world of seed 160983"
-    );
-    assert_eq!(
-        w.options.election_timeout,
-        (
-            std::time::Duration::from_millis(520),
-            std::time::Duration::from_millis(1734)
-        )
-    );
-    let out = run(&w, "raft", 160983);
-    let j = judge(&w, &out);
-    assert!(j.passed(), "{:?}", j.verdict("liveness").map(|v| &v.detail));
 }
 
 /// `[swarm] corners` puts a share of each dimension at one end of its range, both ends

@@ -28,8 +28,9 @@
 //!   directed link ([`Cluster::links`]) delivered in order; a cut link holds its queue until
 //!   it heals, and [`Cluster::reset_link`] breaks a connection (both queues and the held
 //!   sends between the two lost, both ends told [`Input::Disconnected`]), as does a node's
-//!   [`Output::Disconnect`] (both ends told once the closing step's outputs are handled). [`Cluster::deliver_all`] runs the network until it is
-//!   quiet, and fails rather than hang if it never is.
+//!   [`Output::Disconnect`] (both ends told once the closing step's outputs are handled).
+//!   [`Cluster::deliver_all`] runs the network until it is quiet, and fails rather than
+//!   hang if it never is.
 //!
 //! Everything the nodes report is kept in [`Cluster::reports`] (with helpers for marks,
 //! commits and leaders), client replies in [`Cluster::replies`]. A [`Monitor`] sees each
