@@ -15,7 +15,9 @@
 //! sent on a connection one of the two had since left, is lost with it: this world no
 //! longer reaches the echo (`zab.learner_ping_echo_ignored` was taken at 4 of its seeds
 //! 0..3000 before, at none after). The test still holds the world to liveness; the guard
-//! stays, for an echo whose first PING no close strands.
+//! stays, for an echo whose first PING no close strands, and a unit test in
+//! `crates/zab/tests/scenarios.rs` (`a_learner_fed_only_an_old_ping_round_leaves_its_leader`)
+//! exercises it.
 
 mod common;
 

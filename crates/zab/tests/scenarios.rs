@@ -554,3 +554,54 @@ fn a_learner_that_leaves_its_leader_closes_the_connection_before_it_rejoins() {
     c.settle();
     c.check_invariants();
 }
+
+/// A learner takes a PING as word from its leader only when its round is new: a leader's
+/// rounds only rise on a FIFO link, so a repeat is another learner's echo. Swarm seed 3269
+/// (`tests/zab_ping_echo.rs`): two servers that each followed the other kept one PING
+/// bouncing between them, neither timed out, and no one led. Cut off from its leader and
+/// fed that leader's last round again and again, a learner still leaves it in time; each
+/// new round, as a live leader sends, keeps it following.
+#[test]
+fn a_learner_fed_only_an_old_ping_round_leaves_its_leader() {
+    let mut c = cluster(config(3, 0, ReadMode::Local));
+    let leader = established(&mut c);
+    let f = n(1);
+    let tick = protocol::TimerId(2);
+    let step = Duration::from_millis(50);
+    // One PING round from the leader reaches the learner: that round is now heard.
+    let mut round = None;
+    while round.is_none() {
+        c.advance(step);
+        c.fire_if_set(leader, tick);
+        round = c.envelopes().find_map(|e| match e.msg {
+            Message::Ping { round } if e.from == leader && e.to == f => Some(round),
+            _ => None,
+        });
+    }
+    let round = round.unwrap();
+    while c.deliver(leader, f) {}
+    c.cut(leader, f);
+    let feed = |c: &mut Cluster, round: u64| {
+        c.inject(protocol::testkit::Envelope {
+            from: leader,
+            to: f,
+            msg: Message::Ping { round },
+        });
+    };
+    // New rounds: each one is word from the leader, for well past the election timeout.
+    for r in 1..=20 {
+        c.advance(step);
+        feed(&mut c, round + r);
+        c.fire_if_set(f, tick);
+        assert_eq!(c.role(f).0, Role::Following, "a new round every {step:?}");
+    }
+    // The same round again: an echo, not word from the leader.
+    let last = round + 20;
+    for _ in 0..20 {
+        c.advance(step);
+        feed(&mut c, last);
+        c.fire_if_set(f, tick);
+    }
+    assert_eq!(c.role(f).0, Role::Looking, "only echoes for a second");
+    assert!(c.marked("zab.learner_ping_echo_ignored"));
+}
