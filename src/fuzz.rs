@@ -589,8 +589,20 @@ pub fn run(args: FuzzArgs) -> u8 {
         crate::emit(&format!("{line}\n"));
     }
     if args.marks {
-        let declared = protocols::find(&sc.protocol).map_or(&[][..], |e| e.marks);
-        crate::emit(&marks_report(declared, &marks_taken, ran, args.json));
+        let entry = protocols::find(&sc.protocol);
+        let declared = entry.map_or(&[][..], |e| e.marks);
+        // With a mutant on, its paths are paths like any other.
+        let correct_never = match entry {
+            Some(e) if args.bugs.is_empty() && sc.bugs.is_empty() => e.never_when_correct,
+            _ => &[],
+        };
+        crate::emit(&marks_report(
+            declared,
+            correct_never,
+            &marks_taken,
+            ran,
+            args.json,
+        ));
     }
     if !end.failures.is_empty() {
         1
@@ -617,51 +629,86 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// The coverage report: every declared mark with the number of seeds that took it, those
-/// no seed took first, then by count; a mark taken but not declared (a defect: the
-/// protocol's `MARKS` is out of date) is listed after them. JSON: one object.
+/// no seed took first, then by count. `correct_never` (empty when a mutant is on) are the
+/// marks a correct run never takes (`Protocol::NEVER_WHEN_CORRECT`): they are listed
+/// last, apart from the holes, and one a seed took is flagged `UNEXPECTED`. A mark taken
+/// but not declared (a defect: the protocol's `MARKS` is out of date) is flagged
+/// `UNDECLARED`. JSON: one object.
 fn marks_report(
     declared: &[&'static str],
+    correct_never: &[&'static str],
     taken: &BTreeMap<&'static str, u64>,
     seeds: u64,
     json: bool,
 ) -> String {
+    let count = |m: &&'static str| (*m, taken.get(m).copied().unwrap_or(0));
     let mut rows: Vec<(&str, u64)> = declared
         .iter()
-        .map(|m| (*m, taken.get(m).copied().unwrap_or(0)))
+        .filter(|m| !correct_never.contains(m))
+        .map(count)
         .collect();
     rows.sort_by_key(|&(m, n)| (n, m));
+    let off: Vec<(&str, u64)> = declared
+        .iter()
+        .filter(|m| correct_never.contains(m))
+        .map(count)
+        .collect();
     let undeclared: Vec<(&str, u64)> = taken
         .iter()
         .filter(|(m, _)| !declared.contains(m))
         .map(|(m, n)| (*m, *n))
         .collect();
     let never = rows.iter().filter(|(_, n)| *n == 0).count();
+    let unexpected = off.iter().filter(|(_, n)| *n > 0).count();
     if json {
-        let list = |rows: &[(&str, u64)]| {
+        let list = |rows: &[(&str, u64)], correct_never: bool| {
             rows.iter()
-                .map(|(m, n)| serde_json::json!({"mark": m, "seeds": n}))
+                .map(|(m, n)| {
+                    serde_json::json!({"mark": m, "seeds": n, "correct_never": correct_never})
+                })
                 .collect::<Vec<_>>()
         };
+        let mut all = list(&rows, false);
+        all.extend(list(&off, true));
         return format!(
             "{}\n",
             serde_json::json!({
-                "marks": list(&rows), "marks_never_taken": never,
-                "marks_undeclared": list(&undeclared), "seeds_run": seeds,
+                "marks": all, "marks_never_taken": never,
+                "marks_correct_never": off.len(), "marks_unexpected": unexpected,
+                "marks_undeclared": list(&undeclared, false), "seeds_run": seeds,
             })
         );
     }
-    let mut text = format!(
-        "coverage marks: {} declared, {never} never taken in {seeds} seeds\n",
-        rows.len()
-    );
-    for (mark, n) in &rows {
-        let share = if seeds > 0 {
-            format!("{:5.1}%", 100.0 * *n as f64 / seeds as f64)
+    let share = |n: u64| {
+        if seeds > 0 {
+            format!("{:5.1}%", 100.0 * n as f64 / seeds as f64)
         } else {
             "    -".to_string()
-        };
+        }
+    };
+    let mut text = format!(
+        "coverage marks: {} declared, {never} never taken in {seeds} seeds",
+        declared.len()
+    );
+    if !off.is_empty() {
+        text.push_str(&format!(
+            " (and {} that a correct run never takes, listed last)",
+            off.len()
+        ));
+    }
+    text.push('\n');
+    for (mark, n) in &rows {
         let flag = if *n == 0 { "NEVER" } else { "" };
-        text.push_str(&format!("  {flag:<5} {n:>8} {share}  {mark}\n"));
+        text.push_str(&format!("  {flag:<5} {n:>8} {}  {mark}\n", share(*n)));
+    }
+    for (mark, n) in &off {
+        if *n == 0 {
+            text.push_str(&format!("  off   {n:>8} {}  {mark}\n", share(0)));
+        } else {
+            text.push_str(&format!(
+                "  UNEXPECTED {n:>8} seeds  {mark} (a correct run never takes it: a mutant's path, or a guard of an invariant or of the driver's contract)\n"
+            ));
+        }
     }
     for (mark, n) in &undeclared {
         text.push_str(&format!(
@@ -838,7 +885,7 @@ mod tests {
         let taken: BTreeMap<&'static str, u64> = [("p.often", 9), ("p.rare", 1), ("p.stray", 2)]
             .into_iter()
             .collect();
-        let text = marks_report(&["p.often", "p.never", "p.rare"], &taken, 10, false);
+        let text = marks_report(&["p.often", "p.never", "p.rare"], &[], &taken, 10, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -860,6 +907,45 @@ mod tests {
             lines[4].contains("UNDECLARED") && lines[4].contains("p.stray"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_marks_report_lists_the_marks_a_correct_run_never_takes_apart_and_flags_one_taken() {
+        let taken: BTreeMap<&'static str, u64> =
+            [("p.often", 9), ("p.guard", 1)].into_iter().collect();
+        let declared = ["p.often", "p.hole", "p.bug.path", "p.guard"];
+        let text = marks_report(&declared, &["p.bug.path", "p.guard"], &taken, 10, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "coverage marks: 4 declared, 1 never taken in 10 seeds (and 2 that a correct run never takes, listed last)"
+        );
+        assert!(
+            lines[1].starts_with("  NEVER") && lines[1].ends_with("p.hole"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with("p.often"), "{text}");
+        assert!(
+            lines[3].starts_with("  off") && lines[3].ends_with("p.bug.path"),
+            "{text}"
+        );
+        assert!(
+            lines[4].contains("UNEXPECTED") && lines[4].contains("p.guard"),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 5, "{text}");
+        let json: serde_json::Value = serde_json::from_str(&marks_report(
+            &declared,
+            &["p.bug.path", "p.guard"],
+            &taken,
+            10,
+            true,
+        ))
+        .expect("one JSON object");
+        assert_eq!(json["marks_never_taken"], 1);
+        assert_eq!(json["marks_correct_never"], 2);
+        assert_eq!(json["marks_unexpected"], 1);
+        assert_eq!(json["marks"].as_array().map(Vec::len), Some(4));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Entry {
     pub observers: bool,
     /// Every coverage mark it can report (`Protocol::MARKS`).
     pub marks: &'static [&'static str],
+    /// The marks a correct run never takes (`Protocol::NEVER_WHEN_CORRECT`).
+    pub never_when_correct: &'static [&'static str],
     /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
     pub options: &'static [OptionSpec],
     /// What drawing a swarm world for it needs to know.
@@ -57,6 +59,7 @@ const fn entry<P: Protocol>() -> Entry {
         storage_faults: P::STORAGE_FAULTS,
         observers: P::OBSERVERS,
         marks: P::MARKS,
+        never_when_correct: P::NEVER_WHEN_CORRECT,
         options: P::OPTIONS,
         capabilities: Capabilities::of::<P>(),
         run: run_as::<P>,

@@ -1,7 +1,8 @@
 //! Every protocol declares its coverage marks (`Protocol::MARKS`), so that `sim fuzz
 //! --marks` can list the ones no seed took. The list must not drift from the code: every
 //! mark name written in a protocol crate's source is declared, and every declared mark is
-//! written somewhere in it.
+//! written somewhere in it, and the marks it says a correct run never takes
+//! (`Protocol::NEVER_WHEN_CORRECT`) are among those it declares.
 //!
 //! A mark name is a string literal `"<protocol>.<words>"` in the crate's `src/`: either the
 //! argument of `out.mark("...")`, or any other such literal that is not a mutant's name
@@ -80,6 +81,14 @@ fn every_mark_a_protocol_writes_is_declared_and_every_declared_mark_is_written()
             if !written.contains(*name) {
                 problems.push(format!(
                     "{}: MARKS declares {name:?}, which the source never writes",
+                    p.name
+                ));
+            }
+        }
+        for name in p.never_when_correct {
+            if !declared.contains(name) {
+                problems.push(format!(
+                    "{}: NEVER_WHEN_CORRECT lists {name:?}, which MARKS does not declare",
                     p.name
                 ));
             }

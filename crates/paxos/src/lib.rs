@@ -1164,6 +1164,19 @@ impl Protocol for Paxos {
         "paxos.truncated_at_damaged_record",
         "paxos.yielded_to_higher_ballot",
     ];
+    const NEVER_WHEN_CORRECT: &'static [&'static str] = &[
+        // Only a mutant takes these paths.
+        "paxos.lease_read_before_recovery",
+        "paxos.ok_across_leadership_change",
+        "paxos.own_acceptor_refused_own_ballot",
+        "paxos.promise_lost_in_compaction",
+        "paxos.stale_promise_counted",
+        "paxos.truncated_at_damaged_record",
+        // An invariant broken: it asserts unless a mutant is on.
+        "paxos.slot_chosen_twice",
+        // An input no driver gives: a message from outside the servers, or from itself.
+        "paxos.message_from_non_member_ignored",
+    ];
 
     fn check_config(config: &Config) -> Result<(), ConfigError> {
         protocol::check_common(Self::NAME, Self::BUGS, Self::READ_MODES, config)?;

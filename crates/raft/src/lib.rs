@@ -1087,6 +1087,25 @@ impl Protocol for Raft {
         "raft.snapshot_taken",
         "raft.stale_snapshot_ignored",
     ];
+    const NEVER_WHEN_CORRECT: &'static [&'static str] = &[
+        // Only a mutant takes these paths.
+        "raft.bug.snapshot_before_durable",
+        "raft.bug.stale_snapshot_installed",
+        "raft.committed_prior_term_by_count",
+        "raft.conf_change_before_term_commit",
+        "raft.no_noop_on_election",
+        "raft.prevote_from_lower_term_dropped",
+        "raft.truncated_without_conflict",
+        "raft.vote_forgotten_on_leader_discovery",
+        // Invariants broken: each asserts unless a mutant is on.
+        "raft.committed_entry_truncated",
+        "raft.restart_with_log_gap",
+        "raft.second_leader_in_term",
+        // Inputs no driver gives: a message from outside the servers, or from itself; a
+        // timer the protocol never set.
+        "raft.message_from_non_member_ignored",
+        "raft.unknown_timer_ignored",
+    ];
     const OPTIONS: &'static [protocol::OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
 
     /// The vote fence holds with pre-vote, check-quorum or lease reads (`fence_active`,
