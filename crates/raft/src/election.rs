@@ -130,13 +130,24 @@ impl Raft {
     /// A (pre-)candidate asked this server, outside its latest configuration, for its
     /// vote: the candidate's configuration counts it. If the candidate's log is behind,
     /// this server may be the only one that can win, so it campaigns until it hears a
-    /// leader (`may_campaign`).
+    /// leader (`may_campaign`). Only a candidate of this server's latest configuration
+    /// counts: one outside it was removed by an entry this server holds and the candidate
+    /// lacks, so it can win no election that matters, and is no reason to stand (raft
+    /// swarm seed 1619 of worlds grown from one voter: two removed servers, one still
+    /// campaigning in its old configuration and the other standing for it, won, stepped
+    /// down once its no-op committed and stood again at the next call, and kept the two
+    /// members left from electing either of them for ten seconds after the heal).
     fn note_lagging_candidate(
         &mut self,
+        from: NodeId,
         candidate_up_to_date: bool,
         out: &mut Outputs<Message, Write>,
     ) {
-        if !candidate_up_to_date && !self.is_member(self.id) && !self.needed_by_lagging_candidate {
+        if !candidate_up_to_date
+            && !self.is_member(self.id)
+            && self.is_member(from)
+            && !self.needed_by_lagging_candidate
+        {
             out.mark("raft.non_member_needed_by_lagging_candidate");
             self.needed_by_lagging_candidate = true;
         }
@@ -165,7 +176,7 @@ impl Raft {
                 && (self.voted_for.is_none() || self.voted_for == Some(from)));
         let fenced = self.vote_fenced(now);
         let up_to_date = self.log_up_to_date(last_log_index, last_log_term);
-        self.note_lagging_candidate(up_to_date, out);
+        self.note_lagging_candidate(from, up_to_date, out);
         let granted = could_vote && !fenced && up_to_date;
         if fenced {
             out.mark("raft.prevote_fenced");
@@ -200,7 +211,7 @@ impl Raft {
             out.mark("raft.vote_fenced_in_term");
         }
         let up_to_date = self.log_up_to_date(last_log_index, last_log_term);
-        self.note_lagging_candidate(up_to_date, out);
+        self.note_lagging_candidate(from, up_to_date, out);
         let granted = (free || self.voted_for == Some(from)) && up_to_date;
         let reply = Message::RequestVoteResp {
             term: self.term,
