@@ -516,6 +516,12 @@ fn a_malformed_swarm_range_is_refused_naming_file_line_and_field() {
         ),
         ("spare = 0.3", "spare = 2.0", "swarm.spare", "probability"),
         (
+            "grow_from_one = 0.2",
+            "grow_from_one = -0.1",
+            "swarm.grow_from_one",
+            "probability",
+        ),
+        (
             "election_timeout = [\"150ms\", \"400ms\"]",
             "election_timeout = [\"400ms\", \"150ms\"]",
             "swarm.election_timeout",
@@ -786,11 +792,14 @@ fn swarm_boundary_values_clock_extremes_and_intensity_draw_what_they_say() {
 
     // Intensity draws after every rate (before boundary values, which may turn
     // crash_writing off): the same world, every fault rate times the factor.
+    // (Worlds grown from one voter ask for membership changes at a floor of their own.)
     let plain_text = text
         .replace("corners = 0.4", "")
-        .replace("clock_extremes = 0.5", "");
+        .replace("clock_extremes = 0.5", "")
+        .replace("grow_from_one = 0.2", "");
     let doubled = plain_text.replace("[swarm]\n", "[swarm]\nintensity = [2.0, 2.0]\n");
     let doubled = Scenario::from_toml("swarm.toml", &doubled).unwrap();
+    let plain = Scenario::from_toml("swarm.toml", &plain_text).unwrap();
     for seed in 0..50 {
         let a = protocols::world("raft", &plain, seed).unwrap();
         let b = protocols::world("raft", &doubled, seed).unwrap();
@@ -982,4 +991,55 @@ fn swarm_on_mark_changes_only_which_faults_wait_for_which_marks() {
         waiting > 20 && plain > 5,
         "{waiting} worlds wait for marks, {plain} do not"
     );
+}
+
+/// `[swarm] grow_from_one` draws from a stream of its own: only a protocol with membership
+/// change grows worlds from one voter, about as often as the field says; a grown world
+/// starts with node 1 alone, asks for membership changes at one a second or more as they
+/// come (waiting for no leader and no mark), and loses no server for good at the heal;
+/// every other world is the one drawn without the field.
+#[test]
+fn swarm_grow_from_one_changes_only_the_worlds_it_grows() {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    assert!(text.contains("\ngrow_from_one = 0.2\n"));
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("grow_from_one = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let with = Scenario::from_toml("swarm.toml", &text).unwrap();
+    let without = Scenario::from_toml("swarm.toml", &without).unwrap();
+    let k = simulator::scenario::NEMESIS_KINDS
+        .iter()
+        .position(|&name| name == "reconfigure")
+        .unwrap();
+    let seeds = 200;
+    for entry in protocols::PROTOCOLS {
+        let mut grown = 0;
+        for seed in 0..seeds {
+            let a = entry.world(&with, seed).unwrap();
+            let b = entry.world(&without, seed).unwrap();
+            if a.options.members == Some(vec![1]) {
+                grown += 1;
+                let nem = a.nemesis.as_ref().unwrap();
+                assert!(nem.rates[k] >= 1.0, "{} seed {seed}", entry.name);
+                assert!(!nem.on_mark[k] && !nem.on_new_leader[k]);
+                assert_eq!(nem.final_loss, 0.0, "{} seed {seed}", entry.name);
+                assert_eq!(
+                    nem.on_mark.contains(&true),
+                    !nem.trigger_marks.is_empty(),
+                    "{} seed {seed}",
+                    entry.name
+                );
+            } else {
+                assert_eq!(a.to_toml(), b.to_toml(), "{} seed {seed}", entry.name);
+            }
+        }
+        if entry.membership {
+            let share = grown as f64 / seeds as f64;
+            assert!(share > 0.1 && share < 0.3, "{}: {share}", entry.name);
+        } else {
+            assert_eq!(grown, 0, "{}", entry.name);
+        }
+    }
 }

@@ -23,6 +23,9 @@ pub enum Stream {
     /// The coverage marks a `[swarm]` world's faults wait for (`[swarm] on_mark`): a stream
     /// of its own, so that the worlds drawn without them stay as they were.
     Marks,
+    /// Whether a `[swarm]` world's membership starts from one voter (`[swarm]
+    /// grow_from_one`): a stream of its own, so that the other worlds stay as they were.
+    Growth,
     Timers(u32),
 }
 
@@ -37,6 +40,7 @@ impl Stream {
             Stream::Swarm => 6,
             Stream::World => 7,
             Stream::Marks => 8,
+            Stream::Growth => 9,
             Stream::Timers(node) => 1000 + u64::from(node),
         }
     }

@@ -88,6 +88,7 @@ struct RawSwarm {
     nodes: Option<[u32; 2]>,
     observers: Option<[u32; 2]>,
     spare: Option<f64>,
+    grow_from_one: Option<f64>,
     election_timeout: Option<[Dur; 2]>,
     election_spread: Option<[Dur; 2]>,
     heartbeat_interval: Option<[Dur; 2]>,
@@ -2192,6 +2193,7 @@ fn validate_swarm(
         nodes,
         observers: swarm_count(cx, "observers", r.observers, 0, MAX_NODES)?,
         spare: swarm_chance(cx, "spare", r.spare)?,
+        grow_from_one: swarm_chance(cx, "grow_from_one", r.grow_from_one)?,
         election_timeout: swarm_durations(cx, "election_timeout", r.election_timeout, true)?,
         election_spread: swarm_durations(cx, "election_spread", r.election_spread, false)?,
         heartbeat_interval: swarm_durations(cx, "heartbeat_interval", r.heartbeat_interval, true)?,
@@ -2543,6 +2545,7 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
     line("nodes", counts(spec.nodes));
     line("observers", counts(spec.observers));
     line("spare", chance(spec.spare));
+    line("grow_from_one", chance(spec.grow_from_one));
     line("election_timeout", durs(spec.election_timeout));
     line("election_spread", durs(spec.election_spread));
     line("heartbeat_interval", durs(spec.heartbeat_interval));

@@ -33,6 +33,9 @@ pub struct SwarmSpec {
     pub observers: Option<(u32, u32)>,
     /// Probability that the highest-numbered voter starts outside the membership.
     pub spare: Option<f64>,
+    /// Probability that the membership starts as node 1 alone, the others spares that
+    /// `reconfigure` adds one by one (a cluster bootstrapped from one server).
+    pub grow_from_one: Option<f64>,
     /// The election timeout's minimum, and how much wider its maximum is.
     pub election_timeout: Option<(Duration, Duration)>,
     pub election_spread: Option<(Duration, Duration)>,
@@ -249,6 +252,37 @@ fn aim_at_marks(seed: u64, p: f64, marks: &[&str], nem: &mut NemesisSpec) {
         .collect();
     if nem.on_mark.contains(&true) {
         nem.trigger_marks = triggers;
+    }
+}
+
+/// How often, at least, a world grown from one voter asks its leader for a membership
+/// change: about one a second, so that the cluster has grown within its first seconds.
+const GROWTH_RATE: f64 = 1.0;
+
+/// `[swarm] grow_from_one`: with probability `p`, the membership starts as node 1 alone
+/// and `reconfigure` is on, at `GROWTH_RATE` or more, striking as it comes (not waiting
+/// for a leader or a mark): the cluster elects its one voter, then grows a server at a
+/// time, through the two-voter membership in which every write needs both. No server is
+/// lost for good at the final heal. Drawn from a stream of its own (`Stream::Growth`), so
+/// that the other worlds are what they were.
+fn grow_from_one(seed: u64, p: f64, sc: &Scenario, w: &mut Scenario) {
+    let mut rng = Rng::new(seed, Stream::Growth);
+    let voters = w.nodes - w.options.observers;
+    if !rng.chance(p) || voters < 2 || sc.options.members.is_some() {
+        return;
+    }
+    w.options.members = Some(vec![1]);
+    if let Some(nem) = w.nemesis.as_mut() {
+        let k = kind("reconfigure");
+        nem.rates[k] = nem.rates[k].max(GROWTH_RATE);
+        nem.on_mark[k] = false;
+        nem.on_new_leader[k] = false;
+        if !nem.on_mark.contains(&true) {
+            nem.trigger_marks.clear();
+        }
+        // A membership still of one or two at the end would be left with no quorum by a
+        // server lost for good, and liveness could not be judged.
+        nem.final_loss = 0.0;
     }
 }
 
@@ -566,6 +600,9 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     }
     if let (Some(p), Some(nem)) = (spec.on_mark, w.nemesis.as_mut()) {
         aim_at_marks(seed, p, caps.marks, nem);
+    }
+    if let (Some(p), true) = (spec.grow_from_one, caps.membership) {
+        grow_from_one(seed, p, sc, &mut w);
     }
     timely(&mut w);
     Ok(w)
