@@ -217,9 +217,23 @@ impl Paxos {
         true
     }
 
-    /// Follower: remembers when it acked heartbeat `round` of `ballot`.
+    /// Follower: remembers when it first acked heartbeat `round` of `ballot`. A lease
+    /// counts from that ack, which came before any grant for the round; a later copy of the
+    /// heartbeat (duplicated, or held back and delivered late) is not a new ask. A leader's
+    /// rounds only rise, so a round at or below the last one noted is such a copy, even
+    /// once the first ask has left this bounded list. (Noting the copy let a grant for the
+    /// round, itself held back, count from the copy: swarm seed 75484, Paxos in lease mode,
+    /// a follower that had missed a write read the value before it, 170 ms past the end of
+    /// its lease as the leader counted it.)
     pub(crate) fn note_lease_ask(&mut self, now: LocalTime, ballot: Ballot, round: u64) {
         if !self.follower_leases() {
+            return;
+        }
+        if self
+            .lease_asks
+            .back()
+            .is_some_and(|&(b, r, _)| (ballot, round) <= (b, r))
+        {
             return;
         }
         if self.lease_asks.len() >= MAX_LEASE_ASKS {
