@@ -592,13 +592,17 @@ pub fn run(args: FuzzArgs) -> u8 {
         let entry = protocols::find(&sc.protocol);
         let declared = entry.map_or(&[][..], |e| e.marks);
         // With a mutant on, its paths are paths like any other.
-        let correct_never = match entry {
-            Some(e) if args.bugs.is_empty() && sc.bugs.is_empty() => e.never_when_correct,
-            _ => &[],
+        let correct_never: Vec<&'static str> = match entry {
+            Some(e) if args.bugs.is_empty() && sc.bugs.is_empty() => declared
+                .iter()
+                .copied()
+                .filter(|m| m.contains(".bug.") || e.never_when_correct.contains(m))
+                .collect(),
+            _ => Vec::new(),
         };
         crate::emit(&marks_report(
             declared,
-            correct_never,
+            &correct_never,
             &marks_taken,
             ran,
             args.json,

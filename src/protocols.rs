@@ -38,7 +38,8 @@ pub struct Entry {
     pub observers: bool,
     /// Every coverage mark it can report (`Protocol::MARKS`).
     pub marks: &'static [&'static str],
-    /// The marks a correct run never takes (`Protocol::NEVER_WHEN_CORRECT`).
+    /// The marks a correct run never takes, besides the `.bug.` ones
+    /// (`Protocol::NEVER_WHEN_CORRECT`).
     pub never_when_correct: &'static [&'static str],
     /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
     pub options: &'static [OptionSpec],

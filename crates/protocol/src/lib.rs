@@ -132,10 +132,12 @@ pub trait Protocol: Sized {
     /// names, so that a campaign can list those no seed reached (FoundationDB's
     /// `CODE_PROBE`). A mark reported but not listed here is a defect the driver reports.
     const MARKS: &'static [&'static str] = &[];
-    /// The marks of [`Protocol::MARKS`] that a correct run never takes: paths only a mutant
-    /// takes, and guards of an invariant (each asserts unless a mutant is on) or of an input
-    /// a driver that keeps this crate's contract never gives. A campaign with no mutant on
-    /// lists them apart from the paths no seed reached, and flags a run that takes one.
+    /// The marks of [`Protocol::MARKS`] that a correct run never takes, besides those named
+    /// `<protocol>.bug.<words>` (a mutant's own, never taken by a correct run by name):
+    /// other paths only a mutant takes, and guards of an invariant (each asserts unless a
+    /// mutant is on) or of an input a driver that keeps this crate's contract never gives.
+    /// A campaign with no mutant on lists them apart from the paths no seed reached, and
+    /// flags a run that takes one.
     const NEVER_WHEN_CORRECT: &'static [&'static str] = &[];
     /// The kinds of durable write the protocol issues, as [`Protocol::write_kind`] names
     /// them: a nemesis can aim its crashes at the writes of one kind (BUGGIFY's rare

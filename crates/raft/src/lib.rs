@@ -1089,8 +1089,6 @@ impl Protocol for Raft {
     ];
     const NEVER_WHEN_CORRECT: &'static [&'static str] = &[
         // Only a mutant takes these paths.
-        "raft.bug.snapshot_before_durable",
-        "raft.bug.stale_snapshot_installed",
         "raft.committed_prior_term_by_count",
         "raft.conf_change_before_term_commit",
         "raft.no_noop_on_election",

@@ -742,15 +742,7 @@ impl Protocol for Zab {
         "zab.sync_snap_behind_compaction",
     ];
     const NEVER_WHEN_CORRECT: &'static [&'static str] = &[
-        // Only a mutant takes these paths.
-        "zab.bug.ack_newleader_before_durable",
-        "zab.bug.ack_proposal_before_ack_newleader",
-        "zab.bug.current_epoch_before_history",
-        "zab.bug.diff_instead_of_trunc",
-        "zab.bug.epoch_file_gap",
-        "zab.bug.propose_only_to_acked_newleader",
-        "zab.bug.retain_db_across_election",
-        "zab.bug.snap_in_memory_only",
+        // Only a mutant takes this path (zab.snap_in_memory_only).
         "zab.unsaved_snapshot_abandoned",
         // Invariants broken: each asserts unless a mutant is on.
         "zab.commit_of_missing_txn",
