@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use paxos::Message;
 use protocol::{ReadMode, Reply, Report};
 
 fn reads_served(c: &Cluster) -> usize {
@@ -224,4 +225,45 @@ fn a_follower_lease_runs_out_and_then_binds_the_leader_no_more() {
     let w = c.client(n(1), write("x", 2));
     c.deliver_all();
     assert_eq!(c.reply(w), Some(&Reply::Ok(protocol::OpResult::Written)));
+}
+
+#[test]
+fn a_late_copy_of_a_heartbeat_does_not_start_a_follower_lease_again() {
+    // Swarm seed 75484 (tests/paxos_follower_lease_late_copy.rs): a follower's lease counts
+    // from its first ack of the round the grant names, which came before the grant. A copy
+    // of that heartbeat, delivered late, is not a new ask, even once the first ask has
+    // left the follower's bounded list; else a late copy of the grant would count from it.
+    let mut c = followers_holding_leases(config_reading(3, ReadMode::Lease));
+    let ballot = c.leads(n(1)).expect("n1 leads");
+    let lease = protocol::lease_duration(&c.config);
+    c.advance(c.config.election_timeout.0);
+    let stale = c.client(n(3), read("x"));
+    assert!(matches!(c.reply(stale), Some(Reply::NotLeader { .. })));
+    let heartbeat = |round| Message::Heartbeat {
+        ballot,
+        round,
+        chosen_upto: 1,
+    };
+    // Twenty later rounds reach n3 and are noted: the first of them leaves its list.
+    let first = 1000;
+    for round in first..first + 20 {
+        c.send(n(1), n(3), heartbeat(round));
+    }
+    // A copy of the first, then a copy of its grant.
+    c.send(n(1), n(3), heartbeat(first));
+    c.send(
+        n(1),
+        n(3),
+        Message::LeaseGrant {
+            ballot,
+            round: first,
+            duration: lease,
+        },
+    );
+    let r = c.client(n(3), read("x"));
+    assert!(
+        matches!(c.reply(r), Some(Reply::NotLeader { .. })),
+        "no lease from a copy: {:?}",
+        c.reply(r)
+    );
 }
