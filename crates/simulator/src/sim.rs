@@ -109,6 +109,8 @@ enum Stashed<M> {
         msg: M,
         sent_at: u64,
         echo_ns: u64,
+        /// The FIFO connection it arrived on (`Wire::epoch`).
+        epoch: u32,
     },
     Timer {
         timer: TimerId,
@@ -1487,6 +1489,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg,
                 sent_at,
                 echo_ns,
+                ..
             } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
                 if self.disruption.judges() {
@@ -1542,6 +1545,25 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             // A step crashes no node, but stay safe if that ever changes.
             if self.nodes[id as usize - 1].state.is_none() {
                 break;
+            }
+            if let Stashed::Message {
+                from,
+                msg,
+                sent_at,
+                epoch,
+                ..
+            } = &item
+            {
+                if self.fifo && self.links.epoch[self.links.index(*from, id)] != *epoch {
+                    // The connection it came on was closed or reset while it waited (the
+                    // node may have closed it itself on resuming, before it read this): a
+                    // closed socket's unread data goes with it. ZAB seed 143115: a learner
+                    // that left its leader on resuming read, on its new session, the
+                    // LEADERINFO, SNAP and NEWLEADER sent to its old one.
+                    self.messages_dropped += 1;
+                    self.record(Kind::Drop, id, *from, "reset", digest(msg), *sent_at);
+                    continue;
+                }
             }
             self.perform(id, item);
         }
@@ -1833,6 +1855,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             msg,
             sent_at,
             echo_ns,
+            epoch,
             ..
         } = wire;
         let message = Stashed::Message {
@@ -1840,6 +1863,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             msg,
             sent_at,
             echo_ns,
+            epoch,
         };
         self.give(to, message);
     }
