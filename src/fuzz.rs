@@ -634,10 +634,10 @@ fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
 
 /// The coverage report: every declared mark with the number of seeds that took it, those
 /// no seed took first, then by count. `correct_never` (empty when a mutant is on) are the
-/// marks a correct run never takes (`Protocol::NEVER_WHEN_CORRECT`): they are listed
-/// last, apart from the holes, and one a seed took is flagged `UNEXPECTED`. A mark taken
-/// but not declared (a defect: the protocol's `MARKS` is out of date) is flagged
-/// `UNDECLARED`. JSON: one object.
+/// marks a correct run never takes (the `.bug.` ones and `Protocol::NEVER_WHEN_CORRECT`):
+/// they are listed last, apart from the holes, and one a seed took is flagged
+/// `UNEXPECTED`. A mark taken but not declared (a defect: the protocol's `MARKS` is out of
+/// date) is flagged `UNDECLARED`. JSON: one object.
 fn marks_report(
     declared: &[&'static str],
     correct_never: &[&'static str],
