@@ -109,8 +109,6 @@ enum Stashed<M> {
         msg: M,
         sent_at: u64,
         echo_ns: u64,
-        /// The FIFO connection it arrived on (`Wire::epoch`).
-        epoch: u32,
     },
     Timer {
         timer: TimerId,
@@ -161,7 +159,7 @@ struct Node<P: Protocol> {
     durable: P::Durable,
     incarnation: u32,
     paused: bool,
-    stash: Vec<Stashed<P::Message>>,
+    stash: VecDeque<Stashed<P::Message>>,
     clock: Clock,
     /// The clock rate the scenario gave this node (a `drift` fault's undo returns to it).
     base_rate: f64,
@@ -737,7 +735,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     durable: P::Durable::default(),
                     incarnation: 0,
                     paused: false,
-                    stash: Vec::new(),
+                    stash: VecDeque::new(),
                     clock: Clock::new(offset, rate),
                     base_rate: rate,
                     timers: ArmedTimers::default(),
@@ -1475,7 +1473,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     fn give(&mut self, id: u32, item: Stashed<P::Message>) {
         let n = &mut self.nodes[id as usize - 1];
         if n.paused {
-            n.stash.push(item);
+            n.stash.push_back(item);
         } else {
             self.perform(id, item);
         }
@@ -1489,7 +1487,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 msg,
                 sent_at,
                 echo_ns,
-                ..
             } => {
                 self.record(Kind::Recv, id, from, msg.kind(), digest(&msg), sent_at);
                 if self.disruption.judges() {
@@ -1539,33 +1536,35 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         n.paused = false;
-        let stash = std::mem::take(&mut n.stash);
         self.disruption.disturbed(id);
-        for item in stash {
+        // One at a time from the stash itself, so that a connection the node closes as it
+        // resumes takes what is still unread on it (`reset_link`).
+        while let Some(item) = self.nodes[id as usize - 1].stash.pop_front() {
             // A step crashes no node, but stay safe if that ever changes.
             if self.nodes[id as usize - 1].state.is_none() {
                 break;
             }
-            if let Stashed::Message {
-                from,
-                msg,
-                sent_at,
-                epoch,
-                ..
-            } = &item
-            {
-                if self.fifo && self.links.epoch[self.links.index(*from, id)] != *epoch {
-                    // The connection it came on was closed or reset while it waited (the
-                    // node may have closed it itself on resuming, before it read this): a
-                    // closed socket's unread data goes with it. ZAB seed 143115: a learner
-                    // that left its leader on resuming read, on its new session, the
-                    // LEADERINFO, SNAP and NEWLEADER sent to its old one.
-                    self.messages_dropped += 1;
-                    self.record(Kind::Drop, id, *from, "reset", digest(msg), *sent_at);
-                    continue;
-                }
-            }
             self.perform(id, item);
+        }
+    }
+
+    /// A paused (or resuming) node's connection to `peer` was closed or reset: what it
+    /// had not yet read from `peer` is lost with it, as a closed socket's buffer is. ZAB
+    /// seed 143115: a learner that left its leader on resuming read, on its new session,
+    /// the LEADERINFO, SNAP and NEWLEADER sent to its old one.
+    fn drop_unread(&mut self, node: u32, peer: u32) {
+        let stash = &mut self.nodes[node as usize - 1].stash;
+        if stash.is_empty() {
+            return;
+        }
+        let (lost, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(stash)
+            .into_iter()
+            .partition(|item| matches!(item, Stashed::Message { from, .. } if *from == peer));
+        self.nodes[node as usize - 1].stash = kept;
+        for item in lost {
+            if let Stashed::Message { msg, sent_at, .. } = item {
+                self.drop_msg(peer, node, &msg, sent_at, "reset");
+            }
         }
     }
 
@@ -1649,7 +1648,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             echo_ns: self.disruption.echo(from, to),
         };
         if self.links.is_cut(from, to) && !self.fifo {
-            self.drop_msg(from, to, &wire, "partition");
+            self.drop_msg(from, to, &wire.msg, wire.sent_at, "partition");
             return;
         }
         if self.links.is_clogged(from, to) || self.links.is_cut(from, to) {
@@ -1659,7 +1658,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         if self.rng_net.chance(self.loss) {
-            self.drop_msg(from, to, &wire, "loss");
+            self.drop_msg(from, to, &wire.msg, wire.sent_at, "loss");
             return;
         }
         self.transmit(from, to, wire);
@@ -1697,7 +1696,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         for (from, to, wire) in self.links.take_clear() {
             let i = self.links.index(from, to);
             if self.fifo && self.links.epoch[i] != wire.epoch {
-                self.drop_msg(from, to, &wire, "reset");
+                self.drop_msg(from, to, &wire.msg, wire.sent_at, "reset");
             } else {
                 self.transmit(from, to, wire);
             }
@@ -1751,9 +1750,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.push(self.now + latency, Ev::Deliver { from, to, wire });
     }
 
-    fn drop_msg(&mut self, from: u32, to: u32, wire: &Wire<P::Message>, why: &'static str) {
+    fn drop_msg(&mut self, from: u32, to: u32, msg: &P::Message, sent_at: u64, why: &'static str) {
         self.messages_dropped += 1;
-        self.record(Kind::Drop, to, from, why, digest(&wire.msg), wire.sent_at);
+        self.record(Kind::Drop, to, from, why, digest(msg), sent_at);
         if self.fifo && why != "reset" && why != "crashed" {
             // On a FIFO link a lost message is a broken connection, never a hole.
             self.reset_link(from, to, "reset");
@@ -1770,6 +1769,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         self.record(Kind::Reset, a, b, why, 0, 0);
         self.disruption.connection_reset(a, b);
+        self.drop_unread(a, b);
+        self.drop_unread(b, a);
         self.tell_disconnected(a, b);
         // A close reaches the far end as TCP's FIN does, on the link: one that is cut or
         // clogged holds it, ahead of what the closer sends next, until it clears. (Told
@@ -1807,7 +1808,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.hold(from, to, wire);
             } else {
                 // The partition began while the message was in flight.
-                self.drop_msg(from, to, &wire, "partition");
+                self.drop_msg(from, to, &wire.msg, wire.sent_at, "partition");
             }
             return;
         }
@@ -1816,7 +1817,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             return;
         }
         if self.links.epoch[i] != wire.epoch {
-            self.drop_msg(from, to, &wire, "reset");
+            self.drop_msg(from, to, &wire.msg, wire.sent_at, "reset");
             return;
         }
         // TCP reassembly: hand over in sequence; what arrives early waits for its turn.
@@ -1848,14 +1849,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     fn hand_over(&mut self, from: u32, to: u32, wire: Wire<P::Message>) {
         let n = &self.nodes[to as usize - 1];
         if n.state.is_none() || n.incarnation != wire.to_incarnation {
-            self.drop_msg(from, to, &wire, "crashed");
+            self.drop_msg(from, to, &wire.msg, wire.sent_at, "crashed");
             return;
         }
         let Wire {
             msg,
             sent_at,
             echo_ns,
-            epoch,
             ..
         } = wire;
         let message = Stashed::Message {
@@ -1863,7 +1863,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             msg,
             sent_at,
             echo_ns,
-            epoch,
         };
         self.give(to, message);
     }
