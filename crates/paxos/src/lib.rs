@@ -464,10 +464,13 @@ pub enum Message {
         round: u64,
         chosen_upto: u64,
     },
+    /// `at`: the acker's local time as it acked, which a lease granted for the round
+    /// counts from.
     HeartbeatAck {
         ballot: Ballot,
         round: u64,
         executed: u64,
+        at: LocalTime,
     },
     /// Every slot up to `upto` is chosen, with the value the leader of `ballot` sent.
     Chosen { ballot: Ballot, upto: u64 },
@@ -482,11 +485,13 @@ pub enum Message {
     // were: traces of runs that use neither follower leases nor storage faults keep their
     // hashes.
     /// Lease mode: the leader of `ballot` grants a read lease for `duration`, counted on
-    /// the follower's clock from when it sent its ack of heartbeat `round` (Ceph's monitor
-    /// leases, bounded by the leader's own master lease).
+    /// the follower's clock from `acked_at`, when it sent its ack of heartbeat `round`,
+    /// echoed from that ack (Ceph's monitor leases, bounded by the leader's own master
+    /// lease).
     LeaseGrant {
         ballot: Ballot,
         round: u64,
+        acked_at: LocalTime,
         duration: Duration,
     },
     /// The last page of a Promise from an acceptor whose storage is damaged: the slots at
@@ -660,6 +665,17 @@ struct PendingRead {
     round: u64,
 }
 
+/// A peer's ack of a heartbeat round, as its leader keeps it for the lease it grants.
+#[derive(Clone, Copy, Debug)]
+struct Ack {
+    round: u64,
+    /// What the peer said it had executed (true of the incarnation that sent it: the
+    /// grant reaches no later one).
+    executed: u64,
+    /// The peer's local time as it acked, which the grant echoes.
+    at: LocalTime,
+}
+
 /// Volatile state only a leader has.
 #[derive(Debug)]
 struct Leader {
@@ -682,10 +698,8 @@ struct Leader {
     round: u64,
     /// Start time (local) of each heartbeat round not yet known to be quorum-acked.
     round_started: VecDeque<(u64, LocalTime)>,
-    acked_round: BTreeMap<NodeId, u64>,
-    /// What each peer said it had executed in its ack of `acked_round` (true of the
-    /// incarnation that sent it: a grant for that round reaches only that incarnation).
-    acked_executed: BTreeMap<NodeId, u64>,
+    /// Each peer's ack of the latest round it acked.
+    acks: BTreeMap<NodeId, Ack>,
     quorum_round: u64,
     /// When the latest round a majority answered started (local time): a majority
     /// still followed this leader then.
@@ -734,9 +748,10 @@ pub struct Paxos {
     /// Lease mode, as a follower: a read lease from the leader of this ballot, until this
     /// local time; void once the node promises a higher ballot.
     follower_lease: Option<(Ballot, LocalTime)>,
-    /// Lease mode, as a follower: when (local time) it acked heartbeat `round` of a
-    /// ballot, for the grant that may answer it. The latest few only.
-    lease_asks: VecDeque<(Ballot, u64, LocalTime)>,
+    /// When (local time) this incarnation started: a lease granted to an ack sent
+    /// before it was granted to an earlier incarnation, caught up to what that one had
+    /// executed.
+    started: LocalTime,
     /// Lease mode, as a (possibly former) leader: the leases it granted, each until this
     /// local time at the latest (the holder's lease ends before this node's clock reads
     /// it). Kept across a loss of leadership: they bind what this node executes.
@@ -967,12 +982,14 @@ impl Paxos {
                 ballot,
                 round,
                 executed,
-            } => self.handle_heartbeat_ack(now, from, ballot, round, executed, out),
+                at,
+            } => self.handle_heartbeat_ack(from, ballot, round, executed, at, out),
             Message::LeaseGrant {
                 ballot,
-                round,
+                acked_at,
                 duration,
-            } => self.handle_lease_grant(ballot, round, duration),
+                ..
+            } => self.handle_lease_grant(ballot, acked_at, duration),
             Message::Chosen { ballot, upto } => {
                 // A leader of a higher ballot chose values: ours is over.
                 self.yield_to(ballot, out);
@@ -1262,7 +1279,7 @@ impl Protocol for Paxos {
                 .then(|| now + config.election_timeout.0),
             now,
             follower_lease: None,
-            lease_asks: VecDeque::new(),
+            started: now,
             lease_holders: BTreeMap::new(),
             peer_progress: BTreeMap::new(),
             peer_accepted: BTreeMap::new(),

@@ -25,13 +25,9 @@
 //!
 //! `local`: any node answers from what it executed (stale).
 
-use crate::{Ballot, Message, Paxos, PendingRead, Write};
+use crate::{Ack, Ballot, Message, Paxos, PendingRead, Write};
 use protocol::{Command, LocalTime, NodeId, Op, OpResult, Outputs, ReadMode, Reply, Report};
 use std::time::Duration;
-
-/// Most heartbeat acks a follower remembers the send time of, for the grants answering
-/// them (a grant answers the ack the leader saw last, usually the latest).
-const MAX_LEASE_ASKS: usize = 16;
 
 impl Paxos {
     pub(crate) fn client_read(
@@ -101,11 +97,11 @@ impl Paxos {
 
     pub(crate) fn handle_heartbeat_ack(
         &mut self,
-        _now: LocalTime,
         from: NodeId,
         ballot: Ballot,
         round: u64,
         executed: u64,
+        at: LocalTime,
         out: &mut Outputs<Message, Write>,
     ) {
         self.note_peer_progress(from, executed);
@@ -115,10 +111,15 @@ impl Paxos {
         if ballot != leader.ballot {
             return;
         }
-        let acked = leader.acked_round.entry(from).or_insert(0);
-        if round >= *acked {
-            *acked = round;
-            leader.acked_executed.insert(from, executed);
+        if leader.acks.get(&from).is_none_or(|a| round >= a.round) {
+            leader.acks.insert(
+                from,
+                Ack {
+                    round,
+                    executed,
+                    at,
+                },
+            );
         }
         self.update_quorum_round(out);
     }
@@ -135,7 +136,7 @@ impl Paxos {
         let mut rounds: Vec<u64> = self
             .peers
             .iter()
-            .map(|p| leader.acked_round.get(p).copied().unwrap_or(0))
+            .map(|p| leader.acks.get(p).map_or(0, |a| a.round))
             .collect();
         rounds.push(leader.round);
         rounds.sort_unstable_by(|a, b| b.cmp(a));
@@ -217,48 +218,29 @@ impl Paxos {
         true
     }
 
-    /// Follower: remembers when it first acked heartbeat `round` of `ballot`. A lease
-    /// counts from that ack, which came before any grant for the round; a later copy of the
-    /// heartbeat (duplicated, or held back and delivered late) is not a new ask. A leader's
-    /// rounds only rise, so a round at or below the last one noted is such a copy, even
-    /// once the first ask has left this bounded list. (Noting the copy let a grant for the
-    /// round, itself held back, count from the copy: swarm seed 75484, Paxos in lease mode,
-    /// a follower that had missed a write read the value before it, 170 ms past the end of
-    /// its lease as the leader counted it.)
-    pub(crate) fn note_lease_ask(&mut self, now: LocalTime, ballot: Ballot, round: u64) {
-        if !self.follower_leases() {
+    /// Follower: a lease from the leader of `ballot`, counted from `acked_at`, when this
+    /// node sent the ack the grant answers, and shrunk by the drift bound twice (this
+    /// clock may run slow where the leader's runs fast). The ack came before the grant, so
+    /// however late the grant or a copy of it arrives, the lease ends before the leader's.
+    /// It was the follower that remembered when it acked a round, until a copy of the
+    /// heartbeat, held back, was taken for the ask: counted from the copy, a late grant
+    /// outlasted the leader's lease (swarm seed 75484, a follower that had missed a write
+    /// read the value before it), and a restarted follower, which remembers no ask, would
+    /// count a grant sent to its earlier incarnation from a copy acked after the restart.
+    /// A grant to an ack of an earlier incarnation is ignored: the leader judged that one
+    /// caught up, and this one starts from its snapshot.
+    pub(crate) fn handle_lease_grant(
+        &mut self,
+        ballot: Ballot,
+        acked_at: LocalTime,
+        duration: Duration,
+    ) {
+        if ballot < self.promised || acked_at < self.started {
             return;
         }
-        if self
-            .lease_asks
-            .back()
-            .is_some_and(|&(b, r, _)| (ballot, round) <= (b, r))
-        {
-            return;
-        }
-        if self.lease_asks.len() >= MAX_LEASE_ASKS {
-            self.lease_asks.pop_front();
-        }
-        self.lease_asks.push_back((ballot, round, now));
-    }
-
-    /// Follower: a lease from the leader of `ballot`, counted from when this node acked
-    /// `round`, and shrunk by the drift bound twice (this clock may run slow where the
-    /// leader's runs fast).
-    pub(crate) fn handle_lease_grant(&mut self, ballot: Ballot, round: u64, duration: Duration) {
-        if ballot < self.promised {
-            return;
-        }
-        let Some(&(_, _, asked)) = self
-            .lease_asks
-            .iter()
-            .find(|&&(b, r, _)| b == ballot && r == round)
-        else {
-            return;
-        };
         let drift = self.config.clock_drift_bound;
         let factor = ((1.0 - drift) / (1.0 + drift)).max(0.0);
-        let until = asked + duration.mul_f64(factor);
+        let until = acked_at + duration.mul_f64(factor);
         let extends = match self.follower_lease {
             Some((b, old)) => b < ballot || until > old,
             None => true,
@@ -288,15 +270,14 @@ impl Paxos {
         let ballot = leader.ballot;
         let duration = until.since(now);
         for &p in &self.peers {
-            let Some(&round) = leader.acked_round.get(&p) else {
+            let Some(&ack) = leader.acks.get(&p) else {
                 continue;
             };
             // Caught up: it accepted a slot at or past ours (its reads then wait until it
             // executed it), or said in its ack of this very round that it executed ours. Not
             // what an earlier incarnation executed: a restart starts from the snapshot.
             let accepted = self.peer_accepted.get(&p).copied().unwrap_or(0);
-            let acked = leader.acked_executed.get(&p).copied().unwrap_or(0);
-            if accepted.max(acked) < executed {
+            if accepted.max(ack.executed) < executed {
                 continue;
             }
             let held = self.lease_holders.entry(p).or_insert(until);
@@ -306,7 +287,8 @@ impl Paxos {
                 p,
                 Message::LeaseGrant {
                     ballot,
-                    round,
+                    round: ack.round,
+                    acked_at: ack.at,
                     duration,
                 },
             );

@@ -682,13 +682,13 @@ impl Paxos {
             out.mark("paxos.heartbeat_raised_promise");
         }
         self.note_leader(now, from, out);
-        self.note_lease_ask(now, ballot, round);
         out.send(
             from,
             Message::HeartbeatAck {
                 ballot,
                 round,
                 executed: self.executed,
+                at: now,
             },
         );
         self.learn_chosen(now, from, ballot, chosen_upto, out);

@@ -438,11 +438,13 @@ fn describe_message(msg: &Message) -> String {
             ballot,
             round,
             executed,
+            ..
         } => format!("HeartbeatAck {ballot} round {round} executed {executed}"),
         Message::LeaseGrant {
             ballot,
             round,
             duration,
+            ..
         } => format!("LeaseGrant {ballot} for round {round}, {duration:?}"),
         Message::Damaged {
             ballot,
