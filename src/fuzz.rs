@@ -192,9 +192,7 @@ fn judge_seed(sc: &Scenario, bugs: &[String], swarm: bool, seed: u64) -> SeedRes
             seed,
             passed: false,
             inconclusive: false,
-            failed: vec![format!(
-                "the protocol asserted an invariant and stopped: {m}"
-            )],
+            failed: vec![format!("a panic outside any protocol step: {m}")],
             marks: Vec::new(),
         },
     }

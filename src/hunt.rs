@@ -126,8 +126,7 @@ pub fn with_events(
     Ok(rerun)
 }
 
-/// A failing seed and what failed (checker names; a protocol assertion or an aborted run
-/// in words).
+/// A failing seed and what failed (checker names; an aborted run or a panic in words).
 #[derive(Clone, Debug)]
 pub struct Found {
     pub seed: u64,
@@ -159,7 +158,7 @@ pub fn seed_failures(
         Ok((world, out)) => Ok(failed_checks(&judge(&world, &out))),
         Err(RunError::Input(m)) => Err(m),
         Err(RunError::Aborted(m)) => Ok(vec![format!("run stopped: {m}")]),
-        Err(RunError::Panicked(m)) => Ok(vec![format!("a protocol assertion: {m}")]),
+        Err(RunError::Panicked(m)) => Ok(vec![format!("a panic outside any protocol step: {m}")]),
     }
 }
 

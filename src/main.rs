@@ -399,11 +399,11 @@ fn execute(
             eprintln!("stopped: {}: {message}", sc.file);
             return Err(ExitCode::from(3));
         }
-        // A protocol's own invariant check failed (mutants can trip them): a finding, with
-        // no verdict and no trace, as the run did not finish.
+        // A panic outside every protocol step (a protocol's own assertion stops the run
+        // with a verdict and a trace instead): a bug of ours.
         Err(RunError::Panicked(message)) => {
             eprintln!(
-                "FAIL {}: the protocol asserted an invariant and stopped: {message} (no verdicts, no trace: the run did not finish)",
+                "error: {}: the run panicked outside any protocol step, a bug of the simulator: {message} (no verdicts, no trace)",
                 sc.file
             );
             return Err(ExitCode::from(1));

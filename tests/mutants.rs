@@ -74,7 +74,7 @@ fn hunt_row(row: &MutantRow, scratch: &Path) -> Result<String, String> {
     };
     let out = hunt::run_caught(&sc.protocol, &sc, &options).map_err(|_| {
         format!(
-            "seed {} ends in a protocol assertion or an aborted run: nothing to shrink",
+            "seed {} ends in an aborted run or a panic: nothing to shrink",
             found.seed
         )
     })?;

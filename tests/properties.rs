@@ -181,7 +181,7 @@ fn check(case: &Case) -> Result<(), String> {
         }
         Err(RunError::Input(m)) => Err(format!("the simulator rejects the scenario: {m}")),
         Err(RunError::Aborted(m)) => Err(format!("the run stopped: {m}")),
-        Err(RunError::Panicked(m)) => Err(format!("a protocol assertion: {m}")),
+        Err(RunError::Panicked(m)) => Err(format!("a panic outside any protocol step: {m}")),
     }
 }
 

@@ -203,7 +203,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         })
         .map(|(i, r)| (out.history.id(i).0, r.return_ns().unwrap_or(out.end_ns)))
         .collect();
-    let verdicts = vec![
+    let mut verdicts = vec![
         ("linearizability", linearizability_verdict(out)),
         (
             "acknowledged_writes",
@@ -216,16 +216,34 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         ("disruption", out.disruption.clone()),
         (
             "liveness",
-            match &out.stranded {
-                Some(why) => Verdict {
+            match (&out.stopped, &out.stranded) {
+                (Some(stop), _) => Verdict {
+                    result: Outcome::Unknown,
+                    detail: format!("not judged: {}", stopped_text(stop)),
+                },
+                (None, Some(why)) => Verdict {
                     result: Outcome::Unknown,
                     detail: format!("not judged: {why}"),
                 },
-                None => safety::liveness(events, &ops, out.last_heal_ns, within, out.end_ns),
+                (None, None) => {
+                    safety::liveness(events, &ops, out.last_heal_ns, within, out.end_ns)
+                }
             },
         ),
     ];
     let mut expectations = Vec::new();
+    // The checkers above judge what happened up to a stop: a violation in it is one in
+    // any run that goes on. What a stopped run was still to do is not judged.
+    if let Some(stop) = &out.stopped {
+        let detail = format!("n{} at {}: {}", stop.node, secs(stop.at_ns), stop.message);
+        verdicts.insert(0, (ASSERTIONS, Verdict::fail(detail.clone())));
+        expectations.push(ExpectationResult {
+            undecided: false,
+            what: "no node's own assertion fails".into(),
+            held: false,
+            detail,
+        });
+    }
     let find = |name: &str| {
         verdicts
             .iter()
@@ -296,6 +314,8 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             },
         });
     }
+    // What a run stopped by an assertion did not live to do is not judged (below).
+    let to_come = expectations.len();
     for p in &sc.expect.progress {
         let (after, within) = (p.after.as_nanos() as u64, p.within.as_nanos() as u64);
         let first = records
@@ -350,10 +370,28 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
             detail: format!("{ok} succeeded"),
         });
     }
+    if let Some(stop) = &out.stopped {
+        for e in expectations[to_come..].iter_mut().filter(|e| !e.held) {
+            e.undecided = true;
+            e.detail = format!("not judged: {}; {}", stopped_text(stop), e.detail);
+        }
+    }
     Judgement {
         verdicts,
         expectations,
     }
+}
+
+/// The verdict a run stopped by a protocol's own assertion fails (listed first, and only
+/// then).
+pub const ASSERTIONS: &str = "assertions";
+
+fn stopped_text(stop: &crate::sim::Stop) -> String {
+    format!(
+        "the run stopped at {}, on n{}'s own assertion",
+        secs(stop.at_ns),
+        stop.node
+    )
 }
 
 #[cfg(test)]

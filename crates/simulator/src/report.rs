@@ -469,6 +469,7 @@ pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
             format!("STORAGE FAULT: damaged (pick {}){d}", e.a)
         }
         Corrupt => format!("storage fault: nothing to damage (pick {})", e.a),
+        Stop => format!("STOPS THE RUN: its own {} failed{d}", e.label),
         Members => {
             let ids: Vec<String> = (0..64)
                 .filter(|i| e.b >> i & 1 == 1)

@@ -254,6 +254,25 @@ pub struct AppliedFault {
     pub outcome: Option<String>,
 }
 
+/// A protocol's own assertion that stopped a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    /// The node whose step asserted.
+    pub node: u32,
+    pub at_ns: u64,
+    /// The assertion's message.
+    pub message: String,
+}
+
+/// What a panic said (its payload, when it is text).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
 /// Everything a run produced.
 #[derive(Debug)]
 pub struct RunOutput {
@@ -295,6 +314,9 @@ pub struct RunOutput {
     /// clogs left in place. No leader-based protocol can then make progress, so liveness is
     /// not judged; the text says who was up and what each could reach.
     pub stranded: Option<String>,
+    /// Set when a protocol's own assertion stopped the run (at `end_ns`): everything
+    /// above is what happened up to it, and the last event is the stop.
+    pub stopped: Option<Stop>,
 }
 
 impl RunOutput {
@@ -456,6 +478,10 @@ pub struct Simulation<'s, P: Protocol> {
     /// Nodes lost for good (`Fault::Lose`), ascending: never restarted, and clients no
     /// longer turn to them.
     lost: Vec<u32>,
+    /// The node whose protocol code is running (`start_node`, `step`): a panic then is
+    /// that protocol's own assertion, which stops the run, not the simulator's bug.
+    stepping: Option<u32>,
+    stopped: Option<Stop>,
 }
 
 /// The server after `id` in the ring of `nodes`, skipping those lost for good (`id`'s
@@ -825,6 +851,8 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             crash_on_next_leader_ns: None,
             corrupts_drawn: 0,
             lost: Vec::new(),
+            stepping: None,
+            stopped: None,
         })
     }
 
@@ -900,8 +928,35 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    /// Runs the scenario to its end and hands back everything it recorded.
+    /// Runs the scenario to its end and hands back everything it recorded. A protocol
+    /// that panics in its own code (an assertion of an invariant: mutants can trip them)
+    /// stops the run there, and what was recorded up to it comes back with
+    /// [`RunOutput::stopped`] saying so; any other panic is the simulator's and goes on.
     pub fn run(mut self) -> Result<RunOutput, String> {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_events()));
+        match run {
+            Ok(result) => result?,
+            Err(panic) => match self.stepping.take() {
+                Some(node) => self.stop(node, panic_message(panic.as_ref())),
+                None => std::panic::resume_unwind(panic),
+            },
+        }
+        Ok(self.finish())
+    }
+
+    /// A protocol's assertion stopped the run at `node`: the last event says so.
+    fn stop(&mut self, node: u32, message: String) {
+        self.out = Outputs::new();
+        self.record(Kind::Stop, node, 0, "assertion", digest(&message), 0);
+        self.describe(|| message.clone());
+        self.stopped = Some(Stop {
+            node,
+            at_ns: self.now,
+            message,
+        });
+    }
+
+    fn run_events(&mut self) -> Result<(), String> {
         for id in 1..=self.sc.nodes {
             self.start_node(id);
         }
@@ -990,12 +1045,12 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
         }
         self.now = self.end;
-        Ok(self.finish())
+        Ok(())
     }
 
     fn finish(mut self) -> RunOutput {
         self.log.finish();
-        let end = self.end;
+        let end = self.now;
         let final_roles = self
             .nodes
             .iter()
@@ -1031,6 +1086,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             final_roles,
             last_heal_ns: self.last_heal_ns,
             stranded,
+            stopped: self.stopped,
         }
     }
 
@@ -1185,6 +1241,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         // A node starts with the initial membership unless its durable state says (and
         // reports) otherwise.
         n.members = self.config.initial_members().iter().map(|m| m.0).collect();
+        self.stepping = Some(id);
         n.state = Some(P::start(
             NodeId(id),
             &self.config,
@@ -1192,6 +1249,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             local,
             &mut out,
         ));
+        self.stepping = None;
         self.out = out;
         self.apply_outputs(id);
     }
@@ -1201,7 +1259,11 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let local = LocalTime(self.nodes[i].clock.local(self.now));
         self.disruption.step();
         match self.nodes[i].state.as_mut() {
-            Some(state) => state.step(local, input, &mut self.out),
+            Some(state) => {
+                self.stepping = Some(id);
+                state.step(local, input, &mut self.out);
+                self.stepping = None;
+            }
             None => unreachable!("step on crashed node n{id}"),
         }
         self.apply_outputs(id);

@@ -151,8 +151,11 @@ pub enum Kind {
     Members,
     /// A storage fault on crashed `node` with record choice `a`: `label` says whether the
     /// protocol damaged a record (`damaged`) or had none (`nothing_to_damage`); `b` is a
-    /// digest of what it said it damaged. Last, so the other kinds keep their numbers.
+    /// digest of what it said it damaged.
     Corrupt,
+    /// `node`'s own assertion (`label`) failed in its step and stopped the run; `a` is a
+    /// digest of its message. Last, so the other kinds keep their numbers.
+    Stop,
 }
 
 impl Kind {
@@ -180,6 +183,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::Members => "members",
             Kind::Corrupt => "corrupt",
+            Kind::Stop => "stop",
         }
     }
 }

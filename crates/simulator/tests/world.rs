@@ -991,3 +991,92 @@ fn a_run_whose_messages_multiply_stops_with_a_message_before_it_exhausts_the_mac
         "{err}"
     );
 }
+
+/// The toy, but node 2 asserts that it never receives the third append: a protocol's own
+/// invariant check, as a mutant can trip one.
+struct AssertingToy(Toy);
+
+impl Protocol for AssertingToy {
+    type Message = Msg;
+    type Durable = Durable;
+    type Write = Append;
+    const NAME: &'static str = "asserting_toy";
+    const BUGS: &'static [Bug] = &[];
+    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
+
+    fn start(
+        id: NodeId,
+        config: &Config,
+        durable: &Durable,
+        now: LocalTime,
+        out: &mut Outputs<Msg, Append>,
+    ) -> Self {
+        AssertingToy(Toy::start(id, config, durable, now, out))
+    }
+
+    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
+        if let Input::Message {
+            msg: Msg::Append { index, .. },
+            ..
+        } = &input
+        {
+            assert!(
+                self.0.id.0 != 2 || *index < 3,
+                "n2 got append {index}, which it never should"
+            );
+        }
+        self.0.step(now, input, out);
+    }
+
+    fn persist(durable: &mut Durable, write: &Append) {
+        Toy::persist(durable, write);
+    }
+
+    fn role(&self) -> (Role, u64) {
+        self.0.role()
+    }
+}
+
+#[test]
+fn a_protocol_assertion_stops_the_run_there_with_what_it_recorded_and_a_failed_verdict() {
+    let sc = scenario("");
+    let out = run_as::<AssertingToy>(&sc, 7);
+    let stop = out.stopped.clone().expect("n2 asserted");
+    assert_eq!(stop.node, 2);
+    assert_eq!(stop.message, "n2 got append 3, which it never should");
+    assert_eq!(out.end_ns, stop.at_ns);
+    assert!(stop.at_ns < 2_000_000_000, "well before the end");
+    let last = out.log.events.last().expect("events");
+    assert_eq!(
+        (last.kind, last.node, last.label, last.at_ns),
+        (Kind::Stop, 2, "assertion", stop.at_ns)
+    );
+    assert!(
+        out.history.len() >= 3,
+        "the appends' writes are in the history"
+    );
+    // The same seed stops at the same event.
+    let again = run_as::<AssertingToy>(&sc, 7);
+    assert_eq!(again.log.hash(), out.log.hash());
+    assert_eq!(again.stopped, out.stopped);
+
+    let j = simulator::judge::judge(&sc, &out);
+    assert!(!j.passed() && !j.inconclusive());
+    let v = j.verdict("assertions").expect("a verdict for the stop");
+    assert_eq!(v.result, checker::safety::Outcome::Fail);
+    assert!(v.detail.contains("n2 got append 3"), "{}", v.detail);
+    assert_eq!(j.verdicts[0].0, "assertions", "listed first");
+    assert_eq!(
+        j.verdict("liveness").map(|v| v.result),
+        Some(checker::safety::Outcome::Unknown),
+        "the run did not live to its end"
+    );
+    assert_eq!(
+        j.verdict("linearizability").map(|v| v.result),
+        Some(checker::safety::Outcome::Pass),
+        "what it recorded is judged"
+    );
+    // A run that never asserts has no such verdict.
+    let fine = simulator::judge::judge(&sc, &run(&sc, 7));
+    assert!(fine.verdict("assertions").is_none(), "{fine:?}");
+}
