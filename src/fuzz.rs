@@ -738,9 +738,9 @@ fn report_failure(sc: &Scenario, args: &FuzzArgs, result: &SeedResult, swarm: bo
     if result
         .failed
         .iter()
-        .any(|f| f.starts_with("the protocol asserted"))
+        .any(|f| f.starts_with("a panic outside"))
     {
-        // No trace can be saved from a run that stopped; the run itself is the reproduction.
+        // No trace can be saved from a run that panicked; the run itself reproduces it.
         return format!("{text}\n  Reproduce with: {rerun}");
     }
     if let Err(e) = std::fs::create_dir_all(&args.traces_dir) {
