@@ -239,7 +239,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         verdicts.insert(0, (ASSERTIONS, Verdict::fail(detail.clone())));
         expectations.push(ExpectationResult {
             undecided: false,
-            what: "no node's own assertion fails".into(),
+            what: "every node's own assertions hold".into(),
             held: false,
             detail,
         });

@@ -106,7 +106,12 @@ pub fn summary_text(
             )
         })
         .unwrap_or_default();
-    let _ = writeln!(s, "simulated {}{speed}", secs(out.end_ns));
+    let stopped = out
+        .stopped
+        .as_ref()
+        .map(|stop| format!(", stopped by n{}'s own assertion", stop.node))
+        .unwrap_or_default();
+    let _ = writeln!(s, "simulated {}{stopped}{speed}", secs(out.end_ns));
     let _ = writeln!(
         s,
         "events    {} · messages {} sent, {} dropped",

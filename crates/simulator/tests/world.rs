@@ -1076,6 +1076,12 @@ fn a_protocol_assertion_stops_the_run_there_with_what_it_recorded_and_a_failed_v
         Some(checker::safety::Outcome::Pass),
         "what it recorded is judged"
     );
+    let text = simulator::report::summary_text(&sc, &out, &j, None);
+    assert!(
+        text.contains("stopped by n2's own assertion")
+            && text.contains("FAILED  every node's own assertions hold"),
+        "{text}"
+    );
     // A run that never asserts has no such verdict.
     let fine = simulator::judge::judge(&sc, &run(&sc, 7));
     assert!(fine.verdict("assertions").is_none(), "{fine:?}");
