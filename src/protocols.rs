@@ -169,6 +169,9 @@ impl Entry {
         if self.storage_faults {
             text.push_str("; storage faults");
         }
+        if self.capabilities.deduplicates {
+            text.push_str("; client retries");
+        }
         text.push_str(&format!("; {} mutants", self.bugs.len()));
         text
     }

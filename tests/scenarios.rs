@@ -522,6 +522,12 @@ fn a_malformed_swarm_range_is_refused_naming_file_line_and_field() {
             "probability",
         ),
         (
+            "retries = [0, 1]",
+            "retries = [1, 0]",
+            "swarm.retries",
+            "min <= max",
+        ),
+        (
             "election_timeout = [\"150ms\", \"400ms\"]",
             "election_timeout = [\"400ms\", \"150ms\"]",
             "swarm.election_timeout",
@@ -1040,6 +1046,104 @@ fn swarm_grow_from_one_changes_only_the_worlds_it_grows() {
             assert!(share > 0.1 && share < 0.3, "{}: {share}", entry.name);
         } else {
             assert_eq!(grown, 0, "{}", entry.name);
+        }
+    }
+}
+
+/// `[swarm] retries` draws from a stream of its own, and only for a protocol that
+/// deduplicates commands: every world is the one drawn without the field but for its
+/// clients' retries, which are 0 for every other protocol.
+#[test]
+fn swarm_retries_are_drawn_only_for_a_protocol_that_deduplicates() {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    assert!(text.contains("\nretries = [0, 1]\n"));
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("retries = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let with = Scenario::from_toml("swarm.toml", &text).unwrap();
+    let without = Scenario::from_toml("swarm.toml", &without).unwrap();
+    for entry in protocols::PROTOCOLS {
+        let mut drawn = [0; 2];
+        for seed in 0..200 {
+            let mut a = entry.world(&with, seed).unwrap().into_owned();
+            let b = entry.world(&without, seed).unwrap();
+            drawn[a.workload.retries as usize] += 1;
+            a.workload.retries = 0;
+            assert_eq!(a.to_toml(), b.to_toml(), "{} seed {seed}", entry.name);
+        }
+        if entry.capabilities.deduplicates {
+            assert!(drawn.iter().all(|&n| n > 60), "{}: {drawn:?}", entry.name);
+        } else {
+            assert_eq!(drawn[0], 200, "{}", entry.name);
+        }
+    }
+}
+
+/// A client whose operation timed out sends it again under its id (`[workload] retries`):
+/// the operation stays open from its first invocation to its one reply, Paxos applies the
+/// command once however many of its copies are chosen, and the run passes. A protocol
+/// that does not deduplicate refuses the field, naming it.
+#[test]
+fn retried_operations_are_applied_once_and_refused_by_protocols_that_do_not_deduplicate() {
+    let text = r#"
+name = "retries"
+protocol = "paxos"
+nodes = 3
+duration = "20s"
+[network]
+latency = ["1ms", "40ms"]
+duplicate = 0.1
+[workload]
+clients = 4
+keys = 2
+timeout = "150ms"
+retries = 3
+[nemesis]
+stop = "15s"
+partition = 0.5
+pause = 0.5
+pause_duration = ["100ms", "600ms"]
+"#;
+    let sc = Scenario::from_toml("retries.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        seed: 1,
+        keep_events: true,
+        ..RunOptions::default()
+    };
+    let out = protocols::run("paxos", &sc, &options).unwrap_or_else(|e| panic!("{e:?}"));
+    let j = judge(&sc, &out);
+    assert!(j.passed(), "{j:?}");
+    assert!(out.marks.contains_key("paxos.duplicate_command_skipped"));
+    let retried: std::collections::BTreeSet<u64> = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.label == "retry")
+        .map(|e| e.a)
+        .collect();
+    assert!(retried.len() > 5, "{} operations retried", retried.len());
+    let answered = out
+        .log
+        .events
+        .iter()
+        .filter(|e| e.label == "ok" && retried.contains(&e.a))
+        .count();
+    assert!(answered > 0, "a retried operation got its reply");
+    for entry in protocols::PROTOCOLS {
+        let refused = entry.check(&sc, &options);
+        if entry.capabilities.deduplicates {
+            assert!(refused.is_ok(), "{}: {refused:?}", entry.name);
+        } else {
+            match refused {
+                Err(RunError::Input(m)) => assert!(
+                    m.contains("workload.retries") && m.contains("deduplicates"),
+                    "{}: {m}",
+                    entry.name
+                ),
+                other => panic!("{}: {other:?}", entry.name),
+            }
         }
     }
 }

@@ -1096,6 +1096,8 @@ impl Protocol for Paxos {
     ];
     const OPTIONS: &'static [OptionSpec] = &[OPTION_SNAPSHOT_EVERY];
     const STORAGE_FAULTS: bool = true;
+    // A replica applies a command chosen in two slots once (`Applied`, PMMC).
+    const DEDUPLICATES: bool = true;
 
     /// In every mode an acceptor that answered the leader refuses other proposers for the
     /// minimum election timeout (`lease_granted`), and a followed leader preempted by a

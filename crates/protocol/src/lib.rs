@@ -124,6 +124,11 @@ pub trait Protocol: Sized {
     /// observers). A driver that draws worlds (swarm testing) gives observers only to a
     /// protocol that takes them.
     const OBSERVERS: bool = false;
+    /// Whether a command handed to it again under the same id (a client that timed out
+    /// sends it once more, perhaps to another node) takes effect at most once. A driver
+    /// retries an operation under its id only with a protocol that says so; with any
+    /// other, a retry is a new operation.
+    const DEDUPLICATES: bool = false;
     /// Which of the shared `[options]` switches the protocol honours: `"pre_vote"`,
     /// `"check_quorum"`, `"backtrack"` (Raft's). A driver that draws worlds draws only
     /// these; the others would change nothing.

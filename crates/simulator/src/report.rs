@@ -465,6 +465,11 @@ pub fn timeline_line(e: &crate::trace::Event, detail: Option<&str>) -> String {
         Mark => format!("mark {}", e.label),
         Invoke => format!("client {} invokes op{}{d}", e.peer, e.a >> 10),
         Return => format!("client {} gets op{}: {}{d}", e.peer, e.a >> 10, e.label),
+        Timeout if e.label == "retry" => format!(
+            "client {} times out on op{} and sends it again, to this node",
+            e.peer,
+            e.a >> 10
+        ),
         Timeout => format!(
             "client {} gives up on op{} (indeterminate)",
             e.peer,

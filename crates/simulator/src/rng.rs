@@ -26,6 +26,9 @@ pub enum Stream {
     /// Whether a `[swarm]` world's membership starts from one voter (`[swarm]
     /// grow_from_one`): a stream of its own, so that the other worlds stay as they were.
     Growth,
+    /// How many times a `[swarm]` world's clients retry a timed-out operation (`[swarm]
+    /// retries`): a stream of its own, so that the other worlds stay as they were.
+    Retries,
     Timers(u32),
 }
 
@@ -41,6 +44,7 @@ impl Stream {
             Stream::World => 7,
             Stream::Marks => 8,
             Stream::Growth => 9,
+            Stream::Retries => 10,
             Stream::Timers(node) => 1000 + u64::from(node),
         }
     }

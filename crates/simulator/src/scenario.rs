@@ -19,6 +19,8 @@ use std::time::Duration;
 pub const MAX_NODES: u32 = 64;
 /// Largest number of simulated clients.
 pub const MAX_CLIENTS: u32 = 1000;
+/// Most times a client may send one operation again (`[workload] retries`).
+pub const MAX_RETRIES: u32 = 100;
 
 /// A scenario file that cannot be run, with where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +106,7 @@ struct RawSwarm {
     offset: Option<[SignedDur; 2]>,
     drift: Option<[f64; 2]>,
     clients: Option<[u32; 2]>,
+    retries: Option<[u32; 2]>,
     keys: Option<[u32; 2]>,
     read: Option<[f64; 2]>,
     write: Option<[f64; 2]>,
@@ -181,6 +184,7 @@ struct RawWorkload {
     think: Option<[Dur; 2]>,
     target: Option<String>,
     read_only_at: Option<Vec<u32>>,
+    retries: Option<u32>,
     start: Option<Dur>,
     stop: Option<Dur>,
 }
@@ -548,6 +552,9 @@ pub struct WorkloadSpec {
     pub target: Target,
     /// Clients whose own server (with `Target::Sticky`) is one of these only read.
     pub read_only_at: Vec<u32>,
+    /// How many times a client sends an operation that timed out again, under the same
+    /// command id, before it gives up on it (only to a protocol that deduplicates).
+    pub retries: u32,
     pub start: Duration,
     pub stop: Duration,
 }
@@ -1353,6 +1360,14 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             format!("expected at most {MAX_CLIENTS} clients, got {clients}"),
         ));
     }
+    let retries = wl.retries.unwrap_or(0);
+    if retries > MAX_RETRIES {
+        return Err(cx.err_near(
+            "retries",
+            "workload.retries",
+            format!("expected at most {MAX_RETRIES} retries, got {retries}"),
+        ));
+    }
     let keys = wl.keys.unwrap_or(3);
     if keys == 0 && clients > 0 {
         return Err(cx.err_near("keys", "workload.keys", "expected at least one key"));
@@ -1370,6 +1385,7 @@ fn validate(cx: &Ctx, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         )?,
         target,
         read_only_at,
+        retries,
         start: wl.start.map(|d| d.0).unwrap_or(Duration::ZERO),
         stop: wl.stop.map(|d| d.0).unwrap_or(duration),
     };
@@ -2209,6 +2225,7 @@ fn validate_swarm(
         offset_nanos,
         drift: swarm_fraction(cx, "drift", r.drift, 1.0)?,
         clients: swarm_count(cx, "clients", r.clients, 0, MAX_CLIENTS)?,
+        retries: swarm_count(cx, "retries", r.retries, 0, MAX_RETRIES)?,
         keys: swarm_count(cx, "keys", r.keys, 1, 1_000_000)?,
         read: swarm_fraction(cx, "read", r.read, 1000.0)?,
         write: swarm_fraction(cx, "write", r.write, 1000.0)?,
@@ -2355,6 +2372,9 @@ impl Scenario {
         if !w.read_only_at.is_empty() {
             let ids: Vec<String> = w.read_only_at.iter().map(u32::to_string).collect();
             let _ = writeln!(t, "read_only_at = [{}]", ids.join(", "));
+        }
+        if w.retries > 0 {
+            let _ = writeln!(t, "retries = {}", w.retries);
         }
         let _ = writeln!(
             t,
@@ -2565,6 +2585,7 @@ fn swarm_toml(spec: &crate::swarm::SwarmSpec) -> String {
     );
     line("drift", fracs(spec.drift));
     line("clients", counts(spec.clients));
+    line("retries", counts(spec.retries));
     line("keys", counts(spec.keys));
     line("read", fracs(spec.read));
     line("write", fracs(spec.write));

@@ -212,6 +212,9 @@ struct Client {
     home: u32,
     /// Since when the session's server has answered that it knows no leader.
     leaderless_since: Option<u64>,
+    /// How many more times the current operation may be sent again when it times out
+    /// (`[workload] retries`).
+    retries_left: u32,
 }
 
 /// A leader as the ghost record saw it.
@@ -726,6 +729,15 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if !P::STORAGE_FAULTS {
             check_no_storage_faults(sc, P::NAME)?;
         }
+        if !P::DEDUPLICATES && sc.workload.retries > 0 {
+            return Err(protocol::ConfigError {
+                field: "workload.retries".into(),
+                message: format!(
+                    "{} does not say a command handed to it twice takes effect once, so a client may not send one again under its id; set retries = 0, or run it under a protocol that deduplicates",
+                    P::NAME
+                ),
+            });
+        }
         if let Some(nem) = &sc.nemesis {
             check_kinds::<P>(
                 "crash_sending_kinds",
@@ -991,6 +1003,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 deferred_timeout: None,
                 home: 1 + c % self.sc.nodes,
                 leaderless_since: None,
+                retries_left: 0,
             });
             let think = self.think();
             self.push(start + think, Ev::ClientNext { client: c });
@@ -1988,9 +2001,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let client = &mut self.clients[c as usize];
         client.current = Some(self.history.len());
         client.target = target;
+        client.retries_left = self.sc.workload.retries;
         self.history.invoke(client.process, c, id, &op, self.now);
         self.record(Kind::Invoke, target, c, "invoke", id.0, 0);
         self.describe(|| op.to_string());
+        self.arm_timeout(c, id);
+        self.client_send(target, Command { id, op }, 0);
+    }
+
+    /// Client `c` gives up on (or sends again) operation `id` a timeout from now.
+    fn arm_timeout(&mut self, c: u32, id: OpId) {
         let at = self.now + ns(self.sc.workload.timeout);
         self.seq += 1;
         let seq = self.seq;
@@ -2002,7 +2022,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             client.deferred_timeout = None;
             self.push_keyed(at, seq, Ev::ClientTimeout { client: c, id });
         }
-        self.client_send(target, Command { id, op }, 0);
     }
 
     fn client_send(&mut self, node: u32, cmd: Command, delay_ns: u64) {
@@ -2085,6 +2104,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         };
         match reply {
             Reply::Ok(result) => self.end_op(c, h, Outcome::Ok(result), node),
+            // One attempt of an operation sent again failed: another may still apply it.
+            Reply::Error {
+                maybe_applied: false,
+                ..
+            } if self.clients[c as usize].retries_left < self.sc.workload.retries => {
+                self.end_op(c, h, Outcome::Info, node)
+            }
             Reply::Error {
                 maybe_applied: false,
                 ..
@@ -2162,7 +2188,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             );
         }
         if let Some(h) = self.current_op(c, id) {
-            self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
+            let retry = self.clients[c as usize].retries_left > 0;
+            if !retry {
+                self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
+            }
             self.clients[c as usize].leader_guess = None;
             let mut elsewhere = self.client_pick();
             if self.sc.workload.target == Target::Sticky {
@@ -2182,7 +2211,20 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 self.clients[c as usize].home = elsewhere;
             }
             self.clients[c as usize].target = elsewhere;
-            self.end_op(c, h, Outcome::Info, 0);
+            if retry {
+                // The same command, under its id, to the server the timeout picks: the
+                // operation stays open from its first invocation to its one reply.
+                self.clients[c as usize].retries_left -= 1;
+                self.record(Kind::Timeout, elsewhere, c, "retry", id.0, 0);
+                self.arm_timeout(c, id);
+                let cmd = Command {
+                    id,
+                    op: self.history.op(h),
+                };
+                self.client_send(elsewhere, cmd, 0);
+            } else {
+                self.end_op(c, h, Outcome::Info, 0);
+            }
         }
     }
 

@@ -58,6 +58,9 @@ pub struct SwarmSpec {
     /// (0: true rate; 1: the widest a correct lease survives).
     pub drift: Option<(f64, f64)>,
     pub clients: Option<(u32, u32)>,
+    /// How many times clients retry an operation that timed out, for a protocol that
+    /// deduplicates (`Protocol::DEDUPLICATES`).
+    pub retries: Option<(u32, u32)>,
     pub keys: Option<(u32, u32)>,
     pub read: Option<(f64, f64)>,
     pub write: Option<(f64, f64)>,
@@ -128,6 +131,8 @@ pub struct Capabilities {
     pub membership: bool,
     pub storage_faults: bool,
     pub observers: bool,
+    /// Whether a client may retry a command under its id (`Protocol::DEDUPLICATES`).
+    pub deduplicates: bool,
     /// The shared `[options]` switches it honours (`Protocol::SWITCHES`).
     pub switches: &'static [&'static str],
     pub options: &'static [OptionSpec],
@@ -147,6 +152,7 @@ impl Capabilities {
             links: P::LINKS,
             membership: P::SUPPORTS_MEMBERSHIP,
             storage_faults: P::STORAGE_FAULTS,
+            deduplicates: P::DEDUPLICATES,
             observers: P::OBSERVERS,
             switches: P::SWITCHES,
             options: P::OPTIONS,
@@ -604,6 +610,9 @@ pub fn draw(sc: &Scenario, caps: &Capabilities, seed: u64) -> Result<Scenario, D
     if let (Some(p), true) = (spec.grow_from_one, caps.membership) {
         grow_from_one(seed, p, sc, &mut w);
     }
+    if let (Some(r), true) = (spec.retries, caps.deduplicates) {
+        w.workload.retries = count(&mut Rng::new(seed, Stream::Retries), r);
+    }
     timely(&mut w);
     Ok(w)
 }
@@ -868,6 +877,9 @@ pub fn describe(w: &Scenario, caps: &Capabilities) -> String {
         },
         wl.read_mode.unwrap_or(protocol_default).name()
     );
+    if wl.retries > 0 {
+        let _ = write!(t, ", {} retries", wl.retries);
+    }
     if let Some(nem) = &w.nemesis {
         let mut on = Vec::new();
         let mut off = Vec::new();
