@@ -385,8 +385,18 @@ impl RowSpec {
         }
     }
 
+    /// One seed's row entry; a run a protocol's own assertion stopped did not finish, and
+    /// counts as stopped, not in the checkers' columns.
     fn run_summary(&self, seed: u64) -> Result<RunSummary, String> {
         let (world, out, j) = self.run_full(seed)?;
+        if let Some(stop) = &out.stopped {
+            return Err(format!(
+                "n{} stopped the run on its own assertion at {:.3}s: {}",
+                stop.node,
+                stop.at_ns as f64 / 1e9,
+                stop.message
+            ));
+        }
         Ok(RunSummary::of(&world, seed, &out, &j))
     }
 }

@@ -67,7 +67,7 @@ pub fn perfetto(out: &RunOutput, nodes: u32) -> Value {
                 events.push(send);
                 events.push(end);
             }
-            Kind::Fault | Kind::Crash | Kind::Restart => {
+            Kind::Fault | Kind::Crash | Kind::Restart | Kind::Stop => {
                 let name = match e.kind {
                     Kind::Fault => format!(
                         "fault: {}{}",
@@ -79,6 +79,7 @@ pub fn perfetto(out: &RunOutput, nodes: u32) -> Value {
                         }
                     ),
                     Kind::Crash => format!("crash n{}", e.node),
+                    Kind::Stop => format!("n{}'s own {} failed: the run stops", e.node, e.label),
                     _ => format!("restart n{}", e.node),
                 };
                 events.push(json!({"ph": "i", "s": "g", "pid": CLUSTER_PID, "tid": e.node, "ts": us(e.at_ns), "name": name}));
