@@ -1075,6 +1075,13 @@ fn swarm_retries_are_drawn_only_for_a_protocol_that_deduplicates() {
         }
         if entry.capabilities.deduplicates {
             assert!(drawn.iter().all(|&n| n > 60), "{}: {drawn:?}", entry.name);
+            // A drawn world written out (as `sim shrink` writes it) keeps its retries.
+            let world = (0..200)
+                .map(|seed| entry.world(&with, seed).unwrap().into_owned())
+                .find(|w| w.workload.retries > 0)
+                .unwrap();
+            let again = Scenario::from_toml("world.toml", &world.to_toml()).unwrap();
+            assert_eq!(again.workload.retries, world.workload.retries);
         } else {
             assert_eq!(drawn[0], 200, "{}", entry.name);
         }
