@@ -22,7 +22,8 @@ pub struct ExpectationResult {
 
 #[derive(Clone, Debug)]
 pub struct Judgement {
-    /// Every checker's verdict, by name, in a fixed order.
+    /// Every checker's verdict, by name, in a fixed order; first, only for a run a
+    /// protocol's own assertion stopped, the failed [`ASSERTIONS`].
     pub verdicts: Vec<(&'static str, Verdict)>,
     pub expectations: Vec<ExpectationResult>,
 }
@@ -239,7 +240,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         verdicts.insert(0, (ASSERTIONS, Verdict::fail(detail.clone())));
         expectations.push(ExpectationResult {
             undecided: false,
-            what: "every node's own assertions hold".into(),
+            what: format!("{ASSERTIONS} passes"),
             held: false,
             detail,
         });

@@ -144,7 +144,8 @@ pub enum Kind {
     Invoke,
     /// Client `peer` got a reply to operation `a` (`label`: ok, fail, info, redirect).
     Return,
-    /// Client `peer` gave up on operation `a` (timeout: indeterminate).
+    /// Client `peer` timed out on operation `a`: gave up on it (`label` "timeout": it is
+    /// indeterminate), or sent it again to `node` ("retry", `[workload] retries`).
     Timeout,
     /// `node`'s voting membership changed to `a` members, `b` their bit set (bit `i - 1`
     /// for node `i`).
