@@ -43,12 +43,17 @@ struct Toy {
     acks: Vec<BTreeSet<u32>>,
     heartbeat: std::time::Duration,
     answers_twice: bool,
+    asserts: bool,
 }
 
 /// The toy's one switch: a follower answers every heartbeat with two, so the messages in
 /// flight double with each round trip, as they did when every duplicated reply to a
 /// snapshot made Raft send the snapshot again (swarm seed 141876).
 const ANSWERS_TWICE: &str = "toy.answers_heartbeats_twice";
+
+/// The toy's other switch: node 2 asserts that it never receives the third append, a
+/// protocol's own invariant check as a mutant can trip one.
+const ASSERTS: &str = "toy.n2_asserts_at_append_3";
 
 const BEAT: TimerId = TimerId(0);
 
@@ -57,10 +62,16 @@ impl Protocol for Toy {
     type Durable = Durable;
     type Write = Append;
     const NAME: &'static str = "toy";
-    const BUGS: &'static [Bug] = &[Bug {
-        name: ANSWERS_TWICE,
-        summary: "a follower answers every heartbeat with two",
-    }];
+    const BUGS: &'static [Bug] = &[
+        Bug {
+            name: ANSWERS_TWICE,
+            summary: "a follower answers every heartbeat with two",
+        },
+        Bug {
+            name: ASSERTS,
+            summary: "node 2 asserts that it never receives the third append",
+        },
+    ];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
 
     fn start(
@@ -84,6 +95,7 @@ impl Protocol for Toy {
             acks: Vec::new(),
             heartbeat: config.heartbeat_interval,
             answers_twice: config.bug(ANSWERS_TWICE),
+            asserts: config.bug(ASSERTS),
         }
     }
 
@@ -114,6 +126,10 @@ impl Protocol for Toy {
                 from,
                 msg: Msg::Append { index, cmd },
             } => {
+                assert!(
+                    !self.asserts || self.id.0 != 2 || index < 3,
+                    "n2 got append {index}, which it never should"
+                );
                 // Reported so tests can see the order Appends arrived in.
                 out.report(Report::Apply {
                     index,
@@ -992,55 +1008,22 @@ fn a_run_whose_messages_multiply_stops_with_a_message_before_it_exhausts_the_mac
     );
 }
 
-/// The toy, but node 2 asserts that it never receives the third append: a protocol's own
-/// invariant check, as a mutant can trip one.
-struct AssertingToy(Toy);
-
-impl Protocol for AssertingToy {
-    type Message = Msg;
-    type Durable = Durable;
-    type Write = Append;
-    const NAME: &'static str = "asserting_toy";
-    const BUGS: &'static [Bug] = &[];
-    const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
-
-    fn start(
-        id: NodeId,
-        config: &Config,
-        durable: &Durable,
-        now: LocalTime,
-        out: &mut Outputs<Msg, Append>,
-    ) -> Self {
-        AssertingToy(Toy::start(id, config, durable, now, out))
-    }
-
-    fn step(&mut self, now: LocalTime, input: Input<Msg>, out: &mut Outputs<Msg, Append>) {
-        if let Input::Message {
-            msg: Msg::Append { index, .. },
-            ..
-        } = &input
-        {
-            assert!(
-                self.0.id.0 != 2 || *index < 3,
-                "n2 got append {index}, which it never should"
-            );
-        }
-        self.0.step(now, input, out);
-    }
-
-    fn persist(durable: &mut Durable, write: &Append) {
-        Toy::persist(durable, write);
-    }
-
-    fn role(&self) -> (Role, u64) {
-        self.0.role()
-    }
-}
-
 #[test]
 fn a_protocol_assertion_stops_the_run_there_with_what_it_recorded_and_a_failed_verdict() {
     let sc = scenario("");
-    let out = run_as::<AssertingToy>(&sc, 7);
+    let asserting = RunOptions {
+        seed: 7,
+        keep_events: true,
+        bugs: vec![ASSERTS.into()],
+        ..RunOptions::default()
+    };
+    let run_asserting = || {
+        Simulation::<Toy>::new(&sc, &asserting)
+            .expect("config")
+            .run()
+            .expect("run")
+    };
+    let out = run_asserting();
     let stop = out.stopped.clone().expect("n2 asserted");
     assert_eq!(stop.node, 2);
     assert_eq!(stop.message, "n2 got append 3, which it never should");
@@ -1056,7 +1039,7 @@ fn a_protocol_assertion_stops_the_run_there_with_what_it_recorded_and_a_failed_v
         "the appends' writes are in the history"
     );
     // The same seed stops at the same event.
-    let again = run_as::<AssertingToy>(&sc, 7);
+    let again = run_asserting();
     assert_eq!(again.log.hash(), out.log.hash());
     assert_eq!(again.stopped, out.stopped);
 
