@@ -999,6 +999,24 @@ fn swarm_on_mark_changes_only_which_faults_wait_for_which_marks() {
     );
 }
 
+/// `scenarios/swarm.toml` as it is, and without its line `line` (which it must have).
+fn swarm_with_and_without(line: &str) -> (Scenario, Scenario) {
+    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
+    assert!(
+        text.contains(&format!("\n{line}\n")),
+        "swarm.toml has {line}"
+    );
+    let without: String = text
+        .lines()
+        .filter(|l| *l != line)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (
+        Scenario::from_toml("swarm.toml", &text).unwrap(),
+        Scenario::from_toml("swarm.toml", &without).unwrap(),
+    )
+}
+
 /// `[swarm] grow_from_one` draws from a stream of its own: only a protocol with membership
 /// change grows worlds from one voter, about as often as the field says; a grown world
 /// starts with node 1 alone, asks for membership changes at one a second or more as they
@@ -1006,15 +1024,7 @@ fn swarm_on_mark_changes_only_which_faults_wait_for_which_marks() {
 /// every other world is the one drawn without the field.
 #[test]
 fn swarm_grow_from_one_changes_only_the_worlds_it_grows() {
-    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
-    assert!(text.contains("\ngrow_from_one = 0.2\n"));
-    let without: String = text
-        .lines()
-        .filter(|l| !l.starts_with("grow_from_one = "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let with = Scenario::from_toml("swarm.toml", &text).unwrap();
-    let without = Scenario::from_toml("swarm.toml", &without).unwrap();
+    let (with, without) = swarm_with_and_without("grow_from_one = 0.2");
     let k = simulator::scenario::NEMESIS_KINDS
         .iter()
         .position(|&name| name == "reconfigure")
@@ -1055,15 +1065,7 @@ fn swarm_grow_from_one_changes_only_the_worlds_it_grows() {
 /// clients' retries, which are 0 for every other protocol.
 #[test]
 fn swarm_retries_are_drawn_only_for_a_protocol_that_deduplicates() {
-    let text = std::fs::read_to_string(scenarios_dir().join("swarm.toml")).unwrap();
-    assert!(text.contains("\nretries = [0, 1]\n"));
-    let without: String = text
-        .lines()
-        .filter(|l| !l.starts_with("retries = "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let with = Scenario::from_toml("swarm.toml", &text).unwrap();
-    let without = Scenario::from_toml("swarm.toml", &without).unwrap();
+    let (with, without) = swarm_with_and_without("retries = [0, 1]");
     for entry in protocols::PROTOCOLS {
         let mut drawn = [0; 2];
         for seed in 0..200 {
