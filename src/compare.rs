@@ -390,12 +390,7 @@ impl RowSpec {
     fn run_summary(&self, seed: u64) -> Result<RunSummary, String> {
         let (world, out, j) = self.run_full(seed)?;
         if let Some(stop) = &out.stopped {
-            return Err(format!(
-                "n{} stopped the run on its own assertion at {:.3}s: {}",
-                stop.node,
-                stop.at_ns as f64 / 1e9,
-                stop.message
-            ));
+            return Err(format!("stopped on its own assertion, {stop}"));
         }
         Ok(RunSummary::of(&world, seed, &out, &j))
     }

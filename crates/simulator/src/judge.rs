@@ -236,7 +236,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     // The checkers above judge what happened up to a stop: a violation in it is one in
     // any run that goes on. What a stopped run was still to do is not judged.
     if let Some(stop) = &out.stopped {
-        let detail = format!("n{} at {}: {}", stop.node, secs(stop.at_ns), stop.message);
+        let detail = stop.to_string();
         verdicts.insert(0, (ASSERTIONS, Verdict::fail(detail.clone())));
         expectations.push(ExpectationResult {
             undecided: false,

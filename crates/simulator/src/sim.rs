@@ -267,6 +267,19 @@ pub struct Stop {
     pub message: String,
 }
 
+impl std::fmt::Display for Stop {
+    /// `n2 at 6.551s: <message>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "n{} at {:.3}s: {}",
+            self.node,
+            self.at_ns as f64 / 1e9,
+            self.message
+        )
+    }
+}
+
 /// What a panic said (its payload, when it is text).
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -2189,9 +2202,6 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
         if let Some(h) = self.current_op(c, id) {
             let retry = self.clients[c as usize].retries_left > 0;
-            if !retry {
-                self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
-            }
             self.clients[c as usize].leader_guess = None;
             let mut elsewhere = self.client_pick();
             if self.sc.workload.target == Target::Sticky {
@@ -2223,6 +2233,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 };
                 self.client_send(elsewhere, cmd, 0);
             } else {
+                self.record(Kind::Timeout, 0, c, "timeout", id.0, 0);
                 self.end_op(c, h, Outcome::Info, 0);
             }
         }
