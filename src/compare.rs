@@ -523,7 +523,12 @@ pub fn rows_for(
                     .unwrap_or_else(|| entry.default_read_mode()),
                 false,
             )],
-            Some(ReadModes::All) => entry.read_modes.iter().map(|m| (*m, true)).collect(),
+            Some(ReadModes::All) => entry
+                .capabilities
+                .read_modes
+                .iter()
+                .map(|m| (*m, true))
+                .collect(),
             Some(ReadModes::Only(list)) => list
                 .iter()
                 .filter(|m| entry.serves(**m))
@@ -531,7 +536,12 @@ pub fn rows_for(
                 .collect(),
         };
         if chosen.is_empty() {
-            let served: Vec<&str> = entry.read_modes.iter().map(|m| m.name()).collect();
+            let served: Vec<&str> = entry
+                .capabilities
+                .read_modes
+                .iter()
+                .map(|m| m.name())
+                .collect();
             rows.push(RowSpec {
                 scenario: base,
                 path: path.to_path_buf(),

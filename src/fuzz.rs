@@ -588,7 +588,7 @@ pub fn run(args: FuzzArgs) -> u8 {
     }
     if args.marks {
         let entry = protocols::find(&sc.protocol);
-        let declared = entry.map_or(&[][..], |e| e.marks);
+        let declared = entry.map_or(&[][..], |e| e.capabilities.marks);
         // With a mutant on, its paths are paths like any other.
         let correct_never: Vec<&'static str> = match entry {
             Some(e) if args.bugs.is_empty() && sc.bugs.is_empty() => declared

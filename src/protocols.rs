@@ -5,7 +5,7 @@
 //! Adding a protocol is one line in [`PROTOCOLS`], plus its crate as a workspace member
 //! and a dependency in Cargo.toml (docs/adding-a-protocol.md).
 
-use protocol::{Bug, ConfigError, LinkKind, OptionSpec, Protocol, ReadMode};
+use protocol::{Bug, ConfigError, LinkKind, Protocol, ReadMode};
 use simulator::sim::RunOutput;
 use simulator::swarm::Capabilities;
 use simulator::{RunOptions, Scenario, Simulation};
@@ -25,25 +25,12 @@ pub struct Entry {
     pub name: &'static str,
     /// The mutants it can switch on (`Protocol::BUGS`).
     pub bugs: &'static [Bug],
-    /// The read modes it serves (`Protocol::READ_MODES`).
-    pub read_modes: &'static [ReadMode],
-    /// The links it assumes between peers (`Protocol::LINKS`).
-    pub links: LinkKind,
-    /// Whether it changes its voting membership at run time (`Protocol::SUPPORTS_MEMBERSHIP`).
-    pub membership: bool,
-    /// Whether it models storage faults, so that scenarios may `corrupt` its durable
-    /// records (`Protocol::STORAGE_FAULTS`).
-    pub storage_faults: bool,
-    /// Whether it takes non-voting observers (`Protocol::OBSERVERS`).
-    pub observers: bool,
-    /// Every coverage mark it can report (`Protocol::MARKS`).
-    pub marks: &'static [&'static str],
     /// The marks a correct run never takes, besides the `.bug.` ones
     /// (`Protocol::NEVER_WHEN_CORRECT`).
     pub never_when_correct: &'static [&'static str],
-    /// Its own options, set in a scenario's `[options.NAME]` table (`Protocol::OPTIONS`).
-    pub options: &'static [OptionSpec],
-    /// What drawing a swarm world for it needs to know.
+    /// What it can do: read modes, links, membership, storage faults, observers, client
+    /// retries, options, kinds of write and message, coverage marks (what drawing a swarm
+    /// world for it needs to know, too).
     pub capabilities: Capabilities,
     run: fn(&Scenario, &RunOptions) -> Result<RunOutput, RunError>,
     check: fn(&Scenario, &RunOptions) -> Result<(), RunError>,
@@ -54,14 +41,7 @@ const fn entry<P: Protocol>() -> Entry {
     Entry {
         name: P::NAME,
         bugs: P::BUGS,
-        read_modes: P::READ_MODES,
-        links: P::LINKS,
-        membership: P::SUPPORTS_MEMBERSHIP,
-        storage_faults: P::STORAGE_FAULTS,
-        observers: P::OBSERVERS,
-        marks: P::MARKS,
         never_when_correct: P::NEVER_WHEN_CORRECT,
-        options: P::OPTIONS,
         capabilities: Capabilities::of::<P>(),
         run: run_as::<P>,
         check: check_as::<P>,
@@ -143,30 +123,35 @@ impl Entry {
 
     /// Whether it serves read mode `mode`.
     pub fn serves(&self, mode: ReadMode) -> bool {
-        self.read_modes.contains(&mode)
+        self.capabilities.read_modes.contains(&mode)
     }
 
     /// The read mode a scenario that names none runs with.
     pub fn default_read_mode(&self) -> ReadMode {
-        ReadMode::default_for(self.read_modes)
+        ReadMode::default_for(self.capabilities.read_modes)
     }
 
     /// What it can do, in one line (for help texts).
     pub fn describe(&self) -> String {
-        let modes: Vec<&str> = self.read_modes.iter().map(|m| m.name()).collect();
+        let modes: Vec<&str> = self
+            .capabilities
+            .read_modes
+            .iter()
+            .map(|m| m.name())
+            .collect();
         let mut text = format!(
             "read modes {} (default {}); {} links",
             modes.join(", "),
             self.default_read_mode().name(),
-            match self.links {
+            match self.capabilities.links {
                 LinkKind::Datagram => "datagram",
                 LinkKind::Fifo => "FIFO",
             }
         );
-        if self.membership {
+        if self.capabilities.membership {
             text.push_str("; membership changes");
         }
-        if self.storage_faults {
+        if self.capabilities.storage_faults {
             text.push_str("; storage faults");
         }
         if self.capabilities.deduplicates {
@@ -276,7 +261,7 @@ pub fn value_parser() -> clap::builder::PossibleValuesParser {
 pub fn read_mode_help() -> String {
     let mut text = String::from("Override the scenario's read mode. Each protocol serves its own:");
     for e in PROTOCOLS {
-        let modes: Vec<&str> = e.read_modes.iter().map(|m| m.name()).collect();
+        let modes: Vec<&str> = e.capabilities.read_modes.iter().map(|m| m.name()).collect();
         text.push_str(&format!("\n  {:<6} {}", e.name, modes.join(", ")));
     }
     text
@@ -286,12 +271,12 @@ pub fn read_mode_help() -> String {
 pub fn options_help() -> String {
     let mut text = String::new();
     for e in PROTOCOLS {
-        if e.options.is_empty() {
+        if e.capabilities.options.is_empty() {
             text.push_str(&format!("\n  [options.{}]  (none)", e.name));
             continue;
         }
         text.push_str(&format!("\n  [options.{}]", e.name));
-        for o in e.options {
+        for o in e.capabilities.options {
             text.push_str(&format!(
                 "\n    {} = {}  ({}; default {})",
                 o.name,

@@ -533,7 +533,7 @@ fn a_protocol_option_of_the_wrong_kind_exits_2_naming_file_line_field_and_kind()
     // with a toy protocol).
     let dir = temp_dir("option-kinds");
     for entry in protocols::PROTOCOLS {
-        for spec in entry.options {
+        for spec in entry.capabilities.options {
             let wrong = match spec.kind {
                 protocol::OptionKind::Bool => "\"yes\"",
                 protocol::OptionKind::Count => "-1",

@@ -56,10 +56,10 @@ fn every_mark_a_protocol_writes_is_declared_and_every_declared_mark_is_written()
         let mut text = String::new();
         sources(&root.join(p.name).join("src"), &mut text);
         let bugs: BTreeSet<&str> = p.bugs.iter().map(|b| b.name).collect();
-        let declared: BTreeSet<&str> = p.marks.iter().copied().collect();
+        let declared: BTreeSet<&str> = p.capabilities.marks.iter().copied().collect();
         assert_eq!(
             declared.len(),
-            p.marks.len(),
+            p.capabilities.marks.len(),
             "{}: MARKS lists a mark twice",
             p.name
         );

@@ -304,6 +304,7 @@ fn every_checker_passes_for_every_protocol_in_generated_scenarios() {
 /// The linearizable read modes a protocol serves (what `scenarios/swarm.toml` lists).
 fn read_modes(protocol: &Entry) -> Vec<ReadMode> {
     protocol
+        .capabilities
         .read_modes
         .iter()
         .copied()
@@ -382,8 +383,8 @@ fn drawn_worlds_parse_and_cover_every_fault_kind_and_option() {
         }
         for kind in NEMESIS_KINDS {
             let has = match kind {
-                "reconfigure" => protocol.membership,
-                "corrupt" => protocol.storage_faults,
+                "reconfigure" => protocol.capabilities.membership,
+                "corrupt" => protocol.capabilities.storage_faults,
                 _ => true,
             };
             if has {
@@ -397,7 +398,7 @@ fn drawn_worlds_parse_and_cover_every_fault_kind_and_option() {
         for mode in read_modes(protocol) {
             want.push(format!("{name} read_mode {}", mode.name()));
         }
-        let datagram = protocol.links == LinkKind::Datagram;
+        let datagram = protocol.capabilities.links == LinkKind::Datagram;
         let lossy = format!("{name} loses, duplicates and reorders");
         if datagram {
             want.push(lossy);
@@ -405,13 +406,13 @@ fn drawn_worlds_parse_and_cover_every_fault_kind_and_option() {
             never.push(lossy);
         }
         let spare = format!("{name} spare");
-        if protocol.membership {
+        if protocol.capabilities.membership {
             want.push(spare);
         } else {
             never.push(spare);
         }
         let observers = format!("{name} observers");
-        if protocol.observers {
+        if protocol.capabilities.observers {
             want.push(observers);
         } else {
             never.push(observers);

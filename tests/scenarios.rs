@@ -476,7 +476,7 @@ fn a_storage_fault_is_refused_naming_its_field_by_exactly_the_protocols_without_
         let sc = Scenario::from_toml("corrupt.toml", &format!("{base}{extra}"))
             .unwrap_or_else(|e| panic!("{e}"));
         for entry in protocols::PROTOCOLS {
-            match (entry.storage_faults, entry.check(&sc, &options)) {
+            match (entry.capabilities.storage_faults, entry.check(&sc, &options)) {
                 (true, Ok(())) => {}
                 (false, Err(RunError::Input(m))) => assert_eq!(
                     m,
@@ -1051,7 +1051,7 @@ fn swarm_grow_from_one_changes_only_the_worlds_it_grows() {
                 assert_eq!(a.to_toml(), b.to_toml(), "{} seed {seed}", entry.name);
             }
         }
-        if entry.membership {
+        if entry.capabilities.membership {
             let share = grown as f64 / seeds as f64;
             assert!(share > 0.1 && share < 0.3, "{}: {share}", entry.name);
         } else {
