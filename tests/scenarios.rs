@@ -1156,3 +1156,28 @@ pause_duration = ["100ms", "600ms"]
         }
     }
 }
+
+/// `swarm_soak.toml` is `swarm.toml` in longer worlds: the same ranges and faults, field
+/// for field; only its name, description and length differ, and its faults end as long
+/// before the run does.
+#[test]
+fn the_soak_scenario_is_the_swarm_in_longer_worlds() {
+    let table = |name: &str| -> toml::Table {
+        let text = std::fs::read_to_string(scenarios_dir().join(name)).unwrap();
+        let mut table: toml::Table = text.parse().unwrap();
+        for key in ["name", "description", "duration"] {
+            assert!(table.remove(key).is_some(), "{name} has {key}");
+        }
+        let nemesis = table.get_mut("nemesis").and_then(|n| n.as_table_mut());
+        assert!(
+            nemesis.unwrap().remove("stop").is_some(),
+            "{name} has nemesis.stop"
+        );
+        table
+    };
+    assert_eq!(table("swarm.toml"), table("swarm_soak.toml"));
+    let [swarm, soak] = ["swarm.toml", "swarm_soak.toml"].map(|f| load(&scenarios_dir().join(f)));
+    let calm = |sc: &Scenario| sc.duration - sc.nemesis.as_ref().unwrap().stop;
+    assert_eq!(calm(&swarm), calm(&soak));
+    assert_eq!(soak.duration.as_secs(), 30 * swarm.duration.as_secs());
+}

@@ -713,12 +713,16 @@ impl<'h> Search<'h> {
     /// determinate write. So a run of indeterminate ops goes on only by cas, each
     /// comparing against the state the one before it made (a write needs nothing before
     /// it), and ends at a determinate op that can come next: one called before the first
-    /// return still to place (placing indeterminate ops moves no return). That op is a
-    /// write or a failed cas, which take any state, or a read or a cas that succeeded,
-    /// which take only the state it returned or compared against. When every determinate
-    /// op that can come next is one of the latter and no chain of indeterminate cas still
-    /// open leads from `next` to a state one of them takes, no order of that shape places
-    /// the op here. Without the rule, a long outage, through which clients timed out
+    /// return still to place (placing indeterminate ops moves no return). A read or a cas
+    /// that succeeded takes only the state it returned or compared against; a cas that
+    /// failed its compare needs the op before it only to leave the value it compared
+    /// against, so the chain passes through that value (or leaves it with the op placed
+    /// here); a write takes any state, after the lowest open only, and what is placed
+    /// between here and there is cas, so not while a write lower in rank is open. When no
+    /// chain of indeterminate cas still open leads from `next` to a state one of those
+    /// ops takes, no order of that shape places the op here. (Cas set aside in between
+    /// change nothing, and the walk over-approximates: it counts each cas whatever the
+    /// chain placed before it.) Without the rule, a long outage, through which clients timed out
     /// hundreds of writes and cas that the reads after it show never took effect, made
     /// the search try every chain of them before each of those reads (raft seed 89 of
     /// 600 s swarm worlds: 214 operations on one key, 34 of them determinate, 32 million
@@ -746,15 +750,8 @@ impl<'h> Search<'h> {
             let takes = match (op.f, op.cas_ok) {
                 (Func::Read, _) if op.out != u32::MAX => op.out,
                 (Func::Cas, Some(true)) => op.a,
-                // A cas that failed its compare needs the op before it only to move the
-                // state off the value it compared against: the chain passes through that
-                // value, or leaves it with the op placed here.
                 (Func::Cas, Some(false)) if self.state == op.a => return true,
                 (Func::Cas, Some(false)) => op.a,
-                // A write follows an indeterminate op only when that op is the lowest in
-                // rank still open. Ops placed after the op placed here are cas (in the
-                // chain, or set aside), so while a write lower in rank is open, no chain
-                // from here ends at a determinate write.
                 (Func::Write, _) => match self.lowest_open_but(placing) {
                     Some(l) if self.sops[l].f == Func::Write => continue,
                     _ => return true,
