@@ -536,12 +536,7 @@ pub fn rows_for(
                 .collect(),
         };
         if chosen.is_empty() {
-            let served: Vec<&str> = entry
-                .capabilities
-                .read_modes
-                .iter()
-                .map(|m| m.name())
-                .collect();
+            let served = entry.read_mode_names();
             rows.push(RowSpec {
                 scenario: base,
                 path: path.to_path_buf(),

@@ -131,14 +131,18 @@ impl Entry {
         ReadMode::default_for(self.capabilities.read_modes)
     }
 
-    /// What it can do, in one line (for help texts).
-    pub fn describe(&self) -> String {
-        let modes: Vec<&str> = self
-            .capabilities
+    /// The names of the read modes it serves.
+    pub fn read_mode_names(&self) -> Vec<&'static str> {
+        self.capabilities
             .read_modes
             .iter()
             .map(|m| m.name())
-            .collect();
+            .collect()
+    }
+
+    /// What it can do, in one line (for help texts).
+    pub fn describe(&self) -> String {
+        let modes = self.read_mode_names();
         let mut text = format!(
             "read modes {} (default {}); {} links",
             modes.join(", "),
@@ -261,7 +265,7 @@ pub fn value_parser() -> clap::builder::PossibleValuesParser {
 pub fn read_mode_help() -> String {
     let mut text = String::from("Override the scenario's read mode. Each protocol serves its own:");
     for e in PROTOCOLS {
-        let modes: Vec<&str> = e.capabilities.read_modes.iter().map(|m| m.name()).collect();
+        let modes = e.read_mode_names();
         text.push_str(&format!("\n  {:<6} {}", e.name, modes.join(", ")));
     }
     text
