@@ -2,11 +2,13 @@
 //! lists, for every mutant of every protocol, the first seed of `scenarios/swarm.toml` at
 //! which it fails with its table row's checker (what `sim mutants --scenario
 //! scenarios/swarm.toml` reports), or why the swarm does not find it within the budget
-//! yet. This test replays each find: the seed is within the budget, the mutant fails it
-//! with the row's checker, and the same seed without the mutant does not fail that way
-//! (a find that is the correct protocol's own failure is no find). A change to the swarm,
-//! the simulator or a protocol that loses a find, or moves it past the budget, fails here
-//! by name; re-measure and update the file (docs/fuzzing.md says how).
+//! yet, and then the first seed of `scenarios/swarm_soak.toml` (the same ranges in
+//! thirty-minute worlds) that finds it. This test replays each find: the seed is within
+//! the budget, the mutant fails it with the row's checker, and the same seed without the
+//! mutant does not fail that way (a find that is the correct protocol's own failure is no
+//! find). A change to the swarm, the simulator or a protocol that loses a find, or moves
+//! it past the budget, fails here by name; re-measure and update the file (docs/fuzzing.md
+//! says how).
 
 mod common;
 
@@ -30,6 +32,9 @@ struct Find {
     bug: String,
     seed: Option<u64>,
     unreached: Option<String>,
+    /// For a mutant the swarm misses: the first seed of `scenarios/swarm_soak.toml` (the
+    /// swarm's ranges in thirty-minute worlds) that finds it.
+    soak_seed: Option<u64>,
 }
 
 #[test]
@@ -39,6 +44,7 @@ fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why
     let finds: Finds = toml::from_str(&text).unwrap_or_else(|e| panic!("swarm_finds.toml: {e}"));
     let table = hunt::load_table(&root.join(hunt::MUTANT_TABLE)).unwrap();
     let swarm = Scenario::load(&root.join("scenarios/swarm.toml")).unwrap();
+    let soak = Scenario::load(&root.join("scenarios/swarm_soak.toml")).unwrap();
     let listed: BTreeSet<&str> = finds.find.iter().map(|f| f.bug.as_str()).collect();
     assert_eq!(listed.len(), finds.find.len(), "a mutant is listed twice");
     for entry in sim::protocols::PROTOCOLS {
@@ -52,46 +58,57 @@ fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why
     }
     let mut found = 0;
     let mut problems = Vec::new();
+    // Whether `scenario` at `seed` is a find of `bug`: it fails the row's checker with the
+    // mutant and not without it (a find that is the correct protocol's own failure is no
+    // find).
+    let mut replay = |scenario: &Scenario, what: &str, bug: &str, seed: u64| {
+        let row = table
+            .iter()
+            .find(|r| r.bug == bug)
+            .unwrap_or_else(|| panic!("{bug} has no row in the mutant table"));
+        assert!(
+            seed < BUDGET,
+            "{bug}: {what} seed {seed} is past the budget of {BUDGET}"
+        );
+        let mut sc = scenario.clone();
+        sc.protocol = row.protocol.clone();
+        let with = hunt::seed_failures(&sc, &[bug.to_string()], seed, false).unwrap();
+        let without = hunt::seed_failures(&sc, &[], seed, false).unwrap();
+        if !hunt::caught(&with, &row.caught_by) {
+            problems.push(format!(
+                "{bug}: {what} seed {seed} no longer fails {} (it fails: {with:?})",
+                row.caught_by
+            ));
+            false
+        } else if hunt::caught(&without, &row.caught_by) {
+            problems.push(format!(
+                "{bug}: {what} seed {seed} fails {} without the mutant too: not a find",
+                row.caught_by
+            ));
+            false
+        } else {
+            true
+        }
+    };
+    let mut soaked = 0;
     for f in &finds.find {
-        match (f.seed, &f.unreached) {
-            (Some(seed), None) => {
-                let row = table
-                    .iter()
-                    .find(|r| r.bug == f.bug)
-                    .unwrap_or_else(|| panic!("{} has no row in the mutant table", f.bug));
-                assert!(
-                    seed < BUDGET,
-                    "{}: seed {seed} is past the budget of {BUDGET}",
-                    f.bug
-                );
-                let mut sc = swarm.clone();
-                sc.protocol = row.protocol.clone();
-                let with =
-                    hunt::seed_failures(&sc, std::slice::from_ref(&f.bug), seed, false).unwrap();
-                let without = hunt::seed_failures(&sc, &[], seed, false).unwrap();
-                if !hunt::caught(&with, &row.caught_by) {
-                    problems.push(format!(
-                        "{}: swarm seed {seed} no longer fails {} (it fails: {with:?})",
-                        f.bug, row.caught_by
-                    ));
-                } else if hunt::caught(&without, &row.caught_by) {
-                    problems.push(format!(
-                        "{}: swarm seed {seed} fails {} without the mutant too: not a find",
-                        f.bug, row.caught_by
-                    ));
-                } else {
-                    found += 1;
+        match (f.seed, &f.unreached, f.soak_seed) {
+            (Some(seed), None, None) => found += usize::from(replay(&swarm, "swarm", &f.bug, seed)),
+            (None, Some(why), soak_seed) => {
+                assert!(!why.trim().is_empty(), "{}: unreached says nothing", f.bug);
+                if let Some(seed) = soak_seed {
+                    soaked += usize::from(replay(&soak, "soak", &f.bug, seed));
                 }
             }
-            (None, Some(why)) => {
-                assert!(!why.trim().is_empty(), "{}: unreached says nothing", f.bug)
-            }
-            _ => panic!("{}: expected either seed or unreached", f.bug),
+            _ => panic!(
+                "{}: expected either seed, or unreached (and perhaps soak_seed)",
+                f.bug
+            ),
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     println!(
-        "the swarm finds {found} of {} mutants within {BUDGET} seeds",
+        "the swarm finds {found} of {} mutants within {BUDGET} seeds; its soak worlds {soaked} of the rest",
         finds.find.len()
     );
 }
