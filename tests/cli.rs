@@ -621,7 +621,7 @@ fn a_run_over_its_memory_budget_stops_with_exit_3_and_a_message_naming_the_optio
     // Within the budget, a watched run is the same run.
     let out = sim(&["run", scenario, "--max-memory", "20GiB", "--json"], &dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("9ca08889ad4fa1df"));
+    assert!(text(&out.stdout).contains("08521d74ae33f0f7"));
 }
 
 #[test]
@@ -658,7 +658,7 @@ fn a_run_over_its_event_budget_stops_with_exit_3_and_the_budget_can_be_raised() 
         &dir,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("9ca08889ad4fa1df"));
+    assert!(text(&out.stdout).contains("08521d74ae33f0f7"));
 }
 
 #[test]

@@ -376,6 +376,7 @@ impl Raft {
                 shipping: Shipping::Probe { paused: false },
                 recent_active: false,
                 acked_round: 0,
+                misses: 0,
             })
             .collect();
         let mut round_started = VecDeque::new();

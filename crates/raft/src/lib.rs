@@ -30,7 +30,9 @@
 //!
 //! Replication follows etcd's progress states: a follower whose match point is unknown
 //! is probed one AppendEntries at a time (walking back a whole conflicting term per
-//! rejection), one that matched is streamed to optimistically, in batches of at most
+//! rejection, and after the follower's commit index once that walk has missed
+//! [`PROBE_MISSES_BEFORE_COMMIT_INDEX`] times), one
+//! that matched is streamed to optimistically, in batches of at most
 //! [`MAX_ENTRIES_PER_MESSAGE`] and never more than [`MAX_UNACKED_ENTRIES`] past its
 //! acknowledged index.
 //!
@@ -94,6 +96,12 @@ pub const MAX_ENTRIES_PER_MESSAGE: usize = 8;
 pub const MAX_UNACKED_ENTRIES: u64 = 8 * MAX_ENTRIES_PER_MESSAGE as u64;
 /// Most heartbeat rounds whose start time the leader remembers for its lease.
 const MAX_ROUNDS_REMEMBERED: usize = 4096;
+/// Rejections in a row by one follower, each walking back a term by its hint, after
+/// which the leader resumes after the follower's commit index instead: a few terms are
+/// the common case, and the walk repairs them sending nothing twice; a deep one is a
+/// log grown through many one-entry terms, which the walk would take a round trip each
+/// to cross.
+pub const PROBE_MISSES_BEFORE_COMMIT_INDEX: u32 = 4;
 
 /// One log entry: the term of the leader that created it and what it carries: a client
 /// command, a configuration (thesis §4.1), or neither (the leader's no-op).
@@ -206,11 +214,14 @@ pub enum AppendOutcome {
     /// The consistency check on `prev_log_index` failed. The hint lets the leader skip a
     /// whole conflicting term at once (thesis §5.3): `hint_term` is the follower's term at
     /// `prev_log_index` (None when its log is shorter) and `hint_index` the first index the
-    /// follower holds of that term (or its last index + 1).
+    /// follower holds of that term (or its last index + 1). `commit_index` is the
+    /// follower's: every later leader's log holds that prefix (Leader Completeness), so
+    /// an AppendEntries after it always matches.
     Rejected {
         prev_log_index: u64,
         hint_index: u64,
         hint_term: Option<u64>,
+        commit_index: u64,
     },
 }
 
@@ -358,6 +369,9 @@ struct Progress {
     recent_active: bool,
     /// Highest heartbeat round this follower answered in the leader's term.
     acked_round: u64,
+    /// Rejections in a row that walked `next` back by the follower's hint since it last
+    /// matched (`handle_append_response`).
+    misses: u32,
 }
 
 /// A read the leader answers without the log once its conditions hold.
@@ -997,6 +1011,7 @@ impl Raft {
                     prev_log_index,
                     hint_index: self.last_index() + 1,
                     hint_term: None,
+                    commit_index: self.commit_index,
                 },
             },
         );

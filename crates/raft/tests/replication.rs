@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use protocol::{Config, Reply, Report, Role};
-use raft::{AppendOutcome, Durable, Entry, Message, MAX_ENTRIES_PER_MESSAGE};
+use raft::{
+    AppendOutcome, Durable, Entry, Message, MAX_ENTRIES_PER_MESSAGE,
+    PROBE_MISSES_BEFORE_COMMIT_INDEX,
+};
 use std::collections::BTreeMap;
 
 fn entries(terms: &[u64]) -> Vec<Entry> {
@@ -358,6 +361,73 @@ fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
         .count();
     assert_eq!(rejections, 1);
     assert_eq!(c.log_terms(n(3)), vec![1, 1, 1, 3]);
+}
+
+#[test]
+fn a_follower_diverged_through_many_one_entry_terms_is_repaired_in_a_few_round_trips() {
+    // Leaders deposed as they took office, nothing committed: n3's log and the others'
+    // diverge after index 1 through forty one-entry terms each, interleaved (n3 holds the
+    // even terms, n1 and n2 the odd ones). The hint skips one term per rejection, so the
+    // walk alone would take forty round trips; after a few misses the leader resumes
+    // after n3's commit index, which every leader's log holds.
+    let odd: Vec<u64> = std::iter::once(1)
+        .chain((1..40).map(|i| 2 * i + 1))
+        .collect();
+    let even: Vec<u64> = std::iter::once(1).chain((1..40).map(|i| 2 * i)).collect();
+    let mut durable = BTreeMap::new();
+    durable.insert(
+        n(3),
+        Durable {
+            term: 80,
+            voted_for: None,
+            log: entries(&even),
+            ..Default::default()
+        },
+    );
+    for id in [1, 2] {
+        durable.insert(
+            n(id),
+            Durable {
+                term: 80,
+                voted_for: None,
+                log: entries(&odd),
+                ..Default::default()
+            },
+        );
+    }
+    let mut c = Cluster::with_durable(config(3), durable);
+    c.cut(n(3), n(1));
+    c.elect(n(1)); // term 81 with n2's vote
+    c.heal();
+    c.fire_heartbeat(n(1));
+    // `deliver_all`, noting where each AppendEntries to n3 probes.
+    let mut probes = Vec::new();
+    loop {
+        for id in [n(1), n(2), n(3)] {
+            c.complete_writes(id);
+        }
+        if c.net.is_empty() {
+            break;
+        }
+        let env = c.net.remove(0);
+        if let (true, Message::AppendEntries { prev_log_index, .. }) = (env.to == n(3), &env.msg) {
+            probes.push(*prev_log_index);
+        }
+        c.inject(env);
+    }
+    let rejections = c
+        .reports
+        .iter()
+        .filter(|(who, r)| *who == n(3) && *r == Report::Mark("raft.append_rejected_conflict"))
+        .count();
+    let misses = PROBE_MISSES_BEFORE_COMMIT_INDEX as usize;
+    assert_eq!(rejections, misses, "probes at {probes:?}");
+    // At n1's last entry before its no-op, a term back by the hint at each miss, then
+    // after n3's commit index (0: nothing committed).
+    let mut expected: Vec<u64> = (0..misses as u64).map(|i| 40 - i).collect();
+    expected.push(0);
+    assert_eq!(probes[..=misses], expected[..]);
+    assert_eq!(c.node(n(3)).log(), c.node(n(1)).log());
 }
 
 #[test]
