@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use protocol::{Config, MembershipChange, NodeId, Reply, Report, Role};
+use protocol::{Config, MembershipChange, NodeId, Output, Reply, Report, Role};
+use raft::TIMER_ELECTION;
 
 const ADD: fn(u32) -> MembershipChange = |i| MembershipChange::Add(NodeId(i));
 const REMOVE: fn(u32) -> MembershipChange = |i| MembershipChange::Remove(NodeId(i));
@@ -349,6 +350,47 @@ fn a_restarted_removed_server_campaigns_again_but_deposes_no_leader_its_members_
     c.fire_election(n(4));
     c.deliver_kind(n(4), n(2), "RequestVote");
     assert_eq!(c.role(n(2)).1, 3);
+}
+
+#[test]
+fn a_member_that_votes_for_a_removed_server_keeps_its_own_election_timer() {
+    // Figure 2 restarts the timer of a server that grants a vote, so that it does not stand
+    // against the candidate it chose. A removed server stands only in case it is needed
+    // (§4.2.2), and hears of no term but by the answers to its own RequestVotes, so it
+    // often asks for a term the members already voted in, and cannot win it. Restarted
+    // by each such grant, a member whose log could win never stood (Raft soak seed 4399:
+    // removed n3 asked n2 for one spent term after another, for 9.5 s after the heal).
+    let cfg = four_and_a_spare();
+    let fence = cfg.election_timeout.0;
+    let mut c = n4_removed(cfg);
+    c.crash(n(1));
+    c.crash(n(4));
+    c.restart(n(4));
+    c.advance(fence);
+    c.record_outputs = true;
+    let restarts = |c: &Cluster| {
+        c.nodes[&n(2)]
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, Output::SetTimer { timer, .. } if *timer == TIMER_ELECTION))
+            .count()
+    };
+    let voted_for = |c: &Cluster, candidate: NodeId| {
+        c.reports.iter().any(|(who, r)| {
+            *who == n(2) && matches!(r, Report::Vote { candidate: x, .. } if *x == candidate)
+        })
+    };
+    c.fire_election(n(4));
+    assert!(c.marked("raft.non_member_campaigns_until_its_removal_commits"));
+    assert!(c.deliver_kind(n(4), n(2), "RequestVote"));
+    assert!(voted_for(&c, n(4)));
+    assert_eq!(restarts(&c), 0);
+    // A member's candidacy, for the next term, restarts it, as Figure 2 says.
+    assert!(c.deliver_kind(n(4), n(3), "RequestVote"));
+    c.fire_election(n(3));
+    assert!(c.deliver_kind(n(3), n(2), "RequestVote"));
+    assert!(voted_for(&c, n(3)));
+    assert_eq!(restarts(&c), 1);
 }
 
 #[test]
