@@ -322,44 +322,45 @@ fn mutant_follower_commit_beyond_verified_commits_a_stale_tail() {
     );
 }
 
-#[test]
-fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
-    // Thesis §5.3 (conflict hint): one rejection per conflicting term, not per entry.
+/// n3 holds `stale` and n1, n2 hold `current`, all at term `term`; n1 is elected without
+/// n3 (term `term + 1`), then the links heal and n1 sends its first heartbeat.
+fn diverged(term: u64, stale: &[u64], current: &[u64]) -> Cluster {
     let mut durable = BTreeMap::new();
-    let mut long_stale = vec![1];
-    long_stale.extend([2; 30]);
-    durable.insert(
-        n(3),
-        Durable {
-            term: 2,
-            voted_for: None,
-            log: entries(&long_stale),
-            ..Default::default()
-        },
-    );
-    for id in [1, 2] {
+    for (id, log) in [(1, current), (2, current), (3, stale)] {
         durable.insert(
             n(id),
             Durable {
-                term: 2,
+                term,
                 voted_for: None,
-                log: entries(&[1, 1, 1]),
+                log: entries(log),
                 ..Default::default()
             },
         );
     }
     let mut c = Cluster::with_durable(config(3), durable);
     c.cut(n(3), n(1));
-    c.elect(n(1)); // term 3 with n2's vote
+    c.elect(n(1));
     c.heal();
     c.fire_heartbeat(n(1));
-    c.deliver_all();
-    let rejections = c
-        .reports
+    c
+}
+
+/// How many AppendEntries n3 rejected for a conflict.
+fn rejections_by_n3(c: &Cluster) -> usize {
+    c.reports
         .iter()
         .filter(|(who, r)| *who == n(3) && *r == Report::Mark("raft.append_rejected_conflict"))
-        .count();
-    assert_eq!(rejections, 1);
+        .count()
+}
+
+#[test]
+fn the_leader_skips_a_whole_conflicting_term_when_backtracking() {
+    // Thesis §5.3 (conflict hint): one rejection per conflicting term, not per entry.
+    let mut long_stale = vec![1];
+    long_stale.extend([2; 30]);
+    let mut c = diverged(2, &long_stale, &[1, 1, 1]);
+    c.deliver_all();
+    assert_eq!(rejections_by_n3(&c), 1);
     assert_eq!(c.log_terms(n(3)), vec![1, 1, 1, 3]);
 }
 
@@ -374,32 +375,7 @@ fn a_follower_diverged_through_many_one_entry_terms_is_repaired_in_a_few_round_t
         .chain((1..40).map(|i| 2 * i + 1))
         .collect();
     let even: Vec<u64> = std::iter::once(1).chain((1..40).map(|i| 2 * i)).collect();
-    let mut durable = BTreeMap::new();
-    durable.insert(
-        n(3),
-        Durable {
-            term: 80,
-            voted_for: None,
-            log: entries(&even),
-            ..Default::default()
-        },
-    );
-    for id in [1, 2] {
-        durable.insert(
-            n(id),
-            Durable {
-                term: 80,
-                voted_for: None,
-                log: entries(&odd),
-                ..Default::default()
-            },
-        );
-    }
-    let mut c = Cluster::with_durable(config(3), durable);
-    c.cut(n(3), n(1));
-    c.elect(n(1)); // term 81 with n2's vote
-    c.heal();
-    c.fire_heartbeat(n(1));
+    let mut c = diverged(80, &even, &odd);
     // `deliver_all`, noting where each AppendEntries to n3 probes.
     let mut probes = Vec::new();
     loop {
@@ -415,11 +391,7 @@ fn a_follower_diverged_through_many_one_entry_terms_is_repaired_in_a_few_round_t
         }
         c.inject(env);
     }
-    let rejections = c
-        .reports
-        .iter()
-        .filter(|(who, r)| *who == n(3) && *r == Report::Mark("raft.append_rejected_conflict"))
-        .count();
+    let rejections = rejections_by_n3(&c);
     let misses = PROBE_MISSES_BEFORE_COMMIT_INDEX as usize;
     assert_eq!(rejections, misses, "probes at {probes:?}");
     // At n1's last entry before its no-op, a term back by the hint at each miss, then
