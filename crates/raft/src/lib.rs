@@ -30,11 +30,10 @@
 //!
 //! Replication follows etcd's progress states: a follower whose match point is unknown
 //! is probed one AppendEntries at a time (walking back a whole conflicting term per
-//! rejection, and after the follower's commit index once that walk has missed
-//! [`PROBE_MISSES_BEFORE_COMMIT_INDEX`] times), one
-//! that matched is streamed to optimistically, in batches of at most
-//! [`MAX_ENTRIES_PER_MESSAGE`] and never more than [`MAX_UNACKED_ENTRIES`] past its
-//! acknowledged index.
+//! rejection, and resuming after the follower's commit index once that walk has missed
+//! [`PROBE_MISSES_BEFORE_COMMIT_INDEX`] times in a row), one that matched is streamed to
+//! optimistically, in batches of at most [`MAX_ENTRIES_PER_MESSAGE`] and never more than
+//! [`MAX_UNACKED_ENTRIES`] past its acknowledged index.
 //!
 //! The code is split by story: `election.rs` (timers, pre-vote, votes, check-quorum),
 //! `replication.rs` (AppendEntries, commit, apply, client writes) and `reads.rs`
