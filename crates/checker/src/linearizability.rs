@@ -745,6 +745,9 @@ impl<'h> Search<'h> {
         let mark = 2 * self.walks;
         // Mark the states the determinate ops that can come next take.
         let (mut frontier, mut targets) = (0, 0);
+        // Whether the lowest open op but this one is a write (asked once, at the first
+        // write on the frontier).
+        let mut write_open_below = None;
         let mut e = self.next[0];
         while e != END && (e - 1).is_multiple_of(2) {
             let op = self.sops[(e as usize - 1) / 2];
@@ -758,10 +761,16 @@ impl<'h> Search<'h> {
                 (Func::Cas, Some(true)) => op.a,
                 (Func::Cas, Some(false)) if self.state == op.a => return true,
                 (Func::Cas, Some(false)) => op.a,
-                (Func::Write, _) => match self.lowest_open_but(placing) {
-                    Some(l) if self.sops[l].f == Func::Write => continue,
-                    _ => return true,
-                },
+                (Func::Write, _) => {
+                    let lower_write = *write_open_below.get_or_insert_with(|| {
+                        self.lowest_open_but(placing)
+                            .is_some_and(|l| self.sops[l].f == Func::Write)
+                    });
+                    if lower_write {
+                        continue;
+                    }
+                    return true;
+                }
                 _ => return true,
             };
             self.walked[takes as usize] = mark;
@@ -829,33 +838,34 @@ impl<'h> Search<'h> {
         }
     }
 
+    /// The lowest rank of an indeterminate op not placed, if it is below `below`.
+    fn lowest_open_rank(&self, below: usize) -> Option<usize> {
+        if !self.whole_sets {
+            return self
+                .info_unplaced
+                .first()
+                .map(|&o| o as usize)
+                .filter(|&o| o < below);
+        }
+        let words = below.div_ceil(64);
+        (0..words)
+            .find_map(|w| {
+                let open = self.info_bits[w] & !self.linearized[w];
+                (open != 0).then(|| w * 64 + open.trailing_zeros() as usize)
+            })
+            .filter(|&o| o < below)
+    }
+
     /// The indeterminate op lowest in rank not placed, unless it is op `i` (None then).
     fn lowest_open_but(&self, i: usize) -> Option<usize> {
-        let r = if self.whole_sets {
-            let w = (0..self.linearized.len())
-                .find(|&w| self.info_bits[w] & !self.linearized[w] != 0)?;
-            w * 64 + (self.info_bits[w] & !self.linearized[w]).trailing_zeros() as usize
-        } else {
-            *self.info_unplaced.first()? as usize
-        };
+        let r = self.lowest_open_rank(self.n)?;
         (r != self.rank[i] as usize).then(|| self.of_rank[r] as usize)
     }
 
     /// Whether op `i`, indeterminate and placed, was the lowest in rank of those not
     /// placed before it.
     fn lowest_info_open(&self, i: usize) -> bool {
-        let r = self.rank[i] as usize;
-        if !self.whole_sets {
-            return self.info_unplaced.first().is_none_or(|&o| o as usize > r);
-        }
-        (0..=r / 64).all(|w| {
-            let below = if w == r / 64 {
-                (1u64 << (r % 64)) - 1
-            } else {
-                !0
-            };
-            self.info_bits[w] & !self.linearized[w] & below == 0
-        })
+        self.lowest_open_rank(self.rank[i] as usize).is_none()
     }
 
     /// `owed` and `owed_from` as they were after the op chosen last among those still
