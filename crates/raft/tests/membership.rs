@@ -323,6 +323,18 @@ fn a_removed_server_that_hears_no_leader_for_an_election_timeout_names_none() {
     assert_eq!(c.reply(op), Some(&Reply::NotLeader { hint: None }));
 }
 
+/// `n4_removed(four_and_a_spare())`, then n4 crashes and restarts (forgetting that its
+/// removal committed); with the minimum election timeout, for which members that heard a
+/// leader refuse its votes.
+fn n4_removed_then_restarted() -> (Cluster, std::time::Duration) {
+    let cfg = four_and_a_spare();
+    let fence = cfg.election_timeout.0;
+    let mut c = n4_removed(cfg);
+    c.crash(n(4));
+    c.restart(n(4));
+    (c, fence)
+}
+
 #[test]
 fn a_restarted_removed_server_campaigns_again_but_deposes_no_leader_its_members_hear() {
     // Thesis §4.2.3: a restart wipes the commit index, so n4 no longer knows its removal
@@ -330,11 +342,7 @@ fn a_restarted_removed_server_campaigns_again_but_deposes_no_leader_its_members_
     // pre-vote, check-quorum or lease, members that hear their leader still neither take
     // its term nor vote for it (raft swarm seed 21944: three such servers kept a cluster
     // leaderless).
-    let cfg = four_and_a_spare();
-    let fence = cfg.election_timeout.0;
-    let mut c = n4_removed(cfg);
-    c.crash(n(4));
-    c.restart(n(4));
+    let (mut c, fence) = n4_removed_then_restarted();
     c.fire_election(n(4));
     assert!(c.marked("raft.non_member_campaigns_until_its_removal_commits"));
     assert_eq!(c.role(n(4)), (Role::Candidate, 2));
@@ -360,12 +368,8 @@ fn a_member_that_votes_for_a_removed_server_keeps_its_own_election_timer() {
     // often asks for a term the members already voted in, and cannot win it. Restarted
     // by each such grant, a member whose log could win never stood (Raft soak seed 4399:
     // removed n3 asked n2 for one spent term after another, for 9.5 s after the heal).
-    let cfg = four_and_a_spare();
-    let fence = cfg.election_timeout.0;
-    let mut c = n4_removed(cfg);
+    let (mut c, fence) = n4_removed_then_restarted();
     c.crash(n(1));
-    c.crash(n(4));
-    c.restart(n(4));
     c.advance(fence);
     c.record_outputs = true;
     let restarts = |c: &Cluster| {
