@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use protocols::RunError;
 use simulator::judge::{judge, Judgement};
 use simulator::report::{
-    self, read_trace, save_new_trace, summary_json, summary_text, write_trace,
+    self, read_trace, save_new_trace, summary_json, summary_text, write_trace, TraceHeader,
 };
 use simulator::sim::RunOutput;
 use simulator::trace::{hash_hex, Kind, RunSettings, CHECKPOINT_EVERY};
@@ -216,7 +216,8 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
     };
     if hash_hex(out.log.hash()) != header.trace_hash {
         eprintln!(
-            "REPLAY DIVERGED: the re-run does not match the trace; run `sim replay` for where"
+            "REPLAY DIVERGED: the re-run does not match the trace (`sim replay` says where). {}",
+            diverged_because(&header, &sc.bugs)
         );
         return ExitCode::from(4);
     }
@@ -241,6 +242,47 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
 
 /// Loads the scenario embedded in a trace with every recorded setting applied, as the
 /// trace ran it (replay, export and shrink all start here).
+/// What in this build differs from the one that made the trace, as it bears on replay;
+/// `None` when the trace names the revisions this build runs.
+fn changed_since(header: &TraceHeader) -> Option<String> {
+    let now = protocols::find(&header.protocol)?.revisions();
+    header.changed_since(now)
+}
+
+/// Why a replay that did not match its trace did not: a build that unfolds runs
+/// differently, or, with the same revisions, a determinism bug. `own_bugs` are the mutants
+/// the embedded scenario switches on itself.
+fn diverged_because(header: &TraceHeader, own_bugs: &[String]) -> String {
+    match changed_since(header) {
+        Some(why) => {
+            let expected = if header.revisions.is_some() {
+                "Expected: only a build of the trace's revisions replays it exactly"
+            } else {
+                "This may be expected"
+            };
+            format!(
+                "{expected}: {why}. What the seed does now: {}",
+                rerun_command(
+                    Path::new(&header.scenario_file),
+                    own_bugs,
+                    &header.settings()
+                )
+            )
+        }
+        None => {
+            let r = header
+                .revisions
+                .expect("changed_since is None only with revisions");
+            format!(
+                "The trace names the revisions this build runs ({} {}, simulator {}), so \
+                 unless it was edited this is a determinism bug: please report it with the \
+                 trace.",
+                header.protocol, r.protocol, r.simulator
+            )
+        }
+    }
+}
+
 fn trace_scenario(path: &Path) -> Result<(report::TraceHeader, Scenario), ExitCode> {
     let header = read_trace(path).map_err(|e| fail_input(&e))?;
     let sc = header.scenario(path).map_err(|e| fail_input(&e))?;
@@ -598,13 +640,10 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if header.program_version != report::PROGRAM_VERSION {
-        eprintln!(
-            "note: the trace was written by version {}, this is {}; the run may differ",
-            header.program_version,
-            report::PROGRAM_VERSION
-        );
+    if let Some(why) = changed_since(&header) {
+        eprintln!("note: {why}; the replay may differ");
     }
+    let own_bugs = sc.bugs.clone();
     let mut options = header.settings().options(args.timeline, args.timeline);
     options.max_events = args.max_events;
     let watch = RunWatch::new(
@@ -675,11 +714,9 @@ fn cmd_replay(args: ReplayArgs) -> ExitCode {
         ),
     };
     eprintln!(
-        "REPLAY DIVERGED: the trace's hash is {}, the replay's is {hash}; {place}. \
-         Trace version {}, this program {}.",
+        "REPLAY DIVERGED: the trace's hash is {}, the replay's is {hash}; {place}. {}",
         header.trace_hash,
-        header.program_version,
-        report::PROGRAM_VERSION
+        diverged_because(&header, &own_bugs)
     );
     ExitCode::from(4)
 }

@@ -6,6 +6,7 @@
 //! and a dependency in Cargo.toml (docs/adding-a-protocol.md).
 
 use protocol::{Bug, ConfigError, LinkKind, Protocol, ReadMode};
+use simulator::report::Revisions;
 use simulator::sim::RunOutput;
 use simulator::swarm::Capabilities;
 use simulator::{RunOptions, Scenario, Simulation};
@@ -23,6 +24,8 @@ pub const PROTOCOLS: &[Entry] = &[
 pub struct Entry {
     /// As written in scenario files and `--protocol` (`Protocol::NAME`).
     pub name: &'static str,
+    /// How it unfolds a run (`Protocol::REVISION`), as traces record it.
+    pub revision: u32,
     /// The mutants it can switch on (`Protocol::BUGS`).
     pub bugs: &'static [Bug],
     /// The marks a correct run never takes, besides the `.bug.` ones
@@ -40,6 +43,7 @@ pub struct Entry {
 const fn entry<P: Protocol>() -> Entry {
     Entry {
         name: P::NAME,
+        revision: P::REVISION,
         bugs: P::BUGS,
         never_when_correct: P::NEVER_WHEN_CORRECT,
         capabilities: Capabilities::of::<P>(),
@@ -53,6 +57,16 @@ impl fmt::Debug for Entry {
         f.debug_struct("Entry")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+impl Entry {
+    /// The revisions a run of this protocol is made by: the simulator's and its own.
+    pub fn revisions(&self) -> Revisions {
+        Revisions {
+            simulator: simulator::REVISION,
+            protocol: self.revision,
+        }
     }
 }
 

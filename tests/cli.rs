@@ -109,6 +109,67 @@ fn a_bad_scenario_exits_2_naming_file_line_and_field_without_panicking() {
 }
 
 #[test]
+fn replay_says_whether_a_trace_was_made_by_other_revisions_or_shows_a_determinism_bug() {
+    let dir = temp_dir("revisions");
+    let scenario = root().join("scenarios/partition_3_3.toml");
+    let trace = dir.join("run.json");
+    let args = ["run", scenario.to_str().unwrap(), "--trace", "run.json"];
+    assert_eq!(sim(&args, &dir).status.code(), Some(0));
+    let saved = text(&std::fs::read(&trace).unwrap());
+    let revisions = r#""revisions":{"protocol":1,"simulator":1}"#;
+    assert!(saved.contains(revisions), "the trace records its revisions");
+    let replay = |name: &str, body: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        let out = sim(&["replay", path.to_str().unwrap()], &dir);
+        (out.status.code(), text(&out.stderr))
+    };
+    // Another hash: a trace made by an older raft says so, and how to run the seed now.
+    let older = saved
+        .replace(revisions, r#""revisions":{"protocol":0,"simulator":1}"#)
+        .replace("08521d74ae33f0f7", "0000000000000000");
+    let (code, err) = replay("older.json", older);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("note: raft (revision 0 then, 1 now) changed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("REPLAY DIVERGED")
+            && err.contains("Expected: only a build of the trace's revisions replays it exactly")
+            && err.contains("What the seed does now: sim run ")
+            && err.contains("partition_3_3.toml --seed 1 --protocol raft"),
+        "{err}"
+    );
+    // The same revisions: nothing but a bug (or an edit) explains it.
+    let (code, err) = replay(
+        "same.json",
+        saved.replace("08521d74ae33f0f7", "0000000000000000"),
+    );
+    assert_eq!(code, Some(4), "{err}");
+    assert!(!err.contains("note:"), "{err}");
+    assert!(
+        err.contains("(raft 1, simulator 1)") && err.contains("determinism bug"),
+        "{err}"
+    );
+    // A trace from before revisions were recorded says it cannot tell.
+    let (code, err) = replay(
+        "unrecorded.json",
+        saved.replace(&format!("{revisions},"), ""),
+    );
+    assert_eq!(code, Some(0), "an unchanged run still replays: {err}");
+    assert!(
+        err.contains("note: the trace records no revisions"),
+        "{err}"
+    );
+    // Malformed revisions are bad input naming the field.
+    let bad = saved.replace(revisions, r#""revisions":{"protocol":"one"}"#);
+    let (code, err) = replay("bad.json", bad);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.json: field \"revisions\""), "{err}");
+}
+
+#[test]
 fn a_failed_expectation_exits_1_saves_a_new_trace_and_prints_a_replay_that_reproduces_it() {
     let dir = temp_dir("fail");
     // Impossible on purpose: a healthy cluster always elects a leader in its first second.

@@ -55,6 +55,7 @@ impl<const LATE: bool> Protocol for LeaseFake<LATE> {
     type Durable = ();
     type Write = ();
     const NAME: &'static str = "lease_fake";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
 

@@ -4,6 +4,7 @@
 use sim::protocols::{self, RunError};
 use simulator::judge::judge;
 use simulator::sim::RunOutput;
+use simulator::trace::hash_hex;
 use simulator::{RunOptions, Scenario};
 use std::path::{Path, PathBuf};
 
@@ -155,6 +156,61 @@ fn every_shipped_scenario_passes_its_expectations_under_every_protocol() {
         "scenarios failed their expectations:\n{}",
         failures.join("\n")
     );
+}
+
+/// Runs whose hashes are frozen with the revisions that made them: (protocol, its
+/// `Protocol::REVISION`, `simulator::REVISION`, scenario, seed, trace hash). A partition
+/// and a swarm world each, so that most paths of a protocol and of the simulator are in
+/// some run.
+const REVISED_RUNS: &[(&str, u32, u32, &str, u64, &str)] = &[
+    ("raft", 1, 1, "partition_3_3.toml", 1, "08521d74ae33f0f7"),
+    ("raft", 1, 1, "swarm.toml", 1, "88c111d7a9d8136e"),
+    ("zab", 1, 1, "partition_3_3.toml", 1, "5884e489309a87a8"),
+    ("zab", 1, 1, "swarm.toml", 1, "8e2103d8c367009d"),
+    ("paxos", 1, 1, "partition_3_3.toml", 1, "93eca6eb3fdd590e"),
+    ("paxos", 1, 1, "swarm.toml", 1, "d63100635fe83596"),
+];
+
+/// A change that alters how a run unfolds bumps the revision of what changed, so that
+/// `sim replay` of an older trace says why it no longer replays instead of crying
+/// determinism bug. The frozen runs catch a change that forgot to.
+#[test]
+fn a_run_that_changed_comes_with_a_new_revision() {
+    let mut stale = Vec::new();
+    for entry in protocols::PROTOCOLS {
+        let rows: Vec<_> = REVISED_RUNS.iter().filter(|r| r.0 == entry.name).collect();
+        assert!(
+            !rows.is_empty(),
+            "{} has no frozen run in REVISED_RUNS",
+            entry.name
+        );
+        for &&(name, revision, sim_revision, file, seed, frozen) in &rows {
+            let hash = hash_hex(
+                run(&load(&scenarios_dir().join(file)), name, seed)
+                    .log
+                    .hash(),
+            );
+            let same_revisions = (revision, sim_revision) == (entry.revision, simulator::REVISION);
+            if same_revisions && hash == frozen {
+                continue;
+            }
+            stale.push(if same_revisions {
+                format!(
+                    "{name} {file} seed {seed}: hash {hash}, frozen {frozen}, and neither \
+                     revision moved: bump {name}'s Protocol::REVISION if it changed, \
+                     simulator::REVISION if the simulator did, then freeze the row"
+                )
+            } else {
+                format!(
+                    "{name} {file} seed {seed}: freeze the row at {name} revision {}, \
+                     simulator revision {}, hash {hash}",
+                    entry.revision,
+                    simulator::REVISION
+                )
+            });
+        }
+    }
+    assert!(stale.is_empty(), "REVISED_RUNS:\n{}", stale.join("\n"));
 }
 
 #[test]

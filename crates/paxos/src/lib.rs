@@ -1087,6 +1087,7 @@ impl Protocol for Paxos {
     type Write = Write;
 
     const NAME: &'static str = "paxos";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = Paxos::BUGS;
     const READ_MODES: &'static [ReadMode] = &[
         ReadMode::Log,

@@ -100,6 +100,11 @@ pub trait Protocol: Sized {
 
     /// The protocol's name as written in scenario files: "raft", "zab", "paxos".
     const NAME: &'static str;
+    /// How this implementation unfolds a run, as a number. Bump it with any change that
+    /// alters the events of some run (a message's fields, a timer, a decision, their
+    /// order): a trace records the revision that made it, so `sim replay` can tell a
+    /// trace made by an older implementation from a determinism bug.
+    const REVISION: u32;
     /// The mutants this protocol can switch on (all off by default).
     const BUGS: &'static [Bug];
     /// Read modes this protocol serves.

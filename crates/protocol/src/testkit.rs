@@ -1015,6 +1015,7 @@ mod tests {
         type Durable = Vec<u64>;
         type Write = u64;
         const NAME: &'static str = "toy";
+        const REVISION: u32 = 1;
         const BUGS: &'static [Bug] = &[];
         const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
         const LINKS: LinkKind = if FIFO {

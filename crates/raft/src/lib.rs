@@ -1023,6 +1023,7 @@ impl Protocol for Raft {
     type Write = Write;
 
     const NAME: &'static str = "raft";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = Raft::BUGS;
     const READ_MODES: &'static [ReadMode] = &[
         ReadMode::Log,

@@ -20,6 +20,13 @@ pub mod trace;
 pub mod world;
 
 pub use scenario::{Scenario, ScenarioError};
+
+/// How this simulator unfolds a run, as a number. Bump it with any change that alters the
+/// events of some run (the network's, storage's or clocks' draws, the nemesis, the
+/// workload, a swarm world's draw, the order of anything in the queue): a trace records it
+/// beside its protocol's `Protocol::REVISION`, so that `sim replay` can tell a trace made
+/// by an older build from a determinism bug.
+pub const REVISION: u32 = 1;
 pub use sim::{RunOptions, RunOutput, Simulation};
 pub mod export;
 pub mod history;

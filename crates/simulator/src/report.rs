@@ -275,6 +275,7 @@ fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) ->
     let header = json!({
         "format": TRACE_FORMAT,
         "program_version": PROGRAM_VERSION,
+        "revisions": { "simulator": crate::REVISION, "protocol": out.protocol_revision },
         "scenario_file": sc.file,
         "scenario": sc.source,
         "protocol": settings.protocol,
@@ -306,10 +307,31 @@ fn write_trace_to(path: &Path, sc: &Scenario, out: &RunOutput, j: &Judgement) ->
     w.get_ref().sync_all()
 }
 
+/// The revisions of what unfolds a run: the simulator's ([`crate::REVISION`]) and the
+/// protocol's (`Protocol::REVISION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revisions {
+    pub simulator: u32,
+    pub protocol: u32,
+}
+
+impl Revisions {
+    /// The revisions of the build that made `out`.
+    pub fn of(out: &RunOutput) -> Revisions {
+        Revisions {
+            simulator: crate::REVISION,
+            protocol: out.protocol_revision,
+        }
+    }
+}
+
 /// What replay needs from a trace file.
 #[derive(Clone, Debug)]
 pub struct TraceHeader {
     pub program_version: String,
+    /// The revisions that made the trace; absent from traces written before they were
+    /// recorded.
+    pub revisions: Option<Revisions>,
     pub scenario_file: String,
     pub scenario: String,
     pub protocol: String,
@@ -333,6 +355,38 @@ impl TraceHeader {
             swarm: self.swarm,
             read_mode: self.read_mode,
         }
+    }
+
+    /// Why a build with revisions `now` may not replay this trace exactly: the parts that
+    /// changed how a run unfolds since the trace was made; `None` when the trace names
+    /// the revisions `now` names.
+    pub fn changed_since(&self, now: Revisions) -> Option<String> {
+        let Some(then) = self.revisions else {
+            return Some(format!(
+                "the trace records no revisions (sim {} wrote it, before traces recorded \
+                 them): {} or the simulator may have changed how a run unfolds since",
+                self.program_version, self.protocol
+            ));
+        };
+        let mut changed = Vec::new();
+        if then.protocol != now.protocol {
+            changed.push(format!(
+                "{} (revision {} then, {} now)",
+                self.protocol, then.protocol, now.protocol
+            ));
+        }
+        if then.simulator != now.simulator {
+            changed.push(format!(
+                "the simulator (revision {} then, {} now)",
+                then.simulator, now.simulator
+            ));
+        }
+        (!changed.is_empty()).then(|| {
+            format!(
+                "{} changed how a run unfolds since the trace was made",
+                changed.join(" and ")
+            )
+        })
     }
 
     /// The recorded run's scenario: the embedded text with the recorded settings applied.
@@ -395,6 +449,26 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
                 )
             })
     };
+    let revisions = match v.get("revisions") {
+        None => None,
+        Some(r) => {
+            let number = |name: &str| {
+                r.get(name)
+                    .and_then(Value::as_u64)
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: field \"revisions\": expected {{\"simulator\": N, \"protocol\": N}} with whole numbers, got {r}",
+                            path.display()
+                        )
+                    })
+            };
+            Some(Revisions {
+                simulator: number("simulator")?,
+                protocol: number("protocol")?,
+            })
+        }
+    };
     let read_mode = match v.get("read_mode") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => {
@@ -416,6 +490,7 @@ pub fn read_trace(path: &Path) -> Result<TraceHeader, String> {
     };
     Ok(TraceHeader {
         program_version: string("program_version")?,
+        revisions,
         scenario_file: string("scenario_file")?,
         scenario: string("scenario")?,
         protocol: string("protocol")?,

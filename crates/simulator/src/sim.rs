@@ -293,6 +293,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[derive(Debug)]
 pub struct RunOutput {
     pub protocol: &'static str,
+    /// The protocol's `Protocol::REVISION`.
+    pub protocol_revision: u32,
     pub seed: u64,
     /// Mutants on in this run (the scenario's and the command line's).
     pub bugs: Vec<String>,
@@ -1092,6 +1094,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         let stranded = self.stranded();
         RunOutput {
             protocol: P::NAME,
+            protocol_revision: P::REVISION,
             seed: self.seed,
             bugs: self.config.bugs.iter().cloned().collect(),
             swarm: self.swarm,

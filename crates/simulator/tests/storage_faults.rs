@@ -55,6 +55,7 @@ impl Protocol for LogToy {
     type Durable = Log;
     type Write = Record;
     const NAME: &'static str = "log_toy";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
     const STORAGE_FAULTS: bool = true;
@@ -130,6 +131,7 @@ impl Protocol for PlainToy {
     type Durable = Log;
     type Write = Record;
     const NAME: &'static str = "plain_toy";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
 

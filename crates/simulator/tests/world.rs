@@ -62,6 +62,7 @@ impl Protocol for Toy {
     type Durable = Durable;
     type Write = Append;
     const NAME: &'static str = "toy";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[
         Bug {
             name: ANSWERS_TWICE,
@@ -718,6 +719,7 @@ impl Protocol for MemberToy {
     type Durable = Durable;
     type Write = Append;
     const NAME: &'static str = "member_toy";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
     const SUPPORTS_MEMBERSHIP: bool = true;
@@ -886,6 +888,7 @@ impl Protocol for TunedToy {
     type Durable = Durable;
     type Write = Append;
     const NAME: &'static str = "tuned_toy";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = &[];
     const READ_MODES: &'static [ReadMode] = &[ReadMode::Log];
     const OPTIONS: &'static [protocol::OptionSpec] = &[SNAPSHOT_EVERY, LEASE, BOOST_INTERVAL];

@@ -645,6 +645,7 @@ impl Protocol for Zab {
     type Write = Write;
 
     const NAME: &'static str = "zab";
+    const REVISION: u32 = 1;
     const BUGS: &'static [Bug] = Zab::BUGS_LIST;
     const READ_MODES: &'static [ReadMode] =
         &[ReadMode::Local, ReadMode::Sync, ReadMode::SyncQuorum];
