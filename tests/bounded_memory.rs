@@ -57,7 +57,7 @@ fn same_both_ways(sc: &Scenario, options: &RunOptions, what: &str) {
         );
     }
     assert_eq!(
-        checker::safety::log_safety(&b.node_events),
+        checker::safety::log_safety(&b.node_events, world.voter_count() as usize),
         b.log_safety,
         "{what}: log safety judged as the run went differs from judging its whole record"
     );

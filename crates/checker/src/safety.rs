@@ -37,6 +37,15 @@ pub enum What {
         op: Option<u64>,
         state: Option<u64>,
     },
+    /// The node, as an acceptor, durably accepted the entry at `index` in ballot
+    /// `ballot`. An entry a majority of the voters accepted in one ballot is chosen, even
+    /// if no node learns it ([`LogWatch::with_voters`]).
+    Accepted {
+        index: u64,
+        ballot: u64,
+        term: u64,
+        op: Option<u64>,
+    },
     /// The leader of `term` holds a read lease until true time `until_ns`.
     Lease { term: u64, until_ns: u64 },
     /// The leader of `term` answered a read on its own authority (lease or local state),
@@ -231,9 +240,10 @@ pub fn election_safety(events: &[NodeEvent]) -> Verdict {
 /// State-machine safety and committed-never-lost: every node that commits or applies an
 /// index agrees on the entry there (its term and operation) with the first node that
 /// committed it; and each node applies indexes in increasing order (a restart may start
-/// again from the beginning of its log).
-pub fn log_safety(events: &[NodeEvent]) -> Verdict {
-    let mut watch = LogWatch::new();
+/// again from the beginning of its log). With `voters` (0: none known), also one entry
+/// chosen at each index by the acceptances reported ([`LogWatch::with_voters`]).
+pub fn log_safety(events: &[NodeEvent], voters: usize) -> Verdict {
+    let mut watch = LogWatch::with_voters(voters);
     for e in events {
         watch.observe(e);
     }
@@ -247,6 +257,15 @@ pub fn log_safety(events: &[NodeEvent]) -> Verdict {
 /// say, so a healthy run keeps about one report per index, not one per node.
 pub struct LogWatch {
     agreed: Runs<Agreed>,
+    /// How many voters a ballot's majority is drawn from; 0: acceptances are not judged.
+    voters: usize,
+    /// The entry chosen at each index (the first to win a majority of one ballot there).
+    chosen: Runs<Chosen>,
+    /// The acceptors that accepted an entry in a ballot, by (index, ballot, term, op),
+    /// for the entries not chosen: a healthy run has a few, those of the slots still being
+    /// voted on and of proposals a new leader overtook (their votes minorities for ever).
+    tallies: BTreeMap<(u64, u64, u64, u64), Tally>,
+    accepts: u64,
     /// Per node (by id), the last index it applied since it (re)started; 0 for none.
     last_applied: Vec<u64>,
     applies: u64,
@@ -275,6 +294,41 @@ struct Agreed {
 /// [`Agreed::op`] of an entry that carries no client operation.
 const NO_OP: u64 = u64::MAX;
 
+/// The acceptors (a bit per node id 1..=64) that accepted an entry in a ballot, and when
+/// the last of them did.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    by: u64,
+    at_ns: u64,
+}
+
+/// The entry chosen at an index, in the ballot whose majority chose it first. Forty
+/// bytes, for every index a run's acceptors vote on.
+#[derive(Clone, Copy)]
+struct Chosen {
+    ballot: u64,
+    term: u64,
+    op: u64,
+    tally: Tally,
+}
+
+impl Chosen {
+    fn describe(&self) -> String {
+        let by: Vec<String> = (0..64)
+            .filter(|b| self.tally.by & (1 << b) != 0)
+            .map(|b| format!("n{}", b + 1))
+            .collect();
+        format!(
+            "{} of term {} (ballot {}: accepted by {}, the last at {})",
+            op_text((self.op != NO_OP).then_some(self.op)),
+            self.term,
+            self.ballot,
+            by.join(", "),
+            ms(self.tally.at_ns)
+        )
+    }
+}
+
 impl Agreed {
     fn op(&self) -> Option<u64> {
         (self.op != NO_OP).then_some(self.op)
@@ -299,16 +353,79 @@ impl LogWatch {
     pub fn new() -> LogWatch {
         LogWatch {
             agreed: Runs::new(),
+            voters: 0,
+            chosen: Runs::new(),
+            tallies: BTreeMap::new(),
+            accepts: 0,
             last_applied: Vec::new(),
             applies: 0,
             failure: None,
         }
     }
 
+    /// Also judges acceptances ([`What::Accepted`]): an entry is chosen at an index once
+    /// a majority of `voters` (node ids 1 to 64) accepted it in one ballot, and two
+    /// entries chosen at one index fail log safety, whether or not any node learned or
+    /// applied the second. Without voters (`new`), acceptances are counted, not judged.
+    pub fn with_voters(voters: usize) -> LogWatch {
+        LogWatch {
+            voters,
+            ..LogWatch::new()
+        }
+    }
+
+    /// Tallies an acceptance; a second entry chosen at its index is a failure.
+    fn accepted(&mut self, e: &NodeEvent, index: u64, ballot: u64, term: u64, op: Option<u64>) {
+        self.accepts += 1;
+        if self.voters == 0 || self.failure.is_some() || !(1..=64).contains(&e.node) {
+            return;
+        }
+        let op = op.unwrap_or(NO_OP);
+        let first = self.chosen.get(index).copied();
+        if first.is_some_and(|c| (c.term, c.op) == (term, op)) {
+            return;
+        }
+        let tally = self.tallies.entry((index, ballot, term, op)).or_default();
+        tally.by |= 1 << (e.node - 1);
+        tally.at_ns = e.at_ns;
+        if (tally.by.count_ones() as usize) < self.voters / 2 + 1 {
+            return;
+        }
+        let won = Chosen {
+            ballot,
+            term,
+            op,
+            tally: *tally,
+        };
+        let Some(first) = first else {
+            self.chosen.insert_new(index, won);
+            // Later votes for it are dropped above; tallies of it in other ballots, left
+            // by a leader that re-proposed it before its own ballot won, stay (a few).
+            self.tallies.remove(&(index, ballot, term, op));
+            return;
+        };
+        self.failure = Some(format!(
+            "two entries chosen at index {index}: {}, and {} (a majority of the {} voters accepted each in one ballot)",
+            first.describe(),
+            won.describe(),
+            self.voters
+        ));
+    }
+
     /// Judges `e`; returns whether a checker reading the event list still needs it (false
-    /// only for a commit or apply that repeats what its index's kept reports say).
+    /// only for a commit or apply that repeats what its index's kept reports say, and for
+    /// an acceptance, which only this checker reads).
     pub fn observe(&mut self, e: &NodeEvent) -> bool {
         let (index, term, op, commit, state) = match e.what {
+            What::Accepted {
+                index,
+                ballot,
+                term,
+                op,
+            } => {
+                self.accepted(e, index, ballot, term, op);
+                return false;
+            }
             What::Commit { index, term, op } => (index, term, op, true, None),
             What::Apply {
                 index,
@@ -403,6 +520,10 @@ impl LogWatch {
     pub fn verdict(&self) -> Verdict {
         match &self.failure {
             Some(why) => Verdict::fail(why.clone()),
+            None if self.voters > 0 && self.accepts > 0 => Verdict::pass(format!(
+                "{} indexes committed or applied, {} applies, all nodes agree; {} acceptances, one entry chosen at each index",
+                self.agreed.len, self.applies, self.accepts
+            )),
             None => Verdict::pass(format!(
                 "{} indexes committed or applied, {} applies, all nodes agree",
                 self.agreed.len, self.applies
@@ -509,7 +630,10 @@ fn reigns(events: &[NodeEvent], end_ns: u64, acts_of: Option<&BTreeSet<(u32, u64
                     r.acts.push((e.at_ns, READ));
                 }
             }
-            What::Commit { .. } | What::Apply { .. } | What::Lease { .. } => {}
+            What::Commit { .. }
+            | What::Apply { .. }
+            | What::Accepted { .. }
+            | What::Lease { .. } => {}
         }
     }
     done.extend(open.into_values());
@@ -602,7 +726,10 @@ pub fn split_brain(events: &[NodeEvent]) -> Verdict {
                     break;
                 }
             }
-            What::Commit { .. } | What::Apply { .. } | What::Lease { .. } => {}
+            What::Commit { .. }
+            | What::Apply { .. }
+            | What::Accepted { .. }
+            | What::Lease { .. } => {}
         }
     }
     // Rule 2: two leaders of one term, both acting while both lead. Acts happen at events,
@@ -952,6 +1079,8 @@ mod tests {
     #[test]
     fn log_safety_keeps_forty_bytes_per_index() {
         assert_eq!(std::mem::size_of::<Agreed>(), 40);
+        // And forty more where acceptors vote.
+        assert_eq!(std::mem::size_of::<Chosen>(), 40);
     }
 
     fn ev(at_ns: u64, node: u32, what: What) -> NodeEvent {
@@ -1003,6 +1132,88 @@ mod tests {
         assert_eq!(election_safety(&events[..3]).result, Outcome::Pass);
     }
 
+    /// n accepted `op` of `term` at index 5 in `ballot`, at `at_ns`.
+    fn accepted(at_ns: u64, node: u32, ballot: u64, term: u64, op: Option<u64>) -> NodeEvent {
+        ev(
+            at_ns,
+            node,
+            What::Accepted {
+                index: 5,
+                ballot,
+                term,
+                op,
+            },
+        )
+    }
+
+    fn judged(voters: usize, events: &[NodeEvent]) -> Verdict {
+        let mut watch = LogWatch::with_voters(voters);
+        for e in events {
+            assert!(
+                !watch.observe(e),
+                "an acceptance is kept for no other checker"
+            );
+        }
+        watch.verdict()
+    }
+
+    #[test]
+    fn two_entries_chosen_at_one_index_fail_log_safety_though_no_node_learned_either() {
+        // Ballot 10 chose op7 (n1, n2 of 3); a stale accept of ballot 8 then reached n3 and
+        // n1 again, which had accepted op9 there before: op9 is chosen too.
+        let events = [
+            accepted(10, 1, 8, 8, Some(9)),
+            accepted(20, 1, 10, 10, Some(7)),
+            accepted(21, 2, 10, 10, Some(7)),
+            accepted(30, 3, 8, 8, Some(9)),
+        ];
+        let v = judged(3, &events);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail.contains("two entries chosen at index 5")
+                && v.detail
+                    .contains("op7 of term 10 (ballot 10: accepted by n1, n2")
+                && v.detail
+                    .contains("op9 of term 8 (ballot 8: accepted by n1, n3"),
+            "{v}"
+        );
+        // Without a count of voters, acceptances are not judged.
+        let mut watch = LogWatch::new();
+        events.iter().for_each(|e| {
+            watch.observe(e);
+        });
+        assert_eq!(watch.verdict().result, Outcome::Pass);
+    }
+
+    #[test]
+    fn an_entry_chosen_again_in_later_ballots_or_a_rival_short_of_a_majority_passes() {
+        let events = [
+            // op7 chosen in ballot 10 by three of five.
+            accepted(10, 1, 10, 10, Some(7)),
+            accepted(11, 2, 10, 10, Some(7)),
+            accepted(12, 3, 10, 10, Some(7)),
+            // A rival accepted by two in an older ballot, and by two in a newer one: no
+            // ballot gives it a majority.
+            accepted(13, 4, 8, 8, Some(9)),
+            accepted(14, 5, 8, 8, Some(9)),
+            accepted(15, 4, 12, 8, Some(9)),
+            accepted(16, 5, 12, 8, Some(9)),
+            // A later leader re-proposes op7 in its own ballot (the same entry: the term it
+            // was first proposed in), and a no-op reaches one acceptor in another.
+            accepted(17, 1, 14, 10, Some(7)),
+            accepted(18, 4, 14, 10, Some(7)),
+            accepted(19, 5, 14, 10, Some(7)),
+            accepted(20, 2, 16, 16, None),
+        ];
+        let v = judged(5, &events);
+        assert_eq!(v.result, Outcome::Pass, "{v}");
+        assert!(
+            v.detail
+                .contains("11 acceptances, one entry chosen at each index"),
+            "{v}"
+        );
+    }
+
     #[test]
     fn a_different_entry_at_a_committed_index_fails_log_safety() {
         let ok = vec![
@@ -1026,7 +1237,7 @@ mod tests {
                 },
             ),
         ];
-        assert_eq!(log_safety(&ok).result, Outcome::Pass);
+        assert_eq!(log_safety(&ok, 0).result, Outcome::Pass);
         let mut bad = ok.clone();
         bad.push(ev(
             3,
@@ -1038,7 +1249,7 @@ mod tests {
                 state: None,
             },
         ));
-        let v = log_safety(&bad);
+        let v = log_safety(&bad, 0);
         assert_eq!(v.result, Outcome::Fail);
         assert!(
             v.detail.contains("index 1") && v.detail.contains("n3"),
@@ -1527,11 +1738,11 @@ mod tests {
             ),
             apply(5, 2, 2, 22),
         ];
-        assert_eq!(log_safety(&events).result, Outcome::Pass);
+        assert_eq!(log_safety(&events, 0).result, Outcome::Pass);
         // n3 restarted having lost index 1's update: the same entry 2, another state.
         events.push(ev(8, 3, What::Crash));
         events.push(apply(9, 3, 2, 2));
-        let v = log_safety(&events);
+        let v = log_safety(&events, 0);
         assert_eq!(v.result, Outcome::Fail);
         assert!(
             v.detail
@@ -1567,7 +1778,7 @@ mod tests {
                 },
             ),
         ];
-        assert_eq!(log_safety(&restart).result, Outcome::Pass);
+        assert_eq!(log_safety(&restart, 0).result, Outcome::Pass);
         let backwards = vec![
             ev(
                 1,
@@ -1590,6 +1801,6 @@ mod tests {
                 },
             ),
         ];
-        assert_eq!(log_safety(&backwards).result, Outcome::Fail);
+        assert_eq!(log_safety(&backwards, 0).result, Outcome::Fail);
     }
 }

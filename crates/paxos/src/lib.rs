@@ -578,14 +578,41 @@ impl Bugs {
 /// What the completion of one of this node's writes means to it.
 #[derive(Clone, Debug)]
 enum Effect {
-    /// Nothing to do on completion (the round, a follower's accept, a compaction).
+    /// Nothing to do on completion (the round, a promise, a compaction).
     None,
     /// The node's own promise of its own ballot is durable: it counts as a promise.
     SelfPromise(Ballot),
-    /// The leader's own accept of these slots is durable: it counts as an acceptance.
-    SelfAccept(Ballot, Vec<u64>),
+    /// A follower's accept of these slots in this ballot is durable: its votes stand
+    /// (`Report::Accepted`).
+    Accepted(Ballot, Votes),
+    /// The leader's own accept of these slots is durable: its votes stand, and count as
+    /// its acceptance.
+    SelfAccept(Ballot, Votes),
     /// The snapshot up to this slot is durable: the log it covers may now be dropped.
     Snapshot(u64),
+}
+
+/// Accepted entries as votes: (slot, the entry's term, its operation).
+type Votes = Vec<(u64, u64, Option<OpId>)>;
+
+fn votes(entries: &[(u64, Value)]) -> Votes {
+    entries
+        .iter()
+        .map(|(slot, value)| (*slot, value.origin.as_term(), value.op()))
+        .collect()
+}
+
+/// Tells the checkers of votes that are now durable: each entry accepted in `ballot` (a
+/// value a majority accepts in one ballot is chosen, whether or not anyone learns it).
+fn report_accepted(ballot: Ballot, votes: &Votes, out: &mut Outputs<Message, Write>) {
+    for &(index, term, op) in votes {
+        out.report(Report::Accepted {
+            index,
+            ballot: ballot.as_term(),
+            term,
+            op,
+        });
+    }
 }
 
 /// One acceptor's answer to phase 1, as the candidate assembles it from pages.
@@ -1011,8 +1038,11 @@ impl Paxos {
             match effect {
                 Effect::None => {}
                 Effect::SelfPromise(ballot) => self.self_promised(now, ballot, out),
-                Effect::SelfAccept(ballot, slots) => {
+                Effect::Accepted(ballot, entries) => report_accepted(ballot, &entries, out),
+                Effect::SelfAccept(ballot, entries) => {
+                    report_accepted(ballot, &entries, out);
                     let id = self.id;
+                    let slots: Vec<u64> = entries.iter().map(|v| v.0).collect();
                     self.count_acceptance(now, id, ballot, &slots, out)
                 }
                 Effect::Snapshot(upto) => self.snapshot_durable(upto, out),

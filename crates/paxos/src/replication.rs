@@ -96,14 +96,14 @@ impl Paxos {
             // the leader's promise already covers its ballot, as phase 1 leaves it).
             let promise = self.promised.max(ballot);
             self.promised = promise;
-            let slots: Vec<u64> = entries.iter().map(|(s, _)| *s).collect();
+            let votes = crate::votes(&entries);
             self.write(
                 Write::Accept {
                     ballot,
                     promise,
                     entries,
                 },
-                Effect::SelfAccept(ballot, slots),
+                Effect::SelfAccept(ballot, votes),
                 out,
             );
         } else if leader.announced_upto < executed {
@@ -288,13 +288,14 @@ impl Paxos {
             fresh.push((slot, value));
         }
         if !fresh.is_empty() || promise_raised {
+            let votes = crate::votes(&fresh);
             self.write(
                 Write::Accept {
                     ballot,
                     promise,
                     entries: fresh,
                 },
-                Effect::None,
+                Effect::Accepted(ballot, votes),
                 out,
             );
         }

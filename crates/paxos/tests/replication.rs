@@ -379,3 +379,52 @@ fn a_duplicate_accept_for_a_compacted_slot_is_acknowledged_without_a_write() {
     assert!(c.writes_issued(n(3)).is_empty());
     assert_eq!(c.durable(n(3)), &before);
 }
+
+/// The acceptances `id` reported (`Report::Accepted`): (slot, ballot, entry's term).
+fn votes(c: &Cluster, id: protocol::NodeId) -> Vec<(u64, u64, u64)> {
+    c.reports
+        .iter()
+        .filter(|(who, _)| *who == id)
+        .filter_map(|(_, r)| match r {
+            protocol::Report::Accepted {
+                index,
+                ballot,
+                term,
+                ..
+            } => Some((*index, *ballot, *term)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_acceptance_counts_as_a_vote_for_log_safety_only_once_it_is_durable() {
+    // A vote is a fact only once it survives a crash (Paxos Made Simple §2.5): a value a
+    // majority accepted in one ballot is chosen, and log safety holds the run to one
+    // chosen value per slot. An accept whose write a crash cut short was never a vote.
+    let mut c = cluster(config(3));
+    let b = c.elect(n(1));
+    c.auto_write = false;
+    c.client(n(1), write("x", 1));
+    let slot = c.node(n(1)).executed() + 1;
+    assert!(votes(&c, n(1)).iter().all(|v| v.0 != slot));
+    c.complete_writes(n(1));
+    assert_eq!(
+        votes(&c, n(1)).last(),
+        Some(&(slot, b.as_term(), b.as_term())),
+        "the leader's own accept, once written"
+    );
+    assert!(c.deliver_kind(n(1), n(2), "Accept"));
+    assert!(c.deliver_kind(n(1), n(3), "Accept"));
+    assert!(votes(&c, n(2)).iter().all(|v| v.0 != slot));
+    c.crash(n(3));
+    assert!(c.complete_write(n(2)));
+    assert_eq!(
+        votes(&c, n(2)).last(),
+        Some(&(slot, b.as_term(), b.as_term()))
+    );
+    assert!(
+        votes(&c, n(3)).iter().all(|v| v.0 != slot),
+        "n3 crashed before its accept was durable"
+    );
+}

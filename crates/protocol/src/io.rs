@@ -140,6 +140,20 @@ pub enum Report {
     /// (A ReadIndex or quorum-confirmed read is not reported: it linearizes at the
     /// confirmation, even when served later.) The split-brain checker counts these.
     ReadServed { term: u64 },
+    /// The node, as an acceptor, accepted the entry at `index` (`term` and `op` as in
+    /// `Commit`) in ballot `ballot`, and the acceptance is durable (report it when the
+    /// write completes, not when it is issued: a crash before then takes the vote back).
+    /// An entry that a majority of the voters accepted in one ballot is chosen (Paxos
+    /// Made Simple §2.2) whether or not any node learns it, so log safety fails when two
+    /// entries are chosen at one index. For protocols whose acceptors vote in ballots, as
+    /// Paxos's do; not Raft's (a majority may hold an entry of an earlier term that a
+    /// later leader overwrites, Raft §5.4.2) nor ZAB's.
+    Accepted {
+        index: u64,
+        ballot: u64,
+        term: u64,
+        op: Option<OpId>,
+    },
     /// The node's voting membership changed: from now on `members` vote and make up its
     /// quorums (Raft: a configuration entry was appended, or truncated away).
     Members { members: Vec<NodeId> },

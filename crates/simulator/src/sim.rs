@@ -864,7 +864,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 .min(MAX_EVENTS_LIMIT),
             history: ClientHistory::new(),
             node_events: Vec::new(),
-            log_watch: LogWatch::new(),
+            log_watch: LogWatch::with_voters(sc.voter_count() as usize),
             disruption,
             leaders: Vec::new(),
             leases: Vec::new(),
@@ -1477,6 +1477,25 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                         term,
                         op,
                         state: Some(state),
+                    },
+                });
+            }
+            Report::Accepted {
+                index,
+                ballot,
+                term,
+                op,
+            } => {
+                // Judged by log safety as it arrives, not recorded: the messages around it
+                // are, and a run's events (and hash) are the same as before it was reported.
+                self.node_event(NodeEvent {
+                    at_ns,
+                    node: id,
+                    what: What::Accepted {
+                        index,
+                        ballot,
+                        term,
+                        op: op.map(|o| o.0),
                     },
                 });
             }
