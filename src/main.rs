@@ -240,8 +240,6 @@ fn cmd_export(args: ExportArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Loads the scenario embedded in a trace with every recorded setting applied, as the
-/// trace ran it (replay, export and shrink all start here).
 /// What in this build differs from the one that made the trace, as it bears on replay;
 /// `None` when the trace names the revisions this build runs.
 fn changed_since(header: &TraceHeader) -> Option<String> {
@@ -269,20 +267,20 @@ fn diverged_because(header: &TraceHeader, own_bugs: &[String]) -> String {
                 )
             )
         }
-        None => {
-            let r = header
-                .revisions
-                .expect("changed_since is None only with revisions");
-            format!(
+        None => match header.revisions {
+            Some(r) => format!(
                 "The trace names the revisions this build runs ({} {}, simulator {}), so \
                  unless it was edited this is a determinism bug: please report it with the \
                  trace.",
                 header.protocol, r.protocol, r.simulator
-            )
-        }
+            ),
+            None => format!("This build runs no protocol named {:?}.", header.protocol),
+        },
     }
 }
 
+/// Loads the scenario embedded in a trace with every recorded setting applied, as the
+/// trace ran it (replay, export and shrink all start here).
 fn trace_scenario(path: &Path) -> Result<(report::TraceHeader, Scenario), ExitCode> {
     let header = read_trace(path).map_err(|e| fail_input(&e))?;
     let sc = header.scenario(path).map_err(|e| fail_input(&e))?;

@@ -315,16 +315,6 @@ pub struct Revisions {
     pub protocol: u32,
 }
 
-impl Revisions {
-    /// The revisions of the build that made `out`.
-    pub fn of(out: &RunOutput) -> Revisions {
-        Revisions {
-            simulator: crate::REVISION,
-            protocol: out.protocol_revision,
-        }
-    }
-}
-
 /// What replay needs from a trace file.
 #[derive(Clone, Debug)]
 pub struct TraceHeader {
