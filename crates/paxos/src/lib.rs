@@ -1038,11 +1038,11 @@ impl Paxos {
             match effect {
                 Effect::None => {}
                 Effect::SelfPromise(ballot) => self.self_promised(now, ballot, out),
-                Effect::Accepted(ballot, entries) => report_accepted(ballot, &entries, out),
-                Effect::SelfAccept(ballot, entries) => {
-                    report_accepted(ballot, &entries, out);
+                Effect::Accepted(ballot, votes) => report_accepted(ballot, &votes, out),
+                Effect::SelfAccept(ballot, votes) => {
+                    report_accepted(ballot, &votes, out);
                     let id = self.id;
-                    let slots: Vec<u64> = entries.iter().map(|v| v.0).collect();
+                    let slots: Vec<u64> = votes.iter().map(|v| v.0).collect();
                     self.count_acceptance(now, id, ballot, &slots, out)
                 }
                 Effect::Snapshot(upto) => self.snapshot_durable(upto, out),
