@@ -521,7 +521,7 @@ impl LogWatch {
         match &self.failure {
             Some(why) => Verdict::fail(why.clone()),
             None if self.voters > 0 && self.accepts > 0 => Verdict::pass(format!(
-                "{} indexes committed or applied, {} applies, all nodes agree; {} acceptances, one entry chosen at each index",
+                "{} indexes committed or applied, {} applies, all nodes agree; {} acceptances, never two entries chosen at one index",
                 self.agreed.len, self.applies, self.accepts
             )),
             None => Verdict::pass(format!(
@@ -1205,7 +1205,7 @@ mod tests {
         assert_eq!(v.result, Outcome::Pass, "{v}");
         assert!(
             v.detail
-                .contains("11 acceptances, one entry chosen at each index"),
+                .contains("11 acceptances, never two entries chosen at one index"),
             "{v}"
         );
     }
