@@ -116,7 +116,9 @@ fn replay_says_whether_a_trace_was_made_by_other_revisions_or_shows_a_determinis
     let args = ["run", scenario.to_str().unwrap(), "--trace", "run.json"];
     assert_eq!(sim(&args, &dir).status.code(), Some(0));
     let saved = text(&std::fs::read(&trace).unwrap());
-    let revisions = r#""revisions":{"protocol":1,"simulator":1}"#;
+    let sim_revision = simulator::REVISION;
+    let revisions = format!(r#""revisions":{{"protocol":1,"simulator":{sim_revision}}}"#);
+    let revisions = revisions.as_str();
     assert!(saved.contains(revisions), "the trace records its revisions");
     let replay = |name: &str, body: String| {
         let path = dir.join(name);
@@ -126,7 +128,10 @@ fn replay_says_whether_a_trace_was_made_by_other_revisions_or_shows_a_determinis
     };
     // Another hash: a trace made by an older raft says so, and how to run the seed now.
     let older = saved
-        .replace(revisions, r#""revisions":{"protocol":0,"simulator":1}"#)
+        .replace(
+            revisions,
+            &format!(r#""revisions":{{"protocol":0,"simulator":{sim_revision}}}"#),
+        )
         .replace("08521d74ae33f0f7", "0000000000000000");
     let (code, err) = replay("older.json", older);
     assert_eq!(code, Some(4), "{err}");
@@ -149,7 +154,8 @@ fn replay_says_whether_a_trace_was_made_by_other_revisions_or_shows_a_determinis
     assert_eq!(code, Some(4), "{err}");
     assert!(!err.contains("note:"), "{err}");
     assert!(
-        err.contains("(raft 1, simulator 1)") && err.contains("determinism bug"),
+        err.contains(&format!("(raft 1, simulator {sim_revision})"))
+            && err.contains("determinism bug"),
         "{err}"
     );
     // A trace from before revisions were recorded says it cannot tell.

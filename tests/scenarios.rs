@@ -163,12 +163,12 @@ fn every_shipped_scenario_passes_its_expectations_under_every_protocol() {
 /// and a swarm world each, so that most paths of a protocol and of the simulator are in
 /// some run.
 const REVISED_RUNS: &[(&str, u32, u32, &str, u64, &str)] = &[
-    ("raft", 1, 1, "partition_3_3.toml", 1, "08521d74ae33f0f7"),
-    ("raft", 1, 1, "swarm.toml", 1, "88c111d7a9d8136e"),
-    ("zab", 1, 1, "partition_3_3.toml", 1, "5884e489309a87a8"),
-    ("zab", 1, 1, "swarm.toml", 1, "8e2103d8c367009d"),
-    ("paxos", 1, 1, "partition_3_3.toml", 1, "93eca6eb3fdd590e"),
-    ("paxos", 1, 1, "swarm.toml", 1, "d63100635fe83596"),
+    ("raft", 1, 2, "partition_3_3.toml", 1, "08521d74ae33f0f7"),
+    ("raft", 1, 2, "swarm.toml", 1, "88c111d7a9d8136e"),
+    ("zab", 1, 2, "partition_3_3.toml", 1, "5884e489309a87a8"),
+    ("zab", 1, 2, "swarm.toml", 1, "8e2103d8c367009d"),
+    ("paxos", 1, 2, "partition_3_3.toml", 1, "93eca6eb3fdd590e"),
+    ("paxos", 1, 2, "swarm.toml", 1, "d63100635fe83596"),
 ];
 
 /// A change that alters how a run unfolds bumps the revision of what changed, so that

@@ -1403,15 +1403,39 @@ impl Protocol for Paxos {
     }
 
     /// Damages one accepted record (the promise and the snapshot are left whole).
-    fn corrupt(durable: &mut Durable, pick: u64) -> Option<String> {
+    fn corrupt(durable: &mut Durable, pick: u64, spared: &BTreeSet<u64>) -> Option<String> {
         let count = durable.accepted.len() as u64;
         if count == 0 {
             return None;
         }
-        let slot = durable.accepted.keys().nth((pick % count) as usize)?;
+        let drawn = durable.accepted.keys().nth((pick % count) as usize)?;
+        let mut slot = drawn;
+        if spared.contains(&drawn) {
+            // Another draw from the same pick, among the records that may be damaged.
+            let open = |s: &u64| !spared.contains(s);
+            let left = durable.accepted.keys().filter(open).count() as u64;
+            if left == 0 {
+                return None;
+            }
+            slot = durable
+                .accepted
+                .keys()
+                .filter(open)
+                .nth(((pick / count) % left) as usize)?;
+        }
         durable.accepted.remove(&slot);
         durable.damaged.insert(slot);
-        Some(format!("accepted record of slot {slot}"))
+        Some(if slot == drawn {
+            format!("accepted record of slot {slot}")
+        } else {
+            format!(
+                "accepted record of slot {slot}; slot {drawn}, drawn first, is damaged on as many other nodes as the fault model allows"
+            )
+        })
+    }
+
+    fn damaged(durable: &Durable) -> Vec<u64> {
+        durable.damaged.iter().copied().collect()
     }
 
     fn write_kind(write: &Write) -> &'static str {

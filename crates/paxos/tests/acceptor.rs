@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use paxos::{Ballot, Message, PROMISE_PAGE_SLOTS};
+use paxos::{Ballot, Message, Paxos, Value, PROMISE_PAGE_SLOTS};
 use protocol::{ReadMode, Role};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -494,4 +494,41 @@ fn a_damaged_record_the_durable_snapshot_covers_is_moot() {
     let c = cluster_with(config(3), [(n(1), image)].into_iter().collect());
     assert!(!c.marked("paxos.started_with_damaged_records"));
     assert_eq!(c.node(n(1)).executed(), 5);
+}
+
+#[test]
+fn a_storage_fault_that_draws_a_spared_record_damages_another_and_says_so() {
+    // The simulator spares the records already damaged on as many other nodes as the
+    // fault model allows; a pick that lands on one draws again among the rest.
+    use protocol::Protocol;
+    let b = ballot(1, 1);
+    let entries: Vec<(u64, Ballot, Value)> = (1..=4)
+        .map(|slot| (slot, b, value(b, command(slot, write("x", slot)))))
+        .collect();
+    let image = durable(1, b, &entries);
+    let none = std::collections::BTreeSet::new();
+    let mut plain = image.clone();
+    // Pick 5 of four records is the second, slot 2.
+    let what = Paxos::corrupt(&mut plain, 5, &none).expect("a record");
+    assert_eq!(what, "accepted record of slot 2");
+    assert_eq!(Paxos::damaged(&plain), vec![2]);
+
+    let spared: std::collections::BTreeSet<u64> = [2, 3].into_iter().collect();
+    let mut kept = image.clone();
+    let what = Paxos::corrupt(&mut kept, 5, &spared).expect("a record");
+    assert!(
+        what.starts_with("accepted record of slot ")
+            && what.contains("slot 2, drawn first, is damaged on as many other nodes"),
+        "{what}"
+    );
+    let damaged = Paxos::damaged(&kept);
+    assert_eq!(damaged.len(), 1);
+    assert!(!spared.contains(&damaged[0]), "{damaged:?}");
+    assert!(kept.accepted.contains_key(&2) && kept.accepted.contains_key(&3));
+
+    // Every record spared: nothing is damaged.
+    let all: std::collections::BTreeSet<u64> = (1..=4).collect();
+    let mut whole = image.clone();
+    assert_eq!(Paxos::corrupt(&mut whole, 5, &all), None);
+    assert_eq!(whole, image);
 }

@@ -41,6 +41,7 @@ pub use io::{Delivery, Input, MembershipChange, Output, Outputs, Reply, Report, 
 pub use kv::{Command, Key, Kv, Op, OpId, OpResult, Value};
 pub use time::LocalTime;
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
@@ -209,12 +210,24 @@ pub trait Protocol: Sized {
     fn persist(durable: &mut Self::Durable, write: &Self::Write);
 
     /// A storage fault on a crashed node: damages one record of `durable` (`pick` chooses
-    /// which, uniformly among those there are) so that its checksum no longer matches,
-    /// and says which, for the trace. None when there is nothing to damage. Only called
-    /// when [`Protocol::STORAGE_FAULTS`] is true.
-    fn corrupt(durable: &mut Self::Durable, pick: u64) -> Option<String> {
-        let _ = (durable, pick);
+    /// which, uniformly among those there are but the ones keyed in `spared`) so that its
+    /// checksum no longer matches, and says which, for the trace. None when there is
+    /// nothing to damage. Only called when [`Protocol::STORAGE_FAULTS`] is true.
+    ///
+    /// A record's key is the one [`Protocol::damaged`] names it by (Paxos: its slot). The
+    /// simulator spares the records already damaged on as many other nodes as the fault
+    /// model allows (Protocol-Aware Recovery, FAST'18: an intact copy on a majority), so
+    /// that a correct protocol is never asked to survive the loss of every copy.
+    fn corrupt(durable: &mut Self::Durable, pick: u64, spared: &BTreeSet<u64>) -> Option<String> {
+        let _ = (durable, pick, spared);
         None
+    }
+
+    /// The keys of the records of `durable` that are damaged now: a record damaged by
+    /// [`Protocol::corrupt`] until the protocol rewrites it, or drops it (a snapshot).
+    fn damaged(durable: &Self::Durable) -> Vec<u64> {
+        let _ = durable;
+        Vec::new()
     }
 
     /// The node's role and term/epoch/ballot as it believes them (for summaries).

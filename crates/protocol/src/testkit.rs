@@ -571,14 +571,15 @@ impl<P: Protocol, Mon: Monitor<P>> Cluster<P, Mon> {
     }
 
     /// A storage fault on `id`, which must be down: [`Protocol::corrupt`] damages one
-    /// record of its durable image (`pick` chooses which). What was damaged, if anything.
+    /// record of its durable image (`pick` chooses which), sparing none: a test may damage
+    /// every copy of a record on purpose. What was damaged, if anything.
     pub fn corrupt(&mut self, id: NodeId, pick: u64) -> Option<String> {
         assert!(
             !self.is_up(id),
             "{id} must be down for its storage to be corrupted"
         );
         let node = self.nodes.get_mut(&id).expect("a node of the cluster");
-        let what = P::corrupt(&mut node.durable, pick);
+        let what = P::corrupt(&mut node.durable, pick, &BTreeSet::new());
         if self.logging() {
             self.log(format!(
                 "{id}'s storage: {}",

@@ -26,7 +26,7 @@ pub use scenario::{Scenario, ScenarioError};
 /// workload, a swarm world's draw, the order of anything in the queue): a trace records it
 /// beside its protocol's `Protocol::REVISION`, so that `sim replay` can tell a trace made
 /// by an older build from a determinism bug.
-pub const REVISION: u32 = 1;
+pub const REVISION: u32 = 2;
 pub use sim::{RunOptions, RunOutput, Simulation};
 pub mod export;
 pub mod history;

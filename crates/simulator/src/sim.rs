@@ -21,7 +21,7 @@ use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
     OpResult, Output, Outputs, Protocol, Reply, Report, Role, TimerId,
 };
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -2490,7 +2490,10 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// one record of its durable image (what it will find when it restarts).
     fn corrupt(&mut self, id: u32, pick: u64) {
         self.crash(id);
-        let damaged = P::corrupt(&mut self.nodes[id as usize - 1].durable, pick);
+        let damaged = match self.spared_records(id) {
+            Some(spared) => P::corrupt(&mut self.nodes[id as usize - 1].durable, pick, &spared),
+            None => None,
+        };
         let (label, text) = match &damaged {
             Some(what) => ("damaged", what.clone()),
             None => ("nothing_to_damage", "nothing to damage".to_string()),
@@ -2500,6 +2503,34 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         if let Some(applied) = self.faults.last_mut() {
             applied.outcome = Some(text);
         }
+    }
+
+    /// The records a storage fault on `id` must leave intact to stay within the fault model
+    /// a protocol that survives damaged records has (Protocol-Aware Recovery, FAST'18): an
+    /// intact copy of every record on a majority, so at most `n - majority` damaged copies
+    /// of any one. Those already damaged on that many other nodes; None when the cluster has
+    /// no copy to spare (two nodes: one damaged copy leaves no intact majority).
+    fn spared_records(&self, id: u32) -> Option<BTreeSet<u64>> {
+        let n = self.sc.voter_count() as usize;
+        let allowed = n - protocol::quorum(n);
+        if allowed == 0 {
+            return None;
+        }
+        let mut copies: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i + 1 != id as usize {
+                for record in P::damaged(&node.durable) {
+                    *copies.entry(record).or_default() += 1;
+                }
+            }
+        }
+        Some(
+            copies
+                .into_iter()
+                .filter(|&(_, damaged)| damaged >= allowed)
+                .map(|(record, _)| record)
+                .collect(),
+        )
     }
 
     /// One of `listed` (kinds of write or message the scenario aims at), drawn uniformly,

@@ -14,6 +14,7 @@ use simulator::scenario::{Fault, NodeSel, NEMESIS_KINDS};
 use simulator::sim::RunOutput;
 use simulator::trace::{Event, Kind};
 use simulator::{RunOptions, Scenario, Simulation};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The toy sends nothing; the type is only there because the trait asks for one.
@@ -107,15 +108,25 @@ impl Protocol for LogToy {
         durable.records.push(write.clone());
     }
 
-    /// Flips bits of one record's value, so that its checksum no longer matches.
-    fn corrupt(durable: &mut Log, pick: u64) -> Option<String> {
+    /// Flips bits of one record's value, so that its checksum no longer matches. A record
+    /// is keyed by its index (from 1); a spared one is passed over for the next.
+    fn corrupt(durable: &mut Log, pick: u64, spared: &BTreeSet<u64>) -> Option<String> {
         let count = durable.records.len() as u64;
-        if count == 0 {
-            return None;
-        }
-        let i = (pick % count) as usize;
-        durable.records[i].value ^= 0xff;
-        Some(format!("record {} of {count}", i + 1))
+        let drawn = (0..count)
+            .cycle()
+            .skip((pick % count.max(1)) as usize)
+            .take(count as usize)
+            .find(|i| !spared.contains(&(i + 1)))?;
+        durable.records[drawn as usize].value ^= 0xff;
+        Some(format!("record {} of {count}", drawn + 1))
+    }
+
+    fn damaged(durable: &Log) -> Vec<u64> {
+        (1..)
+            .zip(&durable.records)
+            .filter(|(_, r)| r.checksum != checksum(r.value))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     fn role(&self) -> (Role, u64) {
@@ -370,6 +381,60 @@ fn corrupt_with_nothing_durable_crashes_the_node_and_records_that_nothing_was_da
         "{summary}"
     );
     assert_eq!(seen_at_start(&out, 1, 300 * MS), (vec![], 0));
+    assert_eq!(out.marks.get(FOUND_DAMAGE), None);
+}
+
+#[test]
+fn a_storage_fault_spares_a_record_already_damaged_on_as_many_nodes_as_the_fault_model_allows() {
+    // Three nodes: an intact majority of copies leaves room for one damaged copy of each
+    // record. n1's record 1 is damaged; the same pick on n2 then passes over record 1.
+    let faults = "[[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n\
+         [[faults]]\nat = \"1.2s\"\nkind = \"corrupt\"\nnode = 2\npick = 0\n\
+         [[faults]]\nat = \"1.4s\"\nkind = \"corrupt\"\nnode = 3\npick = 1";
+    let out = run(&scenario(faults), 1);
+    let outcomes: Vec<&str> = out
+        .faults
+        .iter()
+        .map(|f| f.outcome.as_deref().unwrap_or(""))
+        .collect();
+    assert!(outcomes[0].starts_with("record 1 of "), "{outcomes:?}");
+    assert!(outcomes[1].starts_with("record 2 of "), "{outcomes:?}");
+    // Record 2 is now damaged on n2, record 1 on n1: n3's pick 1 lands on record 2, and
+    // both are spared, so it takes record 3.
+    assert!(outcomes[2].starts_with("record 3 of "), "{outcomes:?}");
+
+    // Five nodes leave room for two damaged copies: the second damages record 1 as well,
+    // the third passes over it.
+    let five = |extra: &str| {
+        let text = format!(
+            "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = 5\nduration = \"2s\"\n\
+             [options]\nheartbeat_interval = \"50ms\"\n[workload]\nclients = 0\n{extra}\n"
+        );
+        Scenario::from_toml("storage.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let faults = "[[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n\
+         [[faults]]\nat = \"1.2s\"\nkind = \"corrupt\"\nnode = 2\npick = 0\n\
+         [[faults]]\nat = \"1.4s\"\nkind = \"corrupt\"\nnode = 3\npick = 0";
+    let out = run(&five(faults), 1);
+    let outcomes: Vec<&str> = out
+        .faults
+        .iter()
+        .map(|f| f.outcome.as_deref().unwrap_or(""))
+        .collect();
+    assert!(outcomes[0].starts_with("record 1 of "), "{outcomes:?}");
+    assert!(outcomes[1].starts_with("record 1 of "), "{outcomes:?}");
+    assert!(outcomes[2].starts_with("record 2 of "), "{outcomes:?}");
+
+    // Two nodes have no copy to spare: a damaged one leaves no intact majority.
+    let two = Scenario::from_toml(
+        "storage.toml",
+        "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = 2\nduration = \"2s\"\n\
+         [options]\nheartbeat_interval = \"50ms\"\n[workload]\nclients = 0\n\
+         [[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = run(&two, 1);
+    assert_eq!(out.faults[0].outcome.as_deref(), Some("nothing to damage"));
     assert_eq!(out.marks.get(FOUND_DAMAGE), None);
 }
 
