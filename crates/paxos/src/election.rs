@@ -128,6 +128,7 @@ impl Paxos {
             merged: BTreeMap::new(),
             damaged: BTreeMap::new(),
             snapshot: None,
+            started: now,
         }));
         self.leader_hint = None;
         if ballot > self.promised {
@@ -402,7 +403,11 @@ impl Paxos {
             round_started: VecDeque::new(),
             acks: BTreeMap::new(),
             quorum_round: 0,
-            quorum_since: None,
+            // A majority promised this ballot in answer to the Prepare: a boost that won
+            // it is followed at once, and a lagging proposer's nack arriving before the
+            // first heartbeat round completes boosts again rather than depose it (seed 145
+            // of paxos_lagging_replica.toml: the nack of a round that raced the boost).
+            quorum_since: Some(c.started),
             lease_until: None,
         }));
         self.role = Role::Leader;

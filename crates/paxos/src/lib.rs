@@ -638,6 +638,9 @@ struct Candidate {
     /// The most advanced snapshot reported by an acceptor whose low-water mark is at or
     /// past `first_slot`.
     snapshot: Option<Arc<Snapshot>>,
+    /// When the Prepare went out (local time): the majority that promised answered it
+    /// after this, so the leader it makes is followed from then (`Leader::quorum_since`).
+    started: LocalTime,
 }
 
 /// A slot the leader proposed and has not seen chosen.
@@ -729,7 +732,7 @@ struct Leader {
     acks: BTreeMap<NodeId, Ack>,
     quorum_round: u64,
     /// When the latest round a majority answered started (local time): a majority
-    /// still followed this leader then.
+    /// still followed this leader then. Phase 1 is the first such round.
     quorum_since: Option<LocalTime>,
     lease_until: Option<LocalTime>,
 }
@@ -1117,7 +1120,7 @@ impl Protocol for Paxos {
     type Write = Write;
 
     const NAME: &'static str = "paxos";
-    const REVISION: u32 = 1;
+    const REVISION: u32 = 2;
     const BUGS: &'static [Bug] = Paxos::BUGS;
     const READ_MODES: &'static [ReadMode] = &[
         ReadMode::Log,

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use paxos::Message;
 use protocol::{Reply, Role};
 
 #[test]
@@ -181,4 +182,49 @@ fn a_command_whose_slot_a_later_ballot_filled_fails_definitely_though_its_leader
         ),
         "{replies:?}"
     );
+}
+
+#[test]
+fn a_leader_a_boost_just_elected_boosts_again_when_the_returning_proposer_outbids_it() {
+    // PML §5.2 (ballot boosting): n1 leads; n3, back from a partition, refuses n1 with a
+    // promise raised by its lone elections, and n1 boosts with a new phase 1. Meanwhile
+    // n3's timer fires again and its round reaches n1's new one with a higher node id.
+    // n2's promise makes n1 leader; n3's refusal of that ballot arrives before n1's first
+    // heartbeat round completes. The majority that promised answered n1 just now, so n1
+    // is followed and boosts again rather than hand over to the node furthest behind
+    // (paxos_lagging_replica.toml seed 145: n5 took office 200 ms after the heal).
+    let mut c = cluster(config(3));
+    let b1 = c.elect(n(1));
+    c.send(
+        n(3),
+        n(1),
+        Message::Nack {
+            ballot: b1,
+            promised: ballot(4, 3),
+        },
+    );
+    assert!(c.marked("paxos.ballot_boosted"));
+    c.complete_writes(n(1));
+    assert!(c.deliver_kind(n(1), n(2), "Prepare"));
+    assert!(c.deliver_kind(n(2), n(1), "Promise"));
+    c.complete_writes(n(1));
+    let b5 = c.leads(n(1)).expect("n1 leads again after its boost");
+    assert_eq!(b5, ballot(5, 1));
+    c.send(
+        n(3),
+        n(1),
+        Message::Nack {
+            ballot: b5,
+            promised: ballot(5, 3),
+        },
+    );
+    let boosts = c
+        .marks(n(1))
+        .iter()
+        .filter(|&&m| m == "paxos.ballot_boosted")
+        .count();
+    assert_eq!(boosts, 2, "marks of n1: {:?}", c.marks(n(1)));
+    assert!(!c.marks(n(1)).contains(&"paxos.preempted"));
+    c.deliver_all();
+    assert_eq!(c.leads(n(1)), Some(ballot(6, 1)));
 }
