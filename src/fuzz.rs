@@ -426,6 +426,22 @@ pub fn run(args: FuzzArgs) -> u8 {
         seeds.count,
         if swarm { "on" } else { "off" },
     );
+    // A scenario's `[expect] marks` name paths its own run takes. Over a campaign each must
+    // be taken by some seed (a path no seed reaches is a hole in the campaign), not by every
+    // seed: one seed in four may hold a log hole. Marks of another protocol are not judged.
+    let expected_marks: Vec<String> = std::mem::take(&mut sc.expect.marks)
+        .into_iter()
+        .filter(|m| {
+            m.split_once('.')
+                .is_none_or(|(owner, _)| owner == sc.protocol)
+        })
+        .collect();
+    if !expected_marks.is_empty() {
+        eprintln!(
+            "paths the scenario expects ({}), judged over the campaign: each taken by at least one seed",
+            expected_marks.join(", ")
+        );
+    }
 
     let signals = Signals::default();
     {
@@ -533,6 +549,23 @@ pub fn run(args: FuzzArgs) -> u8 {
         let start = args.seeds.start + first_k * shard_count;
         format!("{start}..{}", args.seeds.end)
     });
+    // Judged only over a campaign that ran as asked (to its end or its time budget).
+    let marks_judged =
+        !signals.interrupted.load(Ordering::SeqCst) && (args.keep_going || first_failure.is_none());
+    let marks_expected: Vec<(&str, u64)> = expected_marks
+        .iter()
+        .map(|m| {
+            (
+                m.as_str(),
+                marks_taken.get(m.as_str()).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let marks_missing: Vec<&str> = marks_expected
+        .iter()
+        .filter(|&&(_, seeds)| marks_judged && seeds == 0)
+        .map(|&(m, _)| m)
+        .collect();
     let in_flight = if !end.abandoned.is_empty() {
         Some("not run")
     } else if !end.in_flight_at_stop.is_empty() {
@@ -552,6 +585,8 @@ pub fn run(args: FuzzArgs) -> u8 {
                 "in_flight_at_stop": end.in_flight_at_stop, "in_flight": in_flight,
                 "not_run": not_run, "not_run_in_flight": end.abandoned, "resume_seeds": resume,
                 "wall_s": wall, "seeds_per_s": rate, "jobs": jobs, "ended": why,
+                "marks_expected": marks_expected.iter().map(|&(m, n)| (m.to_string(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+                "marks_missing": marks_missing, "marks_judged": marks_judged && !marks_expected.is_empty(),
             })
         ));
     } else {
@@ -585,6 +620,12 @@ pub fn run(args: FuzzArgs) -> u8 {
             line.push_str(&format!("; {not_run} not run (resume with --seeds {r})"));
         }
         crate::emit(&format!("{line}\n"));
+        if !marks_expected.is_empty() {
+            crate::emit(&format!(
+                "{}\n",
+                expected_paths_line(&marks_expected, &marks_missing, marks_judged, ran)
+            ));
+        }
     }
     if args.marks {
         let entry = protocols::find(&sc.protocol);
@@ -606,13 +647,41 @@ pub fn run(args: FuzzArgs) -> u8 {
             args.json,
         ));
     }
-    if !end.failures.is_empty() {
+    if !end.failures.is_empty() || !marks_missing.is_empty() {
         1
     } else if !end.inconclusive.is_empty() {
         3
     } else {
         0
     }
+}
+
+/// How many seeds took each path the scenario expects; a FAIL line when one was taken by
+/// none (`missing`), or a note that a campaign stopped early judged none.
+fn expected_paths_line(
+    expected: &[(&str, u64)],
+    missing: &[&str],
+    judged: bool,
+    ran: u64,
+) -> String {
+    let counts: Vec<String> = expected
+        .iter()
+        .map(|&(m, n)| format!("{m} by {n} of {ran} seeds"))
+        .collect();
+    if !judged {
+        return format!(
+            "expected paths not judged (the campaign stopped early): {}",
+            counts.join(", ")
+        );
+    }
+    if missing.is_empty() {
+        return format!("expected paths taken: {}", counts.join(", "));
+    }
+    format!(
+        "FAIL expected paths taken by no seed: {} ([expect] marks; {})",
+        missing.join(", "),
+        counts.join(", ")
+    )
 }
 
 fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
@@ -880,6 +949,23 @@ mod tests {
         assert_eq!(end.ran, end.handed_out);
         assert_eq!(end.never_started, 1000 - end.handed_out);
         assert!(end.handed_out < 1000);
+    }
+
+    #[test]
+    fn expected_paths_are_counted_and_a_path_no_seed_took_fails_by_name() {
+        let taken = [("p.hole", 3), ("p.other", 10)];
+        assert_eq!(
+            expected_paths_line(&taken, &[], true, 10),
+            "expected paths taken: p.hole by 3 of 10 seeds, p.other by 10 of 10 seeds"
+        );
+        let missing = [("p.hole", 0), ("p.other", 10)];
+        assert_eq!(
+            expected_paths_line(&missing, &["p.hole"], true, 10),
+            "FAIL expected paths taken by no seed: p.hole ([expect] marks; p.hole by 0 of 10 seeds, p.other by 10 of 10 seeds)"
+        );
+        assert!(
+            expected_paths_line(&missing, &[], false, 2).starts_with("expected paths not judged")
+        );
     }
 
     #[test]

@@ -137,3 +137,60 @@ fn a_campaign_stopped_by_its_time_budget_says_which_seeds_did_not_run() {
         "{s}"
     );
 }
+
+#[test]
+fn a_scenarios_expected_paths_are_judged_over_the_campaign_not_at_every_seed() {
+    // paxos_log_holes.toml expects a slot filled with a no-op: its own seed has one, and
+    // about one seed in five does. A campaign passes when some seed took each path.
+    let scenario = root().join("scenarios/paxos_log_holes.toml");
+    let scenario = scenario.to_str().unwrap();
+    let (code, lines, stderr) =
+        fuzz(&[scenario, "--seeds", "0..30", "--jobs", "2", "--keep-going"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("judged over the campaign"), "{stderr}");
+    let s = summary(&lines);
+    assert_eq!(s["failures"], serde_json::json!([]), "{s}");
+    let holes = s["marks_expected"]["paxos.hole_filled_with_noop"]
+        .as_u64()
+        .expect("a count");
+    assert!(0 < holes && holes < 30, "{s}");
+    assert_eq!(s["marks_missing"], serde_json::json!([]));
+    assert_eq!(s["marks_judged"], true);
+
+    // A path no seed takes fails the campaign, by name: partition_3_3 asks for no
+    // membership change.
+    let dir = std::env::temp_dir().join(format!("sim-fuzz-marks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/partition_3_3.toml")).unwrap();
+    let file = dir.join("never.toml");
+    std::fs::write(
+        &file,
+        format!("{text}\nmarks = [\"raft.conf_change_started\"]\n"),
+    )
+    .unwrap();
+    let (code, lines, _) = fuzz(&[file.to_str().unwrap(), "--seeds", "0..4", "--keep-going"]);
+    assert_eq!(code, Some(1));
+    let s = summary(&lines);
+    assert_eq!(s["failures"], serde_json::json!([]), "{s}");
+    assert_eq!(
+        s["marks_missing"],
+        serde_json::json!(["raft.conf_change_started"])
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "fuzz",
+            file.to_str().unwrap(),
+            "--seeds",
+            "0..4",
+            "--traces-dir",
+        ])
+        .arg(dir.join("traces"))
+        .output()
+        .expect("sim runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAIL expected paths taken by no seed: raft.conf_change_started"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
