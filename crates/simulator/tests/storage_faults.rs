@@ -170,8 +170,12 @@ impl Protocol for PlainToy {
 }
 
 fn scenario(extra: &str) -> Scenario {
+    scenario_of(3, extra)
+}
+
+fn scenario_of(nodes: u32, extra: &str) -> Scenario {
     let text = format!(
-        "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = 3\nduration = \"2s\"\n\
+        "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = {nodes}\nduration = \"2s\"\n\
          [options]\nheartbeat_interval = \"50ms\"\n[workload]\nclients = 0\n{extra}\n"
     );
     Scenario::from_toml("storage.toml", &text).unwrap_or_else(|e| panic!("{e}"))
@@ -384,58 +388,47 @@ fn corrupt_with_nothing_durable_crashes_the_node_and_records_that_nothing_was_da
     assert_eq!(out.marks.get(FOUND_DAMAGE), None);
 }
 
+/// What each storage fault damaged, in a run of `nodes` with `corrupt` faults at 1s,
+/// 1.2s, 1.4s, ... on the nodes and with the picks listed.
+fn damaged_by(nodes: u32, corrupts: &[(u32, u64)]) -> Vec<String> {
+    let faults: String = corrupts
+        .iter()
+        .enumerate()
+        .map(|(k, (node, pick))| {
+            format!(
+                "[[faults]]\nat = \"{}ms\"\nkind = \"corrupt\"\nnode = {node}\npick = {pick}\n",
+                1000 + 200 * k
+            )
+        })
+        .collect();
+    run(&scenario_of(nodes, &faults), 1)
+        .faults
+        .iter()
+        .map(|f| f.outcome.clone().unwrap_or_default())
+        .collect()
+}
+
 #[test]
 fn a_storage_fault_spares_a_record_already_damaged_on_as_many_nodes_as_the_fault_model_allows() {
     // Three nodes: an intact majority of copies leaves room for one damaged copy of each
     // record. n1's record 1 is damaged; the same pick on n2 then passes over record 1.
-    let faults = "[[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n\
-         [[faults]]\nat = \"1.2s\"\nkind = \"corrupt\"\nnode = 2\npick = 0\n\
-         [[faults]]\nat = \"1.4s\"\nkind = \"corrupt\"\nnode = 3\npick = 1";
-    let out = run(&scenario(faults), 1);
-    let outcomes: Vec<&str> = out
-        .faults
-        .iter()
-        .map(|f| f.outcome.as_deref().unwrap_or(""))
-        .collect();
-    assert!(outcomes[0].starts_with("record 1 of "), "{outcomes:?}");
-    assert!(outcomes[1].starts_with("record 2 of "), "{outcomes:?}");
-    // Record 2 is now damaged on n2, record 1 on n1: n3's pick 1 lands on record 2, and
-    // both are spared, so it takes record 3.
-    assert!(outcomes[2].starts_with("record 3 of "), "{outcomes:?}");
-
+    // Then record 2 is damaged on n2 and record 1 on n1: n3's pick 1 lands on record 2,
+    // and both are spared, so it takes record 3.
+    let three = damaged_by(3, &[(1, 0), (2, 0), (3, 1)]);
+    let starts = |outcomes: &[String], records: [u32; 3]| {
+        for (outcome, record) in outcomes.iter().zip(records) {
+            assert!(
+                outcome.starts_with(&format!("record {record} of ")),
+                "{outcomes:?}"
+            );
+        }
+    };
+    starts(&three, [1, 2, 3]);
     // Five nodes leave room for two damaged copies: the second damages record 1 as well,
     // the third passes over it.
-    let five = |extra: &str| {
-        let text = format!(
-            "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = 5\nduration = \"2s\"\n\
-             [options]\nheartbeat_interval = \"50ms\"\n[workload]\nclients = 0\n{extra}\n"
-        );
-        Scenario::from_toml("storage.toml", &text).unwrap_or_else(|e| panic!("{e}"))
-    };
-    let faults = "[[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n\
-         [[faults]]\nat = \"1.2s\"\nkind = \"corrupt\"\nnode = 2\npick = 0\n\
-         [[faults]]\nat = \"1.4s\"\nkind = \"corrupt\"\nnode = 3\npick = 0";
-    let out = run(&five(faults), 1);
-    let outcomes: Vec<&str> = out
-        .faults
-        .iter()
-        .map(|f| f.outcome.as_deref().unwrap_or(""))
-        .collect();
-    assert!(outcomes[0].starts_with("record 1 of "), "{outcomes:?}");
-    assert!(outcomes[1].starts_with("record 1 of "), "{outcomes:?}");
-    assert!(outcomes[2].starts_with("record 2 of "), "{outcomes:?}");
-
+    starts(&damaged_by(5, &[(1, 0), (2, 0), (3, 0)]), [1, 1, 2]);
     // Two nodes have no copy to spare: a damaged one leaves no intact majority.
-    let two = Scenario::from_toml(
-        "storage.toml",
-        "name = \"storage\"\nprotocol = \"log_toy\"\nnodes = 2\nduration = \"2s\"\n\
-         [options]\nheartbeat_interval = \"50ms\"\n[workload]\nclients = 0\n\
-         [[faults]]\nat = \"1s\"\nkind = \"corrupt\"\nnode = 1\npick = 0\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let out = run(&two, 1);
-    assert_eq!(out.faults[0].outcome.as_deref(), Some("nothing to damage"));
-    assert_eq!(out.marks.get(FOUND_DAMAGE), None);
+    assert_eq!(damaged_by(2, &[(1, 0)]), ["nothing to damage"]);
 }
 
 /// The nemesis's applied faults of one kind, as (time, node, pick).
