@@ -167,8 +167,8 @@ const REVISED_RUNS: &[(&str, u32, u32, &str, u64, &str)] = &[
     ("raft", 1, 2, "swarm.toml", 1, "88c111d7a9d8136e"),
     ("zab", 1, 2, "partition_3_3.toml", 1, "5884e489309a87a8"),
     ("zab", 1, 2, "swarm.toml", 1, "8e2103d8c367009d"),
-    ("paxos", 2, 2, "partition_3_3.toml", 1, "93eca6eb3fdd590e"),
-    ("paxos", 2, 2, "swarm.toml", 1, "4591ed088e638897"),
+    ("paxos", 3, 2, "partition_3_3.toml", 1, "93eca6eb3fdd590e"),
+    ("paxos", 3, 2, "swarm.toml", 1, "4591ed088e638897"),
 ];
 
 /// A change that alters how a run unfolds bumps the revision of what changed, so that

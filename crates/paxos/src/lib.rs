@@ -1120,7 +1120,7 @@ impl Protocol for Paxos {
     type Write = Write;
 
     const NAME: &'static str = "paxos";
-    const REVISION: u32 = 2;
+    const REVISION: u32 = 3;
     const BUGS: &'static [Bug] = Paxos::BUGS;
     const READ_MODES: &'static [ReadMode] = &[
         ReadMode::Log,

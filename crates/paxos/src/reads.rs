@@ -191,7 +191,8 @@ impl Paxos {
     }
 
     /// A follower with a live lease answers a read alone, once it executed every slot it
-    /// accepted (the leader may have executed any of them). True when it answered.
+    /// accepted, damaged records included (the leader may have executed any of them). True
+    /// when it answered.
     fn follower_lease_read(
         &mut self,
         now: LocalTime,
@@ -208,8 +209,13 @@ impl Paxos {
             self.follower_lease = None;
             return false;
         }
+        // A damaged record is an acceptance whose value is unknown: the leader may have
+        // counted it (and executed the slot) when it granted the lease (swarm seed 5708: a
+        // follower restarted with its last accepted slot damaged, and read the value the
+        // write in that slot had replaced).
         let accepted = self.accepted.last_key().unwrap_or(0);
-        if self.executed < accepted {
+        let damaged = self.damaged.last().copied().unwrap_or(0);
+        if self.executed < accepted.max(damaged) {
             out.mark("paxos.follower_read_behind_its_accepts");
             return false;
         }
