@@ -266,6 +266,9 @@ pub struct LogWatch {
     /// voted on and of proposals a new leader overtook (their votes minorities for ever).
     tallies: BTreeMap<(u64, u64, u64, u64), Tally>,
     accepts: u64,
+    /// Per node (by id), the highest ballot it accepted at each index: eight bytes per
+    /// voter for every index a run's acceptors vote on.
+    ballots: Vec<Runs<u64>>,
     /// Per node (by id), the last index it applied since it (re)started; 0 for none.
     last_applied: Vec<u64>,
     applies: u64,
@@ -357,6 +360,7 @@ impl LogWatch {
             chosen: Runs::new(),
             tallies: BTreeMap::new(),
             accepts: 0,
+            ballots: Vec::new(),
             last_applied: Vec::new(),
             applies: 0,
             failure: None,
@@ -366,7 +370,10 @@ impl LogWatch {
     /// Also judges acceptances ([`What::Accepted`]): an entry is chosen at an index once
     /// a majority of `voters` (node ids 1 to 64) accepted it in one ballot, and two
     /// entries chosen at one index fail log safety, whether or not any node learned or
-    /// applied the second. Without voters (`new`), acceptances are counted, not judged.
+    /// applied the second. So does an acceptor that accepts an index in a lower ballot
+    /// than one it accepted there before: accepting a ballot promises it (Paxos Made
+    /// Simple's P1a), so a stale Accept must be refused, whether or not the value it
+    /// carries ever wins. Without voters (`new`), acceptances are counted, not judged.
     pub fn with_voters(voters: usize) -> LogWatch {
         LogWatch {
             voters,
@@ -379,6 +386,23 @@ impl LogWatch {
         self.accepts += 1;
         if self.voters == 0 || self.failure.is_some() || !(1..=64).contains(&e.node) {
             return;
+        }
+        let node = e.node as usize;
+        if node >= self.ballots.len() {
+            self.ballots.resize_with(node + 1, Runs::new);
+        }
+        match self.ballots[node].get_mut(index) {
+            Some(highest) if ballot < *highest => {
+                self.failure = Some(format!(
+                    "n{} accepted index {index} in ballot {ballot} at {} after it had accepted it in ballot {}: accepting a ballot promises it, so an acceptor's vote at an index never goes back to a lower ballot",
+                    e.node,
+                    ms(e.at_ns),
+                    *highest
+                ));
+                return;
+            }
+            Some(highest) => *highest = ballot,
+            None => self.ballots[node].insert_new(index, ballot),
         }
         let op = op.unwrap_or(NO_OP);
         let first = self.chosen.get(index).copied();
@@ -1179,6 +1203,37 @@ mod tests {
         );
         // Without a count of voters, acceptances are not judged.
         assert_eq!(log_safety(&events, 0).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn an_acceptor_that_accepts_a_lower_ballot_after_a_higher_one_at_an_index_fails_log_safety() {
+        // n1 accepted op7 in ballot 10, then a stale accept of ballot 8 reached it and it
+        // took that too: its promise should have refused it, chosen or not.
+        let events = [
+            accepted(10, 1, 10, 10, Some(7)),
+            accepted(11, 1, 10, 10, Some(7)),
+            accepted(12, 2, 8, 8, Some(9)),
+            accepted(13, 2, 12, 8, Some(9)),
+            accepted(20, 1, 8, 8, Some(9)),
+        ];
+        // Again in the same ballot, or in a higher one, is no step back.
+        assert_eq!(judged(5, &events[..4]).result, Outcome::Pass);
+        let v = judged(5, &events);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail.starts_with(
+                "n1 accepted index 5 in ballot 8 at 0.000ms after it had accepted it in ballot 10"
+            ),
+            "{v}"
+        );
+        // Another index is another vote.
+        let mut elsewhere = events[4].clone();
+        if let What::Accepted { index, .. } = &mut elsewhere.what {
+            *index = 6;
+        }
+        let mut moved = events[..4].to_vec();
+        moved.push(elsewhere);
+        assert_eq!(judged(5, &moved).result, Outcome::Pass);
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub enum Report {
     /// write completes, not when it is issued: a crash before then takes the vote back).
     /// An entry that a majority of the voters accepted in one ballot is chosen (Paxos
     /// Made Simple §2.2) whether or not any node learns it, so log safety fails when two
-    /// entries are chosen at one index. For protocols whose acceptors vote in ballots, as
+    /// entries are chosen at one index, and when an acceptor accepts an index in a lower
+    /// ballot than it accepted there before (accepting a ballot promises it). For protocols whose acceptors vote in ballots, as
     /// Paxos's do; not Raft's (a majority may hold an entry of an earlier term that a
     /// later leader overwrites, Raft §5.4.2) nor ZAB's.
     Accepted {
