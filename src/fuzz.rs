@@ -432,10 +432,7 @@ pub fn run(args: FuzzArgs) -> u8 {
     // protocol are not judged; a shard judges its own seeds.
     let expected_marks: Vec<String> = std::mem::take(&mut sc.expect.marks)
         .into_iter()
-        .filter(|m| {
-            m.split_once('.')
-                .is_none_or(|(owner, _)| owner == sc.protocol)
-        })
+        .filter(|m| simulator::judge::mark_of_another_protocol(m, &sc.protocol).is_none())
         .collect();
     if !expected_marks.is_empty() {
         eprintln!(

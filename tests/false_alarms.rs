@@ -156,7 +156,7 @@ fn storage_fault_drawn_beyond_the_fault_model(
     faults.iter().find_map(|f| {
         let outcome = f.outcome.as_deref()?;
         outcome
-            .contains("drawn first, is damaged on as many other nodes as the fault model allows")
+            .contains(&format!("drawn first, {}", protocol::SPARED))
             .then(|| format!("at {}ns: {outcome}", f.at_ns))
     })
 }

@@ -1432,7 +1432,8 @@ impl Protocol for Paxos {
             format!("accepted record of slot {slot}")
         } else {
             format!(
-                "accepted record of slot {slot}; slot {drawn}, drawn first, is damaged on as many other nodes as the fault model allows"
+                "accepted record of slot {slot}; slot {drawn}, drawn first, {}",
+                protocol::SPARED
             )
         })
     }

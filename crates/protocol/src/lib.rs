@@ -90,6 +90,10 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// How a storage fault's outcome says that the record its pick drew first was spared
+/// ([`Protocol::corrupt`]): "accepted record of slot 265; slot 385, drawn first, {SPARED}".
+pub const SPARED: &str = "is damaged on as many other nodes as the fault model allows";
+
 /// A consensus protocol as a pure step function.
 pub trait Protocol: Sized {
     /// What one node sends another.

@@ -346,7 +346,7 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
     for mark in &sc.expect.marks {
         // A mark is named after the protocol whose path it is (`zab.sync_trunc`): a run of
         // another protocol cannot take it, so one scenario can run under every protocol.
-        if let Some((owner, _)) = mark.split_once('.').filter(|(o, _)| *o != out.protocol) {
+        if let Some(owner) = mark_of_another_protocol(mark, out.protocol) {
             expectations.push(ExpectationResult {
                 undecided: false,
                 what: format!("the path {mark} is taken"),
@@ -385,6 +385,14 @@ pub fn judge(sc: &Scenario, out: &RunOutput) -> Judgement {
         verdicts,
         expectations,
     }
+}
+
+/// The protocol a coverage mark belongs to (`zab.sync_trunc`: zab), when that is not
+/// `protocol`: a run of `protocol` cannot take it, and does not judge it.
+pub fn mark_of_another_protocol<'m>(mark: &'m str, protocol: &str) -> Option<&'m str> {
+    mark.split_once('.')
+        .map(|(owner, _)| owner)
+        .filter(|&owner| owner != protocol)
 }
 
 /// The verdict a run stopped by a protocol's own assertion fails (listed first, and only

@@ -2490,13 +2490,21 @@ impl<'s, P: Protocol> Simulation<'s, P> {
     /// one record of its durable image (what it will find when it restarts).
     fn corrupt(&mut self, id: u32, pick: u64) {
         self.crash(id);
-        let damaged = match self.spared_records(id) {
-            Some(spared) => P::corrupt(&mut self.nodes[id as usize - 1].durable, pick, &spared),
-            None => None,
-        };
-        let (label, text) = match &damaged {
-            Some(what) => ("damaged", what.clone()),
-            None => ("nothing_to_damage", "nothing to damage".to_string()),
+        let spared = self.spared_records(id);
+        let damaged = spared
+            .as_ref()
+            .and_then(|spared| P::corrupt(&mut self.nodes[id as usize - 1].durable, pick, spared));
+        let (label, text) = match (&damaged, &spared) {
+            (Some(what), _) => ("damaged", what.clone()),
+            (None, Some(_)) => ("nothing_to_damage", "nothing to damage".to_string()),
+            // The same label (and trace event): only the words say why.
+            (None, None) => (
+                "nothing_to_damage",
+                format!(
+                    "nothing damaged: {} voters have no copy to spare",
+                    self.sc.voter_count()
+                ),
+            ),
         };
         self.record(Kind::Corrupt, id, 0, label, pick, digest(&damaged));
         self.describe(|| text.clone());

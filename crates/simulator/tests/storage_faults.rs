@@ -428,7 +428,10 @@ fn a_storage_fault_spares_a_record_already_damaged_on_as_many_nodes_as_the_fault
     // the third passes over it.
     starts(&damaged_by(5, &[(1, 0), (2, 0), (3, 0)]), [1, 1, 2]);
     // Two nodes have no copy to spare: a damaged one leaves no intact majority.
-    assert_eq!(damaged_by(2, &[(1, 0)]), ["nothing to damage"]);
+    assert_eq!(
+        damaged_by(2, &[(1, 0)]),
+        ["nothing damaged: 2 voters have no copy to spare"]
+    );
 }
 
 /// The nemesis's applied faults of one kind, as (time, node, pick).
