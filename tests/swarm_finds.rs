@@ -1,10 +1,8 @@
 //! The general campaign's measured power, frozen. `scenarios/mutants/swarm_finds.toml`
 //! lists, for every mutant of every protocol, the first seed of `scenarios/swarm.toml` at
 //! which it fails with its table row's checker (what `sim mutants --scenario
-//! scenarios/swarm.toml` reports), or why the swarm does not find it within the budget
-//! yet, and then the first seed of `scenarios/swarm_soak.toml` (the same ranges in
-//! thirty-minute worlds) that finds it. This test replays each find: the seed is within
-//! the budget, the mutant fails it with the row's checker, and the same seed without the
+//! scenarios/swarm.toml` reports). This test replays each find: the seed is within the
+//! budget, the mutant fails it with the row's checker, and the same seed without the
 //! mutant does not fail that way (a find that is the correct protocol's own failure is no
 //! find). A change to the swarm, the simulator or a protocol that loses a find, or moves
 //! it past the budget, fails here by name; re-measure and update the file (docs/fuzzing.md
@@ -30,21 +28,16 @@ struct Finds {
 #[serde(deny_unknown_fields)]
 struct Find {
     bug: String,
-    seed: Option<u64>,
-    unreached: Option<String>,
-    /// For a mutant the swarm misses: the first seed of `scenarios/swarm_soak.toml` (the
-    /// swarm's ranges in thirty-minute worlds) that finds it.
-    soak_seed: Option<u64>,
+    seed: u64,
 }
 
 #[test]
-fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why_not() {
+fn every_mutant_is_found_by_the_swarm_at_its_frozen_seed_within_the_budget() {
     let root = common::root();
     let text = std::fs::read_to_string(root.join("scenarios/mutants/swarm_finds.toml")).unwrap();
     let finds: Finds = toml::from_str(&text).unwrap_or_else(|e| panic!("swarm_finds.toml: {e}"));
     let table = hunt::load_table(&root.join(hunt::MUTANT_TABLE)).unwrap();
     let swarm = Scenario::load(&root.join("scenarios/swarm.toml")).unwrap();
-    let soak = Scenario::load(&root.join("scenarios/swarm_soak.toml")).unwrap();
     let listed: BTreeSet<&str> = finds.find.iter().map(|f| f.bug.as_str()).collect();
     assert_eq!(listed.len(), finds.find.len(), "a mutant is listed twice");
     for entry in sim::protocols::PROTOCOLS {
@@ -58,27 +51,27 @@ fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why
     }
     let mut found = 0;
     let mut problems = Vec::new();
-    // Whether `scenario` at `seed` is a find of `bug`: it fails the row's checker with the
+    // Whether the swarm at `seed` is a find of `bug`: it fails the row's checker with the
     // mutant and not without it (a find that is the correct protocol's own failure is no
     // find).
-    let mut replay = |scenario: &Scenario, what: &str, bug: &str, seed: u64| {
+    let mut replay = |bug: &str, seed: u64| {
         let row = table
             .iter()
             .find(|r| r.bug == bug)
             .unwrap_or_else(|| panic!("{bug} has no row in the mutant table"));
-        let mut sc = scenario.clone();
+        let mut sc = swarm.clone();
         sc.protocol = row.protocol.clone();
         let with = hunt::seed_failures(&sc, &[bug.to_string()], seed, false).unwrap();
         let without = hunt::seed_failures(&sc, &[], seed, false).unwrap();
         if !hunt::caught(&with, &row.caught_by) {
             problems.push(format!(
-                "{bug}: {what} seed {seed} no longer fails {} (it fails: {with:?})",
+                "{bug}: swarm seed {seed} no longer fails {} (it fails: {with:?})",
                 row.caught_by
             ));
             false
         } else if hunt::caught(&without, &row.caught_by) {
             problems.push(format!(
-                "{bug}: {what} seed {seed} fails {} without the mutant too: not a find",
+                "{bug}: swarm seed {seed} fails {} without the mutant too: not a find",
                 row.caught_by
             ));
             false
@@ -86,35 +79,16 @@ fn every_mutant_the_swarm_finds_is_found_at_its_frozen_seed_and_the_rest_say_why
             true
         }
     };
-    // Soak finds are frozen where they are: the budget binds the swarm's.
-    let (mut soaked, mut soaked_within) = (0, 0);
     for f in &finds.find {
-        match (f.seed, &f.unreached, f.soak_seed) {
-            (Some(seed), None, None) => {
-                assert!(
-                    seed < BUDGET,
-                    "{}: swarm seed {seed} is past the budget of {BUDGET}",
-                    f.bug
-                );
-                found += usize::from(replay(&swarm, "swarm", &f.bug, seed));
-            }
-            (None, Some(why), soak_seed) => {
-                assert!(!why.trim().is_empty(), "{}: unreached says nothing", f.bug);
-                if let Some(seed) = soak_seed {
-                    let hit = usize::from(replay(&soak, "soak", &f.bug, seed));
-                    soaked += hit;
-                    soaked_within += if seed < BUDGET { hit } else { 0 };
-                }
-            }
-            _ => panic!(
-                "{}: expected either seed, or unreached (and perhaps soak_seed)",
-                f.bug
-            ),
-        }
+        assert!(
+            f.seed < BUDGET,
+            "{}: swarm seed {} is past the budget of {BUDGET}",
+            f.bug,
+            f.seed
+        );
+        found += usize::from(replay(&f.bug, f.seed));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    println!(
-        "the swarm finds {found} of {} mutants within {BUDGET} seeds; its soak worlds {soaked} of the rest, {soaked_within} of them within {BUDGET}",
-        finds.find.len()
-    );
+    assert_eq!(found, finds.find.len());
+    println!("the swarm finds all {found} mutants within {BUDGET} seeds");
 }

@@ -556,6 +556,102 @@ impl LogWatch {
     }
 }
 
+/// How a node would stand in an election whose voters compare logs (Raft §5.4.1: a vote
+/// goes only to a candidate whose log is at least as up to date as the voter's), for
+/// [`LogWatch::completeness`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// The last entry, as (term, index), of the log it would campaign with: the one it
+    /// holds, or for a crashed node the one it restarts with.
+    pub last: (u64, u64),
+    /// The voters of the configuration it would campaign in (node ids).
+    pub members: Vec<u32>,
+    /// The last entry of the log it would vote with: its durable log's (a live voter can
+    /// crash and restart before the vote; it acknowledged only what it wrote).
+    pub vote_last: (u64, u64),
+    /// Crashed: it campaigns and votes as it would restart.
+    pub crashed: bool,
+}
+
+/// The committed entry a completeness check holds every electable node to: the latest
+/// (by term, then index) any node reported committed, and who reported it when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub term: u64,
+    pub index: u64,
+    pub node: u32,
+    pub at_ns: u64,
+}
+
+impl LogWatch {
+    /// Leader completeness ahead of time (Raft §5.4.3: a leader's log holds every entry
+    /// committed before its term). Fails when some node whose log lacks `committed` (its
+    /// last entry is older) could win an election now: the nodes of its configuration
+    /// whose logs (as they would vote) stand no higher than its own make a majority of it,
+    /// so once the others are cut off it wins, and as leader it overwrites the committed
+    /// entry wherever its log differs. `standings[i]` is node `i + 1`'s; None for a node
+    /// that takes no part (lost for good, an observer), which neither stands nor votes.
+    /// `only` limits the candidates looked at to one node (by index into `standings`),
+    /// when only its standing rose since the last check: that makes no other electable.
+    /// `position` words a (term, index) as the protocol speaks of it, and `rule` says how
+    /// its voters rank candidates. Called whenever a standing or `committed` changes; the
+    /// first failure stays.
+    pub fn completeness(
+        &mut self,
+        at_ns: u64,
+        standings: &[Option<Standing>],
+        only: Option<usize>,
+        committed: &Committed,
+        position: impl Fn(u64, u64) -> String,
+        rule: &str,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        let target = (committed.term, committed.index);
+        let standing_of = |m: u32| {
+            let i = (m as usize).checked_sub(1)?;
+            standings.get(i).and_then(|v| v.as_ref())
+        };
+        let candidates = match only {
+            Some(i) => i..(i + 1).min(standings.len()),
+            None => 0..standings.len(),
+        };
+        for i in candidates {
+            let Some(s) = standings[i].as_ref().filter(|s| s.last < target) else {
+                continue;
+            };
+            let votes_for = |m: &u32| standing_of(*m).is_some_and(|v| v.vote_last <= s.last);
+            if s.members.iter().filter(|m| votes_for(m)).count() <= s.members.len() / 2 {
+                continue;
+            }
+            let voters: Vec<u32> = s.members.iter().copied().filter(votes_for).collect();
+            let names = |ids: &[u32], crashed: bool| {
+                ids.iter()
+                    .map(|&m| {
+                        let down = crashed && standing_of(m).is_some_and(|v| v.crashed);
+                        format!("n{m}{}", if down { " (crashed)" } else { "" })
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            self.failure = Some(format!(
+                "n{} could be elected without the entry n{} committed at {} ({}): it stands at {}{}, and {}, a majority of its configuration {{{}}}, stand no higher as voters ({rule}); cut off from the others it wins, and as leader overwrites the committed entry (leader completeness, seen at {})",
+                i + 1,
+                committed.node,
+                ms(committed.at_ns),
+                position(committed.term, committed.index),
+                position(s.last.0, s.last.1),
+                if s.crashed { " as it restarts" } else { "" },
+                names(&voters, true),
+                names(&s.members, false),
+                ms(at_ns)
+            ));
+            return;
+        }
+    }
+}
+
 /// No acknowledged write is lost: every write (or successful cas) a client saw succeed
 /// must have been committed by some node by the end of the record. Together with
 /// `log_safety` (a committed index never changes its entry) this means it stays.
@@ -1179,6 +1275,85 @@ mod tests {
             );
         }
         watch.verdict()
+    }
+
+    /// A node's standing for the completeness check.
+    fn standing(
+        last: (u64, u64),
+        members: &[u32],
+        vote_last: (u64, u64),
+        crashed: bool,
+    ) -> Option<Standing> {
+        Some(Standing {
+            last,
+            members: members.to_vec(),
+            vote_last,
+            crashed,
+        })
+    }
+
+    #[test]
+    fn a_node_that_lacks_a_committed_entry_and_could_win_an_election_fails_log_safety() {
+        // Raft's membership bug (raft-dev, 2015): n1 led term 1 over {1,2,3,4}, appended a
+        // change adding n5 and reached only n5; n2 led term 2 and, before its term
+        // committed, removed n1, which committed on n2 and n3 (index 3, term 2). n1's
+        // configuration {1..5} still has a majority behind its log: itself, n4 (which never
+        // wrote term 2's entries) and n5.
+        let four: &[u32] = &[1, 2, 3, 4];
+        let five: &[u32] = &[1, 2, 3, 4, 5];
+        let three: &[u32] = &[2, 3, 4];
+        let committed = Committed {
+            term: 2,
+            index: 3,
+            node: 2,
+            at_ns: 2_000_000_000,
+        };
+        let mut cluster = vec![
+            standing((1, 2), five, (1, 2), false),
+            standing((2, 3), three, (2, 3), false),
+            standing((2, 3), three, (2, 3), false),
+            standing((1, 1), four, (1, 1), true),
+            standing((1, 2), five, (1, 2), false),
+        ];
+        let judged = |cluster: &[Option<Standing>]| {
+            let mut watch = LogWatch::new();
+            let position = |term, index| format!("term {term}, index {index}");
+            watch.completeness(
+                3_000_000_000,
+                cluster,
+                None,
+                &committed,
+                position,
+                "the rule",
+            );
+            watch.verdict()
+        };
+        let v = judged(&cluster);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail.starts_with(
+                "n1 could be elected without the entry n2 committed at 2.000s (term 2, index 3): it stands at term 1, index 2, and n1, n4 (crashed), n5, a majority of its configuration {n1, n2, n3, n4, n5}, stand no higher as voters (the rule)"
+            ),
+            "{v}"
+        );
+        // Once n4 writes term 2's entries, n1 has two voters of five: it cannot win.
+        cluster[3] = standing((2, 3), three, (2, 3), false);
+        assert_eq!(judged(&cluster).result, Outcome::Pass);
+        // n4 has them in memory but not on disk: it could crash and vote for n1.
+        cluster[3] = standing((2, 3), three, (1, 1), false);
+        assert_eq!(judged(&cluster).result, Outcome::Fail);
+        // A node lost for good votes no more.
+        cluster[3] = None;
+        assert_eq!(judged(&cluster).result, Outcome::Pass);
+        // A node behind the commit in a configuration whose majority holds it (n4 lags
+        // in {2,3,4}) is an ordinary lagging follower.
+        let lagging = [
+            standing((2, 3), three, (2, 3), false),
+            standing((2, 3), three, (2, 3), false),
+            standing((2, 3), three, (2, 3), false),
+            standing((1, 1), three, (1, 1), false),
+        ];
+        assert_eq!(judged(&lagging).result, Outcome::Pass);
     }
 
     #[test]

@@ -237,6 +237,43 @@ pub trait Protocol: Sized {
     /// The node's role and term/epoch/ballot as it believes them (for summaries).
     fn role(&self) -> (Role, u64);
 
+    /// For a protocol whose voters compare logs (Raft §5.4.1: a vote goes only to a
+    /// candidate whose log is at least as up to date as the voter's), the term and index
+    /// of the last entry of the node's log, by which voters rank it; None (the default) for
+    /// a protocol elected otherwise. With the members the node reports
+    /// ([`Report::Members`]) and [`Protocol::durable_last_entry`], it lets a driver check
+    /// leader completeness ahead of time: no node whose log lacks a committed entry may be
+    /// able to win the votes of a majority of its configuration, for such a node wins
+    /// once the others are cut off, and overwrites what was committed.
+    fn last_entry(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// [`Protocol::last_entry`] of the node [`Protocol::start`] would make of `durable`:
+    /// how the node ranks as a voter once it crashes and restarts (it acknowledges only
+    /// what it wrote, so what it acknowledged is there).
+    fn durable_last_entry(durable: &Self::Durable) -> Option<(u64, u64)> {
+        let _ = durable;
+        None
+    }
+
+    /// How a check speaks of a [`Protocol::last_entry`], or of a committed entry's term
+    /// and index: "term 3, index 41".
+    fn position_text(term: u64, index: u64) -> String {
+        format!("term {term}, index {index}")
+    }
+
+    /// The rule by which voters rank candidates' [`Protocol::last_entry`], for a check's
+    /// message.
+    const VOTE_RULE: &'static str = "";
+
+    /// The voting members of the node [`Protocol::start`] would make of `durable`, as it
+    /// would report them ([`Report::Members`]): what a crashed node would campaign in.
+    fn durable_members(config: &Config, durable: &Self::Durable) -> Vec<NodeId> {
+        let _ = durable;
+        config.initial_members()
+    }
+
     /// Which of [`Protocol::WRITE_KINDS`] a write is.
     fn write_kind(write: &Self::Write) -> &'static str {
         let _ = write;

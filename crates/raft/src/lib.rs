@@ -1295,6 +1295,20 @@ impl Protocol for Raft {
     fn role(&self) -> (Role, u64) {
         (self.role, self.term)
     }
+
+    const VOTE_RULE: &'static str = "a voter grants its vote only to a candidate whose last entry is of a later term, or of the same term and at least as far, Raft §5.4.1";
+
+    fn last_entry(&self) -> Option<(u64, u64)> {
+        Some((self.last_term(), self.last_index()))
+    }
+
+    fn durable_last_entry(durable: &Durable) -> Option<(u64, u64)> {
+        Some(snapshot::restarted_last_entry(durable))
+    }
+
+    fn durable_members(config: &Config, durable: &Durable) -> Vec<NodeId> {
+        snapshot::restarted_members(config, durable)
+    }
 }
 
 #[cfg(test)]

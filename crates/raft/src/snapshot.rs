@@ -22,8 +22,8 @@
 //! The answer is an ordinary `AppendEntriesResp` accepting through the snapshot's index, so
 //! the leader's progress tracking needs nothing new.
 
-use crate::{AppendOutcome, Durable, LogWrite, Message, Outputs, Raft, Shipping, Write};
-use protocol::{Kv, LocalTime, NodeId, OptionKind, OptionSpec, OptionValue};
+use crate::{AppendOutcome, Durable, Entry, LogWrite, Message, Outputs, Raft, Shipping, Write};
+use protocol::{Config, Kv, LocalTime, NodeId, OptionKind, OptionSpec, OptionValue};
 
 /// The options only Raft has (`[options.raft]` in a scenario).
 pub const OPTION_SNAPSHOT_EVERY: OptionSpec = OptionSpec {
@@ -50,6 +50,58 @@ pub struct Snapshot {
     pub previous_members: Vec<NodeId>,
     /// The state machine after applying every entry through `index`.
     pub kv: Kv,
+}
+
+/// Whether the durable log holds the last entry `s` covers (when the snapshot reaches past
+/// the log's start): a restart then keeps the log after it, and otherwise drops the log.
+fn log_holds_snapshot_point(durable: &Durable, s: &Snapshot) -> bool {
+    s.index
+        .checked_sub(durable.log_start + 1)
+        .and_then(|at| durable.log.get(at as usize))
+        .is_some_and(|e| e.term == s.term)
+}
+
+/// The log a node restarted from `durable` keeps, and the snapshot it restores
+/// (`recover_snapshot`): a snapshot reaching past the log's start drops the prefix it
+/// covers, or the whole log when the log does not hold its last entry.
+fn restarted_log(durable: &Durable) -> (&[Entry], Option<&Snapshot>) {
+    match &durable.snapshot {
+        Some(s) if s.index >= durable.log_start => {
+            let at = (s.index - durable.log_start) as usize;
+            let kept = if at == 0 {
+                &durable.log[..]
+            } else if log_holds_snapshot_point(durable, s) {
+                &durable.log[at..]
+            } else {
+                &[]
+            };
+            (kept, Some(s))
+        }
+        _ => (&durable.log[..], None),
+    }
+}
+
+/// The term and index of the last entry of the log a node restarted from `durable` holds.
+pub(crate) fn restarted_last_entry(durable: &Durable) -> (u64, u64) {
+    let (kept, snapshot) = restarted_log(durable);
+    let (term, index) = snapshot.map_or((durable.log_start_term, durable.log_start), |s| {
+        (s.term, s.index)
+    });
+    (
+        kept.last().map_or(term, |e| e.term),
+        index + kept.len() as u64,
+    )
+}
+
+/// The members of the configuration a node restarted from `durable` is in
+/// (`refresh_membership` after `recover_snapshot`): its log's latest configuration entry,
+/// else its snapshot's, else the initial membership.
+pub(crate) fn restarted_members(config: &Config, durable: &Durable) -> Vec<NodeId> {
+    let (kept, snapshot) = restarted_log(durable);
+    match kept.iter().rev().find_map(|e| e.config.as_deref()) {
+        Some(members) => members.to_vec(),
+        None => snapshot.map_or_else(|| config.initial_members(), |s| s.members.clone()),
+    }
 }
 
 impl Raft {
@@ -256,10 +308,8 @@ impl Raft {
                     // Keep the log after the snapshot only if the log holds the
                     // snapshot's last entry (a crash can also fall between installing a
                     // snapshot and resetting a log that does not match it).
-                    let at = (s.index - durable.log_start) as usize;
-                    let matches = self.log.get(at - 1).is_some_and(|e| e.term == s.term);
-                    let write = if matches {
-                        self.log.drain(..at);
+                    let write = if log_holds_snapshot_point(durable, s) {
+                        self.log.drain(..(s.index - durable.log_start) as usize);
                         LogWrite::Compact {
                             upto: s.index,
                             term: s.term,
@@ -315,5 +365,124 @@ impl Raft {
         }
         self.commit_index = self.offset;
         self.last_applied = self.offset;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::testkit::{config, n};
+    use protocol::{Outputs, Protocol};
+
+    /// A snapshot through `index` (of `term`) whose configuration is `members`.
+    fn snapshot(index: u64, term: u64, members: &[u32]) -> Snapshot {
+        Snapshot {
+            index,
+            term,
+            config_index: index,
+            members: members.iter().map(|&m| n(m)).collect(),
+            previous_members: Vec::new(),
+            kv: Kv::default(),
+        }
+    }
+
+    /// What the leader-completeness check reads off a crashed node's durable image is
+    /// what the node restarted from it holds: the same last entry and the same members,
+    /// for every way a restart treats its snapshot and log.
+    #[test]
+    fn a_durable_images_standing_is_the_restarted_nodes() {
+        let cfg = config(5);
+        let conf =
+            |term, members: &[u32]| Entry::config(term, members.iter().map(|&m| n(m)).collect());
+        let log = vec![
+            Entry::noop(2),
+            conf(2, &[1, 2, 3, 4]),
+            Entry::noop(3),
+            Entry::noop(3),
+        ];
+        let images = [
+            // No snapshot: the log as written, its configuration entry in force.
+            Durable {
+                log: log.clone(),
+                ..Durable::default()
+            },
+            // Nothing at all: the initial membership.
+            Durable::default(),
+            // Compacted to the snapshot's point: the snapshot's members until a log entry.
+            Durable {
+                log: vec![Entry::noop(3)],
+                log_start: 6,
+                log_start_term: 3,
+                snapshot: Some(snapshot(6, 3, &[1, 2, 3])),
+                ..Durable::default()
+            },
+            Durable {
+                log: Vec::new(),
+                log_start: 6,
+                log_start_term: 3,
+                snapshot: Some(snapshot(6, 3, &[1, 2, 3])),
+                ..Durable::default()
+            },
+            // A crash between the snapshot and the compaction, the log holding the
+            // snapshot's point: the prefix goes, its configuration entry with it.
+            Durable {
+                log: log.clone(),
+                snapshot: Some(snapshot(2, 2, &[1, 2, 3, 4, 5])),
+                ..Durable::default()
+            },
+            Durable {
+                log: log.clone(),
+                snapshot: Some(snapshot(3, 3, &[2, 3, 4])),
+                ..Durable::default()
+            },
+            // ... and not holding it (an installed snapshot the log does not match): the
+            // whole log goes, and the node ends at the snapshot's point, below its log's end.
+            Durable {
+                log: log.clone(),
+                snapshot: Some(snapshot(3, 4, &[1, 2, 3])),
+                ..Durable::default()
+            },
+            Durable {
+                log: log.clone(),
+                snapshot: Some(snapshot(9, 5, &[1, 3, 5])),
+                ..Durable::default()
+            },
+        ];
+        let mut ends = Vec::new();
+        for (i, durable) in images.iter().enumerate() {
+            let durable = &Durable {
+                term: 5,
+                ..durable.clone()
+            };
+            let mut out = Outputs::new();
+            let node = Raft::start(n(1), &cfg, durable, LocalTime(0), &mut out);
+            let expected = (node.last_term(), node.last_index());
+            assert_eq!(restarted_last_entry(durable), expected, "image {i}");
+            assert_eq!(
+                Raft::durable_last_entry(durable),
+                Some(expected),
+                "image {i}"
+            );
+            assert_eq!(
+                restarted_members(&cfg, durable),
+                node.members(),
+                "image {i}"
+            );
+            ends.push((expected, node.members().len()));
+        }
+        // Each image is a case of its own, not the same one seen eight times.
+        assert_eq!(
+            ends,
+            [
+                ((3, 4), 4),
+                ((0, 0), 5),
+                ((3, 7), 3),
+                ((3, 6), 3),
+                ((3, 4), 5),
+                ((3, 4), 3),
+                ((4, 3), 3),
+                ((5, 9), 3)
+            ]
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::scenario::{
 use crate::trace::{digest, Event, EventLog, Kind};
 use crate::world::{Clock, Links};
 use checker::disruption::{self, DisruptionWatch, Standing};
-use checker::safety::{LogWatch, NodeEvent, What};
+use checker::safety::{Committed, LogWatch, NodeEvent, Standing as ElectionStanding, What};
 use protocol::{
     Command, Config, Delivery, Input, LocalTime, MembershipChange, MessageKind, NodeId, Op, OpId,
     OpResult, Output, Outputs, Protocol, Reply, Report, Role, TimerId,
@@ -182,6 +182,8 @@ struct Node<P: Protocol> {
     lease: Option<(u64, u64)>,
     /// The voting members this node last reported (the initial membership until then).
     members: Vec<u32>,
+    /// `members` changed since the leader-completeness check last read them.
+    members_changed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -469,6 +471,16 @@ pub struct Simulation<'s, P: Protocol> {
     history: ClientHistory,
     node_events: Vec<NodeEvent>,
     log_watch: LogWatch,
+    /// Per node (by id − 1), how it would stand in an election now, for a protocol whose
+    /// voters compare logs (`Protocol::last_entry`; empty for any other): leader
+    /// completeness is checked ahead of time against `committed` (`LogWatch::completeness`).
+    /// None for a node lost for good.
+    standings: Vec<Option<ElectionStanding>>,
+    /// The latest entry (by term, then index) any node reported committed.
+    committed: Option<Committed>,
+    /// Which candidates a change since the last completeness check may have made
+    /// electable.
+    completeness_due: Due,
     disruption: DisruptionWatch,
     leaders: Vec<LeaderRecord>,
     leases: Vec<LeaseRecord>,
@@ -526,6 +538,27 @@ fn standing(role: Role) -> Standing {
         Role::Follower | Role::Following => Standing::Follower,
         Role::Candidate | Role::PreCandidate | Role::Looking => Standing::Candidate,
         Role::Leading | Role::Observing | Role::Crashed => Standing::Other,
+    }
+}
+
+/// Which candidates the next leader-completeness check looks at (`Simulation::stand`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    /// Only this node (by id − 1): its standing rose, which can make no other electable.
+    Node(usize),
+    /// Every node: the committed entry moved, or a vote fell.
+    All,
+}
+
+impl Due {
+    /// Both at once.
+    fn and(self, other: Due) -> Due {
+        match (self, other) {
+            (Due::Nothing, d) | (d, Due::Nothing) => d,
+            (Due::Node(a), Due::Node(b)) if a == b => Due::Node(a),
+            _ => Due::All,
+        }
     }
 }
 
@@ -802,6 +835,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     term: 0,
                     lease: None,
                     members: Vec::new(),
+                    members_changed: false,
                 }
             })
             .collect();
@@ -865,6 +899,13 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: ClientHistory::new(),
             node_events: Vec::new(),
             log_watch: LogWatch::with_voters(sc.voter_count() as usize),
+            standings: if P::durable_last_entry(&P::Durable::default()).is_some() {
+                vec![None; sc.nodes as usize]
+            } else {
+                Vec::new()
+            },
+            committed: None,
+            completeness_due: Due::Nothing,
             disruption,
             leaders: Vec::new(),
             leases: Vec::new(),
@@ -1195,6 +1236,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     .pop_front()
                     .expect("a write completion without a pending write");
                 P::persist(&mut n.durable, &write);
+                self.stand(node, true);
                 self.record(Kind::WriteDone, node, 0, "write", tag, digest(&write));
                 self.describe(|| format!("{write:?}"));
                 // Durable now; the node learns of it when it runs.
@@ -1270,6 +1312,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         // A node starts with the initial membership unless its durable state says (and
         // reports) otherwise.
         n.members = self.config.initial_members().iter().map(|m| m.0).collect();
+        n.members_changed = true;
         self.stepping = Some(id);
         n.state = Some(P::start(
             NodeId(id),
@@ -1281,6 +1324,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.stepping = None;
         self.out = out;
         self.apply_outputs(id);
+        self.stand(id, true);
     }
 
     fn step(&mut self, id: u32, input: Input<P::Message>) {
@@ -1296,6 +1340,124 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             None => unreachable!("step on crashed node n{id}"),
         }
         self.apply_outputs(id);
+        if !self.standings.is_empty() {
+            self.stand_after_step(id);
+        }
+    }
+
+    /// `stand(id, false)` after a step, with the common case first: a live node whose
+    /// log end and members stayed as they were, and no new commit.
+    #[inline]
+    fn stand_after_step(&mut self, id: u32) {
+        let i = id as usize - 1;
+        let n = &self.nodes[i];
+        let unchanged = !n.members_changed
+            && self.completeness_due == Due::Nothing
+            && match (&n.state, &self.standings[i]) {
+                (Some(state), Some(s)) => !s.crashed && state.last_entry() == Some(s.last),
+                _ => false,
+            };
+        if !unchanged {
+            self.stand(id, false);
+        }
+    }
+
+    /// Refreshes node `id`'s election standing (a live node's log and members, a crashed
+    /// one's as it would restart, none for a node that takes no part), its vote from its
+    /// durable image when that may have changed (`disk`), and checks leader completeness
+    /// ahead of time where the change may have made a node electable.
+    fn stand(&mut self, id: u32, disk: bool) {
+        if self.standings.is_empty() {
+            return;
+        }
+        let i = id as usize - 1;
+        let members_changed = std::mem::take(&mut self.nodes[i].members_changed);
+        let n = &self.nodes[i];
+        let old = self.standings[i].as_ref();
+        let vote = |old: Option<&ElectionStanding>| match old {
+            Some(s) if !disk => s.vote_last,
+            _ => P::durable_last_entry(&n.durable).unwrap_or_default(),
+        };
+        let now = if self.lost.binary_search(&id).is_ok() {
+            None
+        } else {
+            match &n.state {
+                // None: it takes no part now (a ZAB observer, a server that refused to
+                // start).
+                Some(state) => state.last_entry().map(|last| (last, vote(old), false)),
+                None => {
+                    let vote_last = vote(None);
+                    Some((vote_last, vote_last, true))
+                }
+            }
+        };
+        let Some((last, vote_last, crashed)) = now else {
+            // One candidate and one voter fewer: no one gains.
+            self.standings[i] = None;
+            return self.check_completeness();
+        };
+        let durable_members: Vec<u32>;
+        let members = if crashed {
+            durable_members = P::durable_members(&self.config, &n.durable)
+                .iter()
+                .map(|m| m.0)
+                .collect();
+            Some(&durable_members[..])
+        } else {
+            // Compared only when the node reported a change (a compare on every step
+            // costs as much as the rest of the check).
+            members_changed.then_some(&n.members[..])
+        };
+        let due = match &mut self.standings[i] {
+            Some(s) => {
+                let before = (s.last, s.vote_last, s.crashed);
+                let members = members.filter(|m| *m != s.members);
+                let changed = before != (last, vote_last, crashed) || members.is_some();
+                let vote_fell = vote_last < s.vote_last;
+                (s.last, s.vote_last, s.crashed) = (last, vote_last, crashed);
+                if let Some(members) = members {
+                    s.members.clear();
+                    s.members.extend_from_slice(members);
+                }
+                match (changed, vote_fell) {
+                    (false, _) => Due::Nothing,
+                    // Its vote rose or held: only its own candidacy may have gained.
+                    (true, false) => Due::Node(i),
+                    (true, true) => Due::All,
+                }
+            }
+            slot @ None => {
+                *slot = Some(ElectionStanding {
+                    last,
+                    members: members.unwrap_or(&n.members).to_vec(),
+                    vote_last,
+                    crashed,
+                });
+                Due::All
+            }
+        };
+        self.completeness_due = self.completeness_due.and(due);
+        self.check_completeness();
+    }
+
+    /// Checks leader completeness ahead of time for the candidates a change since the last
+    /// check may have made electable.
+    fn check_completeness(&mut self) {
+        let only = match std::mem::replace(&mut self.completeness_due, Due::Nothing) {
+            Due::Nothing => return,
+            Due::Node(i) => Some(i),
+            Due::All => None,
+        };
+        if let Some(committed) = &self.committed {
+            self.log_watch.completeness(
+                self.now,
+                &self.standings,
+                only,
+                committed,
+                P::position_text,
+                P::VOTE_RULE,
+            );
+        }
     }
 
     fn apply_outputs(&mut self, id: u32) {
@@ -1454,6 +1616,19 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             }
             Report::Commit { index, term, op } => {
                 self.record(Kind::Commit, id, 0, "commit", index, term);
+                if !self.standings.is_empty()
+                    && self
+                        .committed
+                        .is_none_or(|c| (term, index) > (c.term, c.index))
+                {
+                    self.committed = Some(Committed {
+                        term,
+                        index,
+                        node: id,
+                        at_ns,
+                    });
+                    self.completeness_due = Due::All;
+                }
                 let op = op.map(|o| o.0);
                 self.node_event(NodeEvent {
                     at_ns,
@@ -1515,7 +1690,9 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 let bits = members.iter().fold(0u64, |b, m| b | 1 << (m.0 - 1));
                 self.record(Kind::Members, id, 0, "members", members.len() as u64, bits);
                 self.describe(|| format!("{members:?}"));
-                self.nodes[id as usize - 1].members = members.iter().map(|m| m.0).collect();
+                let n = &mut self.nodes[id as usize - 1];
+                n.members = members.iter().map(|m| m.0).collect();
+                n.members_changed = true;
                 self.disruption
                     .members(id, &self.nodes[id as usize - 1].members);
             }
@@ -1561,6 +1738,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             node: id,
             what: What::Crash,
         });
+        self.stand(id, true);
         if self.fifo {
             for peer in 1..=self.sc.nodes {
                 if peer != id {
@@ -2437,6 +2615,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if let Err(at) = self.lost.binary_search(&id) {
                     self.lost.insert(at, id);
                 }
+                self.stand(id, true);
             }
             Fault::AddServer { node: server } => {
                 let change = MembershipChange::Add(NodeId(server));

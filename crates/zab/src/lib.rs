@@ -977,6 +977,33 @@ impl Protocol for Zab {
             },
         }
     }
+
+    /// FastLeaderElection's order: a voter adopts a vote for a higher (currentEpoch,
+    /// last zxid) than its own (`totalOrderPredicate`; the server id only breaks ties). An
+    /// observer never stands, and a server that refused to start takes no part.
+    const VOTE_RULE: &'static str = "a voter adopts a vote only for a later currentEpoch, or the same and a zxid at least as high, FastLeaderElection's totalOrderPredicate";
+
+    fn last_entry(&self) -> Option<(u64, u64)> {
+        (!self.is_observer && !self.inert).then(|| (self.current_epoch, self.last_zxid()))
+    }
+
+    fn durable_last_entry(durable: &Durable) -> Option<(u64, u64)> {
+        Some(restarted_last_entry(durable))
+    }
+
+    fn position_text(epoch: u64, zxid: u64) -> String {
+        format!("epoch {epoch}, zxid {zxid:#x}")
+    }
+}
+
+/// The currentEpoch and last zxid of the server [`Protocol::start`] makes of `durable`:
+/// a currentEpoch behind its snapshot file's epoch is repaired to it (ZOOKEEPER-1653), and
+/// the log keeps the txns after the snapshot.
+fn restarted_last_entry(durable: &Durable) -> (u64, u64) {
+    let snapshot = durable.snapshot.as_ref().map_or(0, |s| s.zxid);
+    let last = durable.log.last().map_or(0, |t| t.zxid).max(snapshot);
+    let epoch = durable.current_epoch.max(epoch_of(durable.snapshot_zxid));
+    (epoch, last)
 }
 
 impl Zab {

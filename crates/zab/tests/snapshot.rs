@@ -144,3 +144,86 @@ fn a_crash_between_the_snapshot_and_the_purge_keeps_the_covered_txns_until_resta
     assert_eq!(c.node(n(1)).last_zxid(), make_zxid(1, 3));
     assert_eq!(c.node(n(1)).kv().read("k2"), Some(2));
 }
+
+/// What the leader-completeness check reads off a crashed server's durable image is what
+/// the server restarted from it votes with: the same currentEpoch and last zxid, with a
+/// snapshot ahead of its log, behind it (a crash before the purge), alone, and with a
+/// currentEpoch write lost after its snapshot file (ZOOKEEPER-1653's repair).
+#[test]
+fn a_durable_images_standing_is_the_restarted_servers() {
+    let txns = |epoch: u64, counters: std::ops::RangeInclusive<u64>| -> Vec<zab::Txn> {
+        counters
+            .map(|i| {
+                zab::Txn::new(
+                    make_zxid(epoch, i),
+                    protocol::Command {
+                        id: protocol::OpId(i),
+                        op: protocol::Op::Write {
+                            key: "k".into(),
+                            value: i,
+                        },
+                    },
+                )
+            })
+            .collect()
+    };
+    let snapshot = |epoch: u64, counter: u64| {
+        Some(zab::Snapshot {
+            zxid: make_zxid(epoch, counter),
+            kv: protocol::Kv::default(),
+        })
+    };
+    let images = [
+        zab::Durable::default(),
+        zab::Durable {
+            accepted_epoch: 3,
+            current_epoch: 2,
+            log: txns(2, 1..=4),
+            ..Default::default()
+        },
+        zab::Durable {
+            accepted_epoch: 2,
+            current_epoch: 2,
+            log: txns(2, 3..=6),
+            snapshot: snapshot(2, 4),
+            ..Default::default()
+        },
+        zab::Durable {
+            accepted_epoch: 2,
+            current_epoch: 2,
+            log: txns(2, 1..=3),
+            snapshot: snapshot(2, 5),
+            ..Default::default()
+        },
+        zab::Durable {
+            accepted_epoch: 3,
+            current_epoch: 2,
+            log: txns(3, 1..=2),
+            snapshot_zxid: make_zxid(3, 2),
+            ..Default::default()
+        },
+    ];
+    let cfg = config(3, 0, protocol::ReadMode::Local);
+    let mut standings = Vec::new();
+    for (i, durable) in images.iter().enumerate() {
+        let mut out = protocol::Outputs::new();
+        let server = zab::Zab::start(n(1), &cfg, durable, protocol::LocalTime(0), &mut out);
+        let restarted = server.last_entry();
+        assert_eq!(
+            zab::Zab::durable_last_entry(durable),
+            restarted,
+            "image {i}"
+        );
+        standings.push(restarted.expect("a voter stands"));
+    }
+    assert_eq!(
+        standings,
+        [
+            (0, 0),
+            (2, make_zxid(2, 4)),
+            (2, make_zxid(2, 6)),
+            (2, make_zxid(2, 5)),
+            (3, make_zxid(3, 2))
+        ]
+    );
+}
