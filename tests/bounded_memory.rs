@@ -58,7 +58,7 @@ fn same_both_ways(sc: &Scenario, options: &RunOptions, what: &str) {
     }
     assert_eq!(
         checker::safety::log_safety(&b.node_events, world.voter_count() as usize),
-        b.log_safety,
+        b.log_safety_record,
         "{what}: log safety judged as the run went differs from judging its whole record"
     );
     assert!(

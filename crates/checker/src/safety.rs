@@ -272,7 +272,12 @@ pub struct LogWatch {
     /// Per node (by id), the last index it applied since it (re)started; 0 for none.
     last_applied: Vec<u64>,
     applies: u64,
+    /// The first violation the record shows, and when.
     failure: Option<String>,
+    failed_at_ns: u64,
+    /// The first violation seen ahead of time ([`LogWatch::completeness`]), and when: a
+    /// running simulation's finding, which the record alone does not show.
+    foresight: Option<(u64, String)>,
 }
 
 /// The first commit or apply seen at an index. Forty bytes: a long run keeps one for
@@ -364,6 +369,8 @@ impl LogWatch {
             last_applied: Vec::new(),
             applies: 0,
             failure: None,
+            failed_at_ns: 0,
+            foresight: None,
         }
     }
 
@@ -393,6 +400,7 @@ impl LogWatch {
         }
         match self.ballots[node].get_mut(index) {
             Some(highest) if ballot < *highest => {
+                self.failed_at_ns = e.at_ns;
                 self.failure = Some(format!(
                     "n{} accepted index {index} in ballot {ballot} at {} after it had accepted it in ballot {}: accepting a ballot promises it, so an acceptor's vote at an index never goes back to a lower ballot",
                     e.node,
@@ -428,6 +436,7 @@ impl LogWatch {
             self.tallies.remove(&(index, ballot, term, op));
             return;
         };
+        self.failed_at_ns = e.at_ns;
         self.failure = Some(format!(
             "two entries chosen at index {index}: {}, and {} (a majority of the {} voters accepted each in one ballot)",
             first.describe(),
@@ -472,6 +481,7 @@ impl LogWatch {
             }
             let last = &mut self.last_applied[node];
             if index <= *last && index != 0 {
+                self.failed_at_ns = e.at_ns;
                 self.failure = Some(format!(
                     "n{} applied index {index} at {} after it had applied index {}: applies must go forward",
                     e.node,
@@ -513,6 +523,7 @@ impl LogWatch {
                 return first_commit;
             }
             if self.failure.is_none() {
+                self.failed_at_ns = e.at_ns;
                 self.failure = Some(format!(
                     "state machines diverge at index {index}: n{} applied {} of term {term} at {} to a state that differs from the one n{} applied it to (the same log from different states: an update before index {index} lost or doubled)",
                     e.node,
@@ -525,6 +536,7 @@ impl LogWatch {
         }
         if self.failure.is_none() {
             let how = if commit { "committed" } else { "applied" };
+            self.failed_at_ns = e.at_ns;
             self.failure = Some(format!(
                 "logs diverge at index {index}: n{} {} {} of term {} at {}, but n{} {how} {} of term {term} at {}",
                 first.node,
@@ -540,8 +552,23 @@ impl LogWatch {
         true
     }
 
-    /// The verdict on everything observed so far.
+    /// The verdict on everything observed so far: the record's ([`LogWatch::record_verdict`])
+    /// and what was seen ahead of time ([`LogWatch::completeness`]), the earlier violation
+    /// first when both failed.
     pub fn verdict(&self) -> Verdict {
+        let record = self.record_verdict();
+        match (&self.foresight, &self.failure) {
+            (None, _) => record,
+            (Some((_, ahead)), None) => Verdict::fail(ahead.clone()),
+            (Some((at, ahead)), Some(seen)) if *at <= self.failed_at_ns => {
+                Verdict::fail(format!("{ahead}; later, {seen}"))
+            }
+            (Some(_), Some(_)) => record,
+        }
+    }
+
+    /// The verdict on the record alone: what [`log_safety`] gives for the same events.
+    pub fn record_verdict(&self) -> Verdict {
         match &self.failure {
             Some(why) => Verdict::fail(why.clone()),
             None if self.voters > 0 && self.accepts > 0 => Verdict::pass(format!(
@@ -605,7 +632,7 @@ impl LogWatch {
         position: impl Fn(u64, u64) -> String,
         rule: &str,
     ) {
-        if self.failure.is_some() {
+        if self.foresight.is_some() || self.failure.is_some() {
             return;
         }
         let target = (committed.term, committed.index);
@@ -635,7 +662,7 @@ impl LogWatch {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            self.failure = Some(format!(
+            let why = format!(
                 "n{} could be elected without the entry n{} committed at {} ({}): it stands at {}{}, and {}, a majority of its configuration {{{}}}, stand no higher as voters ({rule}); cut off from the others it wins, and as leader overwrites the committed entry (leader completeness, seen at {})",
                 i + 1,
                 committed.node,
@@ -646,7 +673,8 @@ impl LogWatch {
                 names(&voters, true),
                 names(&s.members, false),
                 ms(at_ns)
-            ));
+            );
+            self.foresight = Some((at_ns, why));
             return;
         }
     }
@@ -1354,6 +1382,60 @@ mod tests {
             standing((1, 1), three, (1, 1), false),
         ];
         assert_eq!(judged(&lagging).result, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_completeness_failure_comes_first_only_when_it_came_first_and_the_record_keeps_its_own_verdict(
+    ) {
+        let commit = |at_ns, node, term, op| {
+            ev(
+                at_ns,
+                node,
+                What::Commit {
+                    index: 3,
+                    term,
+                    op: Some(op),
+                },
+            )
+        };
+        let committed = Committed {
+            term: 2,
+            index: 3,
+            node: 2,
+            at_ns: 10,
+        };
+        // n1, behind, has n1 and n3 of {1,2,3} behind it.
+        let behind = [
+            standing((1, 2), &[1, 2, 3], (1, 2), false),
+            standing((2, 3), &[1, 2, 3], (2, 3), false),
+            standing((1, 1), &[1, 2, 3], (1, 1), false),
+        ];
+        let position = |term, index| format!("term {term}, index {index}");
+        // Seen ahead at 20, then the logs diverge at 30: both, in that order.
+        let mut watch = LogWatch::new();
+        watch.observe(&commit(10, 2, 2, 7));
+        watch.completeness(20, &behind, None, &committed, position, "rule");
+        watch.observe(&commit(30, 1, 3, 8));
+        let v = watch.verdict();
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail
+                .starts_with("n1 could be elected without the entry n2 committed")
+                && v.detail.contains("; later, logs diverge at index 3"),
+            "{v}"
+        );
+        let record = watch.record_verdict();
+        assert!(
+            record.detail.starts_with("logs diverge at index 3"),
+            "{record}"
+        );
+        // The record failed first: the check ahead has nothing to add.
+        let mut watch = LogWatch::new();
+        watch.observe(&commit(10, 2, 2, 7));
+        watch.observe(&commit(15, 1, 3, 8));
+        watch.completeness(20, &behind, None, &committed, position, "rule");
+        assert_eq!(watch.verdict(), watch.record_verdict());
+        assert_eq!(watch.verdict().result, Outcome::Fail);
     }
 
     #[test]

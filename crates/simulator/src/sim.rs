@@ -315,8 +315,12 @@ pub struct RunOutput {
     /// authority, and of commits and applies the first of each index and any that
     /// disagrees (all of them when the run keeps its events).
     pub node_events: Vec<NodeEvent>,
-    /// Log safety, judged as the run went (from every commit and apply).
+    /// Log safety, judged as the run went (from every commit and apply, and ahead of
+    /// time from the nodes' standings: `LogWatch::completeness`).
     pub log_safety: checker::safety::Verdict,
+    /// Log safety over the record alone (what `checker::safety::log_safety` gives for
+    /// every event the run reported), without what only the running nodes showed.
+    pub log_safety_record: checker::safety::Verdict,
     /// Disruption, judged as the run went (from every role report, fault and message a
     /// node handled).
     pub disruption: checker::safety::Verdict,
@@ -1148,6 +1152,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             history: self.history,
             node_events: self.node_events,
             log_safety: self.log_watch.verdict(),
+            log_safety_record: self.log_watch.record_verdict(),
             disruption: self.disruption.verdict(),
             leaders: self.leaders,
             leases: self.leases,
