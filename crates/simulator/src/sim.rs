@@ -478,7 +478,7 @@ pub struct Simulation<'s, P: Protocol> {
     /// Per node (by id − 1), how it would stand in an election now, for a protocol whose
     /// voters compare logs (`Protocol::last_entry`; empty for any other): leader
     /// completeness is checked ahead of time against `committed` (`LogWatch::completeness`).
-    /// None for a node lost for good.
+    /// None for a node that takes no part: lost for good, an observer.
     standings: Vec<Option<ElectionStanding>>,
     /// The latest entry (by term, then index) any node reported committed.
     committed: Option<Committed>,
@@ -1383,12 +1383,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             Some(s) if !disk => s.vote_last,
             _ => P::durable_last_entry(&n.durable).unwrap_or_default(),
         };
-        let now = if self.lost.binary_search(&id).is_ok() {
+        // A node lost for good, or an observer, neither stands nor votes.
+        let now = if self.lost.binary_search(&id).is_ok()
+            || self.config.observers.contains(&NodeId(id))
+        {
             None
         } else {
             match &n.state {
-                // None: it takes no part now (a ZAB observer, a server that refused to
-                // start).
+                // None: it takes no part now (a ZAB server that refused to start).
                 Some(state) => state.last_entry().map(|last| (last, vote(old), false)),
                 None => {
                     let vote_last = vote(None);
