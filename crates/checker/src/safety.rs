@@ -596,6 +596,9 @@ pub struct Standing {
     /// The last entry of the log it would vote with: its durable log's (a live voter can
     /// crash and restart before the vote; it acknowledged only what it wrote).
     pub vote_last: (u64, u64),
+    /// The voters of the configuration it would campaign in after a crash and restart,
+    /// with the log it would vote with (a live node may crash first, and stand so).
+    pub restart_members: Vec<u32>,
     /// Crashed: it campaigns and votes as it would restart.
     pub crashed: bool,
 }
@@ -645,14 +648,33 @@ impl LogWatch {
             None => 0..standings.len(),
         };
         for i in candidates {
-            let Some(s) = standings[i].as_ref().filter(|s| s.last < target) else {
+            let Some(s) = standings[i].as_ref() else {
                 continue;
             };
-            let votes_for = |m: &u32| standing_of(*m).is_some_and(|v| v.vote_last <= s.last);
-            if s.members.iter().filter(|m| votes_for(m)).count() <= s.members.len() / 2 {
+            // As it stands now, and (a live node) as it would stand after a crash.
+            let ways = [
+                (s.last, &s.members[..], s.crashed),
+                (s.vote_last, &s.restart_members[..], true),
+            ];
+            let electable =
+                ways.into_iter()
+                    .take(if s.crashed { 1 } else { 2 })
+                    .find(|&(last, members, _)| {
+                        last < target
+                            && members
+                                .iter()
+                                .filter(|&&m| standing_of(m).is_some_and(|v| v.vote_last <= last))
+                                .count()
+                                > members.len() / 2
+                    });
+            let Some((last, members, restarted)) = electable else {
                 continue;
-            }
-            let voters: Vec<u32> = s.members.iter().copied().filter(votes_for).collect();
+            };
+            let voters: Vec<u32> = members
+                .iter()
+                .copied()
+                .filter(|&m| standing_of(m).is_some_and(|v| v.vote_last <= last))
+                .collect();
             let names = |ids: &[u32], crashed: bool| {
                 ids.iter()
                     .map(|&m| {
@@ -668,10 +690,14 @@ impl LogWatch {
                 committed.node,
                 ms(committed.at_ns),
                 position(committed.term, committed.index),
-                position(s.last.0, s.last.1),
-                if s.crashed { " as it restarts" } else { "" },
+                position(last.0, last.1),
+                match (s.crashed, restarted) {
+                    (true, _) => " as it restarts",
+                    (false, true) => " once it crashes and restarts (its log on disk)",
+                    (false, false) => "",
+                },
                 names(&voters, true),
-                names(&s.members, false),
+                names(members, false),
                 ms(at_ns)
             );
             self.foresight = Some((at_ns, why));
@@ -1316,6 +1342,7 @@ mod tests {
             last,
             members: members.to_vec(),
             vote_last,
+            restart_members: members.to_vec(),
             crashed,
         })
     }
@@ -1373,6 +1400,22 @@ mod tests {
         // A node lost for good votes no more.
         cluster[3] = None;
         assert_eq!(judged(&cluster).result, Outcome::Pass);
+        // n2 holds the entry in memory only, and n3 and n4 too on their disks: n2 could
+        // crash, restart without it, and win with its own vote and theirs.
+        let restarting = vec![
+            standing((2, 3), three, (2, 3), false),
+            standing((2, 3), three, (1, 2), false),
+            standing((2, 3), three, (1, 2), false),
+            standing((2, 3), three, (1, 1), false),
+        ];
+        let v = judged(&restarting);
+        assert_eq!(v.result, Outcome::Fail, "{v}");
+        assert!(
+            v.detail.starts_with(
+                "n2 could be elected without the entry n2 committed at 2.000s (term 2, index 3): it stands at term 1, index 2 once it crashes and restarts (its log on disk), and n2, n3, n4, a majority of its configuration {n2, n3, n4}"
+            ),
+            "{v}"
+        );
         // A node behind the commit in a configuration whose majority holds it (n4 lags
         // in {2,3,4}) is an ordinary lagging follower.
         let lagging = [

@@ -268,10 +268,19 @@ pub trait Protocol: Sized {
     const VOTE_RULE: &'static str = "";
 
     /// The voting members of the node [`Protocol::start`] would make of `durable`, as it
-    /// would report them ([`Report::Members`]): what a crashed node would campaign in.
+    /// would report them ([`Report::Members`]): what a node would campaign in after a
+    /// crash.
     fn durable_members(config: &Config, durable: &Self::Durable) -> Vec<NodeId> {
         let _ = durable;
         config.initial_members()
+    }
+
+    /// Whether applying `write` may change [`Protocol::durable_members`] (a driver asks
+    /// it again only then: it may read the whole log). True unless the protocol says
+    /// which writes cannot.
+    fn moves_members(write: &Self::Write) -> bool {
+        let _ = write;
+        true
     }
 
     /// Which of [`Protocol::WRITE_KINDS`] a write is.

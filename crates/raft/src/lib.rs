@@ -1309,6 +1309,18 @@ impl Protocol for Raft {
     fn durable_members(config: &Config, durable: &Durable) -> Vec<NodeId> {
         snapshot::restarted_members(config, durable)
     }
+
+    /// A term and vote, or an append without a configuration entry, leave a restart's
+    /// configuration as it was; a truncation, a compaction or a snapshot may not.
+    fn moves_members(write: &Write) -> bool {
+        match write {
+            Write::HardState { .. } => false,
+            Write::Log(LogWrite::Append { entries, .. }) => {
+                entries.iter().any(|e| e.config.is_some())
+            }
+            Write::Log(_) | Write::Snapshot(_) => true,
+        }
+    }
 }
 
 #[cfg(test)]

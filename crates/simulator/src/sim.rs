@@ -545,6 +545,19 @@ fn standing(role: Role) -> Standing {
     }
 }
 
+/// What may have changed on a node's disk since its standing was last taken
+/// (`Simulation::stand`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Disk {
+    /// Nothing: a step.
+    Same,
+    /// A write completed that leaves the restart's members as they were
+    /// (`Protocol::moves_members` says which do not).
+    Vote,
+    /// Anything: a write that may move the members, a start, a crash.
+    All,
+}
+
 /// Which candidates the next leader-completeness check looks at (`Simulation::stand`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Due {
@@ -1241,7 +1254,14 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                     .pop_front()
                     .expect("a write completion without a pending write");
                 P::persist(&mut n.durable, &write);
-                self.stand(node, true);
+                if !self.standings.is_empty() {
+                    let disk = if P::moves_members(&write) {
+                        Disk::All
+                    } else {
+                        Disk::Vote
+                    };
+                    self.stand(node, disk);
+                }
                 self.record(Kind::WriteDone, node, 0, "write", tag, digest(&write));
                 self.describe(|| format!("{write:?}"));
                 // Durable now; the node learns of it when it runs.
@@ -1329,7 +1349,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         self.stepping = None;
         self.out = out;
         self.apply_outputs(id);
-        self.stand(id, true);
+        self.stand(id, Disk::All);
     }
 
     fn step(&mut self, id: u32, input: Input<P::Message>) {
@@ -1350,7 +1370,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
         }
     }
 
-    /// `stand(id, false)` after a step, with the common case first: a live node whose
+    /// `stand(id, Disk::Same)` after a step, with the common case first: a live node whose
     /// log end and members stayed as they were, and no new commit.
     #[inline]
     fn stand_after_step(&mut self, id: u32) {
@@ -1363,68 +1383,77 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 _ => false,
             };
         if !unchanged {
-            self.stand(id, false);
+            self.stand(id, Disk::Same);
         }
     }
 
     /// Refreshes node `id`'s election standing (a live node's log and members, a crashed
-    /// one's as it would restart, none for a node that takes no part), its vote from its
-    /// durable image when that may have changed (`disk`), and checks leader completeness
-    /// ahead of time where the change may have made a node electable.
-    fn stand(&mut self, id: u32, disk: bool) {
+    /// one's as it would restart, none for a node that takes no part), what it would stand
+    /// and vote with after a restart when its durable image may have changed (`disk`), and
+    /// checks leader completeness ahead of time where the change may have made a node
+    /// electable.
+    fn stand(&mut self, id: u32, disk: Disk) {
         if self.standings.is_empty() {
             return;
         }
         let i = id as usize - 1;
         let members_changed = std::mem::take(&mut self.nodes[i].members_changed);
         let n = &self.nodes[i];
-        let old = self.standings[i].as_ref();
-        let vote = |old: Option<&ElectionStanding>| match old {
-            Some(s) if !disk => s.vote_last,
-            _ => P::durable_last_entry(&n.durable).unwrap_or_default(),
-        };
         // A node lost for good, or an observer, neither stands nor votes.
-        let now = if self.lost.binary_search(&id).is_ok()
+        let live = if self.lost.binary_search(&id).is_ok()
             || self.config.observers.contains(&NodeId(id))
         {
             None
         } else {
             match &n.state {
                 // None: it takes no part now (a ZAB server that refused to start).
-                Some(state) => state.last_entry().map(|last| (last, vote(old), false)),
-                None => {
-                    let vote_last = vote(None);
-                    Some((vote_last, vote_last, true))
-                }
+                Some(state) => state.last_entry().map(Some),
+                None => Some(None),
             }
         };
-        let Some((last, vote_last, crashed)) = now else {
+        let Some(last) = live else {
             // One candidate and one voter fewer: no one gains.
             self.standings[i] = None;
             return self.check_completeness();
         };
-        let durable_members: Vec<u32>;
-        let members = if crashed {
-            durable_members = P::durable_members(&self.config, &n.durable)
-                .iter()
-                .map(|m| m.0)
-                .collect();
-            Some(&durable_members[..])
-        } else {
-            // Compared only when the node reported a change (a compare on every step
-            // costs as much as the rest of the check).
-            members_changed.then_some(&n.members[..])
+        let old = self.standings[i].as_ref();
+        let vote_last = match (disk, old) {
+            (Disk::Same, Some(s)) => s.vote_last,
+            _ => P::durable_last_entry(&n.durable).unwrap_or_default(),
         };
+        let restart_members: Option<Vec<u32>> = match (disk, old) {
+            (Disk::Same | Disk::Vote, Some(_)) => None,
+            _ => Some(
+                P::durable_members(&self.config, &n.durable)
+                    .iter()
+                    .map(|m| m.0)
+                    .collect(),
+            ),
+        };
+        let crashed = last.is_none();
+        let last = last.unwrap_or(vote_last);
         let due = match &mut self.standings[i] {
             Some(s) => {
-                let before = (s.last, s.vote_last, s.crashed);
-                let members = members.filter(|m| *m != s.members);
-                let changed = before != (last, vote_last, crashed) || members.is_some();
+                let restart_members = restart_members.filter(|m| *m != s.restart_members);
+                // A crashed node campaigns in the members it would restart with.
+                let members = if crashed {
+                    restart_members.as_deref().or(Some(&s.restart_members[..]))
+                } else {
+                    // Compared only when the node reported a change (a compare on every
+                    // step costs as much as the rest of the check).
+                    members_changed.then_some(&n.members[..])
+                };
+                let members = members.filter(|m| *m != s.members).map(<[u32]>::to_vec);
+                let changed = (s.last, s.vote_last, s.crashed) != (last, vote_last, crashed)
+                    || members.is_some()
+                    || restart_members.is_some();
                 let vote_fell = vote_last < s.vote_last;
                 (s.last, s.vote_last, s.crashed) = (last, vote_last, crashed);
                 if let Some(members) = members {
-                    s.members.clear();
-                    s.members.extend_from_slice(members);
+                    s.members = members;
+                }
+                if let Some(members) = restart_members {
+                    s.restart_members = members;
                 }
                 match (changed, vote_fell) {
                     (false, _) => Due::Nothing,
@@ -1434,10 +1463,16 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 }
             }
             slot @ None => {
+                let restart_members = restart_members.unwrap_or_default();
                 *slot = Some(ElectionStanding {
                     last,
-                    members: members.unwrap_or(&n.members).to_vec(),
+                    members: if crashed {
+                        restart_members.clone()
+                    } else {
+                        n.members.clone()
+                    },
                     vote_last,
+                    restart_members,
                     crashed,
                 });
                 Due::All
@@ -1745,7 +1780,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
             node: id,
             what: What::Crash,
         });
-        self.stand(id, true);
+        self.stand(id, Disk::All);
         if self.fifo {
             for peer in 1..=self.sc.nodes {
                 if peer != id {
@@ -2622,7 +2657,7 @@ impl<'s, P: Protocol> Simulation<'s, P> {
                 if let Err(at) = self.lost.binary_search(&id) {
                     self.lost.insert(at, id);
                 }
-                self.stand(id, true);
+                self.stand(id, Disk::All);
             }
             Fault::AddServer { node: server } => {
                 let change = MembershipChange::Add(NodeId(server));

@@ -991,6 +991,11 @@ impl Protocol for Zab {
         Some(restarted_last_entry(durable))
     }
 
+    /// ZAB's voters are the configuration's, whatever a server wrote.
+    fn moves_members(_: &Write) -> bool {
+        false
+    }
+
     fn position_text(epoch: u64, zxid: u64) -> String {
         format!("epoch {epoch}, zxid {zxid:#x}")
     }
