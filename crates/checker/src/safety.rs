@@ -616,13 +616,15 @@ pub struct Committed {
 impl LogWatch {
     /// Leader completeness ahead of time (Raft §5.4.3: a leader's log holds every entry
     /// committed before its term). Fails when some node whose log lacks `committed` (its
-    /// last entry is older) could win an election now: the nodes of its configuration
-    /// whose logs (as they would vote) stand no higher than its own make a majority of it,
-    /// so once the others are cut off it wins, and as leader it overwrites the committed
-    /// entry wherever its log differs. `standings[i]` is node `i + 1`'s; None for a node
+    /// last entry is older) could win an election: the nodes of its configuration whose
+    /// logs (as they would vote) stand no higher than its own make a majority of it, so
+    /// once the others are cut off it wins, and as leader it overwrites the committed
+    /// entry wherever its log differs. A live node stands both as it is and as it would
+    /// restart (its `vote_last` in its `restart_members`): it may crash first. `standings[i]` is node `i + 1`'s; None for a node
     /// that takes no part (lost for good, an observer), which neither stands nor votes.
     /// `only` limits the candidates looked at to one node (by index into `standings`),
-    /// when only its standing rose since the last check: that makes no other electable.
+    /// when only its own standing changed, its vote rising or holding, since the last
+    /// check: that makes no other electable.
     /// `position` words a (term, index) as the protocol speaks of it, and `rule` says how
     /// its voters rank candidates. Called whenever a standing or `committed` changes; the
     /// first failure stays.
