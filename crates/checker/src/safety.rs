@@ -1402,8 +1402,8 @@ mod tests {
         // A node lost for good votes no more.
         cluster[3] = None;
         assert_eq!(judged(&cluster).result, Outcome::Pass);
-        // n2 holds the entry in memory only, and n3 and n4 too on their disks: n2 could
-        // crash, restart without it, and win with its own vote and theirs.
+        // n2, n3 and n4 hold the entry in memory only, not yet on disk: n2 could crash,
+        // restart without it, and win with its own vote and theirs.
         let restarting = vec![
             standing((2, 3), three, (2, 3), false),
             standing((2, 3), three, (1, 2), false),
