@@ -265,7 +265,8 @@ pub trait Protocol: Sized {
 
     /// The rule by which voters rank candidates' [`Protocol::last_entry`], for a check's
     /// message.
-    const VOTE_RULE: &'static str = "";
+    const VOTE_RULE: &'static str =
+        "a voter grants its vote only to a candidate whose log is at least as up to date as its own";
 
     /// The voting members of the node [`Protocol::start`] would make of `durable`, as it
     /// would report them ([`Report::Members`]): what a node would campaign in after a

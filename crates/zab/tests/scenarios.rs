@@ -14,20 +14,7 @@ fn established(c: &mut Cluster) -> protocol::NodeId {
 }
 
 fn log_of(epoch: u64, n: u64) -> Vec<Txn> {
-    (1..=n)
-        .map(|i| {
-            Txn::new(
-                make_zxid(epoch, i),
-                protocol::Command {
-                    id: protocol::OpId(1000 + i),
-                    op: protocol::Op::Write {
-                        key: "k".into(),
-                        value: i,
-                    },
-                },
-            )
-        })
-        .collect()
+    txns(epoch, 1..=n)
 }
 
 /// FLE: with equal (epoch, zxid) the highest sid wins; Role{Leader} is reported once, when

@@ -151,22 +151,6 @@ fn a_crash_between_the_snapshot_and_the_purge_keeps_the_covered_txns_until_resta
 /// currentEpoch write lost after its snapshot file (ZOOKEEPER-1653's repair).
 #[test]
 fn a_durable_images_standing_is_the_restarted_servers() {
-    let txns = |epoch: u64, counters: std::ops::RangeInclusive<u64>| -> Vec<zab::Txn> {
-        counters
-            .map(|i| {
-                zab::Txn::new(
-                    make_zxid(epoch, i),
-                    protocol::Command {
-                        id: protocol::OpId(i),
-                        op: protocol::Op::Write {
-                            key: "k".into(),
-                            value: i,
-                        },
-                    },
-                )
-            })
-            .collect()
-    };
     let snapshot = |epoch: u64, counter: u64| {
         Some(zab::Snapshot {
             zxid: make_zxid(epoch, counter),

@@ -21,6 +21,25 @@ pub fn config(voters: u32, observers: u32, read_mode: ReadMode) -> Config {
     c
 }
 
+/// Txns of `epoch` at `counters`, each a write of its counter to key "k" (operation id
+/// 1000 + counter): a durable log to start a server from.
+pub fn txns(epoch: u64, counters: std::ops::RangeInclusive<u64>) -> Vec<zab::Txn> {
+    counters
+        .map(|i| {
+            zab::Txn::new(
+                zab::make_zxid(epoch, i),
+                protocol::Command {
+                    id: OpId(1000 + i),
+                    op: protocol::Op::Write {
+                        key: "k".into(),
+                        value: i,
+                    },
+                },
+            )
+        })
+        .collect()
+}
+
 /// A ZAB cluster of `config` started from empty durable images.
 pub fn cluster(config: Config) -> Cluster {
     cluster_with_durables(config, BTreeMap::new())
